@@ -1,0 +1,81 @@
+package params
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+)
+
+// Vector is a flat float32 parameter, gradient or state vector laid out by a
+// Layout.
+type Vector []float32
+
+// New returns a zero vector of the layout's size.
+func New(l Layout) Vector {
+	return make(Vector, l.Size())
+}
+
+// Clone returns a copy of v that shares no memory with it. Clone of nil is
+// nil.
+func (v Vector) Clone() Vector {
+	if v == nil {
+		return nil
+	}
+	return append(Vector(make([]float32, 0, len(v))), v...)
+}
+
+// Equal reports whether v and w hold the same bits: same length and, at each
+// index, the same float32 bit pattern. So NaN equals a NaN with the same
+// payload and +0 differs from -0; this is the equality of reproducible runs,
+// not of numbers.
+func (v Vector) Equal(w Vector) bool {
+	if len(v) != len(w) {
+		return false
+	}
+	for i := range v {
+		if math.Float32bits(v[i]) != math.Float32bits(w[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SHA256 is the hex SHA-256 of v's values as little-endian float32 bytes.
+// Two runs ended with the same parameters exactly when these match.
+func (v Vector) SHA256() string {
+	h := sha256.New()
+	var buf [4096]byte
+	for i := 0; i < len(v); {
+		n := 0
+		for ; i < len(v) && n < len(buf); i++ {
+			binary.LittleEndian.PutUint32(buf[n:], math.Float32bits(v[i]))
+			n += 4
+		}
+		h.Write(buf[:n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CheckFinite returns an error wrapping ErrNonFinite naming the first NaN or
+// infinite value, or nil when all are finite.
+func (v Vector) CheckFinite() error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("params: value %d is %v: %w", i, x, ErrNonFinite)
+		}
+	}
+	return nil
+}
+
+// GlobalNorm is the L2 norm of v, accumulated in float64 in index order. It
+// is NaN or +Inf when v holds a NaN or an infinity.
+func GlobalNorm(v Vector) float64 {
+	var s float64
+	for _, x := range v {
+		f := float64(x)
+		s += float64(f * f)
+	}
+	return math.Sqrt(s)
+}
