@@ -1,0 +1,127 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults that New puts in place of zero Config fields.
+const (
+	DefaultLeaseTimeout       = 30 * time.Second
+	DefaultHeartbeatTimeout   = 10 * time.Second
+	DefaultRetryAfter         = 200 * time.Millisecond
+	DefaultMaxBackupsPerShard = 1
+)
+
+// MaxShardsPerStep bounds Config.ShardsPerStep: the machine keeps per-shard
+// state and every step's results in memory.
+const MaxShardsPerStep = 1 << 16
+
+// Config describes one job to the machine. The zero value of every optional
+// field works: see each field.
+type Config struct {
+	// Job identifies the job; a result naming another job is invalid.
+	// Required.
+	Job string
+	// ShardsPerStep is S, the number of shards each step is cut into, from
+	// 1 to MaxShardsPerStep.
+	ShardsPerStep int
+	// TotalSteps is the number of steps of the job, at least 1. The job is
+	// done when the parameter version reaches TotalSteps.
+	TotalSteps int
+
+	// LeaseTimeout is how long a worker may hold a shard before the shard
+	// goes back to pending. Zero means DefaultLeaseTimeout.
+	LeaseTimeout time.Duration
+	// HeartbeatTimeout is how long a worker may stay silent (no join,
+	// heartbeat, work request or result) before it is declared lost and its
+	// leases go back at once. Zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
+	// RetryAfter is the delay a Wait reply suggests to an idle worker. Zero
+	// means DefaultRetryAfter.
+	RetryAfter time.Duration
+
+	// BackupWhenRemaining enables backup leases near the end of a step:
+	// once no shard is pending and at most this many shards are still
+	// outstanding, an idle worker asking for work gets a copy of the
+	// outstanding shard leased longest ago. Zero disables backups.
+	BackupWhenRemaining int
+	// MaxBackupsPerShard caps the live backup leases of one shard. Zero
+	// means DefaultMaxBackupsPerShard.
+	MaxBackupsPerShard int
+
+	// CheckpointEvery asks for a checkpoint after every this many steps.
+	// A checkpoint is always due after the last step; zero asks for that one
+	// only.
+	CheckpointEvery int
+
+	// GradLen is the required length of every result's Grads, at least 1.
+	GradLen int
+	// StateLen is the required length of every result's Stats (running
+	// statistics such as batch-norm means); zero means results carry none.
+	StateLen int
+	// LayoutHash is the params.Layout.Hash of the model; a result computed
+	// under another layout is invalid.
+	LayoutHash uint64
+}
+
+// withDefaults returns c with zero optional fields replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.MaxBackupsPerShard == 0 {
+		c.MaxBackupsPerShard = DefaultMaxBackupsPerShard
+	}
+	return c
+}
+
+// validate reports every field out of range, each error wrapping
+// ErrInvalidConfig and naming the field.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.Job == "" {
+		bad("Job is empty")
+	}
+	if c.ShardsPerStep < 1 || c.ShardsPerStep > MaxShardsPerStep {
+		bad("ShardsPerStep is %d, want 1 to %d", c.ShardsPerStep, MaxShardsPerStep)
+	}
+	if c.TotalSteps < 1 {
+		bad("TotalSteps is %d, want at least 1", c.TotalSteps)
+	}
+	if c.LeaseTimeout < 0 {
+		bad("LeaseTimeout is %v, want positive (or zero for %v)", c.LeaseTimeout, DefaultLeaseTimeout)
+	}
+	if c.HeartbeatTimeout < 0 {
+		bad("HeartbeatTimeout is %v, want positive (or zero for %v)", c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	}
+	if c.RetryAfter < 0 {
+		bad("RetryAfter is %v, want positive (or zero for %v)", c.RetryAfter, DefaultRetryAfter)
+	}
+	if c.BackupWhenRemaining < 0 {
+		bad("BackupWhenRemaining is %d, want 0 (off) or more", c.BackupWhenRemaining)
+	}
+	if c.MaxBackupsPerShard < 0 {
+		bad("MaxBackupsPerShard is %d, want positive (or zero for %d)", c.MaxBackupsPerShard, DefaultMaxBackupsPerShard)
+	}
+	if c.CheckpointEvery < 0 {
+		bad("CheckpointEvery is %d, want 0 (last step only) or more", c.CheckpointEvery)
+	}
+	if c.GradLen < 1 {
+		bad("GradLen is %d, want at least 1", c.GradLen)
+	}
+	if c.StateLen < 0 {
+		bad("StateLen is %d, want 0 or more", c.StateLen)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,68 @@
+package coordinator
+
+// counters is the machine's internal tally; Counters is its snapshot.
+type counters struct {
+	Counters
+	invalid [numReasons]int
+}
+
+// Counters is a snapshot of what the machine has done since New. Every lease
+// granted ends exactly one way, so
+//
+//	Leased == Fulfilled + Expired + Returned + (live leases in Status)
+//
+// and every result is counted once, so results fed ==
+// Applied + Duplicates + InvalidTotal, and Applied == StepsAdvanced *
+// ShardsPerStep + StepApplied.
+type Counters struct {
+	// Leased counts leases granted, backups included.
+	Leased int
+	// Backups counts backup leases granted.
+	Backups int
+	// Fulfilled counts leases closed because their shard's result was
+	// accepted, whoever sent it.
+	Fulfilled int
+	// Expired counts leases that reached their deadline first.
+	Expired int
+	// Returned counts leases taken back from workers that left, rejoined or
+	// were lost.
+	Returned int
+
+	// Applied counts accepted results over all steps.
+	Applied int
+	// StepApplied counts accepted results of the current step.
+	StepApplied int
+	// StepsAdvanced counts steps completed and advanced past.
+	StepsAdvanced int
+	// Late counts accepted results whose sender held no live lease on the
+	// shard.
+	Late int
+	// Duplicates counts valid results for shards already done.
+	Duplicates int
+	// Invalid counts dropped invalid results by reason; reasons never seen
+	// are absent.
+	Invalid map[Reason]int
+	// InvalidTotal is the sum of Invalid.
+	InvalidTotal int
+
+	// WorkersJoined counts workers registered (by any event) while unknown.
+	WorkersJoined int
+	// WorkersLeft counts workers that left.
+	WorkersLeft int
+	// WorkersLost counts workers silent for HeartbeatTimeout.
+	WorkersLost int
+}
+
+// Counters returns a snapshot of the machine's counters.
+func (m *Machine) Counters() Counters {
+	c := m.c.Counters
+	c.Invalid = make(map[Reason]int)
+	c.InvalidTotal = 0
+	for r, n := range m.c.invalid {
+		if n > 0 {
+			c.Invalid[Reason(r)] = n
+			c.InvalidTotal += n
+		}
+	}
+	return c
+}

@@ -1,0 +1,32 @@
+// Package coordinator owns a training job: which shard of which step each
+// worker computes, which results count, when a step is complete, when the
+// parameters advance and when a checkpoint is due.
+//
+// The core is Machine, a pure state machine in the style of etcd raft's
+// RawNode. Callers feed it events (Join, Leave, Heartbeat, RequestWork,
+// Result, Tick, Advance), each with an explicit now; it answers each event
+// at once (a Reply, a Verdict, an error) and queues the work the caller must
+// do (aggregate a complete step, publish a parameter version, write a
+// checkpoint, end the job) as Outputs drained by Ready. It reads no clock,
+// starts no goroutines, does no I/O and is not safe for concurrent use: one
+// driver goroutine owns it. So every fault case (expired leases, lost
+// workers, duplicate, late, stale or corrupt results, backups) is a table
+// test with no sockets and no sleeps.
+//
+// The guarantee that matters: for every step the machine completes, exactly
+// ShardsPerStep results are handed over, one per shard, in shard order
+// 0..S-1, each the first valid result that arrived for its shard. Results
+// are validated for shape, job, step, version, layout and finiteness; their
+// values are the worker's business (the machine cannot recompute them).
+//
+// Step s is always computed from parameters of version s: version is the
+// number of steps applied so far. A complete step waits for the driver to
+// aggregate its results, run the optimizer and call Advance(s+1).
+//
+// Beside the machine, the driver (driver*.go) connects it to NATS (wire),
+// bbolt (checkpoints) and the clock. The machine's files must never import
+// NATS, bbolt, wire, checkpoints or model, nor call time.Now or time.Since;
+// they use only the standard library and params types. The package as a whole may import
+// episodes, params, checkpoints and wire (and model only to lay out and
+// initialise parameters), never worker, eval or cli.
+package coordinator

@@ -1,0 +1,176 @@
+package coordinator
+
+import (
+	"fmt"
+	"time"
+)
+
+// shard is one shard of the current step.
+type shard struct {
+	state    ShardState
+	leases   []lease // live leases, at most one per worker, oldest first
+	attempts int     // leases granted for this shard in this step
+	result   Result  // the accepted result once state is ShardDone
+}
+
+// lease is one worker's claim on a shard.
+type lease struct {
+	worker   string
+	issued   time.Time
+	deadline time.Time
+	attempt  int
+	backup   bool
+}
+
+// leaseOf returns the index in s.leases of worker's live lease, or -1.
+func (s *shard) leaseOf(worker string) int {
+	for i, l := range s.leases {
+		if l.worker == worker {
+			return i
+		}
+	}
+	return -1
+}
+
+// backups counts s's live backup leases.
+func (s *shard) backups() int {
+	n := 0
+	for _, l := range s.leases {
+		if l.backup {
+			n++
+		}
+	}
+	return n
+}
+
+// RequestWork answers an idle worker at time now. It leases the
+// lowest-numbered pending shard; failing that, near the end of a step, a
+// backup copy of the shard leased longest ago (see
+// Config.BackupWhenRemaining); failing that, Wait. After the last step it
+// answers Done. An unknown worker is registered, as by Join (minus taking
+// back leases). A worker may hold several leases: asking again does not
+// give up the one it has, which stays until its result, its deadline or
+// the worker's loss. The only error is ErrNoWorkerID, with a nil Reply.
+func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
+	if worker == "" {
+		return nil, fmt.Errorf("work request: %w", ErrNoWorkerID)
+	}
+	w := m.touch(worker, now)
+	m.sweep(now)
+	switch m.phase {
+	case PhaseDone:
+		return Done{}, nil
+	case PhaseComplete:
+		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	}
+	for i := range m.shards {
+		if m.shards[i].state == ShardPending {
+			return m.grant(i, w, now, false), nil
+		}
+	}
+	if i := m.backupFor(w); i >= 0 {
+		return m.grant(i, w, now, true), nil
+	}
+	return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+}
+
+// grant leases shard i to w.
+func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
+	sh := &m.shards[i]
+	sh.attempts++
+	l := lease{
+		worker:   w.id,
+		issued:   now,
+		deadline: now.Add(m.cfg.LeaseTimeout),
+		attempt:  sh.attempts,
+		backup:   backup,
+	}
+	sh.leases = append(sh.leases, l)
+	sh.state = ShardLeased
+	w.shards = append(w.shards, i)
+	m.c.Leased++
+	if backup {
+		m.c.Backups++
+	}
+	return Lease{
+		Step:     m.step,
+		Shard:    i,
+		Version:  m.step,
+		Deadline: l.deadline,
+		Attempt:  l.attempt,
+		Backup:   backup,
+	}
+}
+
+// backupFor picks the shard w should get a backup copy of, or -1. Called
+// only when no shard is pending. Among leased shards with room for another
+// backup that w does not already hold, it picks the one whose oldest live
+// lease was issued first (the likeliest straggler), the lowest number on a
+// tie.
+func (m *Machine) backupFor(w *worker) int {
+	if m.cfg.BackupWhenRemaining == 0 || len(m.shards)-m.done > m.cfg.BackupWhenRemaining {
+		return -1
+	}
+	best := -1
+	var bestIssued time.Time
+	for i := range m.shards {
+		sh := &m.shards[i]
+		if sh.state != ShardLeased || sh.backups() >= m.cfg.MaxBackupsPerShard || sh.leaseOf(w.id) >= 0 {
+			continue
+		}
+		issued := sh.leases[0].issued
+		for _, l := range sh.leases[1:] {
+			if l.issued.Before(issued) {
+				issued = l.issued
+			}
+		}
+		if best < 0 || issued.Before(bestIssued) {
+			best, bestIssued = i, issued
+		}
+	}
+	return best
+}
+
+// expire drops every lease whose deadline is at or before now.
+func (m *Machine) expire(now time.Time) {
+	if m.phase != PhaseRunning {
+		return
+	}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		if sh.state != ShardLeased {
+			continue
+		}
+		kept := sh.leases[:0]
+		for _, l := range sh.leases {
+			if now.Before(l.deadline) {
+				kept = append(kept, l)
+				continue
+			}
+			m.c.Expired++
+			if w := m.workers[l.worker]; w != nil {
+				w.drop(i)
+			}
+		}
+		sh.leases = kept
+		if len(kept) == 0 {
+			sh.state = ShardPending
+		}
+	}
+}
+
+// returnLeases takes back every lease w holds; shards left with no live
+// lease go back to pending.
+func (m *Machine) returnLeases(w *worker) {
+	for _, i := range w.shards {
+		sh := &m.shards[i]
+		if j := sh.leaseOf(w.id); j >= 0 {
+			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
+			m.c.Returned++
+		}
+		if sh.state == ShardLeased && len(sh.leases) == 0 {
+			sh.state = ShardPending
+		}
+	}
+	w.shards = w.shards[:0]
+}

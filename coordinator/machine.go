@@ -1,0 +1,131 @@
+package coordinator
+
+import (
+	"fmt"
+	"time"
+)
+
+// Machine is the coordinator's state machine for one job. Create it with
+// New; feed it events; drain Ready after each event.
+//
+// A Machine reads no clock: every event carries now, and time only moves
+// through those values (a now earlier than one seen before never makes a
+// worker or lease older). It is not safe for concurrent use.
+type Machine struct {
+	cfg     Config
+	step    int // current step; also the version of the parameters it uses
+	phase   Phase
+	shards  []shard // the current step's shards, index = shard number
+	done    int     // shards of the current step with an accepted result
+	workers map[string]*worker
+	outbox  []Output
+	c       counters
+}
+
+// New returns a machine for the job cfg describes, starting at step
+// resumeStep with parameters of version resumeStep: 0 for a new job, the
+// Step of the loaded checkpoint when resuming. Its first Ready holds a
+// PublishVersion for that version, and also a JobDone when resumeStep is
+// TotalSteps. Errors wrap ErrInvalidConfig and name every field at fault.
+func New(cfg Config, resumeStep int) (*Machine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if resumeStep < 0 || resumeStep > cfg.TotalSteps {
+		return nil, fmt.Errorf("%w: resume step %d, want 0 to TotalSteps %d", ErrInvalidConfig, resumeStep, cfg.TotalSteps)
+	}
+	m := &Machine{
+		cfg:     cfg,
+		step:    resumeStep,
+		shards:  make([]shard, cfg.ShardsPerStep),
+		workers: make(map[string]*worker),
+	}
+	m.emit(PublishVersion{Version: resumeStep})
+	if resumeStep == cfg.TotalSteps {
+		m.phase = PhaseDone
+		m.emit(JobDone{Version: resumeStep})
+	}
+	return m, nil
+}
+
+// Config returns the machine's configuration with defaults filled in.
+func (m *Machine) Config() Config { return m.cfg }
+
+// Ready returns the outputs queued since the last call, oldest first, and
+// forgets them. The driver must act on each (see Output) in order.
+func (m *Machine) Ready() []Output {
+	out := m.outbox
+	m.outbox = nil
+	return out
+}
+
+// HasReady reports whether Ready would return anything.
+func (m *Machine) HasReady() bool { return len(m.outbox) > 0 }
+
+// Advance tells the machine that the driver has applied the complete
+// current step and holds parameters of version newVersion, which must be the
+// current step plus one. It moves to the next step with every shard pending
+// and queues a PublishVersion, a CheckpointDue when one is due, and a
+// JobDone after the last step. It fails, changing nothing, with
+// ErrStepIncomplete before the step's StepComplete, with ErrAdvanceVersion
+// for any other version, and with ErrJobDone after the last step.
+func (m *Machine) Advance(newVersion int) error {
+	switch m.phase {
+	case PhaseDone:
+		return fmt.Errorf("advance to version %d: %w after %d steps", newVersion, ErrJobDone, m.cfg.TotalSteps)
+	case PhaseRunning:
+		return fmt.Errorf("advance to version %d: %w: step %d has %d of %d shards", newVersion, ErrStepIncomplete, m.step, m.done, len(m.shards))
+	}
+	if newVersion != m.step+1 {
+		return fmt.Errorf("advance to version %d: %w: step %d completes version %d", newVersion, ErrAdvanceVersion, m.step, m.step+1)
+	}
+	m.step = newVersion
+	m.done = 0
+	clear(m.shards) // drops the old results so their vectors can be freed
+	m.c.StepsAdvanced++
+	m.c.StepApplied = 0
+	m.emit(PublishVersion{Version: newVersion})
+	last := newVersion == m.cfg.TotalSteps
+	if last || (m.cfg.CheckpointEvery > 0 && newVersion%m.cfg.CheckpointEvery == 0) {
+		m.emit(CheckpointDue{Step: newVersion, Version: newVersion})
+	}
+	if last {
+		m.phase = PhaseDone
+		m.emit(JobDone{Version: newVersion})
+		return nil
+	}
+	m.phase = PhaseRunning
+	return nil
+}
+
+// Tick lets time pass up to now: leases whose deadline is at or before now
+// expire (their shards go back to pending unless another copy is still
+// leased) and workers silent for HeartbeatTimeout or longer are lost (their
+// leases go back at once). Every other event does the same first, so Tick
+// only matters when nothing else happens.
+func (m *Machine) Tick(now time.Time) { m.sweep(now) }
+
+// sweep expires leases, then loses silent workers.
+func (m *Machine) sweep(now time.Time) {
+	m.expire(now)
+	for id, w := range m.workers {
+		if now.Sub(w.lastSeen) >= m.cfg.HeartbeatTimeout {
+			m.returnLeases(w)
+			delete(m.workers, id)
+			m.c.WorkersLost++
+		}
+	}
+}
+
+// complete ends the current step's collection and hands its results over.
+func (m *Machine) complete() {
+	m.phase = PhaseComplete
+	results := make([]Result, len(m.shards))
+	for i := range m.shards {
+		results[i] = m.shards[i].result
+	}
+	m.emit(StepComplete{Step: m.step, Version: m.step, Results: results})
+}
+
+func (m *Machine) emit(o Output) { m.outbox = append(m.outbox, o) }

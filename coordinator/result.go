@@ -1,0 +1,218 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+)
+
+// Result is one worker's answer for one shard: the gradient of the shard's
+// loss with respect to parameters of Version, the shard's running
+// statistics, its mean loss and the number of examples it covered.
+//
+// The machine keeps Grads and Stats without copying them and hands them to
+// the driver in a StepComplete; a caller must not modify them after passing
+// the Result in.
+type Result struct {
+	Worker     string
+	Job        string
+	Step       int
+	Shard      int
+	Version    int
+	LayoutHash uint64
+	Grads      params.Vector
+	Stats      params.Vector
+	Loss       float64
+	Count      int
+}
+
+// Outcome is what the machine did with a result.
+type Outcome int
+
+// Outcomes of Machine.Result.
+const (
+	// Accepted: the first valid result for its shard; it will be handed over
+	// in the step's StepComplete.
+	Accepted Outcome = iota + 1
+	// Duplicate: valid, but its shard already had an accepted result.
+	// Dropped.
+	Duplicate
+	// Invalid: failed validation (see Reason). Dropped, never applied.
+	Invalid
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Accepted:
+		return "accepted"
+	case Duplicate:
+		return "duplicate"
+	case Invalid:
+		return "invalid"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Reason says which validation check an Invalid result failed. Checks run
+// in the order of the constants and the first failure is reported.
+type Reason int
+
+// Reasons a result is Invalid.
+const (
+	ReasonNone         Reason = iota
+	ReasonWrongJob            // Job is not Config.Job
+	ReasonStaleStep           // Step is before the current step
+	ReasonFutureStep          // Step is after the current step (or the job is done)
+	ReasonShardRange          // Shard is outside [0, ShardsPerStep)
+	ReasonWrongVersion        // Version is not the current step's version
+	ReasonWrongLayout         // LayoutHash is not Config.LayoutHash
+	ReasonGradLen             // len(Grads) is not Config.GradLen
+	ReasonStatsLen            // len(Stats) is not Config.StateLen
+	ReasonBadCount            // Count is zero or negative
+	ReasonNotFinite           // a NaN or infinity in Loss, Grads or Stats
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonNone:         "none",
+	ReasonWrongJob:     "wrong job",
+	ReasonStaleStep:    "stale step",
+	ReasonFutureStep:   "future step",
+	ReasonShardRange:   "shard out of range",
+	ReasonWrongVersion: "wrong version",
+	ReasonWrongLayout:  "wrong layout",
+	ReasonGradLen:      "wrong gradient length",
+	ReasonStatsLen:     "wrong stats length",
+	ReasonBadCount:     "non-positive count",
+	ReasonNotFinite:    "non-finite value",
+}
+
+func (r Reason) String() string {
+	if r >= 0 && r < numReasons {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// Verdict is the machine's answer to one result.
+type Verdict struct {
+	Outcome Outcome
+	// Reason is why an Invalid result was dropped; ReasonNone otherwise.
+	Reason Reason
+	// Late marks an Accepted result whose sender held no live lease on the
+	// shard (it expired, was returned, or never existed).
+	Late bool
+	// Detail names the offending value of an Invalid result, e.g.
+	// "step 3, want 5".
+	Detail string
+}
+
+// Err is nil for an Accepted result, and otherwise an error wrapping
+// ErrDuplicate or ErrInvalidResult that says why, for logs and replies.
+func (v Verdict) Err() error {
+	switch v.Outcome {
+	case Accepted:
+		return nil
+	case Duplicate:
+		return ErrDuplicate
+	case Invalid:
+		return fmt.Errorf("%w: %v: %s", ErrInvalidResult, v.Reason, v.Detail)
+	}
+	return fmt.Errorf("%w: no verdict", ErrInvalidResult)
+}
+
+// Result takes one worker's result at time now.
+//
+// The first valid result for each (step, shard) is accepted; later valid
+// copies are Duplicates and invalid ones are counted by Reason; neither is
+// ever applied. A valid result is accepted even when its lease expired or
+// its worker was declared lost: the machine checks the work's shape, not
+// who did it, and the first valid copy is as good as any later one, so
+// throwing it away would only waste the work. The last accepted shard of a
+// step queues a StepComplete.
+//
+// A result from a worker the machine does not know registers that worker,
+// as a Join would (minus taking back leases).
+func (m *Machine) Result(r Result, now time.Time) Verdict {
+	if r.Worker != "" {
+		m.touch(r.Worker, now)
+	}
+	m.sweep(now)
+	if reason, detail := m.check(&r); reason != ReasonNone {
+		m.c.invalid[reason]++
+		return Verdict{Outcome: Invalid, Reason: reason, Detail: detail}
+	}
+	sh := &m.shards[r.Shard]
+	if sh.state == ShardDone {
+		m.c.Duplicates++
+		return Verdict{Outcome: Duplicate}
+	}
+	late := sh.leaseOf(r.Worker) < 0
+	if late {
+		m.c.Late++
+	}
+	m.c.Fulfilled += len(sh.leases)
+	for _, l := range sh.leases {
+		if w := m.workers[l.worker]; w != nil {
+			w.drop(r.Shard)
+		}
+	}
+	sh.leases = sh.leases[:0]
+	sh.state = ShardDone
+	sh.result = r
+	m.done++
+	m.c.Applied++
+	m.c.StepApplied++
+	if m.done == len(m.shards) {
+		m.complete()
+	}
+	return Verdict{Outcome: Accepted, Late: late}
+}
+
+// check returns the first validation failure of r against the current step,
+// or ReasonNone.
+func (m *Machine) check(r *Result) (Reason, string) {
+	switch {
+	case r.Job != m.cfg.Job:
+		return ReasonWrongJob, fmt.Sprintf("job %q, want %q", r.Job, m.cfg.Job)
+	case r.Step < m.step:
+		return ReasonStaleStep, fmt.Sprintf("step %d, current step %d", r.Step, m.step)
+	case r.Step > m.step || m.phase == PhaseDone:
+		return ReasonFutureStep, fmt.Sprintf("step %d, current step %d of %d", r.Step, m.step, m.cfg.TotalSteps)
+	case r.Shard < 0 || r.Shard >= len(m.shards):
+		return ReasonShardRange, fmt.Sprintf("shard %d, want 0 to %d", r.Shard, len(m.shards)-1)
+	case r.Version != m.step:
+		return ReasonWrongVersion, fmt.Sprintf("version %d, want %d", r.Version, m.step)
+	case r.LayoutHash != m.cfg.LayoutHash:
+		return ReasonWrongLayout, fmt.Sprintf("layout hash %#x, want %#x", r.LayoutHash, m.cfg.LayoutHash)
+	case len(r.Grads) != m.cfg.GradLen:
+		return ReasonGradLen, fmt.Sprintf("%d gradient values, want %d", len(r.Grads), m.cfg.GradLen)
+	case len(r.Stats) != m.cfg.StateLen:
+		return ReasonStatsLen, fmt.Sprintf("%d stats values, want %d", len(r.Stats), m.cfg.StateLen)
+	case r.Count <= 0:
+		return ReasonBadCount, fmt.Sprintf("count %d, want at least 1", r.Count)
+	case math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0):
+		return ReasonNotFinite, fmt.Sprintf("loss %v", r.Loss)
+	}
+	if i := firstNonFinite(r.Grads); i >= 0 {
+		return ReasonNotFinite, fmt.Sprintf("gradient[%d] is %v", i, r.Grads[i])
+	}
+	if i := firstNonFinite(r.Stats); i >= 0 {
+		return ReasonNotFinite, fmt.Sprintf("stats[%d] is %v", i, r.Stats[i])
+	}
+	return ReasonNone, ""
+}
+
+// firstNonFinite returns the index of the first NaN or infinity in v, or -1.
+func firstNonFinite(v params.Vector) int {
+	for i, x := range v {
+		// x-x is 0 for finite x and NaN for NaN and ±Inf: one compare per
+		// value instead of two calls.
+		if x-x != 0 {
+			return i
+		}
+	}
+	return -1
+}
