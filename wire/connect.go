@@ -1,0 +1,131 @@
+package wire
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Connection defaults, used for zero ConnectOptions fields.
+const (
+	DefaultReconnectWait    = time.Second
+	DefaultReconnectBufSize = 64 << 20
+	DefaultConnectTimeout   = 5 * time.Second
+)
+
+// ConnectOptions configure Connect. The zero value connects without auth or
+// TLS and reconnects forever.
+type ConnectOptions struct {
+	// Name identifies the client in the server's monitoring.
+	Name string
+	// Token is the server's shared auth token.
+	Token string
+	// CredsFile is a NATS user credentials file (JWT and NKey seed), for
+	// servers that use decentralised auth instead of a token.
+	CredsFile string
+	// TLS, when set, is used for a TLS connection (RootCAs to trust a
+	// private CA, Certificates for client certificates).
+	TLS *tls.Config
+	// ReconnectWait is the pause between reconnect attempts; 0 is
+	// DefaultReconnectWait.
+	ReconnectWait time.Duration
+	// ReconnectBufSize is the bytes published while disconnected that are
+	// kept and flushed on reconnect; 0 is DefaultReconnectBufSize.
+	ReconnectBufSize int
+	// Timeout bounds each connection attempt; 0 is DefaultConnectTimeout.
+	Timeout time.Duration
+	// RetryOnFailedConnect makes Connect return at once when the server is
+	// not reachable yet and keep trying in the background (a worker started
+	// before its coordinator).
+	RetryOnFailedConnect bool
+	// Logger receives disconnect, reconnect and error events; nil is
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Connect connects to the NATS server(s) at url (comma-separated URLs for a
+// cluster) and reconnects forever after losing the connection, buffering
+// publishes meanwhile.
+func Connect(url string, opts ConnectOptions) (*nats.Conn, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	wait := opts.ReconnectWait
+	if wait <= 0 {
+		wait = DefaultReconnectWait
+	}
+	buf := opts.ReconnectBufSize
+	if buf <= 0 {
+		buf = DefaultReconnectBufSize
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	nopts := []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(wait),
+		nats.ReconnectBufSize(buf),
+		nats.Timeout(timeout),
+		nats.RetryOnFailedConnect(opts.RetryOnFailedConnect),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn("nats disconnected", "name", opts.Name, "url", nc.ConnectedUrlRedacted(), "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "name", opts.Name, "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			log.Debug("nats connection closed", "name", opts.Name, "err", nc.LastError())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("nats async error", "name", opts.Name, "subject", subject, "err", err)
+		}),
+	}
+	if opts.Name != "" {
+		nopts = append(nopts, nats.Name(opts.Name))
+	}
+	if opts.Token != "" {
+		nopts = append(nopts, nats.Token(opts.Token))
+	}
+	if opts.CredsFile != "" {
+		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	}
+	if opts.TLS != nil {
+		nopts = append(nopts, nats.Secure(opts.TLS))
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), err)
+	}
+	return nc, nil
+}
+
+// redact hides credentials (user info: a token or user:password) in each
+// URL of a comma-separated list, so errors and logs never show them.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		host := u
+		scheme := ""
+		if k := strings.Index(u, "://"); k >= 0 {
+			scheme, host = u[:k+3], u[k+3:]
+		}
+		end := len(host)
+		if k := strings.IndexByte(host, '/'); k >= 0 {
+			end = k
+		}
+		if at := strings.LastIndexByte(host[:end], '@'); at >= 0 {
+			parts[i] = scheme + "***@" + host[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}

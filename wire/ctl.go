@@ -1,0 +1,57 @@
+package wire
+
+import "fmt"
+
+// CtlKind says what a Ctl message asks of workers.
+type CtlKind uint8
+
+const (
+	// CtlDone: the job has finished; workers stop.
+	CtlDone CtlKind = iota + 1
+	// CtlDrain: finish the current lease, ask for no more, then exit.
+	CtlDrain
+)
+
+// String names the kind for logs.
+func (k CtlKind) String() string {
+	switch k {
+	case CtlDone:
+		return "done"
+	case CtlDrain:
+		return "drain"
+	}
+	return fmt.Sprintf("ctl(%d)", uint8(k))
+}
+
+// Ctl is a control message the coordinator publishes on Subjects.Ctl.
+type Ctl struct {
+	Kind CtlKind
+	// Worker is the WorkerID addressed, or "" for every worker.
+	Worker string
+	// FinalVersion is the job's last parameter version (CtlDone).
+	FinalVersion uint64
+	// Reason says why, for logs.
+	Reason string
+}
+
+// Type implements Message.
+func (*Ctl) Type() Type { return TypeCtl }
+
+func (m *Ctl) sizeHint() int { return 20 + len(m.Worker) + len(m.Reason) }
+
+func (m *Ctl) encode(e *encoder) {
+	e.u8(uint8(m.Kind))
+	e.str("worker", m.Worker)
+	e.u64(m.FinalVersion)
+	e.str("reason", m.Reason)
+}
+
+func (m *Ctl) decode(d *decoder) {
+	m.Kind = CtlKind(d.u8("kind"))
+	if d.err == nil && m.Kind != CtlDone && m.Kind != CtlDrain {
+		d.fail("kind", "unknown control kind %d", uint8(m.Kind))
+	}
+	m.Worker = d.str("worker")
+	m.FinalVersion = d.u64("final_version")
+	m.Reason = d.str("reason")
+}

@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// ProtocolVersion is the version byte this build writes and the only one it
+// reads. Bump it when any message layout changes.
+const ProtocolVersion = 1
+
+// frameOverhead is the type byte, the version byte and the trailing CRC.
+const frameOverhead = 2 + 4
+
+// Type identifies a message layout; it is the first byte of every frame.
+type Type uint8
+
+// Message types. Values are part of the protocol: never renumber them.
+const (
+	TypeJoin Type = iota + 1
+	TypeJoinAck
+	TypeWorkRequest
+	TypeLease
+	TypeWait
+	TypeDone
+	TypeResult
+	TypeParamsRequest
+	TypeParams
+	TypeHeartbeat
+	TypeCtl
+	TypeStatusRequest
+	TypeStatus
+	TypeCheckpointRequest
+	TypeCheckpoint
+	TypeError
+	typeEnd // one past the last valid type
+)
+
+var typeNames = [...]string{
+	TypeJoin:              "join",
+	TypeJoinAck:           "join-ack",
+	TypeWorkRequest:       "work-request",
+	TypeLease:             "lease",
+	TypeWait:              "wait",
+	TypeDone:              "done",
+	TypeResult:            "result",
+	TypeParamsRequest:     "params-request",
+	TypeParams:            "params",
+	TypeHeartbeat:         "heartbeat",
+	TypeCtl:               "ctl",
+	TypeStatusRequest:     "status-request",
+	TypeStatus:            "status",
+	TypeCheckpointRequest: "checkpoint-request",
+	TypeCheckpoint:        "checkpoint",
+	TypeError:             "error",
+}
+
+// String names the type for errors and logs.
+func (t Type) String() string {
+	if t > 0 && t < typeEnd {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// Message is one protocol message. The set is closed: only the pointer
+// types of this package (*Join, *Lease, *Result, ...) implement it.
+type Message interface {
+	// Type is the message's type byte.
+	Type() Type
+	// sizeHint estimates the encoded body size, to allocate once.
+	sizeHint() int
+	encode(e *encoder)
+	decode(d *decoder)
+}
+
+// newMessage returns an empty message of type t, or nil for an unknown type.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeJoin:
+		return new(Join)
+	case TypeJoinAck:
+		return new(JoinAck)
+	case TypeWorkRequest:
+		return new(WorkRequest)
+	case TypeLease:
+		return new(Lease)
+	case TypeWait:
+		return new(Wait)
+	case TypeDone:
+		return new(Done)
+	case TypeResult:
+		return new(Result)
+	case TypeParamsRequest:
+		return new(ParamsRequest)
+	case TypeParams:
+		return new(Params)
+	case TypeHeartbeat:
+		return new(Heartbeat)
+	case TypeCtl:
+		return new(Ctl)
+	case TypeStatusRequest:
+		return new(StatusRequest)
+	case TypeStatus:
+		return new(Status)
+	case TypeCheckpointRequest:
+		return new(CheckpointRequest)
+	case TypeCheckpoint:
+		return new(Checkpoint)
+	case TypeError:
+		return new(Error)
+	}
+	return nil
+}
+
+// Encode returns the framed encoding of m: type, version, body, CRC-32C. It
+// fails only when a field is longer than 2^32-1 elements (ErrTooLarge).
+func Encode(m Message) ([]byte, error) {
+	return AppendEncode(nil, m)
+}
+
+// AppendEncode appends the framed encoding of m to dst and returns the
+// extended slice; on error dst is returned unchanged.
+func AppendEncode(dst []byte, m Message) ([]byte, error) {
+	start := len(dst)
+	if cap(dst)-start < m.sizeHint()+frameOverhead {
+		grown := make([]byte, start, start+m.sizeHint()+frameOverhead)
+		copy(grown, dst)
+		dst = grown
+	}
+	e := encoder{b: dst, typ: m.Type()}
+	e.u8(uint8(m.Type()))
+	e.u8(ProtocolVersion)
+	m.encode(&e)
+	if e.err != nil {
+		return dst[:start], e.err
+	}
+	sum := crc32.Checksum(e.b[start:], castagnoli)
+	return binary.LittleEndian.AppendUint32(e.b, sum), nil
+}
+
+// Decode parses one framed message. It checks the CRC first (ErrChecksum),
+// then the type (ErrUnknownType) and version (ErrProtocolVersion), then the
+// body (ErrMalformed, including trailing bytes). It never panics, and every
+// allocation is bounded by len(b). The result does not alias b.
+func Decode(b []byte) (Message, error) {
+	if len(b) < frameOverhead {
+		return nil, fmt.Errorf("wire: decode: %d bytes, shorter than the %d-byte frame: %w", len(b), frameOverhead, ErrMalformed)
+	}
+	body := b[:len(b)-4]
+	want := binary.LittleEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, castagnoli); got != want {
+		return nil, fmt.Errorf("wire: decode %d-byte frame: CRC-32C is %08x, frame says %08x: %w", len(b), got, want, ErrChecksum)
+	}
+	t := Type(b[0])
+	m := newMessage(t)
+	if m == nil {
+		return nil, fmt.Errorf("wire: decode: type byte %d: %w", b[0], ErrUnknownType)
+	}
+	if b[1] != ProtocolVersion {
+		return nil, fmt.Errorf("wire: decode %s: protocol version %d, this build speaks %d: %w", t, b[1], ProtocolVersion, ErrProtocolVersion)
+	}
+	d := decoder{b: body, off: 2, typ: t}
+	m.decode(&d)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.remaining() != 0 {
+		return nil, fmt.Errorf("wire: decode %s: %d trailing bytes after the body: %w", t, d.remaining(), ErrMalformed)
+	}
+	return m, nil
+}

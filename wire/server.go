@@ -1,0 +1,129 @@
+package wire
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// DefaultReadyTimeout is how long StartServer waits for the embedded server
+// to accept connections when ServerOptions.ReadyTimeout is zero.
+const DefaultReadyTimeout = 10 * time.Second
+
+// ServerOptions configure the embedded NATS server. The zero value listens on
+// 127.0.0.1 at a random port, without auth or TLS, with NATS's 1 MB max
+// payload.
+type ServerOptions struct {
+	// Host is the interface to listen on; "" is 127.0.0.1. Use "0.0.0.0"
+	// for workers on other machines, together with a Token or TLS.
+	Host string
+	// Port is the client port; 0 picks a free one (see Server.ClientURL).
+	Port int
+	// Token, when set, is required of every client: without it a client
+	// cannot connect, so it can neither read nor write any subject.
+	Token string
+	// TLS, when set, makes the server require TLS with this config.
+	TLS *tls.Config
+	// MaxPayload is the largest payload in bytes the server accepts; 0 is
+	// NATS's default (1 MB). Larger messages are chunked by Send.
+	MaxPayload int
+	// ReadyTimeout bounds the wait for the server to accept connections; 0
+	// is DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// Logger receives the server's log lines; nil disables them.
+	Logger *slog.Logger
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	ns *server.Server
+}
+
+// StartServer starts an embedded NATS server and returns once it accepts
+// client connections, or fails when it does not within the ready timeout.
+func StartServer(opts ServerOptions) (*Server, error) {
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := opts.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if opts.MaxPayload < 0 || opts.MaxPayload > 64<<20 {
+		return nil, fmt.Errorf("wire: start NATS server: max payload %d out of range 0..%d", opts.MaxPayload, 64<<20)
+	}
+	nopts := &server.Options{
+		Host:          host,
+		Port:          port,
+		Authorization: opts.Token,
+		MaxPayload:    int32(opts.MaxPayload),
+		NoSigs:        true,
+		NoLog:         opts.Logger == nil,
+	}
+	if opts.TLS != nil {
+		nopts.TLS = true
+		nopts.TLSConfig = opts.TLS
+		nopts.TLSTimeout = 5
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(opts.Port))
+	ns, err := server.NewServer(nopts)
+	if err != nil {
+		return nil, fmt.Errorf("wire: start NATS server on %s: %w", addr, err)
+	}
+	if opts.Logger != nil {
+		ns.SetLogger(slogAdapter{opts.Logger}, false, false)
+	}
+	go ns.Start()
+	wait := opts.ReadyTimeout
+	if wait <= 0 {
+		wait = DefaultReadyTimeout
+	}
+	if !ns.ReadyForConnections(wait) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("wire: start NATS server on %s: not accepting connections after %v (port in use?)", addr, wait)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// ClientURL is the URL clients connect to, with the port actually bound
+// ("nats://127.0.0.1:41234", or tls://... when TLS is on).
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Addr is the client listener's address.
+func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+
+// Shutdown stops the server, closes its client connections and waits until
+// it has stopped. It is safe to call more than once.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// slogAdapter routes nats-server's log lines to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Noticef(format string, v ...any) {
+	a.l.Info(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (a slogAdapter) Warnf(format string, v ...any) {
+	a.l.Warn(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (a slogAdapter) Fatalf(format string, v ...any) {
+	a.l.Error(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (a slogAdapter) Errorf(format string, v ...any) {
+	a.l.Error(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (a slogAdapter) Debugf(format string, v ...any) {
+	a.l.Debug(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (a slogAdapter) Tracef(format string, v ...any) {
+	a.l.Debug(fmt.Sprintf(format, v...), "component", "nats-server")
+}

@@ -1,0 +1,107 @@
+package wire
+
+import "time"
+
+// WorkRequest is a worker's request for a shard on Subjects.Work. The reply
+// is a Lease, a Wait or a Done.
+type WorkRequest struct {
+	// Worker is the WorkerID from JoinAck.
+	Worker string
+	// HaveVersion is the newest parameter version the worker holds, so the
+	// coordinator may prefer shards the worker can start at once.
+	HaveVersion uint64
+}
+
+// Type implements Message.
+func (*WorkRequest) Type() Type { return TypeWorkRequest }
+
+func (m *WorkRequest) sizeHint() int { return 12 + len(m.Worker) }
+
+func (m *WorkRequest) encode(e *encoder) {
+	e.str("worker", m.Worker)
+	e.u64(m.HaveVersion)
+}
+
+func (m *WorkRequest) decode(d *decoder) {
+	m.Worker = d.str("worker")
+	m.HaveVersion = d.u64("have_version")
+}
+
+// Lease hands one shard of one step to a worker.
+type Lease struct {
+	// Step is the training step; Shard the shard within it.
+	Step  uint64
+	Shard int
+	// Version is the parameter version the gradient must be computed at.
+	Version uint64
+	// Timeout is how long the lease lasts, counted from when the worker
+	// receives it. A duration, not a wall-clock deadline: machines' clocks
+	// differ; the coordinator keeps the authoritative deadline.
+	Timeout time.Duration
+	// Attempt counts the times this (step, shard) was leased before: 0 for
+	// the first lease, more for re-leases after expiry and backups.
+	Attempt int
+	// Batch is the shard's input.
+	Batch Batch
+}
+
+// Type implements Message.
+func (*Lease) Type() Type { return TypeLease }
+
+func (m *Lease) sizeHint() int { return 40 + m.Batch.sizeHint() }
+
+func (m *Lease) encode(e *encoder) {
+	e.u64(m.Step)
+	e.int(m.Shard)
+	e.u64(m.Version)
+	e.dur(m.Timeout)
+	e.int(m.Attempt)
+	m.Batch.encode(e)
+}
+
+func (m *Lease) decode(d *decoder) {
+	m.Step = d.u64("step")
+	m.Shard = d.int("shard")
+	m.Version = d.u64("version")
+	m.Timeout = d.dur("timeout")
+	m.Attempt = d.int("attempt")
+	m.Batch.decode(d)
+}
+
+// Wait tells a worker there is no shard for it now.
+type Wait struct {
+	// RetryAfter is how long the worker should wait before asking again.
+	RetryAfter time.Duration
+	// Reason says why, for logs ("step 12 fully leased", "checkpointing").
+	Reason string
+}
+
+// Type implements Message.
+func (*Wait) Type() Type { return TypeWait }
+
+func (m *Wait) sizeHint() int { return 12 + len(m.Reason) }
+
+func (m *Wait) encode(e *encoder) {
+	e.dur(m.RetryAfter)
+	e.str("reason", m.Reason)
+}
+
+func (m *Wait) decode(d *decoder) {
+	m.RetryAfter = d.dur("retry_after")
+	m.Reason = d.str("reason")
+}
+
+// Done tells a worker the job has finished; it should stop asking.
+type Done struct {
+	// FinalVersion is the parameter version the job ended with.
+	FinalVersion uint64
+}
+
+// Type implements Message.
+func (*Done) Type() Type { return TypeDone }
+
+func (m *Done) sizeHint() int { return 8 }
+
+func (m *Done) encode(e *encoder) { e.u64(m.FinalVersion) }
+
+func (m *Done) decode(d *decoder) { m.FinalVersion = d.u64("final_version") }
