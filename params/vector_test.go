@@ -1,0 +1,91 @@
+package params
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestCloneSharesNoMemory(t *testing.T) {
+	v := Vector{1, 2, 3}
+	c := v.Clone()
+	c[0] = 9
+	if v[0] != 1 {
+		t.Errorf("writing the clone changed the original: %v", v)
+	}
+	if Vector(nil).Clone() != nil {
+		t.Error("Clone(nil) is not nil")
+	}
+}
+
+func TestEqualComparesBits(t *testing.T) {
+	nan := float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	tests := []struct {
+		name string
+		a, b Vector
+		want bool
+	}{
+		{"same", Vector{1, 2}, Vector{1, 2}, true},
+		{"differs", Vector{1, 2}, Vector{1, 3}, false},
+		{"length", Vector{1, 2}, Vector{1}, false},
+		{"same NaN", Vector{nan}, Vector{nan}, true},
+		{"signed zeros", Vector{0}, Vector{negZero}, false},
+		{"one ulp", Vector{1}, Vector{math.Nextafter32(1, 2)}, false},
+		{"empty and nil", Vector{}, nil, true},
+	}
+	for _, tt := range tests {
+		if got := tt.a.Equal(tt.b); got != tt.want {
+			t.Errorf("%s: Equal = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSHA256HashesLittleEndianBytes(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 1024, 1025, 5000} {
+		v := make(Vector, n)
+		raw := make([]byte, 0, 4*n)
+		for i := range v {
+			v[i] = float32(i)*0.37 - 11
+			b := math.Float32bits(v[i])
+			raw = append(raw, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
+		}
+		sum := sha256.Sum256(raw)
+		if got, want := v.SHA256(), hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("n=%d: SHA256() = %s, want %s", n, got, want)
+		}
+	}
+	// One value, by hand: 1.0f is 0x3f800000, bytes 00 00 80 3f.
+	sum := sha256.Sum256([]byte{0, 0, 0x80, 0x3f})
+	if got := (Vector{1}).SHA256(); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("SHA256([1]) = %s", got)
+	}
+}
+
+func TestCheckFiniteNamesFirstBadValue(t *testing.T) {
+	if err := (Vector{1, -2, 3e38}).CheckFinite(); err != nil {
+		t.Errorf("finite vector: %v", err)
+	}
+	err := Vector{1, float32(math.Inf(-1)), float32(math.NaN())}.CheckFinite()
+	if !errors.Is(err, ErrNonFinite) || err.Error() != "params: value 1 is -Inf: non-finite value" {
+		t.Errorf("CheckFinite = %v", err)
+	}
+}
+
+func TestGlobalNormIsL2(t *testing.T) {
+	if got := GlobalNorm(Vector{3, 4}); got != 5 {
+		t.Errorf("GlobalNorm(3,4) = %v, want 5", got)
+	}
+	if got := GlobalNorm(nil); got != 0 {
+		t.Errorf("GlobalNorm(nil) = %v", got)
+	}
+	// float32 squares would overflow; float64 accumulation must not.
+	if got := GlobalNorm(Vector{3e37, 4e37}); math.Abs(got-5e37)/5e37 > 1e-7 {
+		t.Errorf("GlobalNorm(3e37, 4e37) = %v, want 5e37", got)
+	}
+	if got := GlobalNorm(Vector{1, float32(math.NaN())}); !math.IsNaN(got) {
+		t.Errorf("GlobalNorm with NaN = %v", got)
+	}
+}
