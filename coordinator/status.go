@@ -127,7 +127,8 @@ func (m *Machine) Status() Status {
 		st.Shards[i] = ss
 	}
 	for _, w := range m.workers {
-		shards := slices.Clone(w.shards)
+		shards := make([]int, len(w.shards)) // never nil, even when empty
+		copy(shards, w.shards)
 		slices.Sort(shards)
 		st.Workers = append(st.Workers, WorkerStatus{
 			ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards,

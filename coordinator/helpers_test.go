@@ -1,0 +1,248 @@
+package coordinator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+)
+
+// t0 is the start of every test's explicit timeline.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// testConfig is a small job: 3 shards, 4 steps, 10 s leases, 30 s
+// heartbeat timeout, no backups.
+func testConfig() Config {
+	return Config{
+		Job:              "job-1",
+		ShardsPerStep:    3,
+		TotalSteps:       4,
+		LeaseTimeout:     10 * time.Second,
+		HeartbeatTimeout: 30 * time.Second,
+		RetryAfter:       time.Second,
+		GradLen:          4,
+		StateLen:         2,
+		LayoutHash:       0xfeed,
+	}
+}
+
+// mustNew builds a machine and drains its starting outputs.
+func mustNew(t testing.TB, cfg Config, resume int) *Machine {
+	t.Helper()
+	m, err := New(cfg, resume)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	m.Ready()
+	return m
+}
+
+// gradValue is the value every gradient entry of a correct result for
+// (step, shard) holds, so a handed-over result shows where it came from.
+func gradValue(step, shard int) float32 { return float32(step*1000 + shard) }
+
+// validResult is a correct result for (step, shard) from worker under cfg.
+func validResult(cfg Config, worker string, step, shard int) Result {
+	g := make(params.Vector, cfg.GradLen)
+	for i := range g {
+		g[i] = gradValue(step, shard)
+	}
+	s := make(params.Vector, cfg.StateLen)
+	for i := range s {
+		s[i] = float32(i)
+	}
+	return Result{
+		Worker: worker, Job: cfg.Job, Step: step, Shard: shard, Version: step,
+		LayoutHash: cfg.LayoutHash, Grads: g, Stats: s, Loss: 0.5, Count: 8,
+	}
+}
+
+// mustLease asks for work and fails unless it gets a lease.
+func mustLease(t testing.TB, m *Machine, worker string, now time.Time) Lease {
+	t.Helper()
+	r, err := m.RequestWork(worker, now)
+	if err != nil {
+		t.Fatalf("RequestWork(%q): %v", worker, err)
+	}
+	l, ok := r.(Lease)
+	if !ok {
+		t.Fatalf("RequestWork(%q) at %v = %#v, want a Lease", worker, now.Sub(t0), r)
+	}
+	return l
+}
+
+// mustWait asks for work and fails unless told to wait.
+func mustWait(t testing.TB, m *Machine, worker string, now time.Time) {
+	t.Helper()
+	r, err := m.RequestWork(worker, now)
+	if err != nil {
+		t.Fatalf("RequestWork(%q): %v", worker, err)
+	}
+	if _, ok := r.(Wait); !ok {
+		t.Fatalf("RequestWork(%q) at %v = %#v, want Wait", worker, now.Sub(t0), r)
+	}
+}
+
+// mustAccept feeds r and fails unless it is accepted.
+func mustAccept(t testing.TB, m *Machine, r Result, now time.Time) Verdict {
+	t.Helper()
+	v := m.Result(r, now)
+	if v.Outcome != Accepted {
+		t.Fatalf("Result(step %d shard %d from %q) = %+v (%v), want accepted", r.Step, r.Shard, r.Worker, v, v.Err())
+	}
+	return v
+}
+
+// completeStep leases and returns every shard of the current step through
+// one worker and returns the StepComplete it produced.
+func completeStep(t testing.TB, m *Machine, worker string, now time.Time) StepComplete {
+	t.Helper()
+	for range m.Config().ShardsPerStep {
+		l := mustLease(t, m, worker, now)
+		mustAccept(t, m, validResult(m.Config(), worker, l.Step, l.Shard), now)
+	}
+	out := m.Ready()
+	if len(out) != 1 {
+		t.Fatalf("Ready after the last shard = %#v, want one StepComplete", out)
+	}
+	sc, ok := out[0].(StepComplete)
+	if !ok {
+		t.Fatalf("Ready after the last shard = %#v, want a StepComplete", out)
+	}
+	return sc
+}
+
+// checkInvariants fails the test when the machine's state is inconsistent.
+func checkInvariants(t testing.TB, m *Machine) {
+	t.Helper()
+	if err := m.invariants(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// invariants reports the first inconsistency in m's state, or nil.
+func (m *Machine) invariants() error {
+	cfg := m.cfg
+	S := len(m.shards)
+	if S != cfg.ShardsPerStep {
+		return fmt.Errorf("%d shards, want %d", S, cfg.ShardsPerStep)
+	}
+	if m.step < 0 || m.step > cfg.TotalSteps {
+		return fmt.Errorf("step %d outside [0, %d]", m.step, cfg.TotalSteps)
+	}
+	if (m.phase == PhaseDone) != (m.step == cfg.TotalSteps) {
+		return fmt.Errorf("phase %v at step %d of %d", m.phase, m.step, cfg.TotalSteps)
+	}
+	done, live := 0, 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		switch sh.state {
+		case ShardPending:
+			if len(sh.leases) != 0 {
+				return fmt.Errorf("pending shard %d has %d leases", i, len(sh.leases))
+			}
+		case ShardLeased:
+			if len(sh.leases) == 0 {
+				return fmt.Errorf("leased shard %d has no lease", i)
+			}
+		case ShardDone:
+			done++
+			if len(sh.leases) != 0 {
+				return fmt.Errorf("done shard %d has %d leases", i, len(sh.leases))
+			}
+			if sh.result.Shard != i || sh.result.Step != m.step || sh.result.Version != m.step {
+				return fmt.Errorf("done shard %d of step %d holds result for step %d shard %d version %d",
+					i, m.step, sh.result.Step, sh.result.Shard, sh.result.Version)
+			}
+		default:
+			return fmt.Errorf("shard %d in state %v", i, sh.state)
+		}
+		if m.phase != PhaseRunning && len(sh.leases) != 0 {
+			return fmt.Errorf("shard %d has leases in phase %v", i, m.phase)
+		}
+		if sh.backups() > cfg.MaxBackupsPerShard {
+			return fmt.Errorf("shard %d has %d backups, max %d", i, sh.backups(), cfg.MaxBackupsPerShard)
+		}
+		seen := map[string]bool{}
+		for _, l := range sh.leases {
+			live++
+			if seen[l.worker] {
+				return fmt.Errorf("shard %d leased twice to %q", i, l.worker)
+			}
+			seen[l.worker] = true
+			w := m.workers[l.worker]
+			if w == nil {
+				return fmt.Errorf("shard %d leased to unknown worker %q", i, l.worker)
+			}
+			if !containsInt(w.shards, i) {
+				return fmt.Errorf("shard %d leased to %q, which does not list it", i, l.worker)
+			}
+			if l.attempt < 1 || l.attempt > sh.attempts {
+				return fmt.Errorf("shard %d lease attempt %d of %d", i, l.attempt, sh.attempts)
+			}
+		}
+	}
+	if done != m.done {
+		return fmt.Errorf("%d shards done, counted %d", done, m.done)
+	}
+	switch m.phase {
+	case PhaseRunning:
+		if done == S {
+			return fmt.Errorf("running with all %d shards done", S)
+		}
+	case PhaseComplete:
+		if done != S {
+			return fmt.Errorf("complete with %d of %d shards done", done, S)
+		}
+	case PhaseDone:
+		if done != 0 {
+			return fmt.Errorf("done with %d shards of a step past the last", done)
+		}
+	}
+	for id, w := range m.workers {
+		if w.id != id {
+			return fmt.Errorf("worker %q filed under %q", w.id, id)
+		}
+		for j, i := range w.shards {
+			if i < 0 || i >= S || m.shards[i].leaseOf(id) < 0 {
+				return fmt.Errorf("worker %q lists shard %d but holds no lease on it", id, i)
+			}
+			if containsInt(w.shards[:j], i) {
+				return fmt.Errorf("worker %q lists shard %d twice", id, i)
+			}
+		}
+	}
+	c := m.Counters()
+	if c.Leased != c.Fulfilled+c.Expired+c.Returned+live {
+		return fmt.Errorf("leased %d != fulfilled %d + expired %d + returned %d + live %d",
+			c.Leased, c.Fulfilled, c.Expired, c.Returned, live)
+	}
+	if c.Backups > c.Leased {
+		return fmt.Errorf("%d backups of %d leases", c.Backups, c.Leased)
+	}
+	if c.StepApplied != done {
+		return fmt.Errorf("step applied %d, done %d", c.StepApplied, done)
+	}
+	if c.Applied != c.StepsAdvanced*S+c.StepApplied {
+		return fmt.Errorf("applied %d != %d steps * %d + %d", c.Applied, c.StepsAdvanced, S, c.StepApplied)
+	}
+	if c.Late > c.Applied {
+		return fmt.Errorf("late %d of %d applied", c.Late, c.Applied)
+	}
+	if n := c.WorkersJoined - c.WorkersLeft - c.WorkersLost; n != len(m.workers) {
+		return fmt.Errorf("joined %d - left %d - lost %d != %d workers", c.WorkersJoined, c.WorkersLeft, c.WorkersLost, len(m.workers))
+	}
+	return nil
+}
+
+func containsInt(s []int, x int) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
