@@ -1,0 +1,500 @@
+package checkpoints
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"sort"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fsl-project/fsl/params"
+)
+
+// A stored checkpoint value, all integers little-endian:
+//
+//	"FSCK" | version u16 | flags u16 (0) | headerLen u32
+//	header (headerLen bytes):
+//	    step u64 | created i64 (Unix ns) | params SHA-256 [32]
+//	    nParams u64 | nState u64 | optimizer kind str | optimizer step u64
+//	    nScalars u32 {name str, value f64 bits}   names sorted, unique
+//	    nVectors u32 {name str, length u64}       names unique, order kept
+//	    nMetrics u32 {name str, value f64 bits}   names sorted, unique
+//	header CRC-32C u32 over every byte before it
+//	body: params, state, then each optimizer vector, as f32 bits
+//	CRC-32C u32 over every byte before it
+//
+// where str is a u16 length and that many UTF-8 bytes. The encoding is
+// canonical: decode then encode gives the same bytes. The header has its own
+// CRC so List can trust it without decoding the body; the trailing CRC covers
+// the whole value, so any single flipped byte is caught on load.
+const (
+	valueMagic   = "FSCK"
+	valueVersion = 1
+	prefixLen    = 12
+	crcLen       = 4
+	// maxValueBytes is bbolt's largest value.
+	maxValueBytes = (1 << 31) - 2
+	maxNameLen    = 1024
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Times outside these bounds do not fit in int64 Unix nanoseconds.
+var (
+	minCreated = time.Unix(0, math.MinInt64)
+	maxCreated = time.Unix(0, math.MaxInt64)
+)
+
+type namedValue struct {
+	name  string
+	value float64
+}
+
+type vectorHeader struct {
+	name string
+	n    uint64
+}
+
+// header is the decoded header of a stored value.
+type header struct {
+	step      uint64
+	created   int64
+	paramsSHA [32]byte
+	nParams   uint64
+	nState    uint64
+	optKind   string
+	optStep   uint64
+	scalars   []namedValue
+	vectors   []vectorHeader
+	metrics   []namedValue
+}
+
+func sortedValues(m map[string]float64) []namedValue {
+	out := make([]namedValue, 0, len(m))
+	for k, v := range m {
+		out = append(out, namedValue{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func checkName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s name is empty", what)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%s name %.20q... is %d bytes, limit %d", what, name, len(name), maxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s name %q is not valid UTF-8", what, name)
+	}
+	return nil
+}
+
+// encodeCheckpoint returns c's stored value. c.Created must be set.
+func encodeCheckpoint(c *Checkpoint) ([]byte, error) {
+	if c.Created.IsZero() {
+		return nil, errors.New("encode checkpoint: Created is zero")
+	}
+	if c.Created.Before(minCreated) || c.Created.After(maxCreated) {
+		return nil, fmt.Errorf("encode checkpoint: Created %v is outside the years 1678-2262", c.Created)
+	}
+	if len(c.Optimizer.Kind) > maxNameLen || !utf8.ValidString(c.Optimizer.Kind) {
+		return nil, fmt.Errorf("encode checkpoint: optimizer kind %.20q is not UTF-8 of at most %d bytes", c.Optimizer.Kind, maxNameLen)
+	}
+	metrics := sortedValues(c.Metrics)
+	scalars := sortedValues(c.Optimizer.Scalars)
+	for _, m := range metrics {
+		if err := checkName("metric", m.name); err != nil {
+			return nil, fmt.Errorf("encode checkpoint: %w", err)
+		}
+	}
+	for _, s := range scalars {
+		if err := checkName("optimizer scalar", s.name); err != nil {
+			return nil, fmt.Errorf("encode checkpoint: %w", err)
+		}
+	}
+	seen := make(map[string]bool, len(c.Optimizer.Vectors))
+	for _, v := range c.Optimizer.Vectors {
+		if err := checkName("optimizer vector", v.Name); err != nil {
+			return nil, fmt.Errorf("encode checkpoint: %w", err)
+		}
+		if seen[v.Name] {
+			return nil, fmt.Errorf("encode checkpoint: optimizer vector %q appears twice", v.Name)
+		}
+		seen[v.Name] = true
+	}
+
+	headerLen := 8 + 8 + 32 + 8 + 8 + 2 + len(c.Optimizer.Kind) + 8 + 4 + 4 + 4
+	for _, s := range scalars {
+		headerLen += 2 + len(s.name) + 8
+	}
+	for _, v := range c.Optimizer.Vectors {
+		headerLen += 2 + len(v.Name) + 8
+	}
+	for _, m := range metrics {
+		headerLen += 2 + len(m.name) + 8
+	}
+	floats := len(c.Params) + len(c.State)
+	for _, v := range c.Optimizer.Vectors {
+		floats += len(v.Values)
+	}
+	bodyOff := prefixLen + headerLen + crcLen
+	if floats > (maxValueBytes-bodyOff-crcLen)/4 {
+		return nil, fmt.Errorf("encode checkpoint: %d float32 values do not fit in one bbolt value (limit %d bytes)", floats, maxValueBytes)
+	}
+	total := bodyOff + 4*floats + crcLen
+
+	b := make([]byte, total)
+	w := writer{b: b}
+	w.bytes([]byte(valueMagic))
+	w.u16(valueVersion)
+	w.u16(0)
+	w.u32(uint32(headerLen))
+	w.u64(c.Step)
+	w.u64(uint64(c.Created.UnixNano()))
+	shaAt := w.off
+	w.off += 32
+	w.u64(uint64(len(c.Params)))
+	w.u64(uint64(len(c.State)))
+	w.str(c.Optimizer.Kind)
+	w.u64(c.Optimizer.Step)
+	w.values(scalars)
+	w.u32(uint32(len(c.Optimizer.Vectors)))
+	for _, v := range c.Optimizer.Vectors {
+		w.str(v.Name)
+		w.u64(uint64(len(v.Values)))
+	}
+	w.values(metrics)
+	w.u32(crc32.Checksum(b[:w.off], castagnoli))
+
+	paramsAt := w.off
+	w.floats(c.Params)
+	sum := sha256.Sum256(b[paramsAt:w.off])
+	copy(b[shaAt:], sum[:])
+	// The header CRC covers the hash, which is only known now.
+	binary.LittleEndian.PutUint32(b[bodyOff-crcLen:], crc32.Checksum(b[:bodyOff-crcLen], castagnoli))
+	w.floats(c.State)
+	for _, v := range c.Optimizer.Vectors {
+		w.floats(v.Values)
+	}
+	w.u32(crc32.Checksum(b[:w.off], castagnoli))
+	if w.off != total {
+		return nil, fmt.Errorf("encode checkpoint: wrote %d bytes, planned %d", w.off, total)
+	}
+	return b, nil
+}
+
+type writer struct {
+	b   []byte
+	off int
+}
+
+func (w *writer) bytes(p []byte) { w.off += copy(w.b[w.off:], p) }
+func (w *writer) u16(v uint16)   { binary.LittleEndian.PutUint16(w.b[w.off:], v); w.off += 2 }
+func (w *writer) u32(v uint32)   { binary.LittleEndian.PutUint32(w.b[w.off:], v); w.off += 4 }
+func (w *writer) u64(v uint64)   { binary.LittleEndian.PutUint64(w.b[w.off:], v); w.off += 8 }
+func (w *writer) str(s string)   { w.u16(uint16(len(s))); w.off += copy(w.b[w.off:], s) }
+
+func (w *writer) values(vs []namedValue) {
+	w.u32(uint32(len(vs)))
+	for _, v := range vs {
+		w.str(v.name)
+		w.u64(math.Float64bits(v.value))
+	}
+}
+
+func (w *writer) floats(v params.Vector) {
+	dst := w.b[w.off : w.off+4*len(v)]
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+	}
+	w.off += 4 * len(v)
+}
+
+// corrupt returns an error wrapping ErrCorrupt.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// verifyValue checks the trailing CRC over the whole value.
+func verifyValue(b []byte) error {
+	if len(b) < prefixLen+2*crcLen {
+		return corrupt("value is %d bytes, shorter than any checkpoint", len(b))
+	}
+	n := len(b) - crcLen
+	if got, want := crc32.Checksum(b[:n], castagnoli), binary.LittleEndian.Uint32(b[n:]); got != want {
+		return corrupt("value checksum is %08x, recorded %08x", got, want)
+	}
+	return nil
+}
+
+// decodeHeader checks the prefix and the header CRC and parses the header.
+// It returns the offset of the body. It does not check the trailing CRC.
+func decodeHeader(b []byte) (header, int, error) {
+	var h header
+	if len(b) < prefixLen+2*crcLen {
+		return h, 0, corrupt("value is %d bytes, shorter than any checkpoint", len(b))
+	}
+	if !bytes.Equal(b[:4], []byte(valueMagic)) {
+		return h, 0, corrupt("value starts with %q, want %q", b[:4], valueMagic)
+	}
+	if v := binary.LittleEndian.Uint16(b[4:]); v != valueVersion {
+		if v > valueVersion {
+			return h, 0, fmt.Errorf("%w: checkpoint value version %d, this build reads %d", ErrNewerFormat, v, valueVersion)
+		}
+		return h, 0, corrupt("checkpoint value version %d is unknown", v)
+	}
+	if f := binary.LittleEndian.Uint16(b[6:]); f != 0 {
+		return h, 0, corrupt("checkpoint flags %#x are unknown", f)
+	}
+	headerLen := uint64(binary.LittleEndian.Uint32(b[8:]))
+	if headerLen > uint64(len(b)-prefixLen-2*crcLen) {
+		return h, 0, corrupt("header length %d overruns the %d-byte value", headerLen, len(b))
+	}
+	bodyOff := prefixLen + int(headerLen) + crcLen
+	if got, want := crc32.Checksum(b[:bodyOff-crcLen], castagnoli), binary.LittleEndian.Uint32(b[bodyOff-crcLen:]); got != want {
+		return h, 0, corrupt("header checksum is %08x, recorded %08x", got, want)
+	}
+	r := reader{b: b[prefixLen : bodyOff-crcLen]}
+	h.step = r.u64()
+	h.created = int64(r.u64())
+	copy(h.paramsSHA[:], r.take(32))
+	h.nParams = r.u64()
+	h.nState = r.u64()
+	h.optKind = r.str(true)
+	h.optStep = r.u64()
+	h.scalars = r.values("optimizer scalar")
+	if n := r.count(2 + 1 + 8); r.err == nil {
+		h.vectors = make([]vectorHeader, 0, n)
+		seen := make(map[string]bool, n)
+		for range n {
+			name := r.str(false)
+			length := r.u64()
+			if r.err != nil {
+				break
+			}
+			if seen[name] {
+				r.fail("optimizer vector %q appears twice", name)
+				break
+			}
+			seen[name] = true
+			h.vectors = append(h.vectors, vectorHeader{name, length})
+		}
+	}
+	h.metrics = r.values("metric")
+	if r.err == nil && len(r.b) != r.off {
+		r.fail("%d bytes left over after the header", len(r.b)-r.off)
+	}
+	if r.err != nil {
+		return h, 0, r.err
+	}
+
+	// The body must hold exactly the vectors the header announces.
+	bodyFloats := uint64(len(b)-bodyOff-crcLen) / 4
+	if uint64(len(b)-bodyOff-crcLen)%4 != 0 {
+		return h, 0, corrupt("body of %d bytes is not whole float32 values", len(b)-bodyOff-crcLen)
+	}
+	sum := uint64(0)
+	for _, n := range append([]uint64{h.nParams, h.nState}, vectorLengths(h.vectors)...) {
+		if n > bodyFloats-sum {
+			return h, 0, corrupt("header announces more values than the %d in the body", bodyFloats)
+		}
+		sum += n
+	}
+	if sum != bodyFloats {
+		return h, 0, corrupt("header announces %d values, body holds %d", sum, bodyFloats)
+	}
+	return h, bodyOff, nil
+}
+
+func vectorLengths(vs []vectorHeader) []uint64 {
+	out := make([]uint64, len(vs))
+	for i, v := range vs {
+		out[i] = v.n
+	}
+	return out
+}
+
+// decodeCheckpoint verifies a stored value completely (both CRCs and the
+// parameters' SHA-256) and returns a copy of its contents.
+func decodeCheckpoint(b []byte) (*Checkpoint, error) {
+	if err := verifyValue(b); err != nil {
+		return nil, err
+	}
+	h, off, err := decodeHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	paramBytes := b[off : off+4*int(h.nParams)]
+	if sha256.Sum256(paramBytes) != h.paramsSHA {
+		return nil, corrupt("parameters do not match their recorded SHA-256")
+	}
+	c := &Checkpoint{
+		Step:    h.step,
+		Created: time.Unix(0, h.created).UTC(),
+		Metrics: valueMap(h.metrics),
+		Optimizer: OptimizerState{
+			Kind:    h.optKind,
+			Step:    h.optStep,
+			Scalars: valueMap(h.scalars),
+		},
+	}
+	c.Params, off = readFloats(b, off, h.nParams)
+	c.State, off = readFloats(b, off, h.nState)
+	if len(h.vectors) > 0 {
+		c.Optimizer.Vectors = make([]NamedVector, len(h.vectors))
+		for i, v := range h.vectors {
+			c.Optimizer.Vectors[i].Name = v.name
+			c.Optimizer.Vectors[i].Values, off = readFloats(b, off, v.n)
+		}
+	}
+	return c, nil
+}
+
+// infoOf describes a stored value; Err is set when it does not verify.
+func infoOf(step uint64, b []byte) Info {
+	info := Info{Step: step, Bytes: len(b)}
+	h, _, err := decodeHeader(b)
+	if err != nil {
+		info.Err = err
+		return info
+	}
+	info.Created = time.Unix(0, h.created).UTC()
+	info.Metrics = valueMap(h.metrics)
+	info.ParamCount = int(h.nParams)
+	info.StateCount = int(h.nState)
+	for _, v := range h.vectors {
+		info.OptimizerCount += int(v.n)
+	}
+	info.ParamsSHA256 = h.paramsSHA
+	if h.step != step {
+		info.Err = corrupt("value holds step %d under key %d", h.step, step)
+	} else {
+		info.Err = verifyValue(b)
+	}
+	return info
+}
+
+func valueMap(vs []namedValue) map[string]float64 {
+	if len(vs) == 0 {
+		return nil
+	}
+	m := make(map[string]float64, len(vs))
+	for _, v := range vs {
+		m[v.name] = v.value
+	}
+	return m
+}
+
+func readFloats(b []byte, off int, n uint64) (params.Vector, int) {
+	if n == 0 {
+		return nil, off
+	}
+	v := make(params.Vector, n)
+	src := b[off : off+4*int(n)]
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+	}
+	return v, off + 4*int(n)
+}
+
+// reader parses the header; the first error sticks and later reads return
+// zero values.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = corrupt(format, args...)
+	}
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b)-r.off {
+		r.fail("header ends %d bytes early", n-(len(r.b)-r.off))
+		return nil
+	}
+	p := r.b[r.off : r.off+n]
+	r.off += n
+	return p
+}
+
+func (r *reader) u16() uint16 {
+	if p := r.take(2); p != nil {
+		return binary.LittleEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if p := r.take(4); p != nil {
+		return binary.LittleEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if p := r.take(8); p != nil {
+		return binary.LittleEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (r *reader) str(emptyOK bool) string {
+	n := int(r.u16())
+	p := r.take(n)
+	switch {
+	case r.err != nil:
+		return ""
+	case n == 0 && !emptyOK:
+		r.fail("empty name")
+	case n > maxNameLen:
+		r.fail("name of %d bytes, limit %d", n, maxNameLen)
+	case !utf8.Valid(p):
+		r.fail("name %q is not valid UTF-8", p)
+	}
+	return string(p)
+}
+
+// count reads a u32 count of entries of at least minSize bytes each and
+// rejects counts the remaining bytes cannot hold, which bounds allocations.
+func (r *reader) count(minSize int) int {
+	n := uint64(r.u32())
+	if r.err == nil && n > uint64((len(r.b)-r.off)/minSize) {
+		r.fail("count %d overruns the header", n)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) values(what string) []namedValue {
+	n := r.count(2 + 1 + 8)
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]namedValue, 0, n)
+	for range n {
+		name := r.str(false)
+		v := math.Float64frombits(r.u64())
+		if r.err != nil {
+			return nil
+		}
+		if len(out) > 0 && out[len(out)-1].name >= name {
+			r.fail("%s names are not sorted and unique at %q", what, name)
+			return nil
+		}
+		out = append(out, namedValue{name, v})
+	}
+	return out
+}

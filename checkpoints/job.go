@@ -1,0 +1,290 @@
+package checkpoints
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fsl-project/fsl/params"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Status is a job's lifecycle state.
+type Status string
+
+// Job states. The zero Status is stored as StatusRunning.
+const (
+	StatusRunning Status = "running"
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+)
+
+// DefaultBestMetric is the metric that picks the best checkpoint when a job
+// record names none.
+const DefaultBestMetric = "val_acc"
+
+// maxJobIDLen bounds job IDs, which are bbolt bucket names.
+const maxJobIDLen = 256
+
+// JobRecord is what the store keeps about a job besides its checkpoints.
+type JobRecord struct {
+	// ID names the job: 1 to 256 bytes of UTF-8 without control characters.
+	ID string
+	// Spec is the job specification as the coordinator gave it (YAML or
+	// JSON); the store keeps it opaque.
+	Spec []byte
+	// SpecFormat says how Spec is written, e.g. "yaml" or "json".
+	SpecFormat string
+	// Layout describes the parameter vector. When it has entries, Save
+	// rejects checkpoints whose Params length differs from its size.
+	Layout params.Layout
+	// Dataset fingerprints the training data.
+	Dataset string
+	// BestMetric names the validation metric that picks the best checkpoint
+	// (DefaultBestMetric when empty); higher is better unless LowerIsBetter.
+	BestMetric    string
+	LowerIsBetter bool
+	// Status is the job's state; empty means StatusRunning.
+	Status Status
+	// Created is set on the first PutJob when zero; Updated is set by every
+	// PutJob and Save.
+	Created time.Time
+	Updated time.Time
+}
+
+// bestMetric is the metric that picks the best checkpoint.
+func (r JobRecord) bestMetric() string {
+	if r.BestMetric == "" {
+		return DefaultBestMetric
+	}
+	return r.BestMetric
+}
+
+// LayoutSize is the number of values the layout describes.
+func LayoutSize(l params.Layout) int {
+	n := 0
+	for _, e := range l.Entries {
+		n += e.Size()
+	}
+	return n
+}
+
+func validateJobID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("job ID is empty")
+	case len(id) > maxJobIDLen:
+		return fmt.Errorf("job ID %.20q... is %d bytes, limit %d", id, len(id), maxJobIDLen)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("job ID %q is not valid UTF-8", id)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("job ID %q contains a control character", id)
+		}
+	}
+	return nil
+}
+
+func validateLayout(l params.Layout) error {
+	off := 0
+	for i, e := range l.Entries {
+		if e.Offset != off {
+			return fmt.Errorf("layout entry %d %q starts at %d, want %d (entries must be contiguous and in order)", i, e.Name, e.Offset, off)
+		}
+		for _, d := range e.Shape {
+			if d < 0 {
+				return fmt.Errorf("layout entry %d %q has negative dimension %d", i, e.Name, d)
+			}
+		}
+		off += e.Size()
+	}
+	return nil
+}
+
+func validateRecord(r JobRecord) error {
+	if err := validateJobID(r.ID); err != nil {
+		return err
+	}
+	switch r.Status {
+	case "", StatusRunning, StatusDone, StatusFailed:
+	default:
+		return fmt.Errorf("job %q: unknown status %q (want running, done or failed)", r.ID, r.Status)
+	}
+	if err := validateLayout(r.Layout); err != nil {
+		return fmt.Errorf("job %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+// jobJSON is the stored form of JobRecord; its field names are the format.
+type jobJSON struct {
+	ID            string      `json:"id"`
+	Spec          []byte      `json:"spec,omitempty"`
+	SpecFormat    string      `json:"spec_format,omitempty"`
+	Layout        []entryJSON `json:"layout,omitempty"`
+	Dataset       string      `json:"dataset,omitempty"`
+	BestMetric    string      `json:"best_metric,omitempty"`
+	LowerIsBetter bool        `json:"lower_is_better,omitempty"`
+	Status        Status      `json:"status"`
+	Created       time.Time   `json:"created"`
+	Updated       time.Time   `json:"updated"`
+}
+
+type entryJSON struct {
+	Name   string `json:"name"`
+	Shape  []int  `json:"shape"`
+	Offset int    `json:"offset"`
+}
+
+func encodeJob(r JobRecord) ([]byte, error) {
+	j := jobJSON{
+		ID: r.ID, Spec: r.Spec, SpecFormat: r.SpecFormat, Dataset: r.Dataset,
+		BestMetric: r.BestMetric, LowerIsBetter: r.LowerIsBetter, Status: r.Status,
+		Created: r.Created.UTC(), Updated: r.Updated.UTC(),
+	}
+	for _, e := range r.Layout.Entries {
+		j.Layout = append(j.Layout, entryJSON{e.Name, e.Shape, e.Offset})
+	}
+	return json.Marshal(j)
+}
+
+func decodeJob(b []byte) (JobRecord, error) {
+	var j jobJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return JobRecord{}, corrupt("job record: %v", err)
+	}
+	r := JobRecord{
+		ID: j.ID, Spec: j.Spec, SpecFormat: j.SpecFormat, Dataset: j.Dataset,
+		BestMetric: j.BestMetric, LowerIsBetter: j.LowerIsBetter, Status: j.Status,
+		Created: j.Created, Updated: j.Updated,
+	}
+	for _, e := range j.Layout {
+		r.Layout.Entries = append(r.Layout.Entries, params.Entry{Name: e.Name, Shape: e.Shape, Offset: e.Offset})
+	}
+	if err := validateRecord(r); err != nil {
+		return JobRecord{}, corrupt("job record: %v", err)
+	}
+	return r, nil
+}
+
+func sameLayout(a, b params.Layout) bool {
+	return slices.EqualFunc(a.Entries, b.Entries, func(x, y params.Entry) bool {
+		return x.Name == y.Name && x.Offset == y.Offset && slices.Equal(x.Shape, y.Shape)
+	})
+}
+
+// jobBucket returns the job's bucket and record.
+func jobBucket(tx *bolt.Tx, id string) (*bolt.Bucket, JobRecord, error) {
+	jb := tx.Bucket(bucketJobs).Bucket([]byte(id))
+	if jb == nil {
+		return nil, JobRecord{}, fmt.Errorf("job %q: %w", id, ErrNotFound)
+	}
+	rec, err := decodeJob(jb.Get(keyRecord))
+	if err != nil {
+		return nil, JobRecord{}, fmt.Errorf("job %q: %w", id, err)
+	}
+	if jb.Bucket(bucketSteps) == nil {
+		return nil, JobRecord{}, fmt.Errorf("job %q: %w: steps bucket missing", id, ErrCorrupt)
+	}
+	return jb, rec, nil
+}
+
+// PutJob creates or replaces a job's record in one transaction. A zero
+// Created keeps the stored one (or is set to now for a new job); Updated is
+// always set to now. Changing BestMetric or LowerIsBetter re-picks the best
+// checkpoint; changing the Layout of a job that has checkpoints is refused.
+func (s *Store) PutJob(rec JobRecord) error {
+	if err := validateRecord(rec); err != nil {
+		return fmt.Errorf("put job in %q: %w", s.path, err)
+	}
+	now := s.cfg.now()
+	err := s.update(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		jb := jobs.Bucket([]byte(rec.ID))
+		if jb == nil {
+			var err error
+			if jb, err = jobs.CreateBucket([]byte(rec.ID)); err != nil {
+				return err
+			}
+			if _, err := jb.CreateBucket(bucketSteps); err != nil {
+				return err
+			}
+			if rec.Created.IsZero() {
+				rec.Created = now
+			}
+			return putRecord(jb, rec, now)
+		}
+		_, old, err := jobBucket(tx, rec.ID)
+		if err != nil {
+			return err
+		}
+		if rec.Created.IsZero() {
+			rec.Created = old.Created
+		}
+		steps := jb.Bucket(bucketSteps)
+		if !sameLayout(old.Layout, rec.Layout) && hasAny(steps) {
+			return fmt.Errorf("job %q has checkpoints of another layout (%d values); refusing to change it to %d values",
+				rec.ID, LayoutSize(old.Layout), LayoutSize(rec.Layout))
+		}
+		if err := putRecord(jb, rec, now); err != nil {
+			return err
+		}
+		if old.bestMetric() != rec.bestMetric() || old.LowerIsBetter != rec.LowerIsBetter {
+			return recomputeBest(jb, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put job %q in %q: %w", rec.ID, s.path, err)
+	}
+	return nil
+}
+
+func putRecord(jb *bolt.Bucket, rec JobRecord, now time.Time) error {
+	if rec.Status == "" {
+		rec.Status = StatusRunning
+	}
+	rec.Updated = now
+	b, err := encodeJob(rec)
+	if err != nil {
+		return err
+	}
+	return jb.Put(keyRecord, b)
+}
+
+// Job returns the record of job id, or ErrNotFound.
+func (s *Store) Job(id string) (JobRecord, error) {
+	var rec JobRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		_, rec, err = jobBucket(tx, id)
+		return err
+	})
+	if err != nil {
+		return JobRecord{}, fmt.Errorf("checkpoint store %q: %w", s.path, err)
+	}
+	return rec, nil
+}
+
+// Jobs returns every job record, sorted by ID.
+func (s *Store) Jobs() ([]JobRecord, error) {
+	var out []JobRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEachBucket(func(k []byte) error {
+			_, rec, err := jobBucket(tx, string(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list jobs in %q: %w", s.path, err)
+	}
+	return out, nil
+}
