@@ -1,0 +1,316 @@
+package coordinator
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestRandomClusterCompletesEveryStepExactlyOnce simulates whole jobs on an
+// explicit timeline: workers with random speeds that sometimes overrun their
+// lease, crash and restart, send duplicate or corrupt results, and a network
+// that delays and reorders messages. Whatever happens, every step must
+// complete once, in order, with exactly one correct result per shard in
+// shard order, and the counters must add up.
+func TestRandomClusterCompletesEveryStepExactlyOnce(t *testing.T) {
+	seeds := 40
+	if testing.Short() {
+		seeds = 8
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			newSim(t, uint64(seed)).run()
+		})
+	}
+}
+
+// simEvent is one thing that happens at a point of simulated time.
+type simEvent struct {
+	at  time.Time
+	seq int // breaks ties in scheduling order, so runs are reproducible
+	do  func(now time.Time)
+}
+
+type eventQueue []simEvent
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].seq < q[j].seq
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+type simWorker struct {
+	id   string
+	gen  int // bumped on crash: events of an earlier life do nothing
+	up   bool
+	done bool
+}
+
+type sim struct {
+	t       *testing.T
+	rng     *rand.Rand
+	cfg     Config
+	m       *Machine
+	q       eventQueue
+	seq     int
+	workers []*simWorker
+
+	clock       time.Time // time of the event being run
+	completed   int       // StepComplete outputs seen
+	finished    bool
+	fed         int // results fed to the machine
+	fedCorrupt  int
+	advancePend bool
+}
+
+func newSim(t *testing.T, seed uint64) *sim {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	cfg := Config{
+		Job:              "sim",
+		ShardsPerStep:    1 + rng.IntN(8),
+		TotalSteps:       3 + rng.IntN(20),
+		LeaseTimeout:     2 * time.Second,
+		HeartbeatTimeout: 3 * time.Second,
+		RetryAfter:       time.Duration(50+rng.IntN(300)) * time.Millisecond,
+		CheckpointEvery:  rng.IntN(4),
+		GradLen:          3,
+		StateLen:         rng.IntN(3),
+		LayoutHash:       seed,
+	}
+	if rng.IntN(2) == 0 {
+		cfg.BackupWhenRemaining = 1 + rng.IntN(cfg.ShardsPerStep)
+		cfg.MaxBackupsPerShard = 1 + rng.IntN(2)
+	}
+	s := &sim{t: t, rng: rng, cfg: cfg}
+	m, err := New(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.m = m
+	s.drain()
+	for i := range 1 + rng.IntN(10) {
+		w := &simWorker{id: fmt.Sprintf("w%d", i)}
+		s.workers = append(s.workers, w)
+		s.after(t0, s.jitter(time.Second), func(now time.Time) { s.start(w, now) })
+	}
+	s.after(t0, 500*time.Millisecond, s.tick)
+	return s
+}
+
+func (s *sim) jitter(max time.Duration) time.Duration {
+	return time.Duration(s.rng.Int64N(int64(max)))
+}
+
+func (s *sim) after(now time.Time, d time.Duration, do func(time.Time)) {
+	s.seq++
+	heap.Push(&s.q, simEvent{at: now.Add(d), seq: s.seq, do: do})
+}
+
+// alive wraps a worker's event so it does nothing after the worker crashes.
+func (s *sim) alive(w *simWorker, do func(time.Time)) func(time.Time) {
+	gen := w.gen
+	return func(now time.Time) {
+		if w.up && w.gen == gen && !w.done {
+			do(now)
+		}
+	}
+}
+
+func (s *sim) run() {
+	const maxEvents = 500_000
+	horizon := t0.Add(time.Duration(s.cfg.TotalSteps) * time.Hour)
+	for n := 0; !s.finished; n++ {
+		if n == maxEvents || s.q.Len() == 0 {
+			s.t.Fatalf("%d events, queue %d: job stuck at step %d (%v); config %+v", n, s.q.Len(), s.m.Step(), s.m.Phase(), s.cfg)
+		}
+		e := heap.Pop(&s.q).(simEvent)
+		if e.at.After(horizon) {
+			s.t.Fatalf("simulated time ran past %v at step %d", horizon.Sub(t0), s.m.Step())
+		}
+		s.clock = e.at
+		e.do(e.at)
+		s.drain()
+		if err := s.m.invariants(); err != nil {
+			s.t.Fatalf("after event %d at %v: %v", n, e.at.Sub(t0), err)
+		}
+	}
+	c := s.m.Counters()
+	S, T := s.cfg.ShardsPerStep, s.cfg.TotalSteps
+	if s.completed != T || c.StepsAdvanced != T || c.Applied != S*T {
+		s.t.Fatalf("%d steps completed, %d advanced, %d applied; want %d, %d, %d", s.completed, c.StepsAdvanced, c.Applied, T, T, S*T)
+	}
+	if s.fed != c.Applied+c.Duplicates+c.InvalidTotal {
+		s.t.Fatalf("fed %d results != applied %d + duplicates %d + invalid %d", s.fed, c.Applied, c.Duplicates, c.InvalidTotal)
+	}
+	if c.InvalidTotal < s.fedCorrupt {
+		s.t.Fatalf("%d invalid, but %d corrupt results were fed", c.InvalidTotal, s.fedCorrupt)
+	}
+	if s.cfg.BackupWhenRemaining == 0 && c.Backups != 0 {
+		s.t.Fatalf("%d backups with backups off", c.Backups)
+	}
+	s.t.Logf("S=%d T=%d workers=%d backups<=%d: %+v", S, T, len(s.workers), s.cfg.BackupWhenRemaining, c)
+}
+
+// drain acts on the machine's outputs as a driver would.
+func (s *sim) drain() {
+	for _, o := range s.m.Ready() {
+		switch o := o.(type) {
+		case StepComplete:
+			if o.Step != s.completed || s.advancePend {
+				s.t.Fatalf("StepComplete for step %d, want step %d (advance pending: %v)", o.Step, s.completed, s.advancePend)
+			}
+			if len(o.Results) != s.cfg.ShardsPerStep {
+				s.t.Fatalf("step %d: %d results, want %d", o.Step, len(o.Results), s.cfg.ShardsPerStep)
+			}
+			for i, r := range o.Results {
+				if r.Shard != i || r.Step != o.Step || r.Grads[0] != gradValue(o.Step, i) {
+					s.t.Fatalf("step %d Results[%d] = step %d shard %d grad %v: not the correct work for it", o.Step, i, r.Step, r.Shard, r.Grads[0])
+				}
+			}
+			s.completed++
+			s.advancePend = true
+			next := o.Version + 1
+			// Aggregation and the optimizer take a while.
+			s.after(s.clock, s.jitter(500*time.Millisecond), func(time.Time) {
+				s.advancePend = false
+				if err := s.m.Advance(next); err != nil {
+					s.t.Fatalf("Advance(%d): %v", next, err)
+				}
+			})
+		case JobDone:
+			if o.Version != s.cfg.TotalSteps {
+				s.t.Fatalf("JobDone at version %d, want %d", o.Version, s.cfg.TotalSteps)
+			}
+			s.finished = true
+		}
+	}
+}
+
+func (s *sim) tick(now time.Time) {
+	s.m.Tick(now)
+	if !s.finished {
+		s.after(now, 500*time.Millisecond, s.tick)
+	}
+}
+
+// start brings a worker (back) up: join, heartbeat every second, ask for
+// work.
+func (s *sim) start(w *simWorker, now time.Time) {
+	w.up = true
+	if err := s.m.Join(w.id, now); err != nil {
+		s.t.Fatal(err)
+	}
+	var beat func(time.Time)
+	beat = s.alive(w, func(now time.Time) {
+		if err := s.m.Heartbeat(w.id, now); err != nil {
+			s.t.Fatal(err)
+		}
+		s.after(now, time.Second, beat)
+	})
+	s.after(now, time.Second, beat)
+	s.request(w, now)
+}
+
+func (s *sim) request(w *simWorker, now time.Time) {
+	r, err := s.m.RequestWork(w.id, now)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	switch r := r.(type) {
+	case Done:
+		w.done = true
+	case Wait:
+		s.after(now, r.RetryAfter+s.jitter(100*time.Millisecond), s.alive(w, func(now time.Time) { s.request(w, now) }))
+	case Lease:
+		s.work(w, r, now)
+	}
+}
+
+// work computes a leased shard: usually in time, sometimes past the
+// deadline; sometimes the worker crashes, sends garbage, or its result is
+// duplicated on the way.
+func (s *sim) work(w *simWorker, l Lease, now time.Time) {
+	compute := time.Duration(100+s.rng.IntN(1400)) * time.Millisecond
+	if s.rng.IntN(10) == 0 {
+		compute = time.Duration(2000+s.rng.IntN(4000)) * time.Millisecond // overruns its lease
+	}
+	if s.rng.IntN(30) == 0 { // crash mid-shard, restart later
+		s.after(now, s.jitter(compute), s.alive(w, func(now time.Time) {
+			w.up = false
+			w.gen++
+			s.after(now, time.Duration(500+s.rng.IntN(6000))*time.Millisecond, func(now time.Time) { s.start(w, now) })
+		}))
+		return
+	}
+	r := validResult(s.cfg, w.id, l.Step, l.Shard)
+	corrupt := s.rng.IntN(12) == 0
+	if corrupt {
+		s.corrupt(&r)
+	}
+	copies := 1
+	if s.rng.IntN(15) == 0 {
+		copies = 2
+	}
+	s.after(now, compute, s.alive(w, func(now time.Time) {
+		for range copies {
+			s.after(now, s.jitter(300*time.Millisecond), func(now time.Time) { s.feed(r, corrupt, now) })
+		}
+		if s.rng.IntN(40) == 0 { // drained: leave, come back later
+			s.m.Leave(w.id, now)
+			w.up = false
+			w.gen++
+			s.after(now, time.Duration(500+s.rng.IntN(3000))*time.Millisecond, func(now time.Time) { s.start(w, now) })
+			return
+		}
+		s.request(w, now)
+	}))
+}
+
+// corrupt makes r invalid in one of the ways a broken worker or network
+// could.
+func (s *sim) corrupt(r *Result) {
+	switch s.rng.IntN(7) {
+	case 0:
+		r.Grads[s.rng.IntN(len(r.Grads))] = float32(math.NaN())
+	case 1:
+		r.Loss = math.Inf(1)
+	case 2:
+		r.Grads = r.Grads[:len(r.Grads)-1]
+	case 3:
+		r.Version++
+	case 4:
+		r.LayoutHash++
+	case 5:
+		r.Count = 0
+	case 6:
+		r.Job = "other"
+	}
+}
+
+func (s *sim) feed(r Result, corrupt bool, now time.Time) {
+	s.fed++
+	if corrupt {
+		s.fedCorrupt++
+	}
+	v := s.m.Result(r, now)
+	switch {
+	case corrupt && v.Outcome != Invalid:
+		s.t.Fatalf("corrupt result step %d shard %d: verdict %+v", r.Step, r.Shard, v)
+	case !corrupt && v.Outcome == Invalid && v.Reason != ReasonStaleStep:
+		// A correct result can only be too late for its step.
+		s.t.Fatalf("correct result step %d shard %d at step %d: verdict %+v", r.Step, r.Shard, s.m.Step(), v)
+	}
+}
