@@ -1,0 +1,354 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+	"github.com/nats-io/nats.go"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func startServer(t testing.TB, opts ServerOptions) *Server {
+	t.Helper()
+	s, err := StartServer(opts)
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func connect(t testing.TB, url string, opts ConnectOptions) *nats.Conn {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	nc, err := Connect(url, opts)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func testSubjects(t testing.TB) Subjects {
+	t.Helper()
+	s, err := NewSubjects("test-job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// serveParams answers ParamsRequests with a Params of n values for versions
+// >= current and a stale-version Error below it.
+func serveParams(t testing.TB, nc *nats.Conn, subject string, current uint64, n int) {
+	t.Helper()
+	_, err := Subscribe(nc, subject, func(m Message, reply string) {
+		req, ok := m.(*ParamsRequest)
+		var resp Message = &Error{Code: CodeBadRequest, Text: fmt.Sprintf("unexpected %v", m.Type())}
+		switch {
+		case !ok:
+		case req.Version < current:
+			resp = &Error{Code: CodeStaleVersion, Text: fmt.Sprintf("version %d superseded by %d", req.Version, current)}
+		default:
+			resp = bigParams(req.Version, n)
+		}
+		if err := Send(nc, reply, resp); err != nil {
+			t.Errorf("reply: %v", err)
+		}
+	}, SubscribeOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
+	const maxPayload = 64 << 10
+	s := startServer(t, ServerOptions{MaxPayload: maxPayload})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
+	worker := connect(t, s.ClientURL(), ConnectOptions{Name: "worker"})
+	if got := worker.MaxPayload(); got != maxPayload {
+		t.Fatalf("server max payload %d, want %d", got, maxPayload)
+	}
+	const n = 5 << 20 / 4 // 5 MB of float32
+	serveParams(t, coord, subj.Params, 5, n)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 5})
+	if err != nil {
+		t.Fatalf("Request: %v", err)
+	}
+	want := bigParams(5, n)
+	if !reflect.DeepEqual(got, Message(want)) {
+		t.Fatal("the 5 MB Params came back different")
+	}
+
+	_, err = Request(ctx, worker, subj.Params, &ParamsRequest{Version: 4})
+	if !errors.Is(err, ErrStaleVersion) {
+		t.Fatalf("request for a superseded version: err = %v, want ErrStaleVersion", err)
+	}
+}
+
+func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
+	s := startServer(t, ServerOptions{MaxPayload: 64 << 10})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
+	got := make(chan *Result, 16)
+	sub, err := Subscribe(coord, subj.Result, func(m Message, _ string) {
+		if r, ok := m.(*Result); ok {
+			got <- r
+		}
+	}, SubscribeOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	const perWorker, floats = 5, 100_000 // 400 KB each: 7 chunks
+	result := func(worker string, shard int) *Result {
+		g := make(params.Vector, floats)
+		for i := range g {
+			g[i] = float32(shard*1000+i%977) * 0.25
+		}
+		return &Result{Worker: worker, Step: 3, Shard: shard, Version: 3, Loss: float64(shard), Count: 10, Grads: g, LayoutHash: 1}
+	}
+	var wg sync.WaitGroup
+	for _, name := range []string{"w1", "w2"} {
+		nc := connect(t, s.ClientURL(), ConnectOptions{Name: name})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				if err := Send(nc, subj.Result, result(name, i)); err != nil {
+					t.Errorf("%s: Send: %v", name, err)
+				}
+			}
+			if err := nc.Flush(); err != nil {
+				t.Errorf("%s: Flush: %v", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+
+	seen := map[string]bool{}
+	timeout := time.After(20 * time.Second)
+	for len(seen) < 2*perWorker {
+		select {
+		case r := <-got:
+			key := fmt.Sprintf("%s/%d", r.Worker, r.Shard)
+			if seen[key] {
+				t.Fatalf("result %s delivered twice", key)
+			}
+			seen[key] = true
+			if !reflect.DeepEqual(r, result(r.Worker, r.Shard)) {
+				t.Fatalf("result %s came back different", key)
+			}
+		case <-timeout:
+			t.Fatalf("received %d of %d results; stats %+v", len(seen), 2*perWorker, sub.Stats())
+		}
+	}
+	if st := sub.Stats(); st.Rejected != 0 || st.Dropped != 0 || st.Pending != 0 {
+		t.Fatalf("receiver stats %+v, want no losses", st)
+	}
+}
+
+func TestSubscribeSkipsCorruptPayloadsAndKeepsGoing(t *testing.T) {
+	s := startServer(t, ServerOptions{MaxPayload: 4 << 10})
+	subj := testSubjects(t)
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	got := make(chan Message, 4)
+	sub, err := Subscribe(nc, subj.Heartbeat, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := mustEncode(t, &Heartbeat{Worker: "w1"})
+	bad[3] ^= 1
+	if err := nc.Publish(subj.Heartbeat, bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := Send(nc, subj.Heartbeat, &Heartbeat{Worker: "w2", Step: 9}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if hb, ok := m.(*Heartbeat); !ok || hb.Worker != "w2" || hb.Step != 9 {
+			t.Fatalf("delivered %#v, want w2's heartbeat", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("good heartbeat not delivered")
+	}
+	if st := sub.Stats(); st.Rejected != 1 || st.Messages != 1 {
+		t.Fatalf("stats %+v, want 1 rejected, 1 message", st)
+	}
+}
+
+func TestRequestWithoutResponderFailsFast(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := Request(ctx, nc, testSubjects(t).Work, &WorkRequest{Worker: "w"})
+	if !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("err = %v, want nats.ErrNoResponders", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("no-responders took %v", time.Since(start))
+	}
+}
+
+func TestRequestGivesUpWhenContextEnds(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{})
+	if _, err := Subscribe(coord, subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Request(ctx, nc, subj.Work, &WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{})
+	replies := []Message{
+		&Lease{Step: 1, Shard: 2, Version: 1, Timeout: time.Second, Batch: Batch{Kind: 3, Size: 2, Pixels: make([]byte, 12), Labels: []int32{1, 1, 2}}},
+		&Wait{RetryAfter: time.Second},
+		&Done{FinalVersion: 1},
+	}
+	var mu sync.Mutex
+	next := 0
+	if _, err := Subscribe(coord, subj.Work, func(_ Message, reply string) {
+		mu.Lock()
+		r := replies[next%len(replies)]
+		next++
+		mu.Unlock()
+		if err := Send(coord, reply, r); err != nil {
+			t.Error(err)
+		}
+	}, SubscribeOptions{Queue: "coord", Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	for _, want := range replies {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := Request(ctx, nc, subj.Work, &WorkRequest{Worker: "w"})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("reply %#v, want %#v", got, want)
+		}
+	}
+}
+
+func TestTokenAuthGatesEveryClient(t *testing.T) {
+	s := startServer(t, ServerOptions{Token: "s3cret-token"})
+	tests := []struct {
+		name  string
+		token string
+	}{
+		{"no token", ""},
+		{"wrong token", "guess"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := Connect(s.ClientURL(), ConnectOptions{Token: tt.token, Logger: quiet})
+			if err == nil {
+				nc.Close()
+				t.Fatal("connected without the right token")
+			}
+			if !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("err = %v, want nats.ErrAuthorization", err)
+			}
+		})
+	}
+	t.Run("right token", func(t *testing.T) {
+		nc := connect(t, s.ClientURL(), ConnectOptions{Token: "s3cret-token"})
+		subj := testSubjects(t)
+		got := make(chan Message, 1)
+		if _, err := Subscribe(nc, subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Send(nc, subj.Ctl, &Ctl{Kind: CtlDrain}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-got:
+			if c, ok := m.(*Ctl); !ok || c.Kind != CtlDrain {
+				t.Fatalf("got %#v", m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("authenticated publish not delivered")
+		}
+	})
+}
+
+func TestStartServerFailsWhenPortIsTaken(t *testing.T) {
+	a := startServer(t, ServerOptions{})
+	port := a.Addr().(*net.TCPAddr).Port
+	b, err := StartServer(ServerOptions{Port: port, ReadyTimeout: 300 * time.Millisecond})
+	if err == nil {
+		b.Shutdown()
+		t.Fatalf("second server on busy port %d started", port)
+	}
+	if !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("error %q does not name the port", err)
+	}
+}
+
+func TestStartServerRejectsOutOfRangeMaxPayload(t *testing.T) {
+	for _, max := range []int{-1, 65<<20 + 1} {
+		if s, err := StartServer(ServerOptions{MaxPayload: max}); err == nil {
+			s.Shutdown()
+			t.Fatalf("MaxPayload %d accepted", max)
+		}
+	}
+}
+
+func TestRedactHidesCredentials(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"nats://tok@host:4222", "nats://***@host:4222"},
+		{"nats://u:p@a:1,tls://x@b:2/path@q", "nats://***@a:1,tls://***@b:2/path@q"},
+		{"host:4222", "host:4222"},
+		{"tok@host", "***@host"},
+	}
+	for _, tt := range tests {
+		if got := redact(tt.in); got != tt.want {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
