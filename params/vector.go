@@ -62,7 +62,8 @@ func (v Vector) SHA256() string {
 // infinite value, or nil when all are finite.
 func (v Vector) CheckFinite() error {
 	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		// All exponent bits set: an infinity or a NaN.
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
 			return fmt.Errorf("params: value %d is %v: %w", i, x, ErrNonFinite)
 		}
 	}

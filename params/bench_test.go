@@ -1,0 +1,122 @@
+package params
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// benchLen is about the size of a Conv-4 embedding with 64 channels
+// (112,576 parameters).
+const benchLen = 112576
+
+func benchVectors(shards int) []Vector {
+	r := rand.New(rand.NewPCG(9, 9))
+	vs := make([]Vector, shards)
+	for i := range vs {
+		vs[i] = wideVector(r, benchLen)
+	}
+	return vs
+}
+
+// BenchmarkAggregator8Shards measures one step's Add of 8 shard gradients
+// plus Mean, for shards arriving in order (folded at once) and in reverse
+// (all but the last copied and held).
+func BenchmarkAggregator8Shards(b *testing.B) {
+	const shards = 8
+	vs := benchVectors(shards)
+	for _, tc := range []struct {
+		name    string
+		reverse bool
+	}{{"InOrder", false}, {"Reverse", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			a, err := NewAggregator(shards, benchLen)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(4 * benchLen * shards))
+			for b.Loop() {
+				a.Reset()
+				for i := range shards {
+					k := i
+					if tc.reverse {
+						k = shards - 1 - i
+					}
+					if err := a.Add(k, vs[k], 10+k); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := a.Mean(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchStep(b *testing.B, cfg OptimizerConfig) {
+	l, err := NewLayout(Spec{"w", []int{benchLen}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt, err := NewOptimizer(cfg, l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	p, g := New(l), New(l)
+	for i := range g {
+		g[i] = float32(r.NormFloat64() * 1e-3)
+	}
+	b.SetBytes(int64(4 * benchLen))
+	s := 0
+	for b.Loop() {
+		if err := opt.Step(p, g, s); err != nil {
+			b.Fatal(err)
+		}
+		s++
+	}
+}
+
+func BenchmarkAdamStep(b *testing.B) {
+	benchStep(b, OptimizerConfig{Name: "adam", WeightDecay: 1e-4, ClipNorm: 1})
+}
+
+func BenchmarkSGDMomentumStep(b *testing.B) {
+	benchStep(b, OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4})
+}
+
+func BenchmarkEncode(b *testing.B) {
+	v := benchVectors(1)[0]
+	for _, enc := range []Encoding{Float32, BFloat16} {
+		b.Run(enc.String(), func(b *testing.B) {
+			buf := make([]byte, 0, EncodedLen(len(v), enc))
+			b.SetBytes(int64(4 * len(v)))
+			for b.Loop() {
+				buf = AppendEncode(buf[:0], v, 1, enc)
+			}
+		})
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	v := benchVectors(1)[0]
+	for _, enc := range []Encoding{Float32, BFloat16} {
+		b.Run(enc.String(), func(b *testing.B) {
+			buf := Encode(v, 1, enc)
+			b.SetBytes(int64(4 * len(v)))
+			for b.Loop() {
+				if _, _, err := Decode(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSHA256(b *testing.B) {
+	v := benchVectors(1)[0]
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		_ = v.SHA256()
+	}
+}
