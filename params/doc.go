@@ -16,7 +16,8 @@
 //     however many workers there were and however they were scheduled; and
 //     EMA for running statistics.
 //   - A binary codec for vectors (float32 or bfloat16 payload, layout hash,
-//     CRC-32C) whose decoder rejects any corruption without panicking.
+//     CRC-32C) whose decoder rejects any corruption without panicking, and
+//     EncodeState/DecodeState to keep an optimizer's state as one blob.
 //
 // All arithmetic that must be reproducible is done element by element in a
 // fixed order in float64 and rounded once to float32; products are wrapped in
