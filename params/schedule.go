@@ -104,7 +104,8 @@ func (s Schedule) LR(base float64, step int) float64 {
 		if T <= 0 || t >= T {
 			return s.MinLR
 		}
-		return s.MinLR + (base-s.MinLR)*0.5*(1+math.Cos(math.Pi*float64(t)/float64(T)))
+		// float64(...) forbids an FMA: the same rate on every architecture.
+		return s.MinLR + float64((base-s.MinLR)*0.5*(1+math.Cos(math.Pi*float64(t)/float64(T))))
 	default:
 		return base
 	}
