@@ -1,0 +1,81 @@
+package model
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// peakRSSKiB reads VmHWM (the process's peak resident set) from
+// /proc/self/status; 0 where that file does not exist.
+func peakRSSKiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// benchStep measures Grad on one 60-image 28×28 batch of kind k.
+func benchStep(b *testing.B, k Kind, batch *Batch) {
+	SetThreads(1)
+	m := mustNew(b, Config{Loss: k})
+	p, s := m.Init(1)
+	if _, err := m.Grad(p, s, batch); err != nil { // build the graph outside the timer
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Grad(p, s, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batch.Images()*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(peakRSSKiB()/1024, "peakRSS_MiB")
+}
+
+// BenchmarkConv4TripletStep: 20 triplets (60 images), 28×28.
+func BenchmarkConv4TripletStep(b *testing.B) {
+	benchStep(b, KindTriplets, synthBatch(KindTriplets, 28, 20, 1))
+}
+
+// BenchmarkConv4SiameseStep: 30 pairs (60 images), 28×28.
+func BenchmarkConv4SiameseStep(b *testing.B) {
+	benchStep(b, KindPairs, synthBatch(KindPairs, 28, 30, 1))
+}
+
+// BenchmarkConv4ProtoStep: 5-way 1-shot with 11 queries per class
+// (60 images), 28×28.
+func BenchmarkConv4ProtoStep(b *testing.B) {
+	benchStep(b, KindEpisode, synthEpisode(28, 5, 1, 11, 1))
+}
+
+// BenchmarkConv4Embed: 60 images, 28×28, evaluation mode.
+func BenchmarkConv4Embed(b *testing.B) {
+	SetThreads(1)
+	m := mustNew(b, Config{Loss: KindEpisode})
+	p, s := m.Init(1)
+	batch := synthEpisode(28, 5, 1, 11, 1)
+	if _, err := m.Embed(p, s, batch.Pixels, 60); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Embed(p, s, batch.Pixels, 60); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(60*b.N)/b.Elapsed().Seconds(), "images/s")
+}

@@ -1,0 +1,13 @@
+//go:build !cgo || purego
+
+package model
+
+// useBLAS keeps Gorgonia's default, gonum's pure-Go BLAS.
+func useBLAS() {}
+
+// BLASName names the BLAS this binary uses.
+const BLASName = "gonum"
+
+// SetThreads does nothing in a pure-Go build: gonum's BLAS parallelises
+// over GOMAXPROCS and its results do not depend on the thread count.
+func SetThreads(n int) {}

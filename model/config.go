@@ -1,0 +1,89 @@
+package model
+
+import "fmt"
+
+// Defaults applied by New to zero fields of Config.
+const (
+	// DefaultSize is the image side in pixels (Omniglot resized to 28×28).
+	DefaultSize = 28
+	// DefaultFilters is the number of filters of every Conv-4 block.
+	DefaultFilters = 64
+	// DefaultMargin is the triplet margin on squared L2 distances. Embeddings
+	// are not normalised; at initialisation the squared distance between two
+	// 64-d embeddings of different images is of order 10 (each coordinate is
+	// a max-pooled ReLU of a batch-normalised value), so a margin of 1 asks
+	// for a clear but reachable gap. The embedding scale follows the last
+	// batch norm's gamma, so the margin only fixes that scale.
+	DefaultMargin = 1.0
+	// DefaultMomentum is the momentum of the running batch-norm statistics
+	// (see MergeRunning).
+	DefaultMomentum = 0.1
+	// MinSize is the smallest image side: four 2×2 poolings must leave at
+	// least one pixel.
+	MinSize = 16
+	// MaxSize bounds the image side so a bad config cannot ask for
+	// gigabytes per image.
+	MaxSize = 512
+	// MaxFilters bounds Filters for the same reason.
+	MaxFilters = 1024
+)
+
+// Config chooses the network and loss. The zero value is usable: New
+// fills zero fields with the defaults above and Loss with KindEpisode.
+type Config struct {
+	// Loss is the kind of batch the model trains on: KindTriplets,
+	// KindPairs (adds the Siamese head to the parameters) or KindEpisode
+	// (prototypical). Zero means KindEpisode.
+	Loss Kind
+	// Size is the side of the square input images in pixels; ≥ MinSize.
+	Size int
+	// Filters is the number of filters of each of the four conv blocks.
+	Filters int
+	// Margin is the triplet margin on squared L2 distances (KindTriplets
+	// only); zero means DefaultMargin, negative is an error.
+	Margin float32
+}
+
+// withDefaults returns c with zero fields filled, or an error naming the
+// first bad field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Loss == 0 {
+		c.Loss = KindEpisode
+	}
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.Filters == 0 {
+		c.Filters = DefaultFilters
+	}
+	if c.Margin == 0 {
+		c.Margin = DefaultMargin
+	}
+	switch c.Loss {
+	case KindEpisode, KindPairs, KindTriplets:
+	default:
+		return c, fmt.Errorf("model config: loss kind %d: %w", c.Loss, ErrConfig)
+	}
+	if c.Size < MinSize || c.Size > MaxSize {
+		return c, fmt.Errorf("model config: size %d, want %d..%d (four 2×2 poolings need ≥ %d): %w",
+			c.Size, MinSize, MaxSize, MinSize, ErrConfig)
+	}
+	if c.Filters < 1 || c.Filters > MaxFilters {
+		return c, fmt.Errorf("model config: filters %d, want 1..%d: %w", c.Filters, MaxFilters, ErrConfig)
+	}
+	if !(c.Margin > 0) || c.Margin > 1e6 {
+		return c, fmt.Errorf("model config: margin %v, want > 0: %w", c.Margin, ErrConfig)
+	}
+	return c, nil
+}
+
+// sides returns the spatial side entering each of the four blocks and the
+// side of the final feature map.
+func sides(size int) (in [4]int, out int) {
+	s := size
+	for i := range in {
+		in[i] = s
+		s /= 2
+	}
+	return in, s
+}

@@ -1,0 +1,59 @@
+// Package model owns the Gorgonia graphs of fsl: the Conv-4 embedding
+// backbone, the three metric losses (triplet, Siamese pairs, prototypical
+// episodes) and the mapping between every graph tensor and one flat
+// parameter vector.
+//
+// A Model is a pure function of (parameters, batch-norm state, batch):
+//
+//	m, _ := model.New(model.Config{Loss: model.KindTriplets})
+//	p, state := m.Init(seed)
+//	r, _ := m.Grad(p, state, &batch) // r.Grads is laid out like p
+//	emb, _ := m.Embed(p, state, pixels, n)
+//
+// It keeps no training state of its own: parameters and the running
+// batch-norm statistics live in params.Vector values owned by the caller
+// (the coordinator), so any worker can compute any shard.
+//
+// Network. Conv-4: four blocks of [conv 3×3, Filters filters, pad 1 →
+// batch norm → ReLU → max-pool 2×2 stride 2], one input channel. The
+// spatial side goes s → s/2 (floor) four times, so any Size ≥ 16 works:
+// 28×28 gives a 64-d embedding (28→14→7→3→1), 105×105 gives
+// 64×6×6 = 2,304-d. Convolutions have no bias: a bias before batch norm is
+// cancelled exactly by the mean subtraction (its gradient is zero), and
+// batch norm's beta plays its role.
+//
+// Pixels. A uint8 pixel x enters the network as x/255 in [0, 1]; there is
+// no other normalisation (the first batch norm centres and scales).
+//
+// Batch norm. In Grad (training) each block normalises with the batch's
+// own per-channel mean and biased variance over (N, H, W), eps 1e-5, and
+// reports those statistics in Result.Stats (the variance there is the
+// unbiased one, M/(M-1) times the biased, M = N·H·W, as running
+// statistics conventionally are). Embed (evaluation) normalises with the
+// running statistics from the state vector. The two paths are separate
+// graphs; no op holds hidden state.
+//
+// Merging statistics across shards. The coordinator averages the Stats of
+// a step's shards weighted by Result.Count, in shard order (the params
+// aggregator), then calls MergeRunning(state, merged, momentum) with
+// momentum 0.1 (DefaultMomentum): running = (1-m)·running + m·merged.
+// Weighting by Count equals weighting by images because every shard of a
+// job has the same shape.
+//
+// Determinism. The same (parameters, state, batch) give bitwise identical
+// results across runs and processes for a fixed BLAS thread count
+// (SetThreads; OpenBLAS's sgemm splits its reductions by thread count).
+//
+// Concurrency. A Model is safe for concurrent use. It caches one compiled
+// graph per batch shape; calls that need the same graph run one at a time,
+// calls on different shapes (or different Models) run in parallel. Graph
+// construction is serialised by a package mutex because Gorgonia's is not
+// goroutine-safe.
+//
+// BLAS. With cgo (the default build) Gorgonia's matrix products go through
+// OpenBLAS (linked with -lopenblas); with -tags purego or CGO_ENABLED=0
+// they use gonum's pure-Go BLAS (about half the speed).
+//
+// model never imports NATS, bbolt, episodes or any other fsl package but
+// params (for its Layout, Entry and Vector types).
+package model

@@ -1,0 +1,127 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fsl-project/fsl/params"
+)
+
+// Result is what one batch contributes to a training step.
+type Result struct {
+	// Grads is the gradient of Loss with respect to the parameters, laid
+	// out like them (Model.Layout).
+	Grads params.Vector
+	// Stats holds this batch's batch-norm statistics in StateLayout: per
+	// block the per-channel mean and the unbiased variance over
+	// (images, height, width) of the conv output, the values training-mode
+	// batch norm normalised with (biased variance there). The coordinator
+	// merges them across shards (see MergeRunning).
+	Stats params.Vector
+	// Loss is the batch's mean loss.
+	Loss float64
+	// Count is the number of terms Loss averages over: triplets
+	// (KindTriplets), pairs (KindPairs) or query images (KindEpisode).
+	// Weight a shard's Grads, Loss and Stats by it when merging shards.
+	Count int
+	// Images is the number of images in the batch.
+	Images int
+}
+
+// Grad computes the loss of batch b under parameters p and its gradient.
+// Batch norm runs in training mode (batch statistics); state is checked
+// for length and finiteness but not read. Errors wrap ErrParams (p or
+// state does not fit the layouts), ErrBatch (b does not fit its Kind or
+// the model) or ErrCompute (a bug). The same inputs give bitwise identical
+// results for a fixed BLAS thread count.
+func (m *Model) Grad(p, state params.Vector, b *Batch) (Result, error) {
+	if err := checkVector("parameters", p, m.layout); err != nil {
+		return Result{}, err
+	}
+	if err := checkVector("state", state, m.stateLayout); err != nil {
+		return Result{}, err
+	}
+	grads, stats, loss, key, err := gradOf(m, p, b)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key), Images: key.images}, nil
+}
+
+// gradOf is Grad for parameters of either precision (Float64 models are
+// for gradient checks).
+func gradOf[T float](m *Model, p []T, b *Batch) (grads, stats []T, loss float64, key shapeKey, err error) {
+	key, err = m.checkBatch(b)
+	if err != nil {
+		return nil, nil, 0, key, err
+	}
+	tg, err := m.trainGraphFor(key)
+	if err != nil {
+		return nil, nil, 0, key, err
+	}
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+
+	for i, e := range m.layout.Entries {
+		load(tg.ps[i], p[e.Offset:e.Offset+e.Size()])
+	}
+	loadPixels(tg.x, b.Pixels)
+	if tg.target != nil {
+		loadTarget(tg, b)
+	}
+	if err := tg.run(); err != nil {
+		return nil, nil, 0, key, err
+	}
+
+	var l [1]float64
+	if err := store(l[:], *tg.loss); err != nil {
+		return nil, nil, 0, key, fmt.Errorf("read loss: %v: %w", err, ErrCompute)
+	}
+	if math.IsNaN(l[0]) || math.IsInf(l[0], 0) {
+		return nil, nil, 0, key, fmt.Errorf("loss is %v: %w", l[0], ErrCompute)
+	}
+	grads = make([]T, len(p))
+	for i, e := range m.layout.Entries {
+		if err := store(grads[e.Offset:e.Offset+e.Size()], *tg.grads[i]); err != nil {
+			return nil, nil, 0, key, fmt.Errorf("read gradient of %s: %v: %w", e.Name, err, ErrCompute)
+		}
+	}
+	stats = make([]T, layoutLen(m.stateLayout))
+	f := m.cfg.Filters
+	for blk := 0; blk < 4; blk++ {
+		// StateLayout puts bn<i>.mean then bn<i>.var, as the op's rows
+		if err := store(stats[2*blk*f:(2*blk+2)*f], *tg.stats[blk]); err != nil {
+			return nil, nil, 0, key, fmt.Errorf("read bn%d statistics: %v: %w", blk+1, err, ErrCompute)
+		}
+		vr := stats[(2*blk+1)*f : (2*blk+2)*f]
+		// unbiased, as running variances conventionally are
+		if cnt := key.images * tg.sides[blk] * tg.sides[blk]; cnt > 1 {
+			c := T(float64(cnt) / float64(cnt-1))
+			for i := range vr {
+				vr[i] *= c
+			}
+		}
+	}
+	return grads, stats, l[0], key, nil
+}
+
+// loadTarget writes the loss targets of b: Same flags for pairs, one-hot
+// query labels for episodes.
+func loadTarget(tg *trainGraph, b *Batch) {
+	switch b.Kind {
+	case KindPairs:
+		same := make([]float64, len(b.Same))
+		for i, s := range b.Same {
+			same[i] = float64(s)
+		}
+		load(tg.target, same)
+	case KindEpisode:
+		w := tg.key.way
+		ns := w * tg.key.shot
+		oh := make([]float64, w*w*tg.key.query)
+		for i, l := range b.Labels[ns:] {
+			oh[i*w+int(l)] = 1
+		}
+		load(tg.target, oh)
+	}
+}

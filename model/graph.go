@@ -1,0 +1,94 @@
+package model
+
+import (
+	"fmt"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// bnEps is added to the batch variance before the inverse square root.
+const bnEps = 1e-5
+
+// buildMu serialises graph construction: Gorgonia shares constant nodes
+// (the zero of Rectify, for one) between graphs and is not goroutine-safe
+// while building.
+var buildMu sync.Mutex
+
+// protect runs f, turning a Gorgonia panic into an error wrapping
+// ErrCompute; what names the operation.
+func protect(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: gorgonia panicked: %v: %w", what, r, ErrCompute)
+		}
+	}()
+	if err := f(); err != nil {
+		return fmt.Errorf("%s: %v: %w", what, err, ErrCompute)
+	}
+	return nil
+}
+
+// must unwraps a Gorgonia constructor's result; construction runs under
+// protect, which turns the panic back into an error.
+func must(n *G.Node, err error) *G.Node {
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// input creates a graph input node bound to a fresh zero tensor of the
+// given shape and returns both; the caller fills the tensor before each
+// run.
+func input(g *G.ExprGraph, dt tensor.Dtype, name string, shape ...int) (*G.Node, *tensor.Dense) {
+	t := tensor.New(tensor.WithShape(shape...), tensor.Of(dt))
+	n := G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
+	return n, t
+}
+
+// scalar is a constant of the graph's dtype.
+func scalar(dt tensor.Dtype, v float64) *G.Node {
+	if dt == tensor.Float64 {
+		return G.NewConstant(v)
+	}
+	return G.NewConstant(float32(v))
+}
+
+// conv is a 3×3 convolution with padding 1 and no bias of x [N Cin H W]
+// with w [F Cin 3 3], giving [N F H W]: Gorgonia's im2col, one matrix
+// product, and a fast NHWC→NCHW permutation (Gorgonia's Conv2d ends in a
+// generic transpose that costs more than the product).
+func conv(x, w *G.Node) *G.Node {
+	s, ws := x.Shape(), w.Shape()
+	n, h, wd, f, k := s[0], s[2], s[3], ws[0], ws[1]*ws[2]*ws[3]
+	col := must(G.Im2Col(x, tensor.Shape{3, 3}, tensor.Shape{1, 1}, tensor.Shape{1, 1}, tensor.Shape{1, 1}))
+	patches := must(G.Reshape(col, tensor.Shape{n * h * wd, k}))
+	filters := must(G.Transpose(must(G.Reshape(w, tensor.Shape{f, k}))))
+	out := must(G.Mul(patches, filters)) // [N·H·W F]
+	out = must(G.Reshape(out, tensor.Shape{n, h, wd, f}))
+	return must(G.ApplyOp(newPermOp(false), out))
+}
+
+// pool is 2×2 max-pooling with stride 2 (floor).
+func pool(x *G.Node) *G.Node {
+	return must(G.MaxPool2D(x, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+}
+
+// bnRelu is training-mode batch norm with batch statistics st (from
+// bnStats of the same x) fused with ReLU.
+func bnRelu(x, st, gamma, beta *G.Node) *G.Node {
+	return must(G.ApplyOp(bnReluOp{opBase{"bnRelu"}}, x, st, gamma, beta))
+}
+
+// bnStats is the [2 C] mean and biased variance bnRelu normalises with.
+func bnStats(x *G.Node) *G.Node {
+	return must(G.ApplyOp(bnStatsOp{opBase{"bnStats"}}, x))
+}
+
+// affineRelu is evaluation-mode batch norm, folded into a per-channel
+// scale and shift, fused with ReLU.
+func affineRelu(x, a, shift *G.Node) *G.Node {
+	return must(G.ApplyOp(affineReluOp{opBase{"affineRelu"}}, x, a, shift))
+}

@@ -1,0 +1,68 @@
+package model
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// synthBatch builds a valid batch of kind k with random pixels: triplets
+// and pairs take n examples, episodes are way-way shot-shot query-query
+// with n ignored.
+func synthBatch(k Kind, size, n int, seed uint64) *Batch {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	b := &Batch{Kind: k, Size: size}
+	switch k {
+	case KindTriplets:
+		for t := 0; t < n; t++ {
+			c := int32(2 * t)
+			b.Labels = append(b.Labels, c, c, c+1)
+		}
+	case KindPairs:
+		for i := 0; i < n; i++ {
+			c := int32(2 * i)
+			if i%2 == 0 {
+				b.Labels = append(b.Labels, c, c)
+				b.Same = append(b.Same, 1)
+			} else {
+				b.Labels = append(b.Labels, c, c+1)
+				b.Same = append(b.Same, 0)
+			}
+		}
+	}
+	b.Pixels = make([]uint8, len(b.Labels)*size*size)
+	for i := range b.Pixels {
+		b.Pixels[i] = uint8(rng.IntN(256))
+	}
+	return b
+}
+
+// synthEpisode builds a way-way shot-shot episode with query queries per
+// class and random pixels.
+func synthEpisode(size, way, shot, query int, seed uint64) *Batch {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	b := &Batch{Kind: KindEpisode, Size: size, Way: way, Shot: shot, Query: query}
+	for c := 0; c < way; c++ {
+		for s := 0; s < shot; s++ {
+			b.Labels = append(b.Labels, int32(c))
+		}
+	}
+	for c := 0; c < way; c++ {
+		for q := 0; q < query; q++ {
+			b.Labels = append(b.Labels, int32(c))
+		}
+	}
+	b.Pixels = make([]uint8, len(b.Labels)*size*size)
+	for i := range b.Pixels {
+		b.Pixels[i] = uint8(rng.IntN(256))
+	}
+	return b
+}
+
+func mustNew(t testing.TB, cfg Config) *Model {
+	t.Helper()
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", cfg, err)
+	}
+	return m
+}
