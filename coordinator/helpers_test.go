@@ -180,6 +180,9 @@ func (m *Machine) invariants() error {
 			if !containsInt(w.shards, i) {
 				return fmt.Errorf("shard %d leased to %q, which does not list it", i, l.worker)
 			}
+			if !m.haveExpiry || l.deadline.Before(m.nextExpiry) {
+				return fmt.Errorf("shard %d lease deadline %v before the next expiry %v (known %v)", i, l.deadline, m.nextExpiry, m.haveExpiry)
+			}
 			if l.attempt < 1 || l.attempt > sh.attempts {
 				return fmt.Errorf("shard %d lease attempt %d of %d", i, l.attempt, sh.attempts)
 			}
@@ -187,6 +190,19 @@ func (m *Machine) invariants() error {
 	}
 	if done != m.done {
 		return fmt.Errorf("%d shards done, counted %d", done, m.done)
+	}
+	pending := 0
+	for i := range m.shards {
+		if m.shards[i].state != ShardPending {
+			continue
+		}
+		pending++
+		if i < m.pendingFrom {
+			return fmt.Errorf("shard %d pending below the hint %d", i, m.pendingFrom)
+		}
+	}
+	if pending != m.pending {
+		return fmt.Errorf("%d shards pending, counted %d", pending, m.pending)
 	}
 	switch m.phase {
 	case PhaseRunning:

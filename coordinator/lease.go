@@ -63,9 +63,12 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	case PhaseComplete:
 		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
 	}
-	for i := range m.shards {
-		if m.shards[i].state == ShardPending {
-			return m.grant(i, w, now, false), nil
+	if m.pending > 0 {
+		for i := m.pendingFrom; i < len(m.shards); i++ {
+			if m.shards[i].state == ShardPending {
+				m.pendingFrom = i
+				return m.grant(i, w, now, false), nil
+			}
 		}
 	}
 	if i := m.backupFor(w); i >= 0 {
@@ -86,7 +89,12 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 		backup:   backup,
 	}
 	sh.leases = append(sh.leases, l)
-	sh.state = ShardLeased
+	if sh.state == ShardPending {
+		m.unpend(i, ShardLeased)
+	}
+	if !m.haveExpiry || l.deadline.Before(m.nextExpiry) {
+		m.haveExpiry, m.nextExpiry = true, l.deadline
+	}
 	w.shards = append(w.shards, i)
 	m.c.Leased++
 	if backup {
@@ -131,11 +139,13 @@ func (m *Machine) backupFor(w *worker) int {
 	return best
 }
 
-// expire drops every lease whose deadline is at or before now.
+// expire drops every lease whose deadline is at or before now. It scans the
+// shards only when the earliest deadline may have passed.
 func (m *Machine) expire(now time.Time) {
-	if m.phase != PhaseRunning {
+	if m.phase != PhaseRunning || !m.haveExpiry || now.Before(m.nextExpiry) {
 		return
 	}
+	m.haveExpiry = false
 	for i := range m.shards {
 		sh := &m.shards[i]
 		if sh.state != ShardLeased {
@@ -145,6 +155,9 @@ func (m *Machine) expire(now time.Time) {
 		for _, l := range sh.leases {
 			if now.Before(l.deadline) {
 				kept = append(kept, l)
+				if !m.haveExpiry || l.deadline.Before(m.nextExpiry) {
+					m.haveExpiry, m.nextExpiry = true, l.deadline
+				}
 				continue
 			}
 			m.c.Expired++
@@ -154,7 +167,7 @@ func (m *Machine) expire(now time.Time) {
 		}
 		sh.leases = kept
 		if len(kept) == 0 {
-			sh.state = ShardPending
+			m.pend(i)
 		}
 	}
 }
@@ -169,8 +182,21 @@ func (m *Machine) returnLeases(w *worker) {
 			m.c.Returned++
 		}
 		if sh.state == ShardLeased && len(sh.leases) == 0 {
-			sh.state = ShardPending
+			m.pend(i)
 		}
 	}
 	w.shards = w.shards[:0]
+}
+
+// pend puts shard i back to pending.
+func (m *Machine) pend(i int) {
+	m.shards[i].state = ShardPending
+	m.pending++
+	m.pendingFrom = min(m.pendingFrom, i)
+}
+
+// unpend moves pending shard i to state st (leased or done).
+func (m *Machine) unpend(i int, st ShardState) {
+	m.shards[i].state = st
+	m.pending--
 }

@@ -18,6 +18,13 @@ type Machine struct {
 	shards  []shard // the current step's shards, index = shard number
 	done    int     // shards of the current step with an accepted result
 	workers map[string]*worker
+
+	// Indexes that keep each event's cost independent of ShardsPerStep in
+	// the common case (see pend, unpend and expire).
+	pending     int       // shards in ShardPending
+	pendingFrom int       // no shard below this index is pending
+	haveExpiry  bool      // some lease may be live
+	nextExpiry  time.Time // no live lease has an earlier deadline
 	outbox  []Output
 	c       counters
 }
@@ -40,6 +47,7 @@ func New(cfg Config, resumeStep int) (*Machine, error) {
 		step:    resumeStep,
 		shards:  make([]shard, cfg.ShardsPerStep),
 		workers: make(map[string]*worker),
+		pending: cfg.ShardsPerStep,
 	}
 	m.emit(PublishVersion{Version: resumeStep})
 	if resumeStep == cfg.TotalSteps {
@@ -83,6 +91,7 @@ func (m *Machine) Advance(newVersion int) error {
 	m.step = newVersion
 	m.done = 0
 	clear(m.shards) // drops the old results so their vectors can be freed
+	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
 	m.c.StepsAdvanced++
 	m.c.StepApplied = 0
 	m.emit(PublishVersion{Version: newVersion})

@@ -160,6 +160,9 @@ func (m *Machine) Result(r Result, now time.Time) Verdict {
 		}
 	}
 	sh.leases = sh.leases[:0]
+	if sh.state == ShardPending {
+		m.unpend(r.Shard, ShardDone)
+	}
 	sh.state = ShardDone
 	sh.result = r
 	m.done++
