@@ -19,20 +19,23 @@ func Example() {
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	act := func() {
-		for _, o := range m.Ready() {
-			switch o := o.(type) {
-			case coordinator.PublishVersion:
-				fmt.Println("publish version", o.Version)
-			case coordinator.StepComplete:
-				fmt.Println("step", o.Step, "complete with", len(o.Results), "results")
-				// Aggregate o.Results in order, run the optimizer, then:
-				if err := m.Advance(o.Version + 1); err != nil {
-					panic(err)
+		// Advance queues more outputs: act until there are none.
+		for m.HasReady() {
+			for _, o := range m.Ready() {
+				switch o := o.(type) {
+				case coordinator.PublishVersion:
+					fmt.Println("publish version", o.Version)
+				case coordinator.StepComplete:
+					fmt.Println("step", o.Step, "complete with", len(o.Results), "results")
+					// Aggregate o.Results in order, run the optimizer, then:
+					if err := m.Advance(o.Version + 1); err != nil {
+						panic(err)
+					}
+				case coordinator.CheckpointDue:
+					fmt.Println("checkpoint version", o.Version)
+				case coordinator.JobDone:
+					fmt.Println("job done at version", o.Version)
 				}
-			case coordinator.CheckpointDue:
-				fmt.Println("checkpoint version", o.Version)
-			case coordinator.JobDone:
-				fmt.Println("job done at version", o.Version)
 			}
 		}
 	}

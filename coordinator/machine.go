@@ -25,8 +25,8 @@ type Machine struct {
 	pendingFrom int       // no shard below this index is pending
 	haveExpiry  bool      // some lease may be live
 	nextExpiry  time.Time // no live lease has an earlier deadline
-	outbox  []Output
-	c       counters
+	outbox      []Output
+	c           counters
 }
 
 // New returns a machine for the job cfg describes, starting at step
