@@ -111,8 +111,9 @@ func (m *Machine) Advance(newVersion int) error {
 // Tick lets time pass up to now: leases whose deadline is at or before now
 // expire (their shards go back to pending unless another copy is still
 // leased) and workers silent for HeartbeatTimeout or longer are lost (their
-// leases go back at once). Every other event does the same first, so Tick
-// only matters when nothing else happens.
+// leases go back at once). Every other event that carries a now does the
+// same first, so Tick only matters when nothing else happens; the driver
+// should call it at least every LeaseTimeout/4 or so.
 func (m *Machine) Tick(now time.Time) { m.sweep(now) }
 
 // sweep expires leases, then loses silent workers.
