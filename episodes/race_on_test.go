@@ -1,0 +1,5 @@
+//go:build race
+
+package episodes
+
+const raceEnabled = true
