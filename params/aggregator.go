@@ -28,6 +28,7 @@ type Aggregator struct {
 	n       int
 	acc     []float64
 	pending []Vector // early arrivals, by shard; nil when absent or folded
+	spare   []Vector // buffers of folded early arrivals, for reuse
 	counts  []int    // 0 until the shard is added
 	next    int      // first shard not yet folded into acc
 	added   int
@@ -81,7 +82,7 @@ func (a *Aggregator) Add(shard int, v Vector, count int) error {
 	a.added++
 	a.total += count
 	if shard != a.next {
-		a.pending[shard] = v.Clone()
+		a.pending[shard] = a.hold(v)
 		return nil
 	}
 	a.fold(v, count)
@@ -89,8 +90,20 @@ func (a *Aggregator) Add(shard int, v Vector, count int) error {
 		p := a.pending[a.next]
 		a.pending[a.next] = nil
 		a.fold(p, a.counts[a.next])
+		a.spare = append(a.spare, p)
 	}
 	return nil
+}
+
+// hold copies v into a spare buffer, allocating only when none is free.
+func (a *Aggregator) hold(v Vector) Vector {
+	if k := len(a.spare); k > 0 {
+		buf := a.spare[k-1]
+		a.spare = a.spare[:k-1]
+		copy(buf, v)
+		return buf
+	}
+	return v.Clone()
 }
 
 // fold adds count*v to the accumulator as shard a.next and advances it.
@@ -144,6 +157,11 @@ func (a *Aggregator) Mean() (Vector, error) {
 // Reset empties the aggregator for the next step, keeping its buffers.
 func (a *Aggregator) Reset() {
 	clear(a.acc)
+	for _, p := range a.pending {
+		if p != nil {
+			a.spare = append(a.spare, p)
+		}
+	}
 	clear(a.pending)
 	clear(a.counts)
 	a.next, a.added, a.total = 0, 0, 0
