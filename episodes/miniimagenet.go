@@ -35,9 +35,13 @@ func readSplitCSV(name string, r io.Reader) ([]csvRow, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// csv.ParseError already names the line and column.
 			return nil, fmt.Errorf("%s: %v: %w", name, err, ErrFormat)
+		}
+		line := 0
+		if len(rec) > 0 {
+			line, _ = cr.FieldPos(0)
 		}
 		if len(rec) != 2 {
 			return nil, fmt.Errorf("%s:%d: %d fields, want filename,label: %w", name, line, len(rec), ErrFormat)

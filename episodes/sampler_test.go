@@ -249,7 +249,7 @@ func TestPairsAreBalancedFromDifferentDrawers(t *testing.T) {
 		b := s.Batch(3, step, 1)
 		same := 0
 		for i, v := range b.Same {
-			a, c := int(b.Image(2 * i)[0]-1), int(b.Image(2 * i + 1)[0]-1)
+			a, c := int(b.Image(2 * i)[0]-1), int(b.Image(2*i + 1)[0]-1)
 			if (v == 1) != (a/4 == c/4) || int32(a/4) != b.Labels[2*i] || int32(c/4) != b.Labels[2*i+1] {
 				t.Fatalf("pair %d: Same=%d but images %d and %d (labels %d %d)", i, v, a, c, b.Labels[2*i], b.Labels[2*i+1])
 			}
