@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
+	"hash/fnv"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,16 +34,45 @@ var (
 	keyBest     = []byte("best")
 )
 
-// bbolt's meta page: a 16-byte page header, then the magic and version.
+// bbolt's meta page: a 16-byte page header, then magic u32, version u32,
+// pageSize u32, flags u32, root bucket (pgid u64, sequence u64), freelist
+// pgid u64, pgid u64 (pages in use), txid u64, and an FNV-64a checksum of
+// the 56 bytes before it; native byte order.
 const (
 	boltMagic     = 0xED0CDAED
 	boltVersion   = 2
 	boltMetaAt    = 16
+	boltMetaLen   = 64
 	boltPageGuess = 4096
 )
 
-// sniff reads the start of path and rejects files that cannot be bbolt
-// databases, before bbolt maps them. It never writes.
+type boltMeta struct {
+	pageSize uint32
+	pgid     uint64
+	txid     uint64
+}
+
+// readBoltMeta parses and validates the meta page at off.
+func readBoltMeta(f *os.File, off int64) (boltMeta, bool) {
+	var m [boltMetaLen]byte
+	if n, _ := f.ReadAt(m[:], off+boltMetaAt); n != len(m) {
+		return boltMeta{}, false
+	}
+	ne := binary.NativeEndian
+	if ne.Uint32(m[0:]) != boltMagic || ne.Uint32(m[4:]) != boltVersion {
+		return boltMeta{}, false
+	}
+	h := fnv.New64a()
+	h.Write(m[:56])
+	if h.Sum64() != ne.Uint64(m[56:]) {
+		return boltMeta{}, false
+	}
+	return boltMeta{pageSize: ne.Uint32(m[8:]), pgid: ne.Uint64(m[40:]), txid: ne.Uint64(m[48:])}, true
+}
+
+// sniff reads the meta pages of path and rejects files that are not bbolt
+// databases, or are cut short of the pages their meta says are in use,
+// before bbolt maps them (bbolt would read past the end). It never writes.
 func sniff(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -60,27 +89,37 @@ func sniff(path string) error {
 	if st.Size() == 0 {
 		return fmt.Errorf("open checkpoint store %q: %w: the file is empty", path, ErrNotStore)
 	}
-	var pageSize uint32
-	for _, at := range []int64{0, boltPageGuess} {
-		var meta [12]byte
-		if _, err := f.ReadAt(meta[:], at+boltMetaAt); err != nil && err != io.EOF {
-			return fmt.Errorf("open checkpoint store %q: %w", path, err)
+	// Meta page 1 sits one page after meta page 0, whose size is unknown
+	// when page 0 is damaged; then try the default.
+	m0, ok0 := readBoltMeta(f, 0)
+	second := int64(boltPageGuess)
+	if ok0 {
+		second = int64(m0.pageSize)
+	}
+	m1, ok1 := readBoltMeta(f, second)
+	var m boltMeta
+	switch {
+	case ok0 && ok1:
+		m = m0
+		if m1.txid > m0.txid {
+			m = m1
 		}
-		if binary.NativeEndian.Uint32(meta[0:]) == boltMagic && binary.NativeEndian.Uint32(meta[4:]) == boltVersion {
-			pageSize = binary.NativeEndian.Uint32(meta[8:])
-			break
-		}
+	case ok0:
+		m = m0
+	case ok1:
+		m = m1
+	default:
+		return fmt.Errorf("open checkpoint store %q: %w: the file is not a bbolt database (no valid bbolt meta page)", path, ErrNotStore)
 	}
-	if pageSize == 0 {
-		return fmt.Errorf("open checkpoint store %q: %w: the file is not a bbolt database (no bbolt meta page)", path, ErrNotStore)
+	if m.pageSize < 512 || m.pageSize&(m.pageSize-1) != 0 {
+		return fmt.Errorf("open checkpoint store %q: %w: bbolt page size %d is invalid", path, ErrNotStore, m.pageSize)
 	}
-	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
-		return fmt.Errorf("open checkpoint store %q: %w: bbolt page size %d is invalid", path, ErrNotStore, pageSize)
+	if st.Size() < 4*int64(m.pageSize) {
+		return fmt.Errorf("open checkpoint store %q: %w: the file is truncated (%d bytes, page size %d)", path, ErrNotStore, st.Size(), m.pageSize)
 	}
-	// bbolt creates files of at least four pages; a shorter one is truncated
-	// and mapping it would fault past the end of the file.
-	if st.Size() < 4*int64(pageSize) || st.Size()%int64(pageSize) != 0 {
-		return fmt.Errorf("open checkpoint store %q: %w: the file is truncated (%d bytes, page size %d)", path, ErrNotStore, st.Size(), pageSize)
+	if m.pgid > uint64(st.Size())/uint64(m.pageSize) {
+		return fmt.Errorf("open checkpoint store %q: %w: the file is truncated: bbolt uses %d pages of %d bytes, the file holds %d bytes",
+			path, ErrCorrupt, m.pgid, m.pageSize, st.Size())
 	}
 	return nil
 }

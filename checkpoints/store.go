@@ -152,6 +152,10 @@ func (s *Store) do(write bool, fn func(*bolt.Tx) error) (err error) {
 	if !s.cfg.release {
 		return s.runTx(s.db, write, fn)
 	}
+	// The file may have been replaced or cut since the last call.
+	if err := sniff(s.path); err != nil {
+		return err
+	}
 	db, err := s.openBolt(!write)
 	if err != nil {
 		return err
