@@ -16,7 +16,7 @@ func TestEverySingleByteFlipIsDetected(t *testing.T) {
 		samples         int // 0: every position
 	}{
 		{"small checkpoint, every byte", 3, 2, 0},
-		{"112k-parameter checkpoint, sampled bytes", modelParams, modelState, 96},
+		{"112k-parameter checkpoint, sampled bytes", modelParams, modelState, 64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,12 +48,14 @@ func TestEverySingleByteFlipIsDetected(t *testing.T) {
 					positions = append(positions, rng.IntN(len(orig)))
 				}
 			}
-			for _, p := range positions {
-				for _, mask := range []byte{0x01, 0xff} {
-					corruptStored(t, path, "j", 7, func(b []byte) { copy(b, orig); b[p] ^= mask })
-					if _, err := s.At("j", 7); !errors.Is(err, ErrCorrupt) {
-						t.Fatalf("byte %d ^ %#x: At gave %v, want ErrCorrupt", p, mask, err)
-					}
+			// One flip per position, cycling through single-bit and
+			// whole-byte masks.
+			masks := []byte{0xff, 0x01, 0x80, 0x10}
+			for i, p := range positions {
+				mask := masks[i%len(masks)]
+				corruptStored(t, path, "j", 7, func(b []byte) { copy(b, orig); b[p] ^= mask })
+				if _, err := s.At("j", 7); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("byte %d ^ %#x: At gave %v, want ErrCorrupt", p, mask, err)
 				}
 			}
 			// Restored, it loads again: the test's own writes were sound.
@@ -77,5 +79,29 @@ func TestDecodeRejectsEveryTruncation(t *testing.T) {
 	}
 	if _, err := decodeCheckpoint(append(raw, 0)); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("a trailing byte went unnoticed")
+	}
+}
+
+// TestDecodeDetectsEveryBitFlip is the in-memory complement of the bbolt
+// test above: every bit and every whole byte of a small value.
+func TestDecodeDetectsEveryBitFlip(t *testing.T) {
+	raw, err := encodeCheckpoint(makeCheckpoint(9, 6, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range raw {
+		for _, mask := range []byte{1, 2, 4, 8, 16, 32, 64, 128, 0xff} {
+			raw[p] ^= mask
+			if _, err := decodeCheckpoint(raw); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("byte %d ^ %#x: %v, want ErrCorrupt", p, mask, err)
+			}
+			if info := infoOf(9, raw); !errors.Is(info.Err, ErrCorrupt) {
+				t.Fatalf("byte %d ^ %#x: List would say %v", p, mask, info.Err)
+			}
+			raw[p] ^= mask
+		}
+	}
+	if _, err := decodeCheckpoint(raw); err != nil {
+		t.Fatalf("restored value: %v", err)
 	}
 }
