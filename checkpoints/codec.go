@@ -356,12 +356,16 @@ func decodeCheckpoint(b []byte) (*Checkpoint, error) {
 	return c, nil
 }
 
-// infoOf describes a stored value; Err is set when it does not verify.
+// infoOf describes a stored value; Err is set when it does not verify. The
+// whole-value CRC is checked first, so damage anywhere reads as ErrCorrupt;
+// the header fields are still filled in when the header's own CRC holds.
 func infoOf(step uint64, b []byte) Info {
-	info := Info{Step: step, Bytes: len(b)}
+	info := Info{Step: step, Bytes: len(b), Err: verifyValue(b)}
 	h, _, err := decodeHeader(b)
 	if err != nil {
-		info.Err = err
+		if info.Err == nil {
+			info.Err = err
+		}
 		return info
 	}
 	info.Created = time.Unix(0, h.created).UTC()
@@ -372,10 +376,8 @@ func infoOf(step uint64, b []byte) Info {
 		info.OptimizerCount += int(v.n)
 	}
 	info.ParamsSHA256 = h.paramsSHA
-	if h.step != step {
+	if info.Err == nil && h.step != step {
 		info.Err = corrupt("value holds step %d under key %d", h.step, step)
-	} else {
-		info.Err = verifyValue(b)
 	}
 	return info
 }
