@@ -352,3 +352,6 @@ func TestRedactHidesCredentials(t *testing.T) {
 		}
 	}
 }
+
+func itoa(i int) string           { return strconv.Itoa(i) }
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

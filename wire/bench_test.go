@@ -1,0 +1,112 @@
+package wire
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+)
+
+// conv4Floats is about the parameter count of a Conv-4 backbone (4 blocks of
+// 64 3x3 filters): a ~450 KB float32 gradient.
+const conv4Floats = 112_000
+
+func conv4Result() *Result {
+	g := make(params.Vector, conv4Floats)
+	for i := range g {
+		g[i] = float32(i) * 1e-6
+	}
+	return &Result{Worker: "w-1", Step: 100, Shard: 7, Version: 100, Loss: 0.5, Count: 60, Grads: g, LayoutHash: 42}
+}
+
+func BenchmarkEncodeResultConv4(b *testing.B) {
+	m := conv4Result()
+	b.SetBytes(int64(4 * conv4Floats))
+	for b.Loop() {
+		if _, err := Encode(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeResultConv4(b *testing.B) {
+	enc := mustEncode(b, conv4Result())
+	b.SetBytes(int64(len(enc)))
+	for b.Loop() {
+		if _, err := Decode(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSplitReassembleParams5MB measures chunking alone: split into 1 MB
+// payloads and reassemble, no network.
+func BenchmarkSplitReassembleParams5MB(b *testing.B) {
+	m := bigParams(1, 5<<20/4)
+	r := NewReceiver(ReceiverOptions{})
+	b.SetBytes(5 << 20)
+	for b.Loop() {
+		parts, err := Split(m, 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got Message
+		for _, p := range parts {
+			if got, err = r.Feed(p, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if got == nil {
+			b.Fatal("no message")
+		}
+	}
+}
+
+// BenchmarkRequestParams5MB is a worker fetching a 5 MB parameter version
+// from a responder through an embedded server with the default 1 MB max
+// payload, on loopback.
+func BenchmarkRequestParams5MB(b *testing.B) {
+	s := startServer(b, ServerOptions{})
+	subj := testSubjects(b)
+	serveParams(b, connect(b, s.ClientURL(), ConnectOptions{}), subj.Params, 0, 5<<20/4)
+	nc := connect(b, s.ClientURL(), ConnectOptions{})
+	b.SetBytes(5 << 20)
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := Request(ctx, nc, subj.Params, &ParamsRequest{Version: 1})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendResultConv4 is a worker publishing a Conv-4 gradient that a
+// subscriber reassembles, through an embedded server with a 64 KB max
+// payload (so every result is chunked).
+func BenchmarkSendResultConv4(b *testing.B) {
+	s := startServer(b, ServerOptions{MaxPayload: 64 << 10})
+	subj := testSubjects(b)
+	done := make(chan struct{}, 1)
+	coord := connect(b, s.ClientURL(), ConnectOptions{})
+	if _, err := Subscribe(coord, subj.Result, func(Message, string) { done <- struct{}{} }, SubscribeOptions{Logger: quiet}); err != nil {
+		b.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := connect(b, s.ClientURL(), ConnectOptions{})
+	m := conv4Result()
+	b.SetBytes(4 * conv4Floats)
+	for b.Loop() {
+		if err := Send(nc, subj.Result, m); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			b.Fatal("result not received")
+		}
+	}
+}
