@@ -1,0 +1,92 @@
+package model
+
+import (
+	"math"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// TestGradientsMatchCentralDifferences checks the graph's gradient of
+// every parameter tensor, for each loss, against float64 central
+// differences of the loss (sampled elements per tensor).
+func TestGradientsMatchCentralDifferences(t *testing.T) {
+	const (
+		size    = 16
+		filters = 4
+		eps     = 1e-5
+		tol     = 1e-4
+		samples = 6
+	)
+	cases := []struct {
+		name  string
+		cfg   Config
+		batch *Batch
+	}{
+		// a large margin keeps every triplet's hinge active, far from its kink
+		{"triplet", Config{Loss: KindTriplets, Size: size, Filters: filters, Margin: 100}, synthBatch(KindTriplets, size, 3, 7)},
+		{"siamese", Config{Loss: KindPairs, Size: size, Filters: filters}, synthBatch(KindPairs, size, 4, 7)},
+		{"proto", Config{Loss: KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := newModel(tc.cfg, tensor.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p32, _ := m.Init(3)
+			p := toF64(p32)
+			// nudge gamma and beta off their initial 1 and 0 so every
+			// term of the batch-norm gradient is exercised
+			for i, e := range m.layout.Entries {
+				for j := 0; j < e.Size(); j++ {
+					switch {
+					case i%3 == 1 && i < 12:
+						p[e.Offset+j] += 0.1 * float64(j%3)
+					case i%3 == 2 && i < 12:
+						p[e.Offset+j] += 0.05 * float64(j%4)
+					}
+				}
+			}
+			grads, _, loss, _, err := gradOf(m, p, tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loss <= 0 || math.IsNaN(loss) {
+				t.Fatalf("loss %v, want > 0", loss)
+			}
+			lossAt := func(q []float64) float64 {
+				_, _, l, _, err := gradOf(m, q, tc.batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			q := append([]float64(nil), p...)
+			for _, e := range m.layout.Entries {
+				n := e.Size()
+				worst := 0.0
+				for s := 0; s < min(samples, n); s++ {
+					i := e.Offset + (s*n)/min(samples, n) + (s*7)%max(1, n/min(samples, n))
+					q[i] = p[i] + eps
+					up := lossAt(q)
+					q[i] = p[i] - eps
+					down := lossAt(q)
+					q[i] = p[i]
+					num := (up - down) / (2 * eps)
+					// floor 1e-6, not 1e-8: central differences carry ~1e-10 of
+					// roundoff (1e-16·loss/eps, eps 1e-5), and some gradients are exactly
+					// zero (bn4.beta under the prototypical loss: shifting every
+					// embedding alike leaves all distances unchanged)
+					rel := math.Abs(num-grads[i]) / math.Max(math.Abs(num)+math.Abs(grads[i]), 1e-6)
+					worst = math.Max(worst, rel)
+					if rel > tol {
+						t.Errorf("%s[%d]: graph gradient %.9g, central difference %.9g, relative error %.2g > %g",
+							e.Name, i-e.Offset, grads[i], num, rel, tol)
+					}
+				}
+				t.Logf("%-10s %v: worst relative error %.2g", e.Name, e.Shape, worst)
+			}
+		})
+	}
+}
