@@ -74,6 +74,9 @@ func Connect(url string, opts ConnectOptions) (*nats.Conn, error) {
 		nats.Timeout(timeout),
 		nats.RetryOnFailedConnect(opts.RetryOnFailedConnect),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil { // a deliberate Close, not a lost connection
+				return
+			}
 			log.Warn("nats disconnected", "name", opts.Name, "url", nc.ConnectedUrlRedacted(), "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -1,0 +1,62 @@
+package wire_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// A coordinator answers parameter requests; a worker fetches a version that
+// is larger than the server's max payload, so it travels in chunks.
+func Example() {
+	srv, err := wire.StartServer(wire.ServerOptions{Token: "secret", MaxPayload: 64 << 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown()
+	subj, err := wire.NewSubjects("demo")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	coord, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord", Token: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer coord.Close()
+	current := &wire.Params{Version: 7, Params: make(params.Vector, 100_000)}
+	_, err = wire.Subscribe(coord, subj.Params, func(m wire.Message, reply string) {
+		var resp wire.Message = current
+		if req, ok := m.(*wire.ParamsRequest); !ok || req.Version != current.Version {
+			resp = &wire.Error{Code: wire.CodeStaleVersion, Text: "only version 7 is served"}
+		}
+		if err := wire.Send(coord, reply, resp); err != nil {
+			log.Print(err)
+		}
+	}, wire.SubscribeOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		log.Fatal(err)
+	}
+
+	worker, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "worker", Token: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer worker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := wire.Request(ctx, worker, subj.Params, &wire.ParamsRequest{Version: 7})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p := m.(*wire.Params)
+	fmt.Println("version", p.Version, "values", len(p.Params))
+	// Output: version 7 values 100000
+}
