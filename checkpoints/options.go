@@ -33,6 +33,8 @@ func defaultConfig() config {
 
 // WithReadOnly opens the store for reading only: the file is opened O_RDONLY
 // under a shared lock, is never created, and every write method fails.
+// Without WithReleaseBetweenWrites the shared lock is held until Close, and
+// a writer waits for it; long-lived readers should release too.
 func WithReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // WithReleaseBetweenWrites makes the Store hold the bbolt file only for the
