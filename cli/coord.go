@@ -14,6 +14,7 @@ func NewCoordApp() *cli.App {
 		Usage: "train, inspect and evaluate few-shot learning jobs",
 		Commands: []*cli.Command{
 			// Each subcommand lives in its own file of this package.
+			startCommand(),
 			checkpointsCommand(),
 			datasetCommand(),
 		},

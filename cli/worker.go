@@ -1,13 +1,67 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
 	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/worker"
 )
+
+// workerFlags are fsl-worker's flags.
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server of the coordinator"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
+		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+		&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID to work for"},
+		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
+		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads"},
+		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+	}
+}
 
 // NewWorkerApp returns the fsl-worker application.
 func NewWorkerApp() *cli.App {
 	return &cli.App{
 		Name:  "fsl-worker",
 		Usage: "compute gradients for an fsl coordinator",
+		Description: "Joins the job on --nats, pulls shards, computes their gradients and replies, until the job is done\n" +
+			"(exit 0). Reconnects forever when the coordinator or NATS is away. On SIGTERM it finishes the shard\n" +
+			"in hand, sends it, and exits 0.",
+		Flags:  workerFlags(),
+		Action: runWorker,
 	}
+}
+
+func runWorker(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	if err := model.Device(c.Int("gpu")); err != nil {
+		return fmt.Errorf("--gpu %d: %w", c.Int("gpu"), err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := worker.Run(ctx, worker.Config{
+		Job:     c.String("job"),
+		NATS:    c.String("nats"),
+		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds")},
+		Name:    c.String("name"),
+		Threads: c.Int("threads"),
+		GPU:     c.Int("gpu"),
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("worker exiting", "shards", st.Shards, "params_fetched", st.ParamsFetched, "stale", st.Stale)
+	return nil
 }

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/eval"
+	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/worker"
+)
+
+// startFlags are `fsl-coord start`'s flags. Job flags override the --config
+// file's values only when given.
+func startFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML job spec (fields as in coordinator.JobSpec: loss, dataset, way, shards, steps, optimizer, ...)"},
+		&cli.StringFlag{Name: "job", Usage: "job ID (default \"fsl\")"},
+		&cli.StringFlag{Name: "loss", Usage: "proto, triplet or siamese (default proto)"},
+		&cli.StringFlag{Name: "data", Usage: "dataset: glyphs (default, generated), or an Omniglot/miniImageNet/image-tree folder"},
+		&cli.StringFlag{Name: "split", Usage: "training split (default train: background minus validation groups)"},
+		&cli.IntFlag{Name: "size", Usage: "image side in pixels (default 28)"},
+		&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes"},
+		&cli.IntFlag{Name: "way", Usage: "classes per proto shard (default 10)"},
+		&cli.IntFlag{Name: "shot", Usage: "support images per class (default 1)"},
+		&cli.IntFlag{Name: "query", Usage: "query images per class (default 2)"},
+		&cli.IntFlag{Name: "pairs", Usage: "pairs per siamese shard (default 30)"},
+		&cli.IntFlag{Name: "triplets", Usage: "triplets per triplet shard (default 20)"},
+		&cli.IntFlag{Name: "shards", Usage: "shards per step (default 2)"},
+		&cli.IntFlag{Name: "steps", Usage: "optimizer steps (default 400)"},
+		&cli.Uint64Flag{Name: "seed", Usage: "seed of initialisation and batches (default 1)"},
+		&cli.StringFlag{Name: "optimizer", Usage: "adam (default) or sgd"},
+		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default 1e-3 for adam)"},
+		&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints (default 100; the last step always)"},
+		&cli.DurationFlag{Name: "lease-timeout", Usage: "how long a worker may hold a shard (default 30s)"},
+		&cli.DurationFlag{Name: "heartbeat-timeout", Usage: "silence after which a worker is lost (default 10s)"},
+		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
+		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
+		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
+		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
+		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads per local worker"},
+		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
+		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
+	}
+}
+
+func startCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "train a job: embedded NATS unless --nats, resuming from the newest checkpoint in --db",
+		Description: "Trains the job the flags and --config describe. With --local-workers N the workers run in this\n" +
+			"process, so one command trains end to end; otherwise start fsl-worker processes against --listen.\n" +
+			"Exits 0 when the job completes.",
+		Flags:  startFlags(),
+		Action: runStart,
+	}
+}
+
+// loadSpec reads --config (if any) and applies the flags that were given.
+func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
+	var spec coordinator.JobSpec
+	if path := c.String("config"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return spec, fmt.Errorf("--config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&spec); err != nil && !errors.Is(err, io.EOF) {
+			return spec, fmt.Errorf("--config %s: %w", path, err)
+		}
+	}
+	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split, "optimizer": &spec.Optimizer.Name}
+	for name, p := range str {
+		if c.IsSet(name) {
+			*p = c.String(name)
+		}
+	}
+	ints := map[string]*int{"size": &spec.Size, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
+		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery}
+	for name, p := range ints {
+		if c.IsSet(name) {
+			*p = c.Int(name)
+		}
+	}
+	if c.IsSet("rotations") {
+		spec.Rotations = c.Bool("rotations")
+	}
+	if c.IsSet("seed") {
+		spec.Seed = c.Uint64("seed")
+	}
+	if c.IsSet("lr") {
+		spec.Optimizer.LR = c.Float64("lr")
+	}
+	if c.IsSet("lease-timeout") {
+		spec.LeaseTimeout = coordinator.Duration(c.Duration("lease-timeout"))
+	}
+	if c.IsSet("heartbeat-timeout") {
+		spec.HeartbeatTimeout = coordinator.Duration(c.Duration("heartbeat-timeout"))
+	}
+	spec = spec.WithDefaults()
+	return spec, spec.Validate()
+}
+
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func runStart(c *cli.Context) error {
+	spec, err := loadSpec(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out := c.App.Writer
+	fmt.Fprintf(out, "job %s: %s loss on %s, %d steps × %d shards × %d images\n",
+		spec.ID, spec.Loss, spec.Dataset, spec.Steps, spec.Shards, spec.SamplerConfig().Images())
+	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
+	if err != nil {
+		return err
+	}
+
+	url, token := c.String("nats"), c.String("token")
+	if url == "" {
+		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token})
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		fmt.Fprintf(out, "embedded NATS at %s\n", url)
+	}
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, Logger: log})
+	if err != nil {
+		return fmt.Errorf("--nats %s: %w", url, err)
+	}
+	defer nc.Close()
+
+	prog := newProgressLine(out, c.Bool("quiet"))
+	driverDone := make(chan struct{})
+	var wg sync.WaitGroup
+	if n := c.Int("local-workers"); n > 0 {
+		wctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if err := startLocalWorkers(wctx, &wg, n, c.Int("threads"), spec.ID, url, token, log); err != nil {
+			return err
+		}
+		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
+	}
+	sum, err := coordinator.Run(ctx, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log, OnStep: prog.step})
+	close(driverDone)
+	prog.finish()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
+		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)
+	fmt.Fprintf(out, "shards applied %d, leased %d, expired %d, duplicates %d, invalid %d, dropped payloads %d\n",
+		sum.Counters.Applied, sum.Counters.Leased, sum.Counters.Expired, sum.Counters.Duplicates, sum.Counters.InvalidTotal, sum.Dropped)
+	if n := c.Int("eval-episodes"); n > 0 {
+		return finalEval(c, spec, n)
+	}
+	return nil
+}
+
+// finalEval reports 5-way 1-shot accuracy of the last checkpoint on the
+// held-out (test) classes of the job's dataset.
+func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
+	test, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitTest})
+	if err != nil {
+		return fmt.Errorf("held-out classes: %w", err)
+	}
+	net, err := loadNet(c.String("db"), spec.ID, "latest")
+	if err != nil {
+		return err
+	}
+	r, err := eval.Episodes(net, test, eval.EpisodeConfig{Way: 5, Shot: 1, Query: 15, Episodes: episodesN, Seed: 1}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "5-way 1-shot accuracy on held-out classes: %s\n", r)
+	return nil
+}
+
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, log *slog.Logger) error {
+	for i := 0; i < n; i++ {
+		nc, err := wire.Connect(url, wire.ConnectOptions{Name: fmt.Sprintf("local-worker-%d", i), Token: token, Logger: log})
+		if err != nil {
+			return fmt.Errorf("local worker %d: %w", i, err)
+		}
+		wg.Add(1)
+		go func(i int, nc *nats.Conn) {
+			defer wg.Done()
+			defer nc.Close()
+			_, err := worker.Run(ctx, worker.Config{Job: job, Conn: nc, Name: fmt.Sprintf("local%d", i), Threads: threads, GPU: -1, Logger: log})
+			if err != nil {
+				log.Error("local worker failed", "worker", i, "err", err)
+			}
+		}(i, nc)
+	}
+	return nil
+}

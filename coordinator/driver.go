@@ -1,0 +1,524 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// DriverConfig connects a job's Machine and Trainer to NATS, the checkpoint
+// store and the clock.
+type DriverConfig struct {
+	Spec JobSpec
+	// Dataset is the training split; when nil, Run opens it from the spec.
+	Dataset *episodes.Dataset
+	// DB is the checkpoint store's path (required).
+	DB string
+	// Conn is the NATS connection the coordinator serves the job on.
+	Conn *nats.Conn
+	// Logger receives the job's events (default slog.Default()).
+	Logger *slog.Logger
+	// OnStep is called from the driver's goroutine after every applied
+	// step; it must not block for long.
+	OnStep func(Progress)
+	// TickEvery is how often leases are checked for expiry (default 100ms).
+	TickEvery time.Duration
+	// HeartbeatEvery is how often workers are asked to heartbeat (default
+	// a third of the spec's heartbeat timeout).
+	HeartbeatEvery time.Duration
+	// BackupWhenRemaining hands backup copies of the slowest shards to idle
+	// workers once this many or fewer are outstanding (default 1; -1 off).
+	BackupWhenRemaining int
+	// Linger is how long the coordinator still answers Done to work
+	// requests after the job ends, for workers that missed the broadcast
+	// (default 1s).
+	Linger time.Duration
+}
+
+// Progress is the job's state after a step, for progress lines.
+type Progress struct {
+	Step, Steps int
+	Loss        float64
+	Images      int // images computed on since this process started
+	Elapsed     time.Duration
+	Workers     int
+	Counters    Counters
+}
+
+// Summary is how a job run ended.
+type Summary struct {
+	Job          string
+	Version      int
+	ResumedFrom  int // step the run started at (0 for a new job)
+	Loss         float64
+	ParamsSHA256 string
+	Counters     Counters
+	// Dropped counts payloads that failed to decode (bad checksum,
+	// malformed) on the result subject.
+	Dropped int
+	Images  int
+	Elapsed time.Duration
+}
+
+// event is one whole message from a subscription, handled on the driver's
+// goroutine so the machine and trainer need no locks.
+type event struct {
+	msg   wire.Message
+	reply string
+}
+
+type driver struct {
+	cfg     DriverConfig
+	spec    JobSpec
+	log     *slog.Logger
+	m       *Machine
+	tr      *Trainer
+	sampler *episodes.Sampler
+	store   *checkpoints.Store
+	subj    wire.Subjects
+	events  chan event
+	mspec   []byte
+	start   time.Time
+	resumed int
+	images  int
+	done    bool
+	results *wire.Subscription
+}
+
+// Run trains the job to its last step and returns how it ended. It resumes
+// from the newest valid checkpoint of the job in cfg.DB when there is one.
+// When ctx ends first, it writes a checkpoint of the current version (so
+// nothing computed is lost) and returns ctx's error.
+func Run(ctx context.Context, cfg DriverConfig) (*Summary, error) {
+	d, err := newDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer d.store.Close()
+	return d.run(ctx)
+}
+
+func newDriver(cfg DriverConfig) (*driver, error) {
+	spec := cfg.Spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Conn == nil {
+		return nil, errors.New("coordinator: no NATS connection")
+	}
+	if cfg.DB == "" {
+		return nil, errors.New("coordinator: no checkpoint store path (--db)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = 100 * time.Millisecond
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = time.Duration(spec.HeartbeatTimeout) / 3
+	}
+	if cfg.BackupWhenRemaining == 0 {
+		cfg.BackupWhenRemaining = 1
+	}
+	if cfg.BackupWhenRemaining < 0 {
+		cfg.BackupWhenRemaining = 0
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Second
+	}
+	d := &driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
+	var err error
+	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
+		return nil, err
+	}
+	ds := cfg.Dataset
+	if ds == nil {
+		if ds, err = episodes.Open(spec.Dataset, spec.DatasetOptions()); err != nil {
+			return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+		}
+	}
+	if d.sampler, err = episodes.NewSampler(ds, spec.SamplerConfig()); err != nil {
+		return nil, fmt.Errorf("job %q: dataset %q: %w", spec.ID, spec.Dataset, err)
+	}
+	if d.tr, err = NewTrainer(spec); err != nil {
+		return nil, err
+	}
+	if d.mspec, err = EncodeModelConfig(spec.ModelConfig()); err != nil {
+		return nil, err
+	}
+	if d.store, err = checkpoints.Open(cfg.DB, checkpoints.WithReleaseBetweenWrites(), checkpoints.WithLogger(d.log)); err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	if err := d.resume(ds.Fingerprint()); err != nil {
+		d.store.Close()
+		return nil, err
+	}
+	d.m, err = New(Config{
+		Job:                 spec.ID,
+		ShardsPerStep:       spec.Shards,
+		TotalSteps:          spec.Steps,
+		LeaseTimeout:        time.Duration(spec.LeaseTimeout),
+		HeartbeatTimeout:    time.Duration(spec.HeartbeatTimeout),
+		BackupWhenRemaining: cfg.BackupWhenRemaining,
+		CheckpointEvery:     spec.CheckpointEvery,
+		GradLen:             d.tr.Layout().Size(),
+		StateLen:            d.tr.StateLayout().Size(),
+		LayoutHash:          d.tr.Layout().Hash(),
+	}, d.tr.Version)
+	if err != nil {
+		d.store.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// specKey is the part of a spec that must match to resume a job: all of it
+// but the step count, which a user may raise to train longer.
+func specKey(s JobSpec) []byte {
+	s.Steps = 0
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// resume records a new job in the store, or loads the newest valid
+// checkpoint of an existing one after checking it is the same job.
+func (d *driver) resume(fingerprint string) error {
+	specJSON, err := json.Marshal(d.spec)
+	if err != nil {
+		return fmt.Errorf("job %q: encode spec: %w", d.spec.ID, err)
+	}
+	rec, err := d.store.Job(d.spec.ID)
+	switch {
+	case errors.Is(err, checkpoints.ErrNotFound):
+		return d.store.PutJob(checkpoints.JobRecord{
+			ID: d.spec.ID, Spec: specJSON, SpecFormat: "json", Layout: d.tr.Layout(), Dataset: fingerprint,
+			Status: checkpoints.StatusRunning,
+		})
+	case err != nil:
+		return fmt.Errorf("job %q: %w", d.spec.ID, err)
+	}
+	var old JobSpec
+	if err := json.Unmarshal(rec.Spec, &old); err != nil {
+		return fmt.Errorf("job %q in %s: stored spec: %w", d.spec.ID, d.cfg.DB, err)
+	}
+	if !bytes.Equal(specKey(old), specKey(d.spec)) {
+		return fmt.Errorf("job %q exists in %s with another spec (stored %s); choose another --job or --db", d.spec.ID, d.cfg.DB, rec.Spec)
+	}
+	if rec.Dataset != fingerprint {
+		return fmt.Errorf("job %q in %s was trained on dataset %s, this one is %s", d.spec.ID, d.cfg.DB, rec.Dataset, fingerprint)
+	}
+	c, err := d.store.Latest(d.spec.ID)
+	if errors.Is(err, checkpoints.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("job %q: %w", d.spec.ID, err)
+	}
+	if int(c.Step) > d.spec.Steps {
+		return fmt.Errorf("job %q in %s is at step %d, past --steps %d", d.spec.ID, d.cfg.DB, c.Step, d.spec.Steps)
+	}
+	if err := d.tr.Restore(c); err != nil {
+		return err
+	}
+	d.resumed = int(c.Step)
+	rec.Spec, rec.Status = specJSON, checkpoints.StatusRunning
+	d.log.Info("resuming", "step", c.Step, "db", d.cfg.DB)
+	return d.store.PutJob(rec)
+}
+
+func (d *driver) subscribe() ([]*wire.Subscription, error) {
+	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
+	var subs []*wire.Subscription
+	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
+		sub, err := wire.Subscribe(d.cfg.Conn, s, push, wire.SubscribeOptions{Logger: d.log})
+		if err != nil {
+			for _, o := range subs {
+				o.Unsubscribe() //nolint:errcheck // failing anyway
+			}
+			return nil, fmt.Errorf("job %q: subscribe %s: %w", d.spec.ID, s, err)
+		}
+		if s == d.subj.Result {
+			d.results = sub
+		}
+		subs = append(subs, sub)
+	}
+	// The subscriptions must be live on the server before workers are told
+	// to come: flush makes them so.
+	if err := d.cfg.Conn.Flush(); err != nil {
+		return subs, fmt.Errorf("job %q: %w", d.spec.ID, err)
+	}
+	return subs, nil
+}
+
+func (d *driver) run(ctx context.Context) (*Summary, error) {
+	subs, err := d.subscribe()
+	defer func() {
+		for _, s := range subs {
+			s.Unsubscribe() //nolint:errcheck // shutting down
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	d.start = time.Now()
+	tick := time.NewTicker(d.cfg.TickEvery)
+	defer tick.Stop()
+	var lingerEnd <-chan time.Time
+	for {
+		if err := d.drainOutputs(); err != nil {
+			d.fail(err)
+			return nil, err
+		}
+		if d.done && lingerEnd == nil {
+			d.broadcastDone()
+			lingerEnd = time.After(d.cfg.Linger)
+		}
+		select {
+		case ev := <-d.events:
+			d.handle(ev, time.Now())
+		case now := <-tick.C:
+			d.m.Tick(now)
+		case <-lingerEnd:
+			return d.summary(), nil
+		case <-ctx.Done():
+			if !d.done {
+				if err := d.save(nil); err != nil {
+					d.log.Error("checkpoint on shutdown", "err", err)
+				}
+			}
+			return d.summary(), ctx.Err()
+		}
+	}
+}
+
+func (d *driver) summary() *Summary {
+	s := &Summary{
+		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
+		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: time.Since(d.start),
+	}
+	if d.results != nil {
+		st := d.results.Stats()
+		s.Dropped = st.Rejected + st.Dropped
+	}
+	return s
+}
+
+func (d *driver) fail(err error) {
+	rec, jerr := d.store.Job(d.spec.ID)
+	if jerr == nil {
+		rec.Status = checkpoints.StatusFailed
+		if perr := d.store.PutJob(rec); perr != nil {
+			d.log.Error("record failure", "err", perr)
+		}
+	}
+	d.log.Error("job failed", "err", err)
+}
+
+func (d *driver) broadcastDone() {
+	if err := wire.Send(d.cfg.Conn, d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
+		d.log.Warn("broadcast done", "err", err)
+	}
+}
+
+func (d *driver) reply(to string, m wire.Message) {
+	if to == "" {
+		return
+	}
+	if err := wire.Send(d.cfg.Conn, to, m); err != nil {
+		d.log.Warn("reply", "type", m.Type(), "err", err)
+	}
+}
+
+func badRequest(err error) *wire.Error {
+	return &wire.Error{Code: wire.CodeBadRequest, Text: err.Error()}
+}
+
+func (d *driver) handle(ev event, now time.Time) {
+	switch m := ev.msg.(type) {
+	case *wire.Join:
+		if err := d.m.Join(m.ID, now); err != nil {
+			d.reply(ev.reply, badRequest(err))
+			return
+		}
+		d.log.Info("worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
+		d.reply(ev.reply, &wire.JoinAck{
+			Job: d.spec.ID, WorkerID: m.ID, LeaseTimeout: time.Duration(d.spec.LeaseTimeout),
+			HeartbeatEvery: d.cfg.HeartbeatEvery, Version: uint64(d.tr.Version),
+			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec,
+		})
+	case *wire.WorkRequest:
+		rep, err := d.m.RequestWork(m.Worker, now)
+		if err != nil {
+			d.reply(ev.reply, badRequest(err))
+			return
+		}
+		d.reply(ev.reply, d.toWire(rep))
+	case *wire.Result:
+		v := d.m.Result(Result{
+			Worker: m.Worker, Job: d.spec.ID, Step: int(m.Step), Shard: m.Shard, Version: int(m.Version),
+			LayoutHash: m.LayoutHash, Grads: m.Grads, Stats: m.Stats, Loss: m.Loss, Count: m.Count,
+		}, now)
+		if v.Outcome == Invalid {
+			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
+		}
+	case *wire.ParamsRequest:
+		if int(m.Version) != d.tr.Version {
+			d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion,
+				Text: fmt.Sprintf("version %d requested, current is %d", m.Version, d.tr.Version)})
+			return
+		}
+		d.reply(ev.reply, &wire.Params{Version: uint64(d.tr.Version), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
+	case *wire.Heartbeat:
+		if err := d.m.Heartbeat(m.Worker, now); err != nil {
+			d.log.Debug("heartbeat", "err", err)
+		}
+	case *wire.StatusRequest:
+		body, err := json.Marshal(d.status())
+		if err != nil {
+			d.reply(ev.reply, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
+			return
+		}
+		d.reply(ev.reply, &wire.Status{Body: body})
+	case *wire.CheckpointRequest:
+		d.replyCheckpoint(ev.reply, m.Which)
+	default:
+		d.log.Warn("unexpected message", "type", ev.msg.Type())
+	}
+}
+
+// JobStatus is what the status subject answers, as JSON.
+type JobStatus struct {
+	Job     string  `json:"job"`
+	Step    int     `json:"step"`
+	Steps   int     `json:"steps"`
+	Loss    float64 `json:"loss"`
+	Images  int     `json:"images"`
+	Elapsed float64 `json:"elapsed_s"`
+	Status  Status  `json:"machine"`
+}
+
+func (d *driver) status() JobStatus {
+	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
+		Images: d.images, Elapsed: time.Since(d.start).Seconds(), Status: d.m.Status()}
+}
+
+// replyCheckpoint serves a checkpoint to a reader while the store is held
+// by this process: the export format, which Import and eval read.
+func (d *driver) replyCheckpoint(to, which string) {
+	var c *checkpoints.Checkpoint
+	var err error
+	switch which {
+	case "", "latest":
+		c, err = d.store.Latest(d.spec.ID)
+	case "best":
+		c, err = d.store.Best(d.spec.ID)
+	default:
+		var step uint64
+		if step, err = strconv.ParseUint(which, 10, 64); err == nil {
+			c, err = d.store.At(d.spec.ID, step)
+		}
+	}
+	if err != nil {
+		code := wire.CodeInternal
+		if errors.Is(err, checkpoints.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) {
+			code = wire.CodeNotFound
+		}
+		d.reply(to, &wire.Error{Code: code, Text: err.Error()})
+		return
+	}
+	var buf bytes.Buffer
+	if err := d.store.Export(d.spec.ID, c.Step, &buf); err != nil {
+		d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
+		return
+	}
+	d.reply(to, &wire.Checkpoint{Step: c.Step, Body: buf.Bytes()})
+}
+
+// toWire turns the machine's reply into a message, rendering a lease's
+// batch: a pure function of (seed, step, shard), so any copy of a shard is
+// the same batch.
+func (d *driver) toWire(rep Reply) wire.Message {
+	switch r := rep.(type) {
+	case Lease:
+		b := d.sampler.Batch(d.spec.Seed, r.Step, r.Shard)
+		return &wire.Lease{
+			Step: uint64(r.Step), Shard: r.Shard, Version: uint64(r.Version),
+			Timeout: time.Duration(d.spec.LeaseTimeout), Attempt: r.Attempt - 1,
+			Batch: WireBatch(b),
+		}
+	case Wait:
+		return &wire.Wait{RetryAfter: r.RetryAfter}
+	default:
+		return &wire.Done{FinalVersion: uint64(d.tr.Version)}
+	}
+}
+
+// WireBatch views an episodes batch as the wire's, without copying.
+func WireBatch(b *episodes.Batch) wire.Batch {
+	return wire.Batch{Kind: uint8(b.Kind), Size: b.Size, Pixels: b.Pixels, Labels: b.Labels,
+		Way: b.Way, Shot: b.Shot, Query: b.Query, Same: b.Same}
+}
+
+func (d *driver) drainOutputs() error {
+	for d.m.HasReady() {
+		for _, o := range d.m.Ready() {
+			switch o := o.(type) {
+			case StepComplete:
+				if err := d.tr.Apply(o.Results); err != nil {
+					return fmt.Errorf("job %q: %w", d.spec.ID, err)
+				}
+				if err := d.m.Advance(d.tr.Version); err != nil {
+					return fmt.Errorf("job %q: %w", d.spec.ID, err)
+				}
+				d.images += d.spec.ImagesPerStep()
+				if d.cfg.OnStep != nil {
+					d.cfg.OnStep(Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
+						Images: d.images, Elapsed: time.Since(d.start), Workers: len(d.m.Status().Workers), Counters: d.m.Counters()})
+				}
+			case CheckpointDue:
+				if err := d.save(map[string]float64{"loss": d.tr.LastLoss}); err != nil {
+					return err
+				}
+			case JobDone:
+				d.done = true
+				rec, err := d.store.Job(d.spec.ID)
+				if err == nil {
+					rec.Status = checkpoints.StatusDone
+					err = d.store.PutJob(rec)
+				}
+				if err != nil {
+					return fmt.Errorf("job %q: mark done: %w", d.spec.ID, err)
+				}
+				d.log.Info("job done", "version", d.tr.Version, "params_sha256", d.tr.Params.SHA256())
+			case PublishVersion:
+				// Parameters are served on request from the trainer, which
+				// always holds the machine's current version.
+			}
+		}
+	}
+	return nil
+}
+
+func (d *driver) save(metrics map[string]float64) error {
+	if metrics == nil && d.tr.Version > 0 {
+		metrics = map[string]float64{"loss": d.tr.LastLoss}
+	}
+	start := time.Now()
+	if err := d.store.Save(d.spec.ID, d.tr.Checkpoint(metrics)); err != nil {
+		return fmt.Errorf("checkpoint step %d of job %s: %w", d.tr.Version, d.spec.ID, err)
+	}
+	d.log.Debug("checkpoint", "step", d.tr.Version, "took", time.Since(start))
+	return nil
+}

@@ -1,0 +1,199 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// JobSpec is everything that defines a training job: two runs with equal
+// specs (and equal datasets) end with bit-identical parameters, whatever the
+// workers do. The zero value, after WithDefaults, trains a prototypical
+// Conv-4 on the synthetic glyphs for a minute or two on a laptop.
+type JobSpec struct {
+	// ID names the job in subjects and in the checkpoint store.
+	ID string `yaml:"id" json:"id"`
+	// Loss is "proto" (default), "triplet" or "siamese".
+	Loss string `yaml:"loss" json:"loss"`
+	// Dataset is an episodes.Open spec: "glyphs" (default) or a path.
+	Dataset string `yaml:"dataset" json:"dataset"`
+	// Size is the image side in pixels (default 28).
+	Size int `yaml:"size" json:"size"`
+	// Rotations adds 90° rotations of each class as new classes.
+	Rotations bool `yaml:"rotations" json:"rotations"`
+	// Split is the training split (default "train": the background classes
+	// minus the validation alphabets).
+	Split string `yaml:"split" json:"split"`
+	// Way, Shot and Query shape each proto shard's episode (default 10, 1, 2).
+	Way   int `yaml:"way" json:"way"`
+	Shot  int `yaml:"shot" json:"shot"`
+	Query int `yaml:"query" json:"query"`
+	// Pairs per siamese shard (default 30) and Triplets per triplet shard
+	// (default 20).
+	Pairs    int `yaml:"pairs" json:"pairs"`
+	Triplets int `yaml:"triplets" json:"triplets"`
+	// Shards is the number of shards each step is cut into (default 2).
+	Shards int `yaml:"shards" json:"shards"`
+	// Steps is the number of optimizer steps (default 400).
+	Steps int `yaml:"steps" json:"steps"`
+	// Seed fixes initialisation and every batch (default 1).
+	Seed uint64 `yaml:"seed" json:"seed"`
+	// Margin is the triplet margin (default model.DefaultMargin).
+	Margin float32 `yaml:"margin" json:"margin"`
+	// BNMomentum is the running batch-norm statistics' momentum (default
+	// model.DefaultMomentum).
+	BNMomentum float32 `yaml:"bn_momentum" json:"bn_momentum"`
+	// Optimizer configures the optimizer (default Adam, lr 1e-3).
+	Optimizer params.OptimizerConfig `yaml:"optimizer" json:"optimizer"`
+	// CheckpointEvery writes a checkpoint every this many steps (default
+	// 100); the last step is always checkpointed.
+	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
+	// LeaseTimeout is how long a worker may hold a shard (default 30s).
+	LeaseTimeout Duration `yaml:"lease_timeout" json:"lease_timeout"`
+	// HeartbeatTimeout declares a silent worker lost (default 10s).
+	HeartbeatTimeout Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML and JSON.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// WithDefaults returns s with zero fields set to their defaults.
+func (s JobSpec) WithDefaults() JobSpec {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if s.ID == "" {
+		s.ID = "fsl"
+	}
+	if s.Loss == "" {
+		s.Loss = "proto"
+	}
+	if s.Dataset == "" {
+		s.Dataset = "glyphs"
+	}
+	if s.Split == "" {
+		s.Split = episodes.SplitTrain
+	}
+	def(&s.Size, episodes.DefaultSize)
+	def(&s.Way, 10)
+	def(&s.Shot, 1)
+	def(&s.Query, 2)
+	def(&s.Pairs, 30)
+	def(&s.Triplets, 20)
+	def(&s.Shards, 2)
+	def(&s.Steps, 400)
+	def(&s.CheckpointEvery, 100)
+	if s.Seed == 0 {
+		s.Seed = 1
+	}
+	if s.Margin == 0 {
+		s.Margin = model.DefaultMargin
+	}
+	if s.BNMomentum == 0 {
+		s.BNMomentum = model.DefaultMomentum
+	}
+	if s.LeaseTimeout == 0 {
+		s.LeaseTimeout = Duration(DefaultLeaseTimeout)
+	}
+	if s.HeartbeatTimeout == 0 {
+		s.HeartbeatTimeout = Duration(DefaultHeartbeatTimeout)
+	}
+	s.Optimizer = s.Optimizer.WithDefaults()
+	return s
+}
+
+// Kind is the batch kind the spec's loss trains on.
+func (s JobSpec) Kind() (episodes.Kind, error) {
+	switch s.Loss {
+	case "proto", "prototypical":
+		return episodes.KindEpisode, nil
+	case "triplet":
+		return episodes.KindTriplets, nil
+	case "siamese", "pairs":
+		return episodes.KindPairs, nil
+	}
+	return 0, fmt.Errorf("job %q: loss %q unknown, want proto, triplet or siamese", s.ID, s.Loss)
+}
+
+// Validate reports every field of the spec (after defaults) at fault.
+func (s JobSpec) Validate() error {
+	s = s.WithDefaults()
+	var errs []error
+	if err := wire.ValidateJob(s.ID); err != nil {
+		errs = append(errs, fmt.Errorf("job id: %w", err))
+	}
+	if _, err := s.Kind(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Shards < 1 || s.Shards > MaxShardsPerStep {
+		errs = append(errs, fmt.Errorf("job %q: shards %d, want 1..%d", s.ID, s.Shards, MaxShardsPerStep))
+	}
+	if s.Steps < 1 {
+		errs = append(errs, fmt.Errorf("job %q: steps %d, want at least 1", s.ID, s.Steps))
+	}
+	if s.CheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("job %q: checkpoint_every %d, want 0 or more", s.ID, s.CheckpointEvery))
+	}
+	if !(s.BNMomentum > 0 && s.BNMomentum <= 1) {
+		errs = append(errs, fmt.Errorf("job %q: bn_momentum %v, want (0, 1]", s.ID, s.BNMomentum))
+	}
+	if err := s.Optimizer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
+	}
+	if _, err := model.New(s.ModelConfig()); err != nil {
+		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
+	}
+	return errors.Join(errs...)
+}
+
+// SamplerConfig is what one shard's batch holds.
+func (s JobSpec) SamplerConfig() episodes.SamplerConfig {
+	k, _ := s.Kind()
+	return episodes.SamplerConfig{Kind: k, Way: s.Way, Shot: s.Shot, Query: s.Query, Pairs: s.Pairs, Triplets: s.Triplets}
+}
+
+// ImagesPerStep is the number of images one step computes on.
+func (s JobSpec) ImagesPerStep() int { return s.SamplerConfig().Images() * s.Shards }
+
+// ModelConfig is the network the spec trains. Workers build their model
+// from it (see EncodeModelConfig).
+func (s JobSpec) ModelConfig() model.Config {
+	k, _ := s.Kind()
+	return model.Config{Loss: model.Kind(k), Size: s.Size, Margin: s.Margin}
+}
+
+// DatasetOptions opens the training split of the spec's dataset.
+func (s JobSpec) DatasetOptions() episodes.Options {
+	return episodes.Options{Size: s.Size, Rotations: s.Rotations, Split: s.Split}
+}
+
+// EncodeModelConfig is the JoinAck.Spec a worker builds its model from:
+// JSON of model.Config, which the worker decodes without knowing JobSpec.
+func EncodeModelConfig(c model.Config) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode model config: %w", err)
+	}
+	return b, nil
+}

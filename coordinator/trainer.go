@@ -1,0 +1,139 @@
+package coordinator
+
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+)
+
+// Trainer holds a job's parameters, model state and optimizer, and turns one
+// step's shard results into the next version. It does no I/O and reads no
+// clock, so the driver and a single-process run (RunLocal) apply steps with
+// the very same code, and so with the very same bits.
+type Trainer struct {
+	spec    JobSpec
+	layout  params.Layout
+	state   params.Layout
+	opt     params.Optimizer
+	grads   *params.Aggregator
+	stats   *params.Aggregator
+	Params  params.Vector
+	State   params.Vector
+	Version int
+	// LastLoss is the count-weighted mean loss of the last applied step.
+	LastLoss float64
+}
+
+// NewTrainer lays out the spec's model and initialises it from the spec's
+// seed, at version 0.
+func NewTrainer(spec JobSpec) (*Trainer, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	t := &Trainer{spec: spec, layout: m.Layout(), state: m.StateLayout()}
+	if t.opt, err = params.NewOptimizer(spec.Optimizer, t.layout); err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	if t.grads, err = params.NewAggregator(spec.Shards, t.layout.Size()); err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	if t.stats, err = params.NewAggregator(spec.Shards, t.state.Size()); err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	t.Params, t.State = m.Init(spec.Seed)
+	return t, nil
+}
+
+// Layout is the parameter layout; StateLayout the model state's.
+func (t *Trainer) Layout() params.Layout      { return t.layout }
+func (t *Trainer) StateLayout() params.Layout { return t.state }
+
+// Restore continues from a checkpoint: parameters, state, optimizer state
+// and version.
+func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
+	if len(c.Params) != t.layout.Size() || len(c.State) != t.state.Size() {
+		return fmt.Errorf("restore job %q from step %d: checkpoint has %d parameters and %d state values, the model %d and %d",
+			t.spec.ID, c.Step, len(c.Params), len(c.State), t.layout.Size(), t.state.Size())
+	}
+	vs := make([]params.Vector, len(c.Optimizer.Vectors))
+	for i, nv := range c.Optimizer.Vectors {
+		vs[i] = nv.Values
+	}
+	if err := t.opt.SetState(vs); err != nil {
+		return fmt.Errorf("restore job %q from step %d: optimizer: %w", t.spec.ID, c.Step, err)
+	}
+	t.Params, t.State = c.Params.Clone(), c.State.Clone()
+	t.Version = int(c.Step)
+	return nil
+}
+
+// Checkpoint captures the trainer at its version.
+func (t *Trainer) Checkpoint(metrics map[string]float64) *checkpoints.Checkpoint {
+	st := t.opt.State()
+	nv := make([]checkpoints.NamedVector, len(st))
+	for i, v := range st {
+		nv[i] = checkpoints.NamedVector{Name: fmt.Sprintf("%s.%d", t.spec.Optimizer.Name, i), Values: v}
+	}
+	return &checkpoints.Checkpoint{
+		Step:      uint64(t.Version),
+		Params:    t.Params.Clone(),
+		State:     t.State.Clone(),
+		Optimizer: checkpoints.OptimizerState{Kind: t.spec.Optimizer.Name, Step: uint64(t.Version), Vectors: nv},
+		Metrics:   metrics,
+	}
+}
+
+// Apply turns the results of step t.Version, one per shard, into version
+// t.Version+1: gradients and batch-norm statistics are averaged weighted by
+// count in shard order (never arrival order: the bits must not depend on
+// worker timing), the optimizer steps, and the running statistics move
+// towards the merged ones. On error nothing changes.
+func (t *Trainer) Apply(results []Result) error {
+	if len(results) != t.spec.Shards {
+		return fmt.Errorf("apply step %d: %d results, want %d", t.Version, len(results), t.spec.Shards)
+	}
+	t.grads.Reset()
+	t.stats.Reset()
+	var loss float64
+	var count int
+	for i, r := range results {
+		if r.Shard != i {
+			return fmt.Errorf("apply step %d: result %d is for shard %d", t.Version, i, r.Shard)
+		}
+		if err := t.grads.Add(i, r.Grads, r.Count); err != nil {
+			return fmt.Errorf("apply step %d: gradients of shard %d: %w", t.Version, i, err)
+		}
+		if err := t.stats.Add(i, r.Stats, r.Count); err != nil {
+			return fmt.Errorf("apply step %d: statistics of shard %d: %w", t.Version, i, err)
+		}
+		loss += r.Loss * float64(r.Count)
+		count += r.Count
+	}
+	g, err := t.grads.Mean()
+	if err != nil {
+		return fmt.Errorf("apply step %d: %w", t.Version, err)
+	}
+	merged, err := t.stats.Mean()
+	if err != nil {
+		return fmt.Errorf("apply step %d: %w", t.Version, err)
+	}
+	next := t.Params.Clone()
+	if err := t.opt.Step(next, g, t.Version); err != nil {
+		return fmt.Errorf("apply step %d: %w", t.Version, err)
+	}
+	st := t.State.Clone()
+	if err := params.EMA(st, merged, t.spec.BNMomentum); err != nil {
+		return fmt.Errorf("apply step %d: running statistics: %w", t.Version, err)
+	}
+	t.Params, t.State = next, st
+	t.LastLoss = loss / float64(count)
+	t.Version++
+	return nil
+}

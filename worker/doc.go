@@ -1,0 +1,10 @@
+// Package worker is the loop of one fsl worker: join a job, pull a shard,
+// bring its parameters up to the shard's version, compute the gradient with
+// model, reply, heartbeat; on a drain request or SIGTERM it finishes the
+// shard in hand and leaves.
+//
+// A worker keeps no dataset and no state a restart would lose: every lease
+// carries its batch, and parameters are fetched from the coordinator.
+//
+// worker imports model, params and wire; never episodes, bbolt or cli.
+package worker

@@ -1,0 +1,342 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// Config says where a worker finds its job and how it computes. The zero
+// value (plus Conn or NATS) joins job "fsl" on the CPU.
+type Config struct {
+	// Job is the job ID to work for (default "fsl").
+	Job string
+	// Conn is an open connection to use; when nil, Run connects to NATS
+	// with Connect.
+	Conn *nats.Conn
+	// NATS is the server URL and Connect the options used when Conn is nil.
+	NATS    string
+	Connect wire.ConnectOptions
+	// Name is the worker's human-readable name (default: host name).
+	Name string
+	// Threads is the number of BLAS threads (default 1).
+	Threads int
+	// GPU is the device index; -1 (the CPU) unless the binary has CUDA.
+	GPU int
+	// RequestTimeout bounds every request to the coordinator (default 10s).
+	RequestTimeout time.Duration
+	// Logger receives progress and retries (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Stats is what a worker did.
+type Stats struct {
+	Shards        int // results sent
+	ParamsFetched int // parameter versions fetched
+	Stale         int // leases dropped because their version was gone
+}
+
+// Run works for the job until it is done (nil), ctx is cancelled (nil, after
+// finishing and sending the shard in hand: cancel ctx to drain), the
+// coordinator asks this worker to drain (nil), or a fatal error (a model the
+// binary cannot build). Lost connections and a coordinator that is away are
+// not fatal: the worker retries until it comes back.
+func Run(ctx context.Context, cfg Config) (Stats, error) {
+	w, err := newLoop(cfg)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer w.close()
+	return w.run(ctx)
+}
+
+type loop struct {
+	cfg   Config
+	log   *slog.Logger
+	nc    *nats.Conn
+	own   bool // nc was opened here
+	subj  wire.Subjects
+	id    string
+	stats Stats
+
+	m      *model.Model
+	layout uint64
+	ver    uint64 // version of p and st; valid when have
+	have   bool
+	p, st  params.Vector
+
+	mu    sync.Mutex
+	busy  *wire.Lease // lease in hand, for heartbeats
+	drain chan struct{}
+	once  sync.Once
+}
+
+func newLoop(cfg Config) (*loop, error) {
+	if cfg.Job == "" {
+		cfg.Job = "fsl"
+	}
+	if cfg.Threads < 1 {
+		cfg.Threads = 1
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := model.Device(cfg.GPU); err != nil {
+		return nil, err
+	}
+	subj, err := wire.NewSubjects(cfg.Job)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	var raw [6]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("worker: instance id: %w", err)
+	}
+	w := &loop{cfg: cfg, subj: subj, id: cfg.Name + "-" + hex.EncodeToString(raw[:]), drain: make(chan struct{})}
+	w.log = cfg.Logger.With("worker", w.id, "job", cfg.Job)
+	w.nc = cfg.Conn
+	if w.nc == nil {
+		opts := cfg.Connect
+		if opts.Name == "" {
+			opts.Name = w.id
+		}
+		opts.RetryOnFailedConnect = true
+		opts.Logger = cfg.Logger
+		if w.nc, err = wire.Connect(cfg.NATS, opts); err != nil {
+			return nil, fmt.Errorf("worker: connect to %s: %w", cfg.NATS, err)
+		}
+		w.own = true
+	}
+	model.SetThreads(cfg.Threads)
+	return w, nil
+}
+
+func (w *loop) close() {
+	if w.own {
+		w.nc.Close()
+	}
+}
+
+// request sends m and waits for the reply, bounded by RequestTimeout. It
+// deliberately ignores the run's ctx: a draining worker still finishes.
+func (w *loop) request(subject string, m wire.Message) (wire.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
+	defer cancel()
+	return wire.Request(ctx, w.nc, subject, m)
+}
+
+// pause waits d, or less when ctx ends or a drain comes; false means stop.
+func (w *loop) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-w.drain:
+		return false
+	}
+}
+
+func (w *loop) stopping(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-w.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// join announces the worker until the coordinator answers, and builds the
+// model the job trains.
+func (w *loop) join(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		reply, err := w.request(w.subj.Join, &wire.Join{Worker: w.cfg.Name, ID: w.id, Threads: w.cfg.Threads, GPU: w.cfg.GPU, Version: "dev"})
+		if err == nil {
+			ack, ok := reply.(*wire.JoinAck)
+			if !ok {
+				return fmt.Errorf("worker: join job %q: coordinator replied %s, want join-ack", w.cfg.Job, reply.Type())
+			}
+			return w.build(ack)
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err)
+		}
+		if !w.pause(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (w *loop) build(ack *wire.JoinAck) error {
+	var mc model.Config
+	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
+		return fmt.Errorf("worker: join job %q: model config from the coordinator: %w", w.cfg.Job, err)
+	}
+	if w.m != nil && w.m.Config() == mc {
+		return nil // rejoined a restarted coordinator of the same job
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
+	}
+	if h := m.Layout().Hash(); h != ack.LayoutHash {
+		return fmt.Errorf("worker: join job %q: this build lays the model out with hash %016x, the coordinator with %016x (mismatched versions?)", w.cfg.Job, h, ack.LayoutHash)
+	}
+	w.m, w.layout, w.have = m, ack.LayoutHash, false
+	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout)
+	if ack.HeartbeatEvery > 0 {
+		go w.heartbeat(ack.HeartbeatEvery)
+	}
+	return nil
+}
+
+func (w *loop) heartbeat(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-w.drain:
+			return
+		}
+		if w.nc.IsClosed() {
+			return
+		}
+		hb := &wire.Heartbeat{Worker: w.id}
+		w.mu.Lock()
+		if l := w.busy; l != nil {
+			hb.Busy, hb.Step, hb.Shard, hb.Attempt = true, l.Step, l.Shard, l.Attempt
+		}
+		hb.Version = w.ver
+		w.mu.Unlock()
+		if err := wire.Send(w.nc, w.subj.Heartbeat, hb); err != nil {
+			w.log.Debug("heartbeat", "err", err)
+		}
+	}
+}
+
+func (w *loop) watchCtl() (*wire.Subscription, error) {
+	return wire.Subscribe(w.nc, w.subj.Ctl, func(m wire.Message, _ string) {
+		c, ok := m.(*wire.Ctl)
+		if !ok || (c.Worker != "" && c.Worker != w.id) {
+			return
+		}
+		w.log.Info("control message", "kind", c.Kind, "reason", c.Reason)
+		w.once.Do(func() { close(w.drain) })
+	}, wire.SubscribeOptions{Logger: w.log})
+}
+
+func (w *loop) run(ctx context.Context) (Stats, error) {
+	sub, err := w.watchCtl()
+	if err != nil {
+		return w.stats, fmt.Errorf("worker: %w", err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // the connection closes next
+	defer w.once.Do(func() { close(w.drain) })
+	if err := w.join(ctx); err != nil {
+		if w.stopping(ctx) {
+			return w.stats, nil
+		}
+		return w.stats, err
+	}
+	backoff := 100 * time.Millisecond
+	for !w.stopping(ctx) {
+		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, HaveVersion: w.ver})
+		if err != nil {
+			w.log.Debug("work request", "err", err)
+			if !w.pause(ctx, backoff) {
+				break
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		switch r := reply.(type) {
+		case *wire.Lease:
+			if err := w.work(r); err != nil {
+				if errors.Is(err, model.ErrBatch) || errors.Is(err, model.ErrParams) {
+					return w.stats, err
+				}
+				w.log.Warn("shard dropped", "step", r.Step, "shard", r.Shard, "err", err)
+			}
+		case *wire.Wait:
+			if !w.pause(ctx, r.RetryAfter) {
+				return w.stats, nil
+			}
+		case *wire.Done:
+			w.log.Info("job done", "final_version", r.FinalVersion, "shards", w.stats.Shards)
+			return w.stats, nil
+		case *wire.JoinAck: // the coordinator restarted and asks us to rejoin
+			if err := w.build(r); err != nil {
+				return w.stats, err
+			}
+		default:
+			w.log.Warn("unexpected reply to a work request", "type", reply.Type())
+		}
+	}
+	return w.stats, nil
+}
+
+// work computes one lease and sends its result.
+func (w *loop) work(l *wire.Lease) error {
+	w.mu.Lock()
+	w.busy = l
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.busy = nil
+		w.mu.Unlock()
+	}()
+	if !w.have || w.ver != l.Version {
+		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version})
+		if errors.Is(err, wire.ErrStaleVersion) {
+			w.stats.Stale++
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("fetch parameters of version %d: %w", l.Version, err)
+		}
+		pm, ok := reply.(*wire.Params)
+		if !ok || pm.Version != l.Version || pm.LayoutHash != w.layout {
+			return fmt.Errorf("fetch parameters of version %d: got %s", l.Version, reply.Type())
+		}
+		w.mu.Lock()
+		w.p, w.st, w.ver, w.have = pm.Params, pm.State, pm.Version, true
+		w.mu.Unlock()
+		w.stats.ParamsFetched++
+	}
+	res, err := Compute(w.m, w.p, w.st, w.id, l)
+	if err != nil {
+		return err
+	}
+	if err := wire.Send(w.nc, w.subj.Result, res); err != nil {
+		return fmt.Errorf("send result of step %d shard %d: %w", l.Step, l.Shard, err)
+	}
+	w.stats.Shards++
+	return nil
+}
