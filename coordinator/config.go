@@ -12,6 +12,7 @@ const (
 	DefaultHeartbeatTimeout   = 10 * time.Second
 	DefaultRetryAfter         = 200 * time.Millisecond
 	DefaultMaxBackupsPerShard = 1
+	DefaultBackupSlowFactor   = 1.5
 )
 
 // MaxShardsPerStep bounds Config.ShardsPerStep: the machine keeps per-shard
@@ -50,6 +51,11 @@ type Config struct {
 	// MaxBackupsPerShard caps the live backup leases of one shard. Zero
 	// means DefaultMaxBackupsPerShard.
 	MaxBackupsPerShard int
+	// BackupSlowFactor is how many mean shard times (lease to accepted
+	// result) a lease must have been out before a backup of it is granted;
+	// zero means DefaultBackupSlowFactor. Until a shard time is known any
+	// lease qualifies.
+	BackupSlowFactor float64
 
 	// CheckpointEvery asks for a checkpoint after every this many steps.
 	// A checkpoint is always due after the last step; zero asks for that one
@@ -79,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackupsPerShard == 0 {
 		c.MaxBackupsPerShard = DefaultMaxBackupsPerShard
+	}
+	if c.BackupSlowFactor == 0 {
+		c.BackupSlowFactor = DefaultBackupSlowFactor
 	}
 	return c
 }
@@ -113,6 +122,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBackupsPerShard < 0 {
 		bad("MaxBackupsPerShard is %d, want positive (or zero for %d)", c.MaxBackupsPerShard, DefaultMaxBackupsPerShard)
+	}
+	if !(c.BackupSlowFactor >= 0) {
+		bad("BackupSlowFactor is %v, want positive (or zero for %v)", c.BackupSlowFactor, DefaultBackupSlowFactor)
 	}
 	if c.CheckpointEvery < 0 {
 		bad("CheckpointEvery is %d, want 0 (last step only) or more", c.CheckpointEvery)

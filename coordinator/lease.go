@@ -71,7 +71,7 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 			}
 		}
 	}
-	if i := m.backupFor(w); i >= 0 {
+	if i := m.backupFor(w, now); i >= 0 {
 		return m.grant(i, w, now, true), nil
 	}
 	return Wait{RetryAfter: m.cfg.RetryAfter}, nil
@@ -110,12 +110,36 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 	}
 }
 
-// backupFor picks the shard w should get a backup copy of, or -1. Called
-// only when no shard is pending. Among leased shards with room for another
-// backup that w does not already hold, it picks the one whose oldest live
-// lease was issued first (the likeliest straggler), the lowest number on a
-// tie.
-func (m *Machine) backupFor(w *worker) int {
+// observeLease folds one shard's lease-to-result time into the running
+// mean (weight 1/8 for the newest), which decides when a lease is slow.
+func (m *Machine) observeLease(d time.Duration) {
+	if d < 0 {
+		return
+	}
+	if m.leaseTime == 0 {
+		m.leaseTime = d
+		return
+	}
+	m.leaseTime += (d - m.leaseTime) / 8
+}
+
+// slow reports whether a lease issued at issued has been out, at now, long
+// enough to hedge: BackupSlowFactor times the mean shard time. Before any
+// shard time is known every lease counts as slow.
+func (m *Machine) slow(issued, now time.Time) bool {
+	if m.leaseTime == 0 {
+		return true
+	}
+	return now.Sub(issued) >= time.Duration(m.cfg.BackupSlowFactor*float64(m.leaseTime))
+}
+
+// backupFor picks the shard w should get a backup copy of at now, or -1.
+// Called only when no shard is pending. Among leased shards with room for
+// another backup that w does not already hold and whose oldest lease is
+// slow (see slow: equal workers then never duplicate each other's work), it
+// picks the one whose oldest live lease was issued first (the likeliest
+// straggler), the lowest number on a tie.
+func (m *Machine) backupFor(w *worker, now time.Time) int {
 	if m.cfg.BackupWhenRemaining == 0 || len(m.shards)-m.done > m.cfg.BackupWhenRemaining {
 		return -1
 	}
@@ -131,6 +155,9 @@ func (m *Machine) backupFor(w *worker) int {
 			if l.issued.Before(issued) {
 				issued = l.issued
 			}
+		}
+		if !m.slow(issued, now) {
+			continue
 		}
 		if best < 0 || issued.Before(bestIssued) {
 			best, bestIssued = i, issued

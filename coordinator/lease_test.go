@@ -133,7 +133,17 @@ func TestBackupLeaseNearEndOfStep(t *testing.T) {
 			want:   want{shard: -1},
 		},
 		{
+			// Shards 0 and 1 took about 5 s; at 6 s shard 2 has been out 4 s,
+			// less than 1.5 mean shard times: a hedge would only waste work.
+			name:   "a lease that is not slow gets no backup",
+			leases: []string{"a", "b", "c", "d"},
+			done:   []int{0, 1},
+			asker:  "e",
+			want:   want{shard: -1},
+		},
+		{
 			name:   "at the threshold a copy of the oldest outstanding shard",
+			cfg:    func(c *Config) { c.BackupSlowFactor = 0.5 },
 			leases: []string{"a", "b", "c", "d"},
 			done:   []int{0, 1},
 			asker:  "e",
@@ -141,6 +151,7 @@ func TestBackupLeaseNearEndOfStep(t *testing.T) {
 		},
 		{
 			name:   "the holder of the oldest gets a copy of another",
+			cfg:    func(c *Config) { c.BackupSlowFactor = 0.5 },
 			leases: []string{"a", "b", "c", "d"},
 			done:   []int{0, 1},
 			asker:  "c",

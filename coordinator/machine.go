@@ -27,6 +27,10 @@ type Machine struct {
 	nextExpiry  time.Time // no live lease has an earlier deadline
 	outbox      []Output
 	c           counters
+
+	// leaseTime is a running mean of how long a shard takes from lease to
+	// accepted result (the holder's own lease); zero until one is seen.
+	leaseTime time.Duration
 }
 
 // New returns a machine for the job cfg describes, starting at step

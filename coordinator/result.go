@@ -149,9 +149,12 @@ func (m *Machine) Result(r Result, now time.Time) Verdict {
 		m.c.Duplicates++
 		return Verdict{Outcome: Duplicate}
 	}
-	late := sh.leaseOf(r.Worker) < 0
+	li := sh.leaseOf(r.Worker)
+	late := li < 0
 	if late {
 		m.c.Late++
+	} else {
+		m.observeLease(now.Sub(sh.leases[li].issued))
 	}
 	m.c.Fulfilled += len(sh.leases)
 	for _, l := range sh.leases {
