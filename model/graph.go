@@ -57,23 +57,14 @@ func scalar(dt tensor.Dtype, v float64) *G.Node {
 }
 
 // conv is a 3×3 convolution with padding 1 and no bias of x [N Cin H W]
-// with w [F Cin 3 3], giving [N F H W]: Gorgonia's im2col, one matrix
-// product, and a fast NHWC→NCHW permutation (Gorgonia's Conv2d ends in a
-// generic transpose that costs more than the product).
+// with w [F Cin 3 3], giving [N F H W] (convOp).
 func conv(x, w *G.Node) *G.Node {
-	s, ws := x.Shape(), w.Shape()
-	n, h, wd, f, k := s[0], s[2], s[3], ws[0], ws[1]*ws[2]*ws[3]
-	col := must(G.Im2Col(x, tensor.Shape{3, 3}, tensor.Shape{1, 1}, tensor.Shape{1, 1}, tensor.Shape{1, 1}))
-	patches := must(G.Reshape(col, tensor.Shape{n * h * wd, k}))
-	filters := must(G.Transpose(must(G.Reshape(w, tensor.Shape{f, k}))))
-	out := must(G.Mul(patches, filters)) // [N·H·W F]
-	out = must(G.Reshape(out, tensor.Shape{n, h, wd, f}))
-	return must(G.ApplyOp(newPermOp(false), out))
+	return must(G.ApplyOp(convOp{opBase{"conv3x3"}}, x, w))
 }
 
 // pool is 2×2 max-pooling with stride 2 (floor).
 func pool(x *G.Node) *G.Node {
-	return must(G.MaxPool2D(x, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+	return must(G.ApplyOp(poolOp{opBase{"maxpool2"}}, x))
 }
 
 // bnRelu is training-mode batch norm with batch statistics st (from

@@ -11,11 +11,12 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Custom Gorgonia ops for the hot paths Gorgonia's primitives make slow:
-// batch norm built from broadcasts materialises every [C] operand to the
-// full [N C H W] shape (and sums it back in the gradient), and Conv2d's
-// final NHWC→NCHW transpose walks an n-dimensional iterator element by
-// element. The ops here hold no state: everything they compute is a pure
+// Custom Gorgonia ops for the hot paths Gorgonia's primitives make slow
+// (measured): batch norm built from broadcasts materialises every [C]
+// operand to the full [N C H W] shape (and sums it back in the gradient);
+// Conv2d's final NHWC→NCHW transpose walks an n-dimensional iterator
+// element by element, and its im2col, col2im and max-pooling loops are
+// generic. Batch norm is here; convolution and pooling in convpool.go. The ops here hold no state: everything they compute is a pure
 // function of their inputs, and the gradients are checked against finite
 // differences in grad_check_test.go.
 
@@ -82,80 +83,6 @@ func dispatch(ins []*tensor.Dense, shape tensor.Shape,
 		return out, nil
 	}
 	return nil, fmt.Errorf("dtype %v not supported", ins[0].Dtype())
-}
-
-// ---- NHWC → NCHW and back ----
-
-// permOp moves axis 3 to axis 1 ([N H W C] → [N C H W]) or, inverse,
-// axis 1 to axis 3.
-type permOp struct {
-	opBase
-	inverse bool
-}
-
-func newPermOp(inverse bool) permOp {
-	if inverse {
-		return permOp{opBase{"nchw→nhwc"}, true}
-	}
-	return permOp{opBase{"nhwc→nchw"}, false}
-}
-
-func (o permOp) Arity() int    { return 1 }
-func (o permOp) Type() hm.Type { return hm.NewFnType(tensorType(4), tensorType(4)) }
-func (o permOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, ok := in[0].(tensor.Shape)
-	if !ok || len(s) != 4 {
-		return nil, fmt.Errorf("%s: input shape %v, want 4 dims", o.name, in[0])
-	}
-	if o.inverse {
-		return tensor.Shape{s[0], s[2], s[3], s[1]}, nil
-	}
-	return tensor.Shape{s[0], s[3], s[1], s[2]}, nil
-}
-
-func (o permOp) Do(vs ...G.Value) (G.Value, error) {
-	ins, err := dense(vs, 1)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.name, err)
-	}
-	shape, err := o.InferShape(ins[0].Shape())
-	if err != nil {
-		return nil, err
-	}
-	s := ins[0].Shape()
-	return dispatch(ins, shape,
-		func(in [][]float32, out []float32) { permute(in[0], out, s, o.inverse) },
-		func(in [][]float64, out []float64) { permute(in[0], out, s, o.inverse) })
-}
-
-func permute[T float](in, out []T, s tensor.Shape, inverse bool) {
-	if inverse { // in [N C H W] → out [N H W C]
-		n, c, hw := s[0], s[1], s[2]*s[3]
-		for b := 0; b < n; b++ {
-			src, dst := in[b*c*hw:(b+1)*c*hw], out[b*c*hw:(b+1)*c*hw]
-			for ch := 0; ch < c; ch++ {
-				for p := 0; p < hw; p++ {
-					dst[p*c+ch] = src[ch*hw+p]
-				}
-			}
-		}
-		return
-	}
-	n, hw, c := s[0], s[1]*s[2], s[3] // in [N H W C] → out [N C H W]
-	for b := 0; b < n; b++ {
-		src, dst := in[b*c*hw:(b+1)*c*hw], out[b*c*hw:(b+1)*c*hw]
-		for p := 0; p < hw; p++ {
-			for ch := 0; ch < c; ch++ {
-				dst[ch*hw+p] = src[p*c+ch]
-			}
-		}
-	}
-}
-
-func (o permOp) DiffWRT(int) []bool { return []bool{true} }
-func (o permOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(newPermOp(!o.inverse), grad)
-	return G.Nodes{d}, err
 }
 
 // ---- batch norm (training) fused with ReLU ----
@@ -470,11 +397,7 @@ func affineReluInto[T float](x, a, sh, y []T, s tensor.Shape) {
 		for ch := 0; ch < c; ch++ {
 			off := (b*c + ch) * hw
 			for i, v := range x[off : off+hw] {
-				z := v*a[ch] + sh[ch]
-				if z < 0 {
-					z = 0
-				}
-				y[off+i] = z
+				y[off+i] = max(v*a[ch]+sh[ch], 0)
 			}
 		}
 	}
