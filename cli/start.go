@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads per local worker"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
+		&cli.StringFlag{Name: "summary", Usage: "also write the run's summary (final params sha256, counters) as JSON to this file"},
 		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
 	}
 }
@@ -180,6 +182,14 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if path := c.String("summary"); path != "" {
+		if err := writeJSON(path, sum); err != nil {
+			return fmt.Errorf("--summary: %w", err)
+		}
+	}
+	if sum.ResumedFrom > 0 {
+		fmt.Fprintf(out, "resumed from step %d\n", sum.ResumedFrom)
+	}
 	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
 		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)
 	fmt.Fprintf(out, "shards applied %d, leased %d, expired %d, duplicates %d, invalid %d, dropped payloads %d\n",
@@ -188,6 +198,19 @@ func runStart(c *cli.Context) error {
 		return finalEval(c, spec, n)
 	}
 	return nil
+}
+
+// writeJSON writes v to path atomically: a reader never sees half a file.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // finalEval reports 5-way 1-shot accuracy of the last checkpoint on the

@@ -58,17 +58,20 @@ type Progress struct {
 
 // Summary is how a job run ended.
 type Summary struct {
-	Job          string
-	Version      int
-	ResumedFrom  int // step the run started at (0 for a new job)
-	Loss         float64
-	ParamsSHA256 string
-	Counters     Counters
+	Job          string  `json:"job"`
+	Version      int     `json:"version"`
+	ResumedFrom  int     `json:"resumed_from"` // step the run started at (0 for a new job)
+	Loss         float64 `json:"loss"`
+	ParamsSHA256 string  `json:"params_sha256"`
+	// Counters are the machine's, for this process's run; InvalidByReason
+	// names Counters.Invalid's reasons.
+	Counters        Counters       `json:"counters"`
+	InvalidByReason map[string]int `json:"invalid_by_reason"`
 	// Dropped counts payloads that failed to decode (bad checksum,
 	// malformed) on the result subject.
-	Dropped int
-	Images  int
-	Elapsed time.Duration
+	Dropped int           `json:"dropped_payloads"`
+	Images  int           `json:"images"`
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // event is one whole message from a subscription, handled on the driver's
@@ -307,6 +310,10 @@ func (d *driver) summary() *Summary {
 	s := &Summary{
 		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
 		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: time.Since(d.start),
+		InvalidByReason: map[string]int{},
+	}
+	for r, n := range s.Counters.Invalid {
+		s.InvalidByReason[r.String()] = n
 	}
 	if d.results != nil {
 		st := d.results.Stats()

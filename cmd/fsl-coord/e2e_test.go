@@ -1,0 +1,461 @@
+package main
+
+// Multi-process tests: the built fsl-coord and fsl-worker binaries against a
+// real NATS server on 127.0.0.1, with SIGKILL and SIGSTOP for the faults.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/wire"
+)
+
+var bins struct {
+	once              sync.Once
+	dir               string
+	coord, worker, ns string
+	err               error
+}
+
+// build compiles the binaries once per test process.
+func build(t *testing.T) {
+	t.Helper()
+	bins.once.Do(func() {
+		bins.dir, bins.err = os.MkdirTemp("", "fsl-e2e-bin-")
+		if bins.err != nil {
+			return
+		}
+		bins.coord = filepath.Join(bins.dir, "fsl-coord")
+		bins.worker = filepath.Join(bins.dir, "fsl-worker")
+		bins.ns = filepath.Join(bins.dir, "nats-server")
+		for out, pkg := range map[string]string{
+			bins.coord:  "github.com/fsl-project/fsl/cmd/fsl-coord",
+			bins.worker: "github.com/fsl-project/fsl/cmd/fsl-worker",
+			bins.ns:     "github.com/nats-io/nats-server/v2",
+		} {
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
+}
+
+// proc is a started binary whose output is kept for failure messages.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGCONT) //nolint:errcheck // may be gone
+		p.cmd.Process.Kill()                  //nolint:errcheck // may be gone
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- output of %s:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit by itself and checks its status.
+func (p *proc) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s did not exit within %v", p.name, timeout)
+	}
+	if p.err != nil {
+		t.Fatalf("%s: %v", p.name, p.err)
+	}
+}
+
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", p.name, err)
+	}
+	<-p.done
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const (
+	testJob   = "e2e"
+	testToken = "s3cret-e2e"
+	testSteps = 30
+	testShard = 8
+)
+
+// jobArgs is the job every scenario runs: fixed seed, 30 steps, 8 shards.
+func jobArgs(db, summary string) []string {
+	return []string{"start", "--job", testJob, "--loss", "proto", "--way", "5", "--shot", "1", "--query", "2",
+		"--shards", strconv.Itoa(testShard), "--steps", strconv.Itoa(testSteps), "--seed", "7", "--size", "20",
+		"--checkpoint-every", "4", "--lease-timeout", "3s", "--heartbeat-timeout", "2s",
+		"--db", db, "--summary", summary, "--token", testToken, "--eval-episodes", "0", "--quiet", "--log-level", "info"}
+}
+
+func workerArgs(url, name string) []string {
+	return []string{"--nats", url, "--token", testToken, "--job", testJob, "--name", name, "--log-level", "info"}
+}
+
+// step asks the coordinator for its current step over the status subject;
+// -1 when it does not answer.
+func step(nc *nats.Conn) int {
+	subj, _ := wire.NewSubjects(testJob)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+	if err != nil {
+		return -1
+	}
+	var st coordinator.JobStatus
+	if s, ok := m.(*wire.Status); !ok || json.Unmarshal(s.Body, &st) != nil {
+		return -1
+	}
+	return st.Step
+}
+
+// waitStep blocks until the coordinator reports at least step min.
+func waitStep(t *testing.T, nc *nats.Conn, min int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := step(nc); s >= min {
+			if s >= testSteps {
+				t.Fatalf("job finished before step %d could be acted on", min)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("coordinator never reached step %d", min)
+}
+
+// waitHolding blocks until the worker whose ID starts with prefix holds a
+// lease, so a kill lands mid-shard.
+func waitHolding(t *testing.T, nc *nats.Conn, prefix string) {
+	t.Helper()
+	subj, _ := wire.NewSubjects(testJob)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+		cancel()
+		var st coordinator.JobStatus
+		if s, ok := m.(*wire.Status); err == nil && ok && json.Unmarshal(s.Body, &st) == nil {
+			for _, w := range st.Status.Workers {
+				if strings.HasPrefix(w.ID, prefix) && len(w.Shards) > 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("worker %s* never held a lease", prefix)
+}
+
+func observer(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func readSummary(t *testing.T, path string) coordinator.Summary {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	var s coordinator.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("summary %s: %v", path, err)
+	}
+	return s
+}
+
+// checkExactlyOnce asserts the run applied exactly one result per shard
+// of every step it computed, and that the only results it dropped as
+// invalid are late copies of finished steps (backups, re-leases).
+func checkExactlyOnce(t *testing.T, s coordinator.Summary) {
+	t.Helper()
+	if s.Version != testSteps {
+		t.Fatalf("final version %d, want %d", s.Version, testSteps)
+	}
+	want := (testSteps - s.ResumedFrom) * testShard
+	if s.Counters.Applied != want || s.Counters.StepsAdvanced != testSteps-s.ResumedFrom {
+		t.Fatalf("applied %d results over %d steps, want %d over %d", s.Counters.Applied, s.Counters.StepsAdvanced, want, testSteps-s.ResumedFrom)
+	}
+	for reason, n := range s.InvalidByReason {
+		if reason != "stale step" && n > 0 {
+			t.Fatalf("%d results invalid for %q: %+v", n, reason, s.InvalidByReason)
+		}
+	}
+	if s.Dropped != 0 {
+		t.Fatalf("%d payloads failed to decode", s.Dropped)
+	}
+	t.Logf("applied %d, leased %d, expired %d, returned %d, backups %d, duplicates %d, invalid %v, workers lost %d",
+		s.Counters.Applied, s.Counters.Leased, s.Counters.Expired, s.Counters.Returned, s.Counters.Backups,
+		s.Counters.Duplicates, s.InvalidByReason, s.Counters.WorkersLost)
+}
+
+type scenario struct {
+	name string
+	run  func(t *testing.T, dir string) coordinator.Summary
+}
+
+// embedded starts a coordinator with its embedded NATS on port.
+func embedded(t *testing.T, dir string, port int, name string) *proc {
+	args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	return start(t, name, bins.coord, args...)
+}
+
+func TestExactnessWhateverTheWorkersDo(t *testing.T) {
+	build(t)
+	scenarios := []scenario{
+		{"one worker", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			w := start(t, "worker", bins.worker, workerArgs(url, "w0")...)
+			c.wait(t, 3*time.Minute)
+			w.wait(t, 30*time.Second)
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
+		{"three workers", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			var ws []*proc
+			for i := 0; i < 3; i++ {
+				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
+			}
+			c.wait(t, 3*time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
+		{"worker killed mid-step and another joins late", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			var ws []*proc
+			for i := 0; i < 3; i++ {
+				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
+			}
+			waitStep(t, obs, 6)
+			waitHolding(t, obs, "w1-")
+			ws[1].kill(t)
+			waitStep(t, obs, 14)
+			late := start(t, "late worker", bins.worker, workerArgs(url, "late")...)
+			c.wait(t, 3*time.Minute)
+			for _, w := range []*proc{ws[0], ws[2], late} {
+				w.wait(t, 30*time.Second)
+			}
+			s := readSummary(t, filepath.Join(dir, "summary.json"))
+			if s.Counters.WorkersLost == 0 {
+				t.Fatalf("the killed worker was never declared lost: %+v", s.Counters)
+			}
+			return s
+		}},
+		{"coordinator killed after step 12 and restarted", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			var ws []*proc
+			for i := 0; i < 2; i++ {
+				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
+			}
+			waitStep(t, obs, 13)
+			c.kill(t)
+			c2 := embedded(t, dir, port, "restarted coord")
+			c2.wait(t, 3*time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
+			s := readSummary(t, filepath.Join(dir, "summary.json"))
+			if s.ResumedFrom < 12 {
+				t.Fatalf("restarted coordinator resumed from step %d, want the checkpoint at 12 or later", s.ResumedFrom)
+			}
+			return s
+		}},
+		{"worker hangs (SIGSTOP)", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			w0 := start(t, "worker0", bins.worker, workerArgs(url, "w0")...)
+			w1 := start(t, "stopped worker", bins.worker, workerArgs(url, "w1")...)
+			waitStep(t, obs, 5)
+			if err := w1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			c.wait(t, 3*time.Minute)
+			w0.wait(t, 30*time.Second)
+			s := readSummary(t, filepath.Join(dir, "summary.json"))
+			if s.Counters.WorkersLost == 0 {
+				t.Fatalf("the stopped worker was never declared lost: %+v", s.Counters)
+			}
+			return s
+		}},
+		{"external NATS server restarted mid-run", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			nsArgs := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "--auth", testToken}
+			ns := start(t, "nats-server", bins.ns, nsArgs...)
+			obs := observer(t, url)
+			args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--nats", url)
+			c := start(t, "coord", bins.coord, args...)
+			var ws []*proc
+			for i := 0; i < 2; i++ {
+				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
+			}
+			waitStep(t, obs, 10)
+			ns.kill(t)
+			time.Sleep(500 * time.Millisecond)
+			start(t, "restarted nats-server", bins.ns, nsArgs...)
+			c.wait(t, 3*time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
+	}
+	hashes := map[string]string{}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			s := sc.run(t, t.TempDir())
+			checkExactlyOnce(t, s)
+			hashes[sc.name] = s.ParamsSHA256
+		})
+	}
+	var ref string
+	for _, h := range hashes {
+		if ref == "" {
+			ref = h
+		}
+		if h != ref {
+			t.Errorf("final parameters differ between scenarios: %v", hashes)
+			break
+		}
+	}
+}
+
+func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	embedded(t, dir, port, "coord")
+	obs := observer(t, url) // with the token: proves the server is up
+	deadline := time.Now().Add(30 * time.Second)
+	for step(obs) < 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, token := range []string{"", "wrong"} {
+		nc, err := nats.Connect(url, nats.Token(token), nats.MaxReconnects(0))
+		if err == nil {
+			nc.Close()
+			t.Fatalf("client with token %q connected", token)
+		}
+		if !errors.Is(err, nats.ErrAuthorization) {
+			t.Fatalf("client with token %q: %v, want an authorization error", token, err)
+		}
+	}
+	// A worker with the wrong token never joins: the job's status shows no
+	// worker after it has had time to try.
+	w := start(t, "bad worker", bins.worker, "--nats", url, "--token", "wrong", "--job", testJob)
+	select {
+	case <-w.done:
+		if w.err == nil {
+			t.Fatal("a worker with the wrong token exited 0")
+		}
+	case <-time.After(3 * time.Second):
+	}
+	subj, _ := wire.NewSubjects(testJob)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m, err := wire.Request(ctx, obs, subj.Status, &wire.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st coordinator.JobStatus
+	if err := json.Unmarshal(m.(*wire.Status).Body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.Status.Workers); n != 0 || st.Step != 0 {
+		t.Fatalf("status shows %d workers at step %d, want none at 0", n, st.Step)
+	}
+}
