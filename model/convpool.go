@@ -11,11 +11,12 @@ import (
 )
 
 // 3×3 convolution (pad 1, stride 1, no bias) and 2×2 max-pooling (stride
-// 2, floor) as Gorgonia ops. The convolution works image by image:
-// col = im2col(x_n) is [C·9, H·W] and y_n = W[F, C·9] · col is already in
-// NCHW order, so nothing is transposed; the matrix products go through the
-// BLAS Gorgonia uses (G.WhichBLAS: OpenBLAS in cgo builds). Gradients:
-// dW = Σ_n dy_n · col_nᵀ summed in image order, dx_n = col2im(Wᵀ · dy_n).
+// 2, floor) as Gorgonia ops. Activations are laid out [C N H W] (channel
+// major), so the patch matrix of the whole batch, col = [C·9, N·H·W]
+// (image n in columns n·H·W...), makes each product one large gemm whose
+// result is already in that layout: y = W[F, C·9]·col is [F N H W];
+// dW = dy·colᵀ; dcol = Wᵀ·dy, then col2im. The products go through the
+// BLAS Gorgonia uses (G.WhichBLAS: OpenBLAS in cgo builds).
 
 // gemm computes c = a·b (+ c if accumulate) with row-major operands,
 // optionally transposed, through Gorgonia's BLAS.
@@ -43,14 +44,15 @@ func gemm[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb 
 	}
 }
 
-// im2col writes the [c·9, h·w] patch matrix of one image x [c h w] into
+// im2col writes the [c·9, h·w] patch matrix of one image, whose channel
+// planes of h·w values lie ps apart in x (ps = N·h·w in [C N H W]), into
 // col with row stride ld: row ch·9 + ky·3 + kx holds x[ch][y+ky-1][x+kx-1],
 // zero outside the image. Each row is one shifted copy of the channel
 // plane plus zeroed borders.
-func im2col[T float](x, col []T, c, h, w, ld int) {
+func im2col[T float](x, col []T, c, h, w, ps, ld int) {
 	hw := h * w
 	for ch := 0; ch < c; ch++ {
-		img := x[ch*hw : (ch+1)*hw]
+		img := x[ch*ps : ch*ps+hw]
 		for ky := 0; ky < 3; ky++ {
 			// output rows y0..y1-1 read input rows y0+ky-1..
 			y0, y1 := max(0, 1-ky), min(h, h+1-ky)
@@ -85,11 +87,12 @@ func im2col[T float](x, col []T, c, h, w, ld int) {
 }
 
 // col2im adds the patch-matrix gradient col [c·9, h·w] (row stride ld)
-// back into dx [c h w], the transpose of im2col.
-func col2im[T float](col, dx []T, c, h, w, ld int) {
+// back into one image's channel planes of dx (ps apart), the transpose of
+// im2col.
+func col2im[T float](col, dx []T, c, h, w, ps, ld int) {
 	hw := h * w
 	for ch := 0; ch < c; ch++ {
-		img := dx[ch*hw : (ch+1)*hw]
+		img := dx[ch*ps : ch*ps+hw]
 		for ky := 0; ky < 3; ky++ {
 			for kx := 0; kx < 3; kx++ {
 				row := col[(ch*9+ky*3+kx)*ld : (ch*9+ky*3+kx)*ld+hw]
@@ -120,7 +123,7 @@ func col2im[T float](col, dx []T, c, h, w, ld int) {
 	}
 }
 
-// convOp: (x [N C H W], w [F C 3 3]) → y [N F H W].
+// convOp: (x [C N H W], w [F C 3 3]) → y [F N H W].
 type convOp struct{ opBase }
 
 func (convOp) Arity() int    { return 2 }
@@ -134,10 +137,10 @@ func (o convOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ws[1] != xs[1] || ws[2] != 3 || ws[3] != 3 {
+	if ws[1] != xs[0] || ws[2] != 3 || ws[3] != 3 {
 		return nil, fmt.Errorf("%s: filters %v do not fit input %v", o.name, ws, xs)
 	}
-	return tensor.Shape{xs[0], ws[0], xs[2], xs[3]}, nil
+	return tensor.Shape{ws[0], xs[1], xs[2], xs[3]}, nil
 }
 
 func (o convOp) Do(vs ...G.Value) (G.Value, error) {
@@ -156,35 +159,15 @@ func (o convOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func convForward[T float](x, w, y []T, xs tensor.Shape, f int) {
-	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
+	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
 	hw, k, ld := h*wd, c*9, n*h*wd
-	colp, ycp := getScratch[T](k*ld), getScratch[T](f*ld)
+	colp := getScratch[T](k * ld)
 	defer putScratch(colp)
-	defer putScratch(ycp)
-	col, yc := *colp, *ycp // yc is [F, N·H·W]
+	col := *colp
 	for b := 0; b < n; b++ {
-		im2col(x[b*c*hw:(b+1)*c*hw], col[b*hw:], c, h, wd, ld)
+		im2col(x[b*hw:], col[b*hw:], c, h, wd, ld, ld)
 	}
-	gemm(false, false, f, ld, k, w, k, col, ld, false, yc, ld)
-	fnhwToNCHW(yc, y, n, f, hw)
-}
-
-// fnhwToNCHW regroups [F, N·HW] into [N F HW] (block copies of HW).
-func fnhwToNCHW[T float](src, dst []T, n, f, hw int) {
-	for ch := 0; ch < f; ch++ {
-		for b := 0; b < n; b++ {
-			copy(dst[(b*f+ch)*hw:(b*f+ch+1)*hw], src[(ch*n+b)*hw:(ch*n+b+1)*hw])
-		}
-	}
-}
-
-// nchwToFNHW regroups [N F HW] into [F, N·HW].
-func nchwToFNHW[T float](src, dst []T, n, f, hw int) {
-	for ch := 0; ch < f; ch++ {
-		for b := 0; b < n; b++ {
-			copy(dst[(ch*n+b)*hw:(ch*n+b+1)*hw], src[(b*f+ch)*hw:(b*f+ch+1)*hw])
-		}
-	}
+	gemm(false, false, f, ld, k, w, k, col, ld, false, y, ld) // y is [F, N·H·W]
 }
 
 func (convOp) DiffWRT(int) []bool { return []bool{true, true} }
@@ -200,7 +183,7 @@ func (o convOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{dx, dw}, nil
 }
 
-// convGradXOp: (w [F C 3 3], dy [N F H W]) → dx [N C H W].
+// convGradXOp: (w [F C 3 3], dy [F N H W]) → dx [C N H W].
 type convGradXOp struct{ opBase }
 
 func (convGradXOp) Arity() int    { return 2 }
@@ -214,7 +197,7 @@ func (o convGradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{ds[0], ws[1], ds[2], ds[3]}, nil
+	return tensor.Shape{ws[1], ds[1], ds[2], ds[3]}, nil
 }
 
 func (o convGradXOp) Do(vs ...G.Value) (G.Value, error) {
@@ -230,20 +213,18 @@ func (o convGradXOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func convGradX[T float](w, dy, dx []T, ws, ds tensor.Shape) {
-	f, c, n, h, wd := ws[0], ws[1], ds[0], ds[2], ds[3]
+	f, c, n, h, wd := ws[0], ws[1], ds[1], ds[2], ds[3]
 	hw, k, ld := h*wd, c*9, n*h*wd
-	dycp, colp := getScratch[T](f*ld), getScratch[T](k*ld)
-	defer putScratch(dycp)
+	colp := getScratch[T](k * ld)
 	defer putScratch(colp)
-	dyc, col := *dycp, *colp
-	nchwToFNHW(dy, dyc, n, f, hw)
-	gemm(true, false, k, ld, f, w, k, dyc, ld, false, col, ld)
+	col := *colp
+	gemm(true, false, k, ld, f, w, k, dy, ld, false, col, ld)
 	for b := 0; b < n; b++ {
-		col2im(col[b*hw:], dx[b*c*hw:(b+1)*c*hw], c, h, wd, ld) // dx is freshly zeroed
+		col2im(col[b*hw:], dx[b*hw:], c, h, wd, ld, ld) // dx is freshly zeroed
 	}
 }
 
-// convGradWOp: (x [N C H W], dy [N F H W]) → dw [F C 3 3].
+// convGradWOp: (x [C N H W], dy [F N H W]) → dw [F C 3 3].
 type convGradWOp struct{ opBase }
 
 func (convGradWOp) Arity() int    { return 2 }
@@ -257,7 +238,7 @@ func (o convGradWOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{ds[1], xs[1], 3, 3}, nil
+	return tensor.Shape{ds[0], xs[0], 3, 3}, nil
 }
 
 func (o convGradWOp) Do(vs ...G.Value) (G.Value, error) {
@@ -268,25 +249,24 @@ func (o convGradWOp) Do(vs ...G.Value) (G.Value, error) {
 	xs, ds := ins[0].Shape(), ins[1].Shape()
 	shape, _ := o.InferShape(xs, ds)
 	return dispatch(ins, shape,
-		func(in [][]float32, out []float32) { convGradW(in[0], in[1], out, xs, ds[1]) },
-		func(in [][]float64, out []float64) { convGradW(in[0], in[1], out, xs, ds[1]) })
+		func(in [][]float32, out []float32) { convGradW(in[0], in[1], out, xs, ds[0]) },
+		func(in [][]float64, out []float64) { convGradW(in[0], in[1], out, xs, ds[0]) })
 }
 
 func convGradW[T float](x, dy, dw []T, xs tensor.Shape, f int) {
-	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
+	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
 	hw, k, ld := h*wd, c*9, n*h*wd
-	colp, dycp := getScratch[T](k*ld), getScratch[T](f*ld)
+	colp := getScratch[T](k * ld)
 	defer putScratch(colp)
-	defer putScratch(dycp)
-	col, dyc := *colp, *dycp
+	col := *colp
 	for b := 0; b < n; b++ {
-		im2col(x[b*c*hw:(b+1)*c*hw], col[b*hw:], c, h, wd, ld)
+		im2col(x[b*hw:], col[b*hw:], c, h, wd, ld, ld)
 	}
-	nchwToFNHW(dy, dyc, n, f, hw)
-	gemm(false, true, f, k, ld, dyc, ld, col, ld, false, dw, k)
+	gemm(false, true, f, k, ld, dy, ld, col, ld, false, dw, k)
 }
 
-// poolOp: 2×2 max-pooling with stride 2, x [N C H W] → [N C H/2 W/2]
+// poolOp: 2×2 max-pooling with stride 2 of every H×W plane, x [A B H W]
+// → [A B H/2 W/2]
 // (floor: an odd last row or column is dropped).
 type poolOp struct{ opBase }
 
@@ -335,7 +315,7 @@ func (o poolOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{dx}, err
 }
 
-// poolGradOp: (x [N C H W], dy [N C H/2 W/2]) → dx: each window's dy goes
+// poolGradOp: (x [A B H W], dy [A B H/2 W/2]) → dx: each window's dy goes
 // to its maximum, the first in (0,0), (0,1), (1,0), (1,1) order on ties,
 // as poolForward picks it.
 type poolGradOp struct{ opBase }

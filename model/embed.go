@@ -36,7 +36,7 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 		g := G.NewGraph()
 		cfg, dt := m.cfg, m.dt
 		var h *G.Node
-		h, eg.x = input(g, dt, "x", evalChunk, 1, cfg.Size, cfg.Size)
+		h, eg.x = input(g, dt, "x", 1, evalChunk, cfg.Size, cfg.Size)
 		cin := 1
 		for b := 1; b <= 4; b++ {
 			wn, wt := input(g, dt, fmt.Sprintf("conv%d.w", b), cfg.Filters, cin, 3, 3)
@@ -46,7 +46,8 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 			h = pool(affineRelu(conv(h, wn), an, sn))
 			cin = cfg.Filters
 		}
-		emb := must(G.Reshape(h, tensor.Shape{evalChunk, embedDim(cfg)}))
+		_, last := sides(cfg.Size)
+		emb := embedRows(h, evalChunk, cfg.Filters, last*last)
 		eg.emb = new(G.Value)
 		G.Read(emb, eg.emb)
 		eg.vm = G.NewTapeMachine(g)

@@ -62,6 +62,13 @@ func conv(x, w *G.Node) *G.Node {
 	return must(G.ApplyOp(convOp{opBase{"conv3x3"}}, x, w))
 }
 
+// embedRows turns the last feature map h [F N s s] (channel major) into
+// embeddings [N F·s·s], each row in (channel, y, x) order.
+func embedRows(h *G.Node, n, f, s2 int) *G.Node {
+	t := must(G.Transpose(must(G.Reshape(h, tensor.Shape{f, n, s2})), 1, 0, 2))
+	return must(G.Reshape(t, tensor.Shape{n, f * s2}))
+}
+
 // pool is 2×2 max-pooling with stride 2 (floor).
 func pool(x *G.Node) *G.Node {
 	return must(G.ApplyOp(poolOp{opBase{"maxpool2"}}, x))

@@ -13,7 +13,7 @@ import (
 
 // Custom Gorgonia ops for the hot paths Gorgonia's primitives make slow
 // (measured): batch norm built from broadcasts materialises every [C]
-// operand to the full [N C H W] shape (and sums it back in the gradient);
+// operand to the full [C N H W] shape (and sums it back in the gradient);
 // Conv2d's final NHWC→NCHW transpose walks an n-dimensional iterator
 // element by element, and its im2col, col2im and max-pooling loops are
 // generic. Batch norm is here; convolution and pooling in convpool.go. The ops here hold no state: everything they compute is a pure
@@ -93,7 +93,7 @@ func dispatch(ins []*tensor.Dense, shape tensor.Shape,
 // dx = bnInputGrad(x, st, γ, β, dy, pg). Each pass over x happens once.
 
 // bnStatsOp returns [2 C]: row 0 the per-channel mean, row 1 the biased
-// variance of x [N C H W] over (N, H, W), accumulated in float64 in a
+// variance of x [C N H W] over (N, H, W) of x [C N H W], accumulated in float64 in a
 // fixed order. Not differentiable itself: bnRelu's gradient accounts for it.
 type bnStatsOp struct{ opBase }
 
@@ -104,7 +104,7 @@ func (o bnStatsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{2, s[1]}, nil
+	return tensor.Shape{2, s[0]}, nil
 }
 
 func (o bnStatsOp) Do(vs ...G.Value) (G.Value, error) {
@@ -113,7 +113,7 @@ func (o bnStatsOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%s: %w", o.name, err)
 	}
 	s := ins[0].Shape()
-	return dispatch(ins, tensor.Shape{2, s[1]},
+	return dispatch(ins, tensor.Shape{2, s[0]},
 		func(in [][]float32, out []float32) { channelStats(in[0], out, s) },
 		func(in [][]float64, out []float64) { channelStats(in[0], out, s) })
 }
@@ -128,7 +128,7 @@ func shape4(name string, d G.DimSizer) (tensor.Shape, error) {
 
 // channelStats writes the per-channel mean then biased variance of x.
 func channelStats[T float](x, out []T, s tensor.Shape) {
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	n, c, hw := 1, s[0], s[1]*s[2]*s[3] // [C N H W]: one block per channel
 	m := float64(n * hw)
 	for ch := 0; ch < c; ch++ {
 		var sum float64
@@ -158,7 +158,7 @@ func affine[T float](st, gamma, beta []T, ch int) (a, shift T, inv float64) {
 	return T(af), T(float64(beta[ch]) - float64(st[ch])*af), inv
 }
 
-// bnReluOp computes relu(x·a + shift) per channel for x [N C H W], with a
+// bnReluOp computes relu(x·a + shift) per channel for x [C N H W], with a
 // and shift from the batch statistics st (see affine): training-mode batch
 // norm fused with ReLU.
 type bnReluOp struct{ opBase }
@@ -187,7 +187,7 @@ func (o bnReluOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func bnForward[T float](x, st, gamma, beta, y []T, s tensor.Shape) {
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	n, c, hw := 1, s[0], s[1]*s[2]*s[3] // [C N H W]: one block per channel
 	for ch := 0; ch < c; ch++ {
 		a, sh, _ := affine(st, gamma, beta, ch)
 		for b := 0; b < n; b++ {
@@ -237,7 +237,7 @@ func (o bnParamGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{2, s[1]}, nil
+	return tensor.Shape{2, s[0]}, nil
 }
 
 func (o bnParamGradOp) Do(vs ...G.Value) (G.Value, error) {
@@ -246,13 +246,13 @@ func (o bnParamGradOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%s: %w", o.name, err)
 	}
 	s := ins[0].Shape()
-	return dispatch(ins, tensor.Shape{2, s[1]},
+	return dispatch(ins, tensor.Shape{2, s[0]},
 		func(in [][]float32, out []float32) { bnParamGrad(in[0], in[1], in[2], in[3], in[4], out, s) },
 		func(in [][]float64, out []float64) { bnParamGrad(in[0], in[1], in[2], in[3], in[4], out, s) })
 }
 
 func bnParamGrad[T float](x, st, gamma, beta, dy, out []T, s tensor.Shape) {
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	n, c, hw := 1, s[0], s[1]*s[2]*s[3] // [C N H W]: one block per channel
 	for ch := 0; ch < c; ch++ {
 		a, sh, inv := affine(st, gamma, beta, ch)
 		mu := float64(st[ch])
@@ -332,7 +332,7 @@ func (o bnInputGradOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func bnInputGrad[T float](x, st, gamma, beta, dy, pg, dx []T, s tensor.Shape) {
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	n, c, hw := 1, s[0], s[1]*s[2]*s[3] // [C N H W]: one block per channel
 	m := float64(n * hw)
 	for ch := 0; ch < c; ch++ {
 		a, sh, inv := affine(st, gamma, beta, ch)
@@ -363,7 +363,7 @@ func bnInputGrad[T float](x, st, gamma, beta, dy, pg, dx []T, s tensor.Shape) {
 
 // ---- evaluation: per-channel affine map fused with ReLU ----
 
-// affineReluOp computes relu(x·a + b) for x [N C H W] and per-channel a, b
+// affineReluOp computes relu(x·a + b) for x [C N H W] and per-channel a, b
 // [C]: batch norm with running statistics folded into a and b. Not
 // differentiable (evaluation only).
 type affineReluOp struct{ opBase }
@@ -392,7 +392,7 @@ func (o affineReluOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func affineReluInto[T float](x, a, sh, y []T, s tensor.Shape) {
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	n, c, hw := 1, s[0], s[1]*s[2]*s[3] // [C N H W]: one block per channel
 	for b := 0; b < n; b++ {
 		for ch := 0; ch < c; ch++ {
 			off := (b*c + ch) * hw

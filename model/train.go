@@ -17,7 +17,7 @@ type trainGraph struct {
 	mu     sync.Mutex // one run at a time
 	vm     G.VM
 	key    shapeKey
-	x      *tensor.Dense   // [N 1 S S] pixels / 255
+	x      *tensor.Dense   // [1 N S S] pixels / 255 (channel-major layout)
 	ps     []*tensor.Dense // one per layout entry
 	target *tensor.Dense   // pairs: Same [P 1]; episodes: one-hot [W·Q W]; nil for triplets
 
@@ -37,7 +37,7 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 		cfg, dt, n := m.cfg, m.dt, key.images
 
 		var xn *G.Node
-		xn, tg.x = input(g, dt, "x", n, 1, cfg.Size, cfg.Size)
+		xn, tg.x = input(g, dt, "x", 1, n, cfg.Size, cfg.Size)
 		nodes := make([]*G.Node, len(m.layout.Entries))
 		byName := map[string]*G.Node{}
 		for i, e := range m.layout.Entries {
@@ -62,7 +62,8 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 			h = pool(bnRelu(c, st, byName[fmt.Sprintf("bn%d.gamma", b)], byName[fmt.Sprintf("bn%d.beta", b)]))
 		}
 		d := embedDim(cfg)
-		emb := must(G.Reshape(h, tensor.Shape{n, d}))
+		_, last := sides(cfg.Size)
+		emb := embedRows(h, n, cfg.Filters, last*last)
 
 		var loss *G.Node
 		switch cfg.Loss {
