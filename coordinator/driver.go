@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
 )
 
@@ -32,6 +34,14 @@ type DriverConfig struct {
 	// OnStep is called from the driver's goroutine after every applied
 	// step; it must not block for long.
 	OnStep func(Progress)
+	// Observer, when set, is told of steps, checkpoints and validations
+	// (metrics, dashboards), from the driver's goroutine; it must not block.
+	Observer Observer
+	// Validate, when set, measures parameters of a version on held-out
+	// classes every Spec.EvalEvery steps (and after the last step); its
+	// metrics (e.g. "val_acc") go into the checkpoint of that step and pick
+	// the best checkpoint. It runs on the driver's goroutine.
+	Validate func(version int, p, state params.Vector) (map[string]float64, error)
 	// TickEvery is how often leases are checked for expiry (default 100ms).
 	TickEvery time.Duration
 	// HeartbeatEvery is how often workers are asked to heartbeat (default
@@ -50,10 +60,12 @@ type DriverConfig struct {
 type Progress struct {
 	Step, Steps int
 	Loss        float64
-	Images      int // images computed on since this process started
-	Elapsed     time.Duration
-	Workers     int
-	Counters    Counters
+	// Validation holds the latest validation metrics, nil before the first.
+	Validation map[string]float64
+	Images     int // images computed on since this process started
+	Elapsed    time.Duration
+	Workers    int
+	Counters   Counters
 }
 
 // Summary is how a job run ended.
@@ -81,7 +93,18 @@ type event struct {
 	reply string
 }
 
-type driver struct {
+// Observer receives the job's events for metrics and dashboards.
+type Observer interface {
+	// StepApplied follows every applied step.
+	StepApplied(p Progress)
+	// Checkpointed follows every checkpoint written, with how long it took.
+	Checkpointed(step int, took time.Duration)
+	// Validated follows every validation, with its metrics.
+	Validated(step int, metrics map[string]float64)
+}
+
+// Driver runs one job: see NewDriver.
+type Driver struct {
 	cfg     DriverConfig
 	spec    JobSpec
 	log     *slog.Logger
@@ -97,6 +120,9 @@ type driver struct {
 	images  int
 	done    bool
 	results *wire.Subscription
+	snap    atomic.Pointer[JobStatus]
+	lastVal map[string]float64 // metrics of the last validation
+	valStep int                // the version lastVal measured
 }
 
 // Run trains the job to its last step and returns how it ended. It resumes
@@ -104,15 +130,40 @@ type driver struct {
 // When ctx ends first, it writes a checkpoint of the current version (so
 // nothing computed is lost) and returns ctx's error.
 func Run(ctx context.Context, cfg DriverConfig) (*Summary, error) {
-	d, err := newDriver(cfg)
+	d, err := NewDriver(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return d.Run(ctx)
+}
+
+// Run trains the job: see the package-level Run. It closes the checkpoint
+// store when it returns; a Driver runs once.
+func (d *Driver) Run(ctx context.Context) (*Summary, error) {
 	defer d.store.Close()
 	return d.run(ctx)
 }
 
-func newDriver(cfg DriverConfig) (*driver, error) {
+// Status is a snapshot of the job, safe to call from any goroutine while
+// Run runs (HTTP handlers): refreshed every tick and every step.
+func (d *Driver) Status() JobStatus {
+	if p := d.snap.Load(); p != nil {
+		return *p
+	}
+	return JobStatus{Job: d.spec.ID, Steps: d.spec.Steps}
+}
+
+// Spec is the job's spec with defaults filled in.
+func (d *Driver) Spec() JobSpec { return d.spec }
+
+func (d *Driver) refresh() {
+	st := d.status()
+	d.snap.Store(&st)
+}
+
+// NewDriver opens the job's dataset and checkpoint store, restores the
+// newest valid checkpoint, and returns a driver ready to Run.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
 	spec := cfg.Spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -141,7 +192,7 @@ func newDriver(cfg DriverConfig) (*driver, error) {
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Second
 	}
-	d := &driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
+	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
 	var err error
 	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
 		return nil, err
@@ -197,7 +248,7 @@ func specKey(s JobSpec) []byte {
 
 // resume records a new job in the store, or loads the newest valid
 // checkpoint of an existing one after checking it is the same job.
-func (d *driver) resume(fingerprint string) error {
+func (d *Driver) resume(fingerprint string) error {
 	specJSON, err := json.Marshal(d.spec)
 	if err != nil {
 		return fmt.Errorf("job %q: encode spec: %w", d.spec.ID, err)
@@ -241,7 +292,7 @@ func (d *driver) resume(fingerprint string) error {
 	return d.store.PutJob(rec)
 }
 
-func (d *driver) subscribe() ([]*wire.Subscription, error) {
+func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
 	var subs []*wire.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
@@ -265,7 +316,7 @@ func (d *driver) subscribe() ([]*wire.Subscription, error) {
 	return subs, nil
 }
 
-func (d *driver) run(ctx context.Context) (*Summary, error) {
+func (d *Driver) run(ctx context.Context) (*Summary, error) {
 	subs, err := d.subscribe()
 	defer func() {
 		for _, s := range subs {
@@ -293,6 +344,7 @@ func (d *driver) run(ctx context.Context) (*Summary, error) {
 			d.handle(ev, time.Now())
 		case now := <-tick.C:
 			d.m.Tick(now)
+			d.refresh()
 		case <-lingerEnd:
 			return d.summary(), nil
 		case <-ctx.Done():
@@ -306,7 +358,7 @@ func (d *driver) run(ctx context.Context) (*Summary, error) {
 	}
 }
 
-func (d *driver) summary() *Summary {
+func (d *Driver) summary() *Summary {
 	s := &Summary{
 		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
 		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: time.Since(d.start),
@@ -322,7 +374,7 @@ func (d *driver) summary() *Summary {
 	return s
 }
 
-func (d *driver) fail(err error) {
+func (d *Driver) fail(err error) {
 	rec, jerr := d.store.Job(d.spec.ID)
 	if jerr == nil {
 		rec.Status = checkpoints.StatusFailed
@@ -333,13 +385,13 @@ func (d *driver) fail(err error) {
 	d.log.Error("job failed", "err", err)
 }
 
-func (d *driver) broadcastDone() {
+func (d *Driver) broadcastDone() {
 	if err := wire.Send(d.cfg.Conn, d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
 		d.log.Warn("broadcast done", "err", err)
 	}
 }
 
-func (d *driver) reply(to string, m wire.Message) {
+func (d *Driver) reply(to string, m wire.Message) {
 	if to == "" {
 		return
 	}
@@ -352,7 +404,7 @@ func badRequest(err error) *wire.Error {
 	return &wire.Error{Code: wire.CodeBadRequest, Text: err.Error()}
 }
 
-func (d *driver) handle(ev event, now time.Time) {
+func (d *Driver) handle(ev event, now time.Time) {
 	switch m := ev.msg.(type) {
 	case *wire.Join:
 		if err := d.m.Join(m.ID, now); err != nil {
@@ -407,23 +459,25 @@ func (d *driver) handle(ev event, now time.Time) {
 
 // JobStatus is what the status subject answers, as JSON.
 type JobStatus struct {
-	Job     string  `json:"job"`
-	Step    int     `json:"step"`
-	Steps   int     `json:"steps"`
-	Loss    float64 `json:"loss"`
-	Images  int     `json:"images"`
-	Elapsed float64 `json:"elapsed_s"`
-	Status  Status  `json:"machine"`
+	Job        string             `json:"job"`
+	Step       int                `json:"step"`
+	Steps      int                `json:"steps"`
+	Loss       float64            `json:"loss"`
+	Images     int                `json:"images"`
+	Elapsed    float64            `json:"elapsed_s"`
+	Done       bool               `json:"done"`
+	Validation map[string]float64 `json:"validation,omitempty"`
+	Status     Status             `json:"machine"`
 }
 
-func (d *driver) status() JobStatus {
+func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
-		Images: d.images, Elapsed: time.Since(d.start).Seconds(), Status: d.m.Status()}
+		Images: d.images, Elapsed: time.Since(d.start).Seconds(), Done: d.done, Validation: d.lastVal, Status: d.m.Status()}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held
 // by this process: the export format, which Import and eval read.
-func (d *driver) replyCheckpoint(to, which string) {
+func (d *Driver) replyCheckpoint(to, which string) {
 	var c *checkpoints.Checkpoint
 	var err error
 	switch which {
@@ -456,7 +510,7 @@ func (d *driver) replyCheckpoint(to, which string) {
 // toWire turns the machine's reply into a message, rendering a lease's
 // batch: a pure function of (seed, step, shard), so any copy of a shard is
 // the same batch.
-func (d *driver) toWire(rep Reply) wire.Message {
+func (d *Driver) toWire(rep Reply) wire.Message {
 	switch r := rep.(type) {
 	case Lease:
 		b := d.sampler.Batch(d.spec.Seed, r.Step, r.Shard)
@@ -478,7 +532,7 @@ func WireBatch(b *episodes.Batch) wire.Batch {
 		Way: b.Way, Shot: b.Shot, Query: b.Query, Same: b.Same}
 }
 
-func (d *driver) drainOutputs() error {
+func (d *Driver) drainOutputs() error {
 	for d.m.HasReady() {
 		for _, o := range d.m.Ready() {
 			switch o := o.(type) {
@@ -490,12 +544,20 @@ func (d *driver) drainOutputs() error {
 					return fmt.Errorf("job %q: %w", d.spec.ID, err)
 				}
 				d.images += d.spec.ImagesPerStep()
-				if d.cfg.OnStep != nil {
-					d.cfg.OnStep(Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
-						Images: d.images, Elapsed: time.Since(d.start), Workers: len(d.m.Status().Workers), Counters: d.m.Counters()})
+				if err := d.validate(); err != nil {
+					return err
 				}
+				pr := Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss, Validation: d.lastVal,
+					Images: d.images, Elapsed: time.Since(d.start), Workers: len(d.m.Status().Workers), Counters: d.m.Counters()}
+				if d.cfg.OnStep != nil {
+					d.cfg.OnStep(pr)
+				}
+				if d.cfg.Observer != nil {
+					d.cfg.Observer.StepApplied(pr)
+				}
+				d.refresh()
 			case CheckpointDue:
-				if err := d.save(map[string]float64{"loss": d.tr.LastLoss}); err != nil {
+				if err := d.save(nil); err != nil {
 					return err
 				}
 			case JobDone:
@@ -518,14 +580,44 @@ func (d *driver) drainOutputs() error {
 	return nil
 }
 
-func (d *driver) save(metrics map[string]float64) error {
+// validate runs the configured validation when the step calls for it:
+// every EvalEvery steps and after the last one.
+func (d *Driver) validate() error {
+	v := d.tr.Version
+	if d.cfg.Validate == nil || d.spec.EvalEvery <= 0 || (v%d.spec.EvalEvery != 0 && v != d.spec.Steps) {
+		return nil
+	}
+	m, err := d.cfg.Validate(v, d.tr.Params, d.tr.State)
+	if err != nil {
+		return fmt.Errorf("validate step %d of job %s: %w", v, d.spec.ID, err)
+	}
+	d.lastVal, d.valStep = m, v
+	d.log.Info("validation", "step", v, "metrics", m)
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.Validated(v, m)
+	}
+	return nil
+}
+
+// save checkpoints the trainer's version with its loss and, when the last
+// validation was of this very version, its validation metrics.
+func (d *Driver) save(metrics map[string]float64) error {
 	if metrics == nil && d.tr.Version > 0 {
 		metrics = map[string]float64{"loss": d.tr.LastLoss}
+		if d.valStep == d.tr.Version {
+			for k, v := range d.lastVal {
+				metrics[k] = v
+			}
+		}
 	}
 	start := time.Now()
 	if err := d.store.Save(d.spec.ID, d.tr.Checkpoint(metrics)); err != nil {
 		return fmt.Errorf("checkpoint step %d of job %s: %w", d.tr.Version, d.spec.ID, err)
 	}
-	d.log.Debug("checkpoint", "step", d.tr.Version, "took", time.Since(start))
+	took := time.Since(start)
+	d.log.Debug("checkpoint", "step", d.tr.Version, "took", took)
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.Checkpointed(d.tr.Version, took)
+	}
 	return nil
 }

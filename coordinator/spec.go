@@ -54,6 +54,9 @@ type JobSpec struct {
 	// CheckpointEvery writes a checkpoint every this many steps (default
 	// 100); the last step is always checkpointed.
 	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
+	// EvalEvery validates on held-out classes every this many steps (and
+	// after the last); 0 never. The best checkpoint is picked by val_acc.
+	EvalEvery int `yaml:"eval_every" json:"eval_every"`
 	// LeaseTimeout is how long a worker may hold a shard (default 30s).
 	LeaseTimeout Duration `yaml:"lease_timeout" json:"lease_timeout"`
 	// HeartbeatTimeout declares a silent worker lost (default 10s).
@@ -151,6 +154,9 @@ func (s JobSpec) Validate() error {
 	}
 	if s.Steps < 1 {
 		errs = append(errs, fmt.Errorf("job %q: steps %d, want at least 1", s.ID, s.Steps))
+	}
+	if s.EvalEvery < 0 {
+		errs = append(errs, fmt.Errorf("job %q: eval_every %d, want 0 or more", s.ID, s.EvalEvery))
 	}
 	if s.CheckpointEvery < 0 {
 		errs = append(errs, fmt.Errorf("job %q: checkpoint_every %d, want 0 or more", s.ID, s.CheckpointEvery))
