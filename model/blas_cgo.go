@@ -5,6 +5,7 @@ package model
 /*
 #cgo LDFLAGS: -lopenblas
 void openblas_set_num_threads(int);
+char* openblas_get_corename(void);
 */
 import "C"
 
@@ -34,3 +35,12 @@ func SetThreads(n int) {
 	}
 	C.openblas_set_num_threads(C.int(n))
 }
+
+// BLASCore names the kernel set OpenBLAS chose when the process started,
+// e.g. "SkylakeX" or "Haswell"; "Prescott" means it did not recognise the
+// CPU (seen on VMs whose CPUID hides the model) and fell back to SSE3
+// kernels, about 3× slower for this network. OpenBLAS reads the
+// OPENBLAS_CORETYPE environment variable only at load time, so the
+// override must be in the environment before the process starts; see
+// SuggestedBLASCore.
+func BLASCore() string { return C.GoString(C.openblas_get_corename()) }

@@ -33,6 +33,16 @@
 // running statistics from the state vector. The two paths are separate
 // graphs; no op holds hidden state.
 //
+// Graph. The graph, its automatic differentiation and its execution are
+// Gorgonia's (a TapeMachine per batch shape). The hot operations are
+// small Gorgonia ops of this package (ops.go, convpool.go) rather than
+// Gorgonia's own, which measured 3-5× slower here: a 3×3 convolution as
+// one gemm over the batch's patch matrix, 2×2 max-pooling, and batch norm
+// fused with ReLU, each with its gradient op. Activations are laid out
+// channel-major, [C N H W], so convolution outputs need no transposing.
+// Every op's gradient is checked against finite differences
+// (gradcheck_test.go).
+//
 // Merging statistics across shards. The coordinator averages the Stats of
 // a step's shards weighted by Result.Count, in shard order (the params
 // aggregator), then calls MergeRunning(state, merged, momentum) with
@@ -41,8 +51,10 @@
 // job has the same shape.
 //
 // Determinism. The same (parameters, state, batch) give bitwise identical
-// results across runs and processes for a fixed BLAS thread count
-// (SetThreads; OpenBLAS's sgemm splits its reductions by thread count).
+// results across runs and processes for a fixed BLAS build, kernel set
+// (BLASCore) and thread count (SetThreads). Workers of one job must agree
+// on all three, or the same shard computed on two workers can differ in
+// its last bits.
 //
 // Concurrency. A Model is safe for concurrent use. It caches one compiled
 // graph per batch shape; calls that need the same graph run one at a time,
@@ -50,9 +62,12 @@
 // construction is serialised by a package mutex because Gorgonia's is not
 // goroutine-safe.
 //
-// BLAS. With cgo (the default build) Gorgonia's matrix products go through
+// BLAS. With cgo (the default build) the matrix products go through
 // OpenBLAS (linked with -lopenblas); with -tags purego or CGO_ENABLED=0
-// they use gonum's pure-Go BLAS (about half the speed).
+// they use gonum's pure-Go BLAS. OpenBLAS picks its kernels from the CPU
+// model when the process starts; on VMs that hide the model it falls back
+// to slow generic kernels ("Prescott"): check BLASCore and set
+// OPENBLAS_CORETYPE=SuggestedBLASCore() in the environment of the worker.
 //
 // model never imports NATS, bbolt, episodes or any other fsl package but
 // params (for its Layout, Entry and Vector types).

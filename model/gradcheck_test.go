@@ -27,6 +27,8 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		{"triplet", Config{Loss: KindTriplets, Size: size, Filters: filters, Margin: 100}, synthBatch(KindTriplets, size, 3, 7)},
 		{"siamese", Config{Loss: KindPairs, Size: size, Filters: filters}, synthBatch(KindPairs, size, 4, 7)},
 		{"proto", Config{Loss: KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+		// odd sides (19→9→4→2→1): pooling drops a row and a column
+		{"siamese 19x19", Config{Loss: KindPairs, Size: 19, Filters: 3}, synthBatch(KindPairs, 19, 3, 8)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

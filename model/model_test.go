@@ -233,6 +233,8 @@ func TestGradResultShapesAndCounts(t *testing.T) {
 		{Config{Loss: KindTriplets, Size: 16, Filters: 4}, synthBatch(KindTriplets, 16, 3, 2), 3, 9},
 		{Config{Loss: KindPairs, Size: 16, Filters: 4}, synthBatch(KindPairs, 16, 4, 2), 4, 8},
 		{Config{Loss: KindEpisode, Size: 16, Filters: 4}, synthEpisode(16, 3, 2, 2, 2), 6, 12},
+		{Config{Loss: KindTriplets, Size: 105, Filters: 4}, synthBatch(KindTriplets, 105, 1, 2), 1, 3},
+		{Config{Loss: KindPairs, Size: 23, Filters: 4}, synthBatch(KindPairs, 23, 2, 2), 2, 4}, // odd sides: floor pooling
 	}
 	for _, tc := range cases {
 		m := mustNew(t, tc.cfg)
@@ -493,5 +495,16 @@ func TestDeviceWithoutCUDA(t *testing.T) {
 	}
 	if err := Device(-2); err == nil {
 		t.Fatal("Device(-2) = nil")
+	}
+}
+
+func TestBLASCoreIsReported(t *testing.T) {
+	core := BLASCore()
+	if core == "" {
+		t.Fatal("BLASCore is empty")
+	}
+	t.Logf("BLAS %s, core %s, suggested OPENBLAS_CORETYPE %q", BLASName, core, SuggestedBLASCore())
+	if s := SuggestedBLASCore(); s != "" && !strings.EqualFold(core, "Prescott") {
+		t.Fatalf("suggested %q although OpenBLAS chose %s itself", s, core)
 	}
 }
