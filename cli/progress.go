@@ -68,6 +68,10 @@ func formatProgress(pr coordinator.Progress) string {
 		left := time.Duration(pr.Steps-pr.Step) * perStep * time.Duration(pr.Images/max(1, pr.Step))
 		eta = left.Round(time.Second).String()
 	}
-	return fmt.Sprintf("step %d/%d  loss %.4f  %.0f images/s  workers %d  ETA %s",
-		pr.Step, pr.Steps, pr.Loss, rate, pr.Workers, eta)
+	val := ""
+	if acc, ok := pr.Validation["val_acc"]; ok {
+		val = fmt.Sprintf("  val %.1f%%", 100*acc)
+	}
+	return fmt.Sprintf("step %d/%d  loss %.4f%s  %.0f images/s  workers %d  ETA %s",
+		pr.Step, pr.Steps, pr.Loss, val, rate, pr.Workers, eta)
 }

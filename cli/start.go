@@ -55,6 +55,8 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads per local worker"},
+		&cli.IntFlag{Name: "eval-every", Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
+		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		&cli.StringFlag{Name: "summary", Usage: "also write the run's summary (final params sha256, counters) as JSON to this file"},
@@ -95,7 +97,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		}
 	}
 	ints := map[string]*int{"size": &spec.Size, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
-		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery}
+		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery,
+		"eval-every": &spec.EvalEvery}
 	for name, p := range ints {
 		if c.IsSet(name) {
 			*p = c.Int(name)
@@ -175,7 +178,12 @@ func runStart(c *cli.Context) error {
 		}
 		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
 	}
-	sum, err := coordinator.Run(ctx, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log, OnStep: prog.step})
+	validate, err := newValidator(spec, c.Int("val-episodes"))
+	if err != nil {
+		return err
+	}
+	sum, err := coordinator.Run(ctx, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
+		OnStep: prog.step, Validate: validate})
 	close(driverDone)
 	prog.finish()
 	wg.Wait()
