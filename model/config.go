@@ -9,11 +9,13 @@ const (
 	// DefaultFilters is the number of filters of every Conv-4 block.
 	DefaultFilters = 64
 	// DefaultMargin is the triplet margin on squared L2 distances. Embeddings
-	// are not normalised; at initialisation the squared distance between two
-	// 64-d embeddings of different images is of order 10 (each coordinate is
-	// a max-pooled ReLU of a batch-normalised value), so a margin of 1 asks
-	// for a clear but reachable gap. The embedding scale follows the last
-	// batch norm's gamma, so the margin only fixes that scale.
+	// are not normalised. At initialisation (Conv-4, 64 filters, 28×28,
+	// batch statistics) squared distances between embeddings of synthetic
+	// stroke images measured 28 / 42 / 61 (10th percentile / median / 90th),
+	// so a margin of 1 leaves about half the random triplets active at the
+	// start and asks for a clear but reachable gap. The embedding scale
+	// follows the last batch norm's gamma (ReLU and max-pooling are
+	// positively homogeneous), so the margin only fixes that scale.
 	DefaultMargin = 1.0
 	// DefaultMomentum is the momentum of the running batch-norm statistics
 	// (see MergeRunning).
