@@ -1,0 +1,55 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/params"
+)
+
+// ComputeFunc computes one shard's batch at parameters p and model state
+// st. The driver's workers do this over NATS; RunLocal calls it directly.
+type ComputeFunc func(b *episodes.Batch, p, st params.Vector) (Result, error)
+
+// RunLocal trains spec in this goroutine without NATS or a store: for every
+// step, each shard's batch in shard order through compute, then the same
+// Trainer.Apply the driver uses. It is the single-process baseline that the
+// distributed run must match bit for bit and approach in speed. onStep,
+// when set, follows every step. A cancelled ctx stops it between steps.
+func RunLocal(ctx context.Context, spec JobSpec, ds *episodes.Dataset, compute ComputeFunc, onStep func(Progress)) (*Trainer, error) {
+	spec = spec.WithDefaults()
+	tr, err := NewTrainer(spec)
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := episodes.NewSampler(ds, spec.SamplerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
+	}
+	start := time.Now()
+	results := make([]Result, spec.Shards)
+	for tr.Version < spec.Steps {
+		if err := ctx.Err(); err != nil {
+			return tr, err
+		}
+		for i := range results {
+			b := sampler.Batch(spec.Seed, tr.Version, i)
+			r, err := compute(b, tr.Params, tr.State)
+			if err != nil {
+				return tr, fmt.Errorf("job %q step %d shard %d: %w", spec.ID, tr.Version, i, err)
+			}
+			r.Shard, r.Step, r.Version = i, tr.Version, tr.Version
+			results[i] = r
+		}
+		if err := tr.Apply(results); err != nil {
+			return tr, err
+		}
+		if onStep != nil {
+			onStep(Progress{Step: tr.Version, Steps: spec.Steps, Loss: tr.LastLoss, Images: tr.Version * spec.ImagesPerStep(),
+				Elapsed: time.Since(start), Workers: 1})
+		}
+	}
+	return tr, nil
+}
