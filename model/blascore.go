@@ -6,9 +6,8 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// SuggestedBLASCore returns the OPENBLAS_CORETYPE value a deployment
-// should set for this CPU when OpenBLAS fell back to its generic
-// "Prescott" kernels: "SkylakeX" with AVX-512 (F, DQ, BW, VL), "Haswell"
+// SuggestedBLASCore returns the OPENBLAS_CORETYPE value that fits this
+// CPU when OpenBLAS is on its generic "Prescott" kernels: "SkylakeX" with AVX-512 (F, DQ, BW, VL), "Haswell"
 // with AVX2 and FMA. It returns "" when OpenBLAS picked a specific core
 // itself, when the build does not use OpenBLAS, or when the CPU has
 // neither (forcing kernels the CPU lacks would crash the process).

@@ -66,8 +66,9 @@
 // OpenBLAS (linked with -lopenblas); with -tags purego or CGO_ENABLED=0
 // they use gonum's pure-Go BLAS. OpenBLAS picks its kernels from the CPU
 // model when the process starts; on VMs that hide the model it falls back
-// to slow generic kernels ("Prescott"): check BLASCore and set
-// OPENBLAS_CORETYPE=SuggestedBLASCore() in the environment of the worker.
+// to generic SSE3 kernels ("Prescott"), 3× slower here. New then switches
+// to the AVX2 or AVX-512 kernels the CPU supports (SuggestedBLASCore)
+// unless OPENBLAS_CORETYPE is set; BLASCore reports the result.
 //
 // model never imports NATS, bbolt, episodes or any other fsl package but
 // params (for its Layout, Entry and Vector types).
