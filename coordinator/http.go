@@ -1,0 +1,259 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Monitor watches one job for the coordinator's HTTP server. It is the
+// driver's Observer (feeding Metrics and History; it never blocks the
+// driver) and reads the job's status at request time once attached:
+//
+//	mon := coordinator.NewMonitor(spec.ID)
+//	srv, _ := coordinator.ListenHTTP("127.0.0.1:8080", mon.Handler(), log)
+//	d, _ := coordinator.NewDriver(coordinator.DriverConfig{..., Observer: mon})
+//	mon.Attach(d.Status)
+//	d.Run(ctx)
+//
+// Before Attach, /healthz answers (the process is alive) while /readyz and
+// /status answer 503: the job is still opening its dataset and store.
+type Monitor struct {
+	job     string
+	metrics *Metrics
+	history *History
+	reg     *prometheus.Registry
+	status  atomic.Pointer[func() JobStatus]
+}
+
+// MonitorOption configures a Monitor.
+type MonitorOption func(*monitorOptions)
+
+type monitorOptions struct {
+	historyPoints int
+	runtime       bool
+}
+
+// WithHistoryPoints bounds each series of the dashboard's history
+// (default DefaultHistoryPoints).
+func WithHistoryPoints(n int) MonitorOption {
+	return func(o *monitorOptions) { o.historyPoints = n }
+}
+
+// WithoutRuntimeMetrics leaves the Go runtime and process collectors out of
+// /metrics (they are in by default).
+func WithoutRuntimeMetrics() MonitorOption {
+	return func(o *monitorOptions) { o.runtime = false }
+}
+
+// NewMonitor returns a monitor of job with its own Prometheus registry (no
+// global state).
+func NewMonitor(job string, opts ...MonitorOption) *Monitor {
+	o := monitorOptions{runtime: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	m := &Monitor{job: job, metrics: NewMetrics(job), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(m.metrics)
+	if o.runtime {
+		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}
+
+// Attach makes the monitor serve status (typically Driver.Status), which
+// must be safe to call from any goroutine.
+func (m *Monitor) Attach(status func() JobStatus) {
+	m.status.Store(&status)
+	m.metrics.Attach(status)
+}
+
+// Metrics returns the monitor's Prometheus metrics.
+func (m *Monitor) Metrics() *Metrics { return m.metrics }
+
+// History returns the monitor's dashboard series.
+func (m *Monitor) History() *History { return m.history }
+
+// Registry returns the registry /metrics serves, to add collectors to.
+func (m *Monitor) Registry() *prometheus.Registry { return m.reg }
+
+// StepApplied implements Observer.
+func (m *Monitor) StepApplied(p Progress) {
+	m.metrics.StepApplied(p)
+	m.history.StepApplied(p)
+}
+
+// Checkpointed implements Observer.
+func (m *Monitor) Checkpointed(step int, took time.Duration) {
+	m.metrics.Checkpointed(step, took)
+	m.history.Checkpointed(step, took)
+}
+
+// Validated implements Observer.
+func (m *Monitor) Validated(step int, metrics map[string]float64) {
+	m.metrics.Validated(step, metrics)
+	m.history.Validated(step, metrics)
+}
+
+// Handler serves
+//
+//	GET /            the dashboard (and its assets under /dashboard/)
+//	GET /metrics     Prometheus text format
+//	GET /healthz     200 while the process serves (liveness)
+//	GET /readyz      200 once the job is attached, 503 before (readiness)
+//	GET /status      the job's JobStatus as JSON (503 before Attach)
+//	GET /history     the dashboard's HistorySnapshot as JSON
+func (m *Monitor) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if m.status.Load() == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "job %s is starting\n", m.job)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		f := m.status.Load()
+		if f == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "job " + m.job + " is starting"})
+			return
+		}
+		writeJSON(w, http.StatusOK, statusView((*f)()))
+	})
+	mux.HandleFunc("GET /history", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, m.history.Snapshot())
+	})
+	assets := http.FileServerFS(DashboardFS())
+	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", assets))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, DashboardFS(), "index.html")
+	})
+	return mux
+}
+
+// statusJSON is JobStatus as /status serves it: JSON has no NaN or Inf, so
+// a diverged loss is null and non-finite validation metrics are left out.
+type statusJSON struct {
+	JobStatus
+	Loss       *float64           `json:"loss"`
+	Validation map[string]float64 `json:"validation,omitempty"`
+}
+
+func statusView(st JobStatus) statusJSON {
+	return statusJSON{JobStatus: st, Loss: finite(st.Loss), Validation: finiteMetrics(st.Validation)}
+}
+
+// finite returns &f, or nil when f is NaN or infinite.
+func finite(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+// finiteMetrics returns m without its non-finite values (m itself when all
+// are finite).
+func finiteMetrics(m map[string]float64) map[string]float64 {
+	for _, v := range m {
+		if finite(v) == nil {
+			out := make(map[string]float64, len(m))
+			for k, v := range m {
+				if finite(v) != nil {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	return m
+}
+
+// writeJSON answers v as JSON with code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n')) //nolint:errcheck // the client went away
+}
+
+// HTTPServer is a running HTTP server; see ListenHTTP.
+type HTTPServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// ListenHTTP listens on addr ("host:port"; port 0 picks a free one) and
+// serves h until Shutdown. Errors after the listen succeeded are logged.
+func ListenHTTP(addr string, h http.Handler, log *slog.Logger) (*HTTPServer, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	s := &HTTPServer{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		ln:   ln,
+		done: make(chan error, 1),
+	}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		if err != nil {
+			log.Error("http server", "addr", addr, "err", err)
+		}
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on (the real port when addr had
+// port 0).
+func (s *HTTPServer) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8080.
+func (s *HTTPServer) URL() string { return "http://" + s.Addr() }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for
+// requests in flight; then it closes the rest.
+func (s *HTTPServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close() //nolint:errcheck // already failing
+	}
+	if serr := <-s.done; err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,253 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// fetch GETs path from h and returns the status code and body.
+func fetch(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, err := io.ReadAll(rec.Result().Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Code, string(b)
+}
+
+// samples parses a /metrics body with Prometheus's text parser into
+// "name" or "name{label=value}" (job label left out) -> value.
+func samples(t *testing.T, body string) map[string]float64 {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, body)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := name
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "job" {
+					key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+				} else if l.GetValue() != "j1" {
+					t.Errorf("%s has job label %q, want j1", name, l.GetValue())
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[key+"_count"] = float64(m.Histogram.GetSampleCount())
+				out[key+"_sum"] = m.Histogram.GetSampleSum()
+			}
+		}
+	}
+	return out
+}
+
+func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
+	mon := NewMonitor("j1", WithoutRuntimeMetrics())
+	h := mon.Handler()
+
+	_, body := fetch(t, h, "/metrics")
+	if got := samples(t, body); len(got) != 4 { // the two empty histograms
+		t.Errorf("before Attach /metrics has %v, want only the histograms", got)
+	}
+
+	var cur atomic.Pointer[JobStatus]
+	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
+		Workers:  []WorkerStatus{{ID: "a"}, {ID: "b"}},
+		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonWrongJob: 1}},
+	}})
+	mon.Attach(func() JobStatus { return *cur.Load() })
+	mon.Checkpointed(3, 20*time.Millisecond)
+	mon.Validated(3, map[string]float64{"val_acc": 0.75})
+	mon.StepApplied(Progress{Step: 2, Elapsed: time.Second})
+	mon.StepApplied(Progress{Step: 3, Elapsed: 1500 * time.Millisecond})
+
+	_, body = fetch(t, h, "/metrics")
+	got := samples(t, body)
+	want := map[string]float64{
+		"fsl_step": 3, "fsl_steps": 10, "fsl_loss": 0.5, "fsl_images_total": 120, "fsl_workers": 2, "fsl_done": 0,
+		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
+		"fsl_results_applied_total":                          6,
+		"fsl_results_invalid_total{reason=non-finite value}": 3,
+		"fsl_results_invalid_total{reason=wrong job}":        1,
+		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
+		"fsl_step_seconds_count": 1, "fsl_step_seconds_sum": 0.5,
+		"fsl_validation{metric=val_acc}": 0.75, "fsl_validation_step": 3,
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-12 {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+		}
+	}
+
+	// The next scrape sees the machine as it is then, not a cached copy.
+	next := *cur.Load()
+	next.Step, next.Done = 10, true
+	next.Status.Counters.Leased = 30
+	cur.Store(&next)
+	_, body = fetch(t, h, "/metrics")
+	got = samples(t, body)
+	if got["fsl_step"] != 10 || got["fsl_done"] != 1 || got["fsl_shards_leased_total"] != 30 {
+		t.Errorf("second scrape: step %v done %v leased %v, want 10 1 30", got["fsl_step"], got["fsl_done"], got["fsl_shards_leased_total"])
+	}
+}
+
+func TestMonitorEndpointsBeforeAndAfterAttach(t *testing.T) {
+	mon := NewMonitor("j1")
+	h := mon.Handler()
+	cases := []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/healthz", 200, "ok"},
+		{"/readyz", 503, "starting"},
+		{"/status", 503, `"error"`},
+		{"/history", 200, `"steps":[]`},
+		{"/", 200, `id="loss-chart"`},
+		{"/dashboard/app.js", 200, "drawChart"},
+		{"/dashboard/style.css", 200, "canvas"},
+		{"/metrics", 200, "go_goroutines"},
+		{"/nope", 404, ""},
+	}
+	for _, c := range cases {
+		code, body := fetch(t, h, c.path)
+		if code != c.code || !strings.Contains(body, c.contains) {
+			t.Errorf("GET %s before Attach = %d %.80q, want %d containing %q", c.path, code, body, c.code, c.contains)
+		}
+	}
+	mon.Attach(func() JobStatus { return JobStatus{Job: "j1", Step: 2, Steps: 5} })
+	if code, body := fetch(t, h, "/readyz"); code != 200 {
+		t.Errorf("GET /readyz after Attach = %d %q", code, body)
+	}
+	code, body := fetch(t, h, "/status")
+	var st JobStatus
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil || st.Step != 2 || st.Steps != 5 {
+		t.Errorf("GET /status after Attach = %d %q (%v)", code, body, err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/status", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /status = %d, want 405", rec.Code)
+	}
+}
+
+func TestNonFiniteValuesAreServedAsValidJSON(t *testing.T) {
+	mon := NewMonitor("j1", WithoutRuntimeMetrics())
+	mon.Attach(func() JobStatus {
+		return JobStatus{Job: "j1", Loss: math.NaN(), Validation: map[string]float64{"val_acc": math.Inf(1), "loss": 0.25}}
+	})
+	mon.StepApplied(Progress{Step: 1, Loss: math.NaN(), Images: 10, Elapsed: time.Second})
+	mon.Validated(1, map[string]float64{"val_acc": math.NaN(), "val_loss": 1})
+	h := mon.Handler()
+	for _, path := range []string{"/status", "/history"} {
+		code, body := fetch(t, h, path)
+		var v map[string]any
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Errorf("GET %s = %d %q (%v), want valid JSON", path, code, body, err)
+		}
+		if !strings.Contains(body, `"loss":null`) || strings.Contains(body, "val_acc") {
+			t.Errorf("GET %s = %s: want the NaN loss as null and the non-finite val_acc left out", path, body)
+		}
+	}
+	if _, body := fetch(t, h, "/metrics"); !strings.Contains(body, "fsl_loss") {
+		t.Errorf("/metrics lacks fsl_loss with a NaN loss:\n%s", body)
+	} else {
+		samples(t, body) // NaN is valid in the text format
+	}
+}
+
+func TestHistoryStaysBoundedAndSpansTheWholeRun(t *testing.T) {
+	h := NewHistory(8)
+	for s := 1; s <= 1000; s++ {
+		h.StepApplied(Progress{Step: s, Loss: 1 / float64(s), Images: 10 * s, Elapsed: time.Duration(s) * 100 * time.Millisecond})
+		if s%10 == 0 {
+			h.Checkpointed(s, time.Millisecond)
+			h.Validated(s, map[string]float64{"val_acc": 0.5})
+		}
+		snap := h.Snapshot()
+		if len(snap.Steps) > 9 || len(snap.Checkpoints) > 8 || len(snap.Validation) > 8 {
+			t.Fatalf("after step %d: %d step, %d checkpoint, %d validation points; limit 8 (+ newest step)",
+				s, len(snap.Steps), len(snap.Checkpoints), len(snap.Validation))
+		}
+		if snap.Steps[0].Step != 1 || snap.Steps[len(snap.Steps)-1].Step != s {
+			t.Fatalf("after step %d the series spans steps %d..%d, want 1..%d", s, snap.Steps[0].Step, snap.Steps[len(snap.Steps)-1].Step, s)
+		}
+		for i := 1; i < len(snap.Steps); i++ {
+			if snap.Steps[i].Step <= snap.Steps[i-1].Step {
+				t.Fatalf("after step %d the steps are not increasing: %+v", s, snap.Steps)
+			}
+		}
+	}
+	if s := h.Snapshot().Stride; s < 128 || s&(s-1) != 0 {
+		t.Errorf("stride %d after 1000 steps in 8 points, want a power of two >= 128", s)
+	}
+}
+
+func TestHistoryThroughputFollowsTheImageRate(t *testing.T) {
+	h := NewHistory(0)
+	// 50 images every 100 ms: 500 images/s, then 250 images/s.
+	images, el := 0, time.Duration(0)
+	for s := 1; s <= 100; s++ {
+		step := 100 * time.Millisecond
+		if s > 50 {
+			step = 200 * time.Millisecond
+		}
+		images += 50
+		el += step
+		h.StepApplied(Progress{Step: s, Images: images, Elapsed: el})
+		if s == 50 || s == 100 {
+			want := 500.0
+			if s == 100 {
+				want = 250
+			}
+			got := h.Snapshot().Steps[s-1].ImagesPerSecond
+			if math.Abs(got-want)/want > 0.01 {
+				t.Errorf("after step %d: %.1f images/s, want %.0f", s, got, want)
+			}
+		}
+	}
+}
+
+func TestListenHTTPNamesTheAddressItCannotUse(t *testing.T) {
+	_, err := ListenHTTP("127.0.0.1:notaport", http.NotFoundHandler(), nil)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:notaport") {
+		t.Fatalf("ListenHTTP(bad port) = %v, want an error naming the address", err)
+	}
+}
+
+func BenchmarkMetricsScrape(b *testing.B) {
+	mon := NewMonitor("j1", WithoutRuntimeMetrics())
+	st := JobStatus{Job: "j1", Step: 3, Steps: 10, Status: Status{Workers: make([]WorkerStatus, 16),
+		Counters: Counters{Invalid: map[Reason]int{ReasonNotFinite: 1}}}}
+	mon.Attach(func() JobStatus { return st })
+	h := mon.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}
