@@ -26,7 +26,8 @@ func peakRSSKiB() float64 {
 	return 0
 }
 
-// benchStep measures Grad on one 60-image 28×28 batch of kind k.
+// benchStep measures Grad on one 60-image 28×28 batch of kind k, with one
+// BLAS thread (run with GOMAXPROCS=1 for the one-core figure).
 func benchStep(b *testing.B, k Kind, batch *Batch) {
 	SetThreads(1)
 	m := mustNew(b, Config{Loss: k})
@@ -35,6 +36,7 @@ func benchStep(b *testing.B, k Kind, batch *Batch) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Grad(p, s, batch); err != nil {
 			b.Fatal(err)
@@ -42,6 +44,12 @@ func benchStep(b *testing.B, k Kind, batch *Batch) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(batch.Images()*b.N)/b.Elapsed().Seconds(), "images/s")
+	// images per CPU-second: on a shared machine wall time includes waiting
+	// for a core; with GOMAXPROCS=1 and one BLAS thread this is the speed
+	// of one dedicated core
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(batch.Images()*b.N)/cpu, "images/cpu-s")
+	}
 	b.ReportMetric(peakRSSKiB()/1024, "peakRSS_MiB")
 }
 

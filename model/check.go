@@ -10,6 +10,11 @@ const MaxImages = 1 << 16
 // activations of the batch at once.
 const maxBatchImages = 4096
 
+// maxActivations bounds the values of one block-1 activation tensor
+// (images × filters × side²) of a training batch: 2^28 float32 values are
+// 1 GiB, and a step holds several such tensors.
+const maxActivations = 1 << 28
+
 // shapeKey identifies a compiled training graph.
 type shapeKey struct {
 	images           int
@@ -35,6 +40,10 @@ func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
 	if want := n * b.Size * b.Size; len(b.Pixels) != want {
 		return shapeKey{}, fmt.Errorf("batch: %d pixel bytes for %d images of %d×%d, want %d: %w",
 			len(b.Pixels), n, b.Size, b.Size, want, ErrBatch)
+	}
+	if a := n * m.cfg.Filters * b.Size * b.Size; a > maxActivations {
+		return shapeKey{}, fmt.Errorf("batch: %d images of %d×%d with %d filters need %d activations per layer, more than %d: %w",
+			n, b.Size, b.Size, m.cfg.Filters, a, maxActivations, ErrBatch)
 	}
 	key := shapeKey{images: n}
 	switch b.Kind {

@@ -10,10 +10,17 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// evalChunk is the number of images the evaluation graph embeds per run;
-// Embed pads the last chunk with blank images (evaluation batch norm does
-// not mix images, so padding changes nothing).
+// evalChunk is the most images the evaluation graph embeds per run (fewer
+// when 64 would exceed maxActivations); Embed pads the last chunk with
+// blank images (evaluation batch norm does not mix images, so padding
+// changes nothing).
 const evalChunk = 64
+
+// chunkImages is the evaluation graph's batch for m.
+func (m *Model) chunkImages() int {
+	per := m.cfg.Filters * m.cfg.Size * m.cfg.Size
+	return max(1, min(evalChunk, maxActivations/per))
+}
 
 // evalGraph is the forward pass with batch norm using running
 // statistics, folded into a per-channel affine map: relu(conv(x, w)·a +
@@ -25,7 +32,8 @@ type evalGraph struct {
 	ws     []*tensor.Dense // conv weights per block
 	scales []*tensor.Dense // per-channel scale a per block
 	shifts []*tensor.Dense // per-channel shift per block
-	emb    *G.Value        // [evalChunk D]
+	emb    *G.Value        // [chunk D]
+	chunk  int
 }
 
 func buildEvalGraph(m *Model) (*evalGraph, error) {
@@ -36,7 +44,8 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 		g := G.NewGraph()
 		cfg, dt := m.cfg, m.dt
 		var h *G.Node
-		h, eg.x = input(g, dt, "x", 1, evalChunk, cfg.Size, cfg.Size)
+		eg.chunk = m.chunkImages()
+		h, eg.x = input(g, dt, "x", 1, eg.chunk, cfg.Size, cfg.Size)
 		cin := 1
 		for b := 1; b <= 4; b++ {
 			wn, wt := input(g, dt, fmt.Sprintf("conv%d.w", b), cfg.Filters, cin, 3, 3)
@@ -47,7 +56,7 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 			cin = cfg.Filters
 		}
 		_, last := sides(cfg.Size)
-		emb := embedRows(h, evalChunk, cfg.Filters, last*last)
+		emb := embedRows(h, eg.chunk, cfg.Filters, last*last)
 		eg.emb = new(G.Value)
 		G.Read(emb, eg.emb)
 		eg.vm = G.NewTapeMachine(g)
@@ -101,10 +110,10 @@ func embedOf[T float](m *Model, p, state []T, pixels []uint8, n int) ([]T, error
 	}
 	d := m.EmbedDim()
 	out := make([]T, n*d)
-	chunk := make([]uint8, evalChunk*px)
-	tmp := make([]T, evalChunk*d)
-	for start := 0; start < n; start += evalChunk {
-		k := min(evalChunk, n-start)
+	chunk := make([]uint8, eg.chunk*px)
+	tmp := make([]T, eg.chunk*d)
+	for start := 0; start < n; start += eg.chunk {
+		k := min(eg.chunk, n-start)
 		clear(chunk)
 		copy(chunk, pixels[start*px:(start+k)*px])
 		loadPixels(eg.x, chunk)

@@ -52,6 +52,15 @@ func TestLayoutNamesShapesAndCount(t *testing.T) {
 	}
 }
 
+func TestGradRejectsBatchesTooLargeForMemory(t *testing.T) {
+	m := mustNew(t, Config{Loss: KindTriplets, Size: 512, Filters: 1024})
+	p, s := m.Init(1)
+	b := &Batch{Kind: KindTriplets, Size: 512, Labels: []int32{0, 0, 1}, Pixels: make([]uint8, 3*512*512)}
+	if _, err := m.Grad(p, s, b); !errors.Is(err, ErrBatch) || !strings.Contains(err.Error(), "activations") {
+		t.Fatalf("error %v, want ErrBatch about activations", err)
+	}
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{
 		{Size: 15}, {Size: 4}, {Size: MaxSize + 1}, {Filters: -1}, {Filters: MaxFilters + 1},
@@ -206,6 +215,7 @@ func TestGradRejectsBadInput(t *testing.T) {
 		{"wrong size", tri, tp, ts, mod(func(b *Batch) { b.Size = 28 }), ErrBatch},
 		{"short pixels", tri, tp, ts, mod(func(b *Batch) { b.Pixels = b.Pixels[:10] }), ErrBatch},
 		{"no images", tri, tp, ts, &Batch{Kind: KindTriplets, Size: 16}, ErrBatch},
+		{"too many images", tri, tp, ts, synthBatch(KindTriplets, 16, maxBatchImages/3+1, 1), ErrBatch},
 		{"partial triplet", tri, tp, ts, mod(func(b *Batch) { b.Labels = b.Labels[:5]; b.Pixels = b.Pixels[:5*256] }), ErrBatch},
 		{"negative of anchor's class", tri, tp, ts, mod(func(b *Batch) { b.Labels[2] = b.Labels[0] }), ErrBatch},
 		{"odd images for pairs", pairs, pp, ps, oddPairs, ErrBatch},
