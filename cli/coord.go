@@ -15,6 +15,7 @@ func NewCoordApp() *cli.App {
 		Commands: []*cli.Command{
 			// Each subcommand lives in its own file of this package.
 			startCommand(),
+			statusCommand(),
 			benchCommand(),
 			checkpointsCommand(),
 			datasetCommand(),

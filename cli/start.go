@@ -61,6 +61,8 @@ func startFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		&cli.StringFlag{Name: "summary", Usage: "also write the run's summary (final params sha256, counters) as JSON to this file"},
 		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
+		logFormatFlag(),
+		&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the dashboard, /metrics (Prometheus), /status and /healthz on this address (\"\": off)"},
 	}
 }
 
@@ -128,7 +130,15 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch f := c.String("log-format"); f {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", f)
+	}
 }
 
 func runStart(c *cli.Context) error {
@@ -144,6 +154,11 @@ func runStart(c *cli.Context) error {
 	defer stop()
 
 	out := c.App.Writer
+	mon, stopHTTP, err := serveMonitor(c, spec.ID, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	fmt.Fprintf(out, "job %s: %s loss on %s, %d steps × %d shards × %d images\n",
 		spec.ID, spec.Loss, spec.Dataset, spec.Steps, spec.Shards, spec.SamplerConfig().Images())
 	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
@@ -182,7 +197,7 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sum, err := coordinator.Run(ctx, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
+	sum, err := runDriver(ctx, mon, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
 		OnStep: prog.step, Validate: validate})
 	close(driverDone)
 	prog.finish()

@@ -24,6 +24,7 @@ func workerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads"},
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		logFormatFlag(),
 	}
 }
 

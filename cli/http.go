@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/coordinator"
+)
+
+// logFormatFlag is --log-format, shared by both binaries (newLogger reads
+// it).
+func logFormatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as text (logfmt) or json"}
+}
+
+// serveMonitor starts the coordinator's HTTP server on --http for job: the
+// dashboard, /metrics, /status, /history, /healthz and /readyz. It returns a
+// nil monitor when --http is "". When --http was left at its default and the
+// port is taken (another coordinator on this host), it warns and goes on
+// without; an address given explicitly must work. stop shuts the server
+// down, waiting up to 2 s for requests in flight.
+func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinator.Monitor, stop func(), err error) {
+	addr := c.String("http")
+	if addr == "" {
+		return nil, func() {}, nil
+	}
+	mon = coordinator.NewMonitor(job)
+	srv, err := coordinator.ListenHTTP(addr, mon.Handler(), log)
+	if err != nil {
+		if !c.IsSet("http") {
+			log.Warn("no dashboard: default --http address unavailable", "err", err)
+			fmt.Fprintf(c.App.ErrWriter, "fsl-coord: no dashboard: %v (choose another with --http, or --http \"\")\n", err)
+			return nil, func() {}, nil
+		}
+		return nil, nil, fmt.Errorf("--http: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "dashboard at %s/ (metrics at /metrics)\n", srv.URL())
+	return mon, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	}, nil
+}
+
+// runDriver runs the job like coordinator.Run, telling mon (when not nil)
+// of its events and attaching its status as soon as the driver exists.
+func runDriver(ctx context.Context, mon *coordinator.Monitor, cfg coordinator.DriverConfig) (*coordinator.Summary, error) {
+	if mon != nil {
+		cfg.Observer = mon // only when set: a nil *Monitor in the interface would not be nil
+	}
+	d, err := coordinator.NewDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if mon != nil {
+		mon.Attach(d.Status)
+	}
+	return d.Run(ctx)
+}

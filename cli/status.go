@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/wire"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show a running job: step, loss, images/s, workers and counters",
+		Description: "Asks a running coordinator over NATS (the job's status subject; --nats, --token or --creds, --job)\n" +
+			"or over its HTTP server (--http URL, e.g. http://coord:8080), and prints a table or, with --json,\n" +
+			"the coordinator's JobStatus as JSON.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server the coordinator serves the job on"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
+			&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+			&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID"},
+			&cli.StringFlag{Name: "http", Usage: "ask the coordinator's HTTP server at this URL instead of NATS"},
+			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for an answer"},
+		},
+		Action: runStatus,
+	}
+}
+
+func runStatus(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("status takes no arguments, got %q", c.Args().Slice())
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	var raw []byte
+	var err error
+	if u := c.String("http"); u != "" {
+		raw, err = statusOverHTTP(ctx, u)
+	} else {
+		raw, err = statusOverNATS(ctx, c)
+	}
+	if err != nil {
+		return err
+	}
+	var st coordinator.JobStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("status of job %q: not a job status: %w", c.String("job"), err)
+	}
+	if c.Bool("json") {
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
+		return err
+	}
+	return printStatus(c.App.Writer, st, time.Now())
+}
+
+// statusOverHTTP GETs base/status from a coordinator's HTTP server.
+func statusOverHTTP(ctx context.Context, base string) ([]byte, error) {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	url := strings.TrimSuffix(base, "/") + "/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", base, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("--http %s: GET /status: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// statusOverNATS asks the job's status subject, as the driver answers it.
+func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
+	job, url := c.String("job"), c.String("nats")
+	subj, err := wire.NewSubjects(job)
+	if err != nil {
+		return nil, fmt.Errorf("--job %q: %w", job, err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--nats %s: %w", url, err)
+	}
+	defer nc.Close()
+	m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("status of job %q on %s: %w (is its coordinator running? check --job and --nats)", job, url, err)
+	}
+	switch m := m.(type) {
+	case *wire.Status:
+		return m.Body, nil
+	case *wire.Error:
+		return nil, fmt.Errorf("status of job %q on %s: coordinator answered: %s", job, url, m.Text)
+	default:
+		return nil, fmt.Errorf("status of job %q on %s: unexpected answer %s", job, url, m.Type())
+	}
+}
+
+// printStatus writes st as a table; now dates the workers' last contact.
+func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
+	state := st.Status.Phase.String()
+	if st.Done {
+		state = "done"
+	}
+	pct := 0.0
+	if st.Steps > 0 {
+		pct = 100 * float64(st.Step) / float64(st.Steps)
+	}
+	rate := 0.0
+	if st.Elapsed > 0 {
+		rate = float64(st.Images) / st.Elapsed
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "job\t%s (%s)\n", st.Job, state)
+	fmt.Fprintf(tw, "step\t%d/%d (%.0f%%)\n", st.Step, st.Steps, pct)
+	fmt.Fprintf(tw, "loss\t%.4f\n", st.Loss)
+	fmt.Fprintf(tw, "images\t%d in %s (%.0f images/s)\n", st.Images, (time.Duration(st.Elapsed * float64(time.Second))).Round(time.Second), rate)
+	if len(st.Validation) > 0 {
+		keys := make([]string, 0, len(st.Validation))
+		for k := range st.Validation {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %.4f", k, st.Validation[k])
+		}
+		fmt.Fprintf(tw, "validation\t%s\n", strings.Join(parts, ", "))
+	}
+	cn := st.Status.Counters
+	fmt.Fprintf(tw, "shards\tleased %d, backups %d, expired %d, returned %d\n", cn.Leased, cn.Backups, cn.Expired, cn.Returned)
+	fmt.Fprintf(tw, "results\tapplied %d, late %d, duplicates %d, invalid %d%s\n", cn.Applied, cn.Late, cn.Duplicates, cn.InvalidTotal, invalidReasons(cn.Invalid))
+	fmt.Fprintf(tw, "workers\t%d (joined %d, left %d, lost %d)\n", len(st.Status.Workers), cn.WorkersJoined, cn.WorkersLeft, cn.WorkersLost)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Status.Workers) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tLAST SEEN\tJOINED\tSHARDS")
+	for _, wk := range st.Status.Workers {
+		shards := "-"
+		if len(wk.Shards) > 0 {
+			s := make([]string, len(wk.Shards))
+			for i, n := range wk.Shards {
+				s[i] = fmt.Sprint(n)
+			}
+			shards = strings.Join(s, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", wk.ID, ago(now, wk.LastSeen), ago(now, wk.Joined), shards)
+	}
+	return tw.Flush()
+}
+
+// invalidReasons is " (reason n, ...)" for a non-empty map, sorted by reason.
+func invalidReasons(m map[coordinator.Reason]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	rs := make([]coordinator.Reason, 0, len(m))
+	for r := range m {
+		rs = append(rs, r)
+	}
+	slices.Sort(rs)
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s %d", r, m[r])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// ago is how long before now t was, to 0.1 s; clocks of two hosts may
+// disagree a little, so a t after now reads "just now".
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	if d < 100*time.Millisecond {
+		return "just now"
+	}
+	return d.Round(100*time.Millisecond).String() + " ago"
+}
