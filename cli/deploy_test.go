@@ -235,7 +235,7 @@ func render(t *testing.T, dir string) rendered {
 func containerArgv(c corev1.Container) []string { return append(slices.Clone(c.Command), c.Args...) }
 
 func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
-	for _, dir := range []string{"k8s/base", "k8s/overlays/example"} {
+	for _, dir := range []string{"k8s/base", "k8s/overlays/example", "k8s/overlays/external-nats"} {
 		t.Run(dir, func(t *testing.T) {
 			r := render(t, dir)
 			coord, workers, ev := r.jobs["fsl-coordinator"], r.jobs["fsl-worker"], r.jobs["fsl-eval"]
@@ -299,10 +299,12 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			for _, p := range svc.Spec.Ports {
 				svcPort[p.Name] = p.Port
 			}
-			for name, flagName := range map[string]string{"nats": "listen", "http": "http"} {
-				if got := flagValue(cc.Args, flagName); got != fmt.Sprintf("0.0.0.0:%d", svcPort[name]) {
-					t.Errorf("coordinator --%s %q, want 0.0.0.0:%d (the Service's %s port)", flagName, got, svcPort[name], name)
-				}
+			external := flagValue(cc.Args, "nats")
+			if got := flagValue(cc.Args, "http"); got != fmt.Sprintf("0.0.0.0:%d", svcPort["http"]) {
+				t.Errorf("coordinator --http %q, want 0.0.0.0:%d (the Service's http port)", got, svcPort["http"])
+			}
+			if got := flagValue(cc.Args, "listen"); external == "" && got != fmt.Sprintf("0.0.0.0:%d", svcPort["nats"]) {
+				t.Errorf("coordinator --listen %q, want 0.0.0.0:%d (the Service's nats port)", got, svcPort["nats"])
 			}
 			if p := cc.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "http" {
 				t.Errorf("coordinator liveness probe %+v, want GET /healthz on the http port", p)
@@ -328,20 +330,28 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			if p := workers.Spec.Parallelism; p == nil || *p < 2 || workers.Spec.Completions != nil {
 				t.Errorf("worker Job parallelism %v completions %v, want N >= 2 peers and no completions", p, workers.Spec.Completions)
 			}
-			u, err := url.Parse(flagValue(wc.Args, "nats"))
-			if err != nil || u.Scheme != "nats" || u.Hostname() != svc.Name || u.Port() != strconv.Itoa(int(svcPort["nats"])) {
-				t.Errorf("worker --nats %q, want nats://%s:%d", flagValue(wc.Args, "nats"), svc.Name, svcPort["nats"])
+			// Workers reach the coordinator's NATS: its embedded server
+			// through the Service, or the same external cluster.
+			if external != "" {
+				if got := flagValue(wc.Args, "nats"); got != external {
+					t.Errorf("worker --nats %q, coordinator --nats %q: not the same cluster", got, external)
+				}
+			} else {
+				u, err := url.Parse(flagValue(wc.Args, "nats"))
+				if err != nil || u.Scheme != "nats" || u.Hostname() != svc.Name || u.Port() != strconv.Itoa(int(svcPort["nats"])) {
+					t.Errorf("worker --nats %q, want nats://%s:%d", flagValue(wc.Args, "nats"), svc.Name, svcPort["nats"])
+				}
 			}
 
-			// The token: both binaries read FSL_TOKEN from the same Secret,
-			// which the overlay generates (the base leaves it to you).
+			// The token: both binaries read FSL_TOKEN from a Secret, which
+			// the example overlay generates (the others leave it to you).
 			for _, j := range []*batchv1.Job{coord, workers} {
 				ref := tokenSecret(j.Spec.Template.Spec.Containers[0])
 				if ref == nil {
 					t.Errorf("job %s: no FSL_TOKEN from a Secret", j.Name)
 					continue
 				}
-				if s, ok := r.secrets[ref.Name]; dir != "k8s/base" && (!ok || len(s.Data[ref.Key])+len(s.StringData[ref.Key]) == 0) {
+				if s, ok := r.secrets[ref.Name]; dir == "k8s/overlays/example" && (!ok || len(s.Data[ref.Key])+len(s.StringData[ref.Key]) == 0) {
 					t.Errorf("job %s reads FSL_TOKEN from secret %s key %s, which the build does not produce", j.Name, ref.Name, ref.Key)
 				}
 			}
