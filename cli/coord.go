@@ -19,6 +19,7 @@ func NewCoordApp() *cli.App {
 			benchCommand(),
 			checkpointsCommand(),
 			datasetCommand(),
+			evalCommand(),
 		},
 	}
 }

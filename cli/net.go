@@ -1,15 +1,26 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/wire"
+	"gopkg.in/yaml.v3"
 )
 
 // hostOf and portOf split a --listen address; a bad one gives port -1,
@@ -34,32 +45,188 @@ func portOf(addr string) int {
 	return n
 }
 
+// loadedCheckpoint is one checkpoint with the record of its job, and where
+// it was read from (for messages).
+type loadedCheckpoint struct {
+	rec    checkpoints.JobRecord
+	ckpt   *checkpoints.Checkpoint
+	source string
+}
+
 // loadNet opens a job's checkpoint (latest, best or a step) from a store
 // and builds the network it belongs to.
 func loadNet(db, job, which string) (eval.Net, error) {
-	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	lc, err := readCheckpoint(db, job, which, 0)
 	if err != nil {
 		return eval.Net{}, err
+	}
+	net, _, err := buildNet(lc)
+	return net, err
+}
+
+// checkWhich checks a checkpoint selector: latest, best or a step number.
+func checkWhich(which string) error {
+	switch which {
+	case "", "latest", "best":
+		return nil
+	}
+	if _, err := strconv.ParseUint(which, 10, 64); err != nil {
+		return fmt.Errorf("checkpoint %q: want latest, best or a step number", which)
+	}
+	return nil
+}
+
+// readCheckpoint reads job's checkpoint which from the store db, opened
+// read-only; lockTimeout <= 0 keeps the store's default. A store held by a
+// running coordinator gives an error wrapping checkpoints.ErrLocked.
+func readCheckpoint(db, job, which string, lockTimeout time.Duration) (loadedCheckpoint, error) {
+	if err := checkWhich(which); err != nil {
+		return loadedCheckpoint{}, err
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly(), checkpoints.WithLockTimeout(lockTimeout))
+	if err != nil {
+		return loadedCheckpoint{}, err
 	}
 	defer st.Close()
 	rec, err := st.Job(job)
-	if err != nil {
-		return eval.Net{}, fmt.Errorf("job %q in %s: %w", job, db, err)
+	if errors.Is(err, checkpoints.ErrNotFound) {
+		return loadedCheckpoint{}, fmt.Errorf("job %q is not in %s%s: %w", job, db, jobList(st), err)
 	}
-	var spec coordinator.JobSpec
-	if err := json.Unmarshal(rec.Spec, &spec); err != nil {
-		return eval.Net{}, fmt.Errorf("job %q in %s: spec: %w", job, db, err)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: %w", job, db, err)
 	}
 	c, err := ckptResolve(st, job, which)
 	if err != nil {
-		return eval.Net{}, err
+		if which == "" {
+			which = "latest"
+		}
+		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: checkpoint %s: %w", job, db, which, err)
 	}
-	m, err := model.New(spec.WithDefaults().ModelConfig())
+	return loadedCheckpoint{rec: rec, ckpt: c, source: db}, nil
+}
+
+// jobList names the jobs a store holds, for an unknown-job message.
+func jobList(st *checkpoints.Store) string {
+	jobs, err := st.Jobs()
 	if err != nil {
-		return eval.Net{}, err
+		return ""
 	}
-	if len(c.Params) != m.NumParams() {
-		return eval.Net{}, fmt.Errorf("checkpoint %d of job %s has %d parameters, the model %d", c.Step, job, len(c.Params), m.NumParams())
+	if len(jobs) == 0 {
+		return " (it holds no jobs)"
 	}
-	return eval.Net{Model: m, Params: c.Params, State: c.State}, nil
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, strconv.Quote(j.ID))
+	}
+	if len(ids) > 10 {
+		ids = append(ids[:10], "...")
+	}
+	return " (it holds " + strings.Join(ids, ", ") + ")"
+}
+
+// readExportFile reads a checkpoint export (fsl-coord checkpoints export).
+func readExportFile(path string) (loadedCheckpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("--from: %w", err)
+	}
+	defer f.Close()
+	return readExport(path, f)
+}
+
+// readExport verifies and decodes an export by importing it into a
+// throwaway store: the checkpoints package stays the one reader of its
+// format.
+func readExport(name string, r io.Reader) (loadedCheckpoint, error) {
+	dir, err := os.MkdirTemp("", "fsl-eval-*")
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := checkpoints.Open(filepath.Join(dir, "import.db"))
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+	}
+	defer st.Close()
+	job, step, err := st.Import(r)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+	}
+	rec, err := st.Job(job)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+	}
+	c, err := st.At(job, step)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+	}
+	return loadedCheckpoint{rec: rec, ckpt: c, source: name}, nil
+}
+
+// fetchCheckpoint asks the coordinator of job at url for checkpoint which.
+func fetchCheckpoint(ctx context.Context, url, token, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
+	subj, err := wire.NewSubjects(job)
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("job %q: %w", job, err)
+	}
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord eval", Token: token, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return loadedCheckpoint{}, err
+	}
+	defer nc.Close()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	reply, err := wire.Request(ctx, nc, subj.Checkpoint, &wire.CheckpointRequest{Which: which})
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("ask the coordinator of job %q for checkpoint %s: %w", job, which, err)
+	}
+	m, ok := reply.(*wire.Checkpoint)
+	if !ok {
+		return loadedCheckpoint{}, fmt.Errorf("ask the coordinator of job %q for checkpoint %s: reply is a %s, want a checkpoint", job, which, reply.Type())
+	}
+	lc, err := readExport("the coordinator's reply", bytes.NewReader(m.Body))
+	if err != nil {
+		return lc, err
+	}
+	if lc.rec.ID != job {
+		return lc, fmt.Errorf("asked the coordinator for job %q, got job %q", job, lc.rec.ID)
+	}
+	lc.source = "the coordinator at " + url
+	return lc, nil
+}
+
+// buildNet decodes a job's spec and builds the network of its checkpoint,
+// refusing parameters that do not fit the network the spec describes.
+func buildNet(lc loadedCheckpoint) (eval.Net, coordinator.JobSpec, error) {
+	var spec coordinator.JobSpec
+	var err error
+	switch strings.ToLower(lc.rec.SpecFormat) {
+	case "yaml", "yml":
+		err = yaml.Unmarshal(lc.rec.Spec, &spec)
+	default:
+		err = json.Unmarshal(lc.rec.Spec, &spec)
+	}
+	if err != nil {
+		return eval.Net{}, spec, fmt.Errorf("job %q in %s: spec: %w", lc.rec.ID, lc.source, err)
+	}
+	spec = spec.WithDefaults()
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		return eval.Net{}, spec, fmt.Errorf("job %q in %s: %w", lc.rec.ID, lc.source, err)
+	}
+	what := fmt.Sprintf("job %q in %s: its spec (loss %s, %d×%d images)", lc.rec.ID, lc.source, spec.Loss, spec.Size, spec.Size)
+	if l := lc.rec.Layout; len(l.Entries) > 0 && l.Hash() != m.Layout().Hash() {
+		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters laid out otherwise than the job's %d stored ones; the spec and the parameters disagree",
+			what, m.NumParams(), checkpoints.LayoutSize(l))
+	}
+	if len(lc.ckpt.Params) != m.NumParams() {
+		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters, but checkpoint %d has %d", what, m.NumParams(), lc.ckpt.Step, len(lc.ckpt.Params))
+	}
+	if n := m.StateLayout().Size(); len(lc.ckpt.State) != n {
+		return eval.Net{}, spec, fmt.Errorf("%s keeps %d batch-norm statistics, but checkpoint %d has %d", what, n, lc.ckpt.Step, len(lc.ckpt.State))
+	}
+	return eval.Net{Model: m, Params: lc.ckpt.Params, State: lc.ckpt.State}, spec, nil
 }
