@@ -38,10 +38,8 @@ func (r RunsReport) String() string {
 // is embedded once, batch norm in evaluation mode. progress, when not nil,
 // is called with (done, total) images embedded.
 func Runs(net Net, runs *OfficialRuns, c Classifier, progress func(done, total int)) (RunsReport, error) {
-	if c == "" {
-		c = NearestPrototype
-	}
-	if _, err := ParseClassifier(string(c)); err != nil {
+	c, err := ParseClassifier(string(c))
+	if err != nil {
 		return RunsReport{}, fmt.Errorf("official runs: %w", err)
 	}
 	if net.Model == nil {
