@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/model"
 )
 
 // The shape of Omniglot's official one-shot benchmark (Lake et al. 2015):
@@ -83,7 +84,7 @@ func (r *OfficialRuns) Items() int {
 func (r *OfficialRuns) Fingerprint() string { return r.fp }
 
 // LoadOfficialRuns reads all_runs.zip at file and decodes every image to
-// size×size (episodes.DefaultSize when 0). Errors name the file, and the
+// size×size (episodes.DefaultSize when 0; at most model.MaxSize). Errors name the file, and the
 // member or class_labels.txt line at fault, and wrap ErrRuns (or the I/O
 // error for an unreadable file).
 func LoadOfficialRuns(file string, size int) (*OfficialRuns, error) {
@@ -102,6 +103,9 @@ func ReadOfficialRuns(name string, data []byte, size int) (*OfficialRuns, error)
 	}
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("official runs %q: %s: %w", name, fmt.Sprintf(format, args...), ErrRuns)
+	}
+	if size < 1 || size > model.MaxSize {
+		return nil, fail("image size %d, want 1..%d", size, model.MaxSize)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {

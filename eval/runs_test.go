@@ -75,10 +75,13 @@ func TestReadOfficialRunsRejectsMalformedArchives(t *testing.T) {
 		name   string
 		edit   func(map[string][]byte)
 		raw    []byte // used instead of the edited files when set
+		size   int    // testSide when 0
 		inMsgs []string
 	}{
 		{name: "not a zip", raw: []byte("this is not a zip archive"), inMsgs: []string{"all_runs.zip", "not a zip"}},
 		{name: "empty file", raw: []byte{}, inMsgs: []string{"not a zip"}},
+		{name: "a negative image size", raw: []byte{}, size: -3, inMsgs: []string{"image size -3"}},
+		{name: "a huge image size", raw: []byte{}, size: 1 << 40, inMsgs: []string{"image size 1099511627776"}},
 		{name: "missing class_labels.txt", edit: func(f map[string][]byte) { delete(f, "run05/class_labels.txt") },
 			inMsgs: []string{"19 runs with a class_labels.txt, want 20"}},
 		{name: "a line naming a missing test item", edit: func(f map[string][]byte) { delete(f, "run03/test/item04.png") },
@@ -122,7 +125,11 @@ func TestReadOfficialRunsRejectsMalformedArchives(t *testing.T) {
 				tc.edit(files)
 				data = zipOf(t, files)
 			}
-			r, err := ReadOfficialRuns("all_runs.zip", data, testSide)
+			size := tc.size
+			if size == 0 {
+				size = testSide
+			}
+			r, err := ReadOfficialRuns("all_runs.zip", data, size)
 			if err == nil {
 				t.Fatalf("no error; %d runs", len(r.Runs))
 			}
