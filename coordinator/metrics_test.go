@@ -251,3 +251,15 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMonitorStepApplied is the cost the monitor adds to the driver's
+// goroutine per step (metrics and a history bounded to its default size).
+func BenchmarkMonitorStepApplied(b *testing.B) {
+	mon := NewMonitor("j1", WithoutRuntimeMetrics())
+	b.ReportAllocs()
+	s := 0
+	for b.Loop() {
+		s++
+		mon.StepApplied(Progress{Step: s, Loss: 1, Images: 30 * s, Elapsed: time.Duration(s) * time.Millisecond})
+	}
+}
