@@ -46,7 +46,7 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "long accuracy and speed runs (not CI steps)",
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:  "train",
 				Usage: "train one job in this process without NATS, then evaluate it on held-out classes",
@@ -65,8 +65,20 @@ func benchCommand() *cli.Command {
 				),
 				Action: runBenchTrain,
 			},
-		},
+		}, benchClusterCommands()...),
 	}
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // localCompute is the in-process ComputeFunc of a model: the worker's

@@ -265,7 +265,7 @@ func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, 
 		go func(i int, nc *nats.Conn) {
 			defer wg.Done()
 			defer nc.Close()
-			_, err := worker.Run(ctx, worker.Config{Job: job, Conn: nc, Name: fmt.Sprintf("local%d", i), Threads: threads, GPU: -1, Logger: log})
+			_, err := worker.Run(ctx, worker.Config{Job: job, Conn: nc, Name: fmt.Sprintf("local%d", i), Threads: threads, Logger: log})
 			if err != nil {
 				log.Error("local worker failed", "worker", i, "err", err)
 			}

@@ -57,6 +57,7 @@ func runWorker(c *cli.Context) error {
 		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds")},
 		Name:    c.String("name"),
 		Threads: c.Int("threads"),
+		UseGPU:  c.Int("gpu") >= 0,
 		GPU:     c.Int("gpu"),
 		Logger:  log,
 	})

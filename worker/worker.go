@@ -34,8 +34,14 @@ type Config struct {
 	Name string
 	// Threads is the number of BLAS threads (default 1).
 	Threads int
-	// GPU is the device index; -1 (the CPU) unless the binary has CUDA.
-	GPU int
+	// UseGPU computes on CUDA device GPU (a CUDA build is needed); the zero
+	// Config computes on the CPU.
+	UseGPU bool
+	GPU    int
+	// Compute, when set, replaces the model: the worker builds none and
+	// fetches no parameters, and sends what Compute returns for each lease.
+	// For load tests with fake gradients of a real model's size.
+	Compute func(l *wire.Lease) (*wire.Result, error)
 	// RequestTimeout bounds every request to the coordinator (default 10s).
 	RequestTimeout time.Duration
 	// Logger receives progress and retries (default slog.Default()).
@@ -78,6 +84,8 @@ type loop struct {
 	have   bool
 	p, st  params.Vector
 
+	beating bool // the heartbeat goroutine runs
+
 	mu    sync.Mutex
 	busy  *wire.Lease // lease in hand, for heartbeats
 	drain chan struct{}
@@ -100,7 +108,11 @@ func newLoop(cfg Config) (*loop, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := model.Device(cfg.GPU); err != nil {
+	gpu := -1
+	if cfg.UseGPU {
+		gpu = cfg.GPU
+	}
+	if err := model.Device(gpu); err != nil {
 		return nil, err
 	}
 	subj, err := wire.NewSubjects(cfg.Job)
@@ -128,6 +140,14 @@ func newLoop(cfg Config) (*loop, error) {
 	}
 	model.SetThreads(cfg.Threads)
 	return w, nil
+}
+
+// gpu is the device index to report: -1 for the CPU.
+func (w *loop) gpu() int {
+	if w.cfg.UseGPU {
+		return w.cfg.GPU
+	}
+	return -1
 }
 
 func (w *loop) close() {
@@ -174,7 +194,7 @@ func (w *loop) stopping(ctx context.Context) bool {
 func (w *loop) join(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		reply, err := w.request(w.subj.Join, &wire.Join{Worker: w.cfg.Name, ID: w.id, Threads: w.cfg.Threads, GPU: w.cfg.GPU, Version: "dev"})
+		reply, err := w.request(w.subj.Join, &wire.Join{Worker: w.cfg.Name, ID: w.id, Threads: w.cfg.Threads, GPU: w.gpu(), Version: "dev"})
 		if err == nil {
 			ack, ok := reply.(*wire.JoinAck)
 			if !ok {
@@ -193,6 +213,11 @@ func (w *loop) join(ctx context.Context) error {
 }
 
 func (w *loop) build(ack *wire.JoinAck) error {
+	if w.cfg.Compute != nil {
+		w.layout = ack.LayoutHash
+		w.startHeartbeat(ack.HeartbeatEvery)
+		return nil
+	}
 	var mc model.Config
 	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
 		return fmt.Errorf("worker: join job %q: model config from the coordinator: %w", w.cfg.Job, err)
@@ -209,10 +234,18 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	}
 	w.m, w.layout, w.have = m, ack.LayoutHash, false
 	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout)
-	if ack.HeartbeatEvery > 0 {
-		go w.heartbeat(ack.HeartbeatEvery)
-	}
+	w.startHeartbeat(ack.HeartbeatEvery)
 	return nil
+}
+
+// startHeartbeat starts the heartbeat goroutine once per worker; a rejoin
+// keeps the running one.
+func (w *loop) startHeartbeat(every time.Duration) {
+	if every <= 0 || w.beating {
+		return
+	}
+	w.beating = true
+	go w.heartbeat(every)
 }
 
 func (w *loop) heartbeat(every time.Duration) {
@@ -312,6 +345,21 @@ func (w *loop) work(l *wire.Lease) error {
 		w.busy = nil
 		w.mu.Unlock()
 	}()
+	if w.cfg.Compute != nil {
+		res, err := w.cfg.Compute(l)
+		if err != nil {
+			return err
+		}
+		res.Worker = w.id
+		if res.LayoutHash == 0 {
+			res.LayoutHash = w.layout
+		}
+		if err := wire.Send(w.nc, w.subj.Result, res); err != nil {
+			return fmt.Errorf("send result of step %d shard %d: %w", l.Step, l.Shard, err)
+		}
+		w.stats.Shards++
+		return nil
+	}
 	if !w.have || w.ver != l.Version {
 		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version})
 		if errors.Is(err, wire.ErrStaleVersion) {

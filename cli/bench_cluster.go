@@ -1,0 +1,357 @@
+package cli
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/worker"
+)
+
+func benchClusterCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "cluster",
+			Usage: "efficiency: a coordinator with N worker processes against N independent single-process trainers",
+			Description: "Runs the job --runs times each way and prints the medians: images/s of a coordinator with\n" +
+				"--workers fsl-worker processes (steady state, from step --warmup on), and the summed images/s of\n" +
+				"--workers concurrent `bench train` processes computing the same batches without NATS.",
+			Flags: append(jobFlags(),
+				&cli.IntFlag{Name: "workers", Value: 2, Usage: "worker processes (and baseline trainers)"},
+				&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs of each kind"},
+				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "steps not timed at the start of a distributed run"},
+				&cli.StringFlag{Name: "worker-bin", Usage: "fsl-worker binary (default: beside this one)"},
+			),
+			Action: runBenchCluster,
+		},
+		{
+			Name:  "scale",
+			Usage: "scale: many simulated workers with fake gradients of Conv-4's size against one coordinator",
+			Flags: append(jobFlags(),
+				&cli.IntFlag{Name: "workers", Value: 64, Usage: "simulated workers, each with its own NATS connection, in one child process"},
+			),
+			Action: runBenchScale,
+		},
+		{
+			Name:   "fake-workers",
+			Hidden: true,
+			Usage:  "run N workers that send deterministic fake gradients (used by bench scale)",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "workers", Value: 64},
+				&cli.StringFlag{Name: "nats", Required: true},
+				&cli.StringFlag{Name: "job", Value: "fsl"},
+				&cli.IntFlag{Name: "grad-len", Required: true},
+				&cli.IntFlag{Name: "state-len"},
+			},
+			Action: runFakeWorkers,
+		},
+	}
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func siblingBinary(c *cli.Context, flag, name string) (string, error) {
+	if p := c.String(flag); p != "" {
+		return p, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(self), name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("--%s: %s not found beside %s (go build -o DIR/ ./cmd/...): %w", flag, name, self, err)
+	}
+	return p, nil
+}
+
+// jobArgsOf renders the job-describing flags that were set, to pass the
+// same job to child processes.
+func jobArgsOf(c *cli.Context) []string {
+	var args []string
+	for _, f := range jobFlags() {
+		n := f.Names()[0]
+		if c.IsSet(n) {
+			args = append(args, "--"+n+"="+fmt.Sprint(c.Value(n)))
+		}
+	}
+	return args
+}
+
+func runBenchCluster(c *cli.Context) error {
+	spec, err := loadSpec(c)
+	if err != nil {
+		return err
+	}
+	workerBin, err := siblingBinary(c, "worker-bin", "fsl-worker")
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	n, warm := c.Int("workers"), c.Int("warmup")
+	if spec.Steps <= warm+1 {
+		return fmt.Errorf("--steps %d: need more than --warmup %d + 1", spec.Steps, warm)
+	}
+	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "bench cluster: %s loss, %d steps × %d shards × %d images, %d workers, %d runs\n",
+		spec.Loss, spec.Steps, spec.Shards, spec.SamplerConfig().Images(), n, c.Int("runs"))
+	var dist, base []float64
+	for r := 0; r < c.Int("runs"); r++ {
+		rate, err := distributedRate(c.Context, spec, ds, workerBin, n, warm)
+		if err != nil {
+			return fmt.Errorf("distributed run %d: %w", r+1, err)
+		}
+		dist = append(dist, rate)
+		sum, err := baselineRate(c.Context, self, jobArgsOf(c), n)
+		if err != nil {
+			return fmt.Errorf("baseline run %d: %w", r+1, err)
+		}
+		base = append(base, sum)
+		fmt.Fprintf(out, "run %d: coordinator + %d workers %.0f images/s; %d independent trainers %.0f images/s\n", r+1, n, rate, n, sum)
+	}
+	md, mb := median(dist), median(base)
+	fmt.Fprintf(out, "median: distributed %.0f images/s, independent %.0f images/s, efficiency %.1f%%\n", md, mb, 100*md/mb)
+	return nil
+}
+
+// distributedRate runs the job with an in-process coordinator (embedded
+// NATS, a temporary store) and n worker processes, and returns images/s
+// from step warm to the end.
+func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes.Dataset, workerBin string, n, warm int) (float64, error) {
+	dir, err := os.MkdirTemp("", "fsl-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer srv.Shutdown()
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "bench-coord"})
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	var t0, t1 time.Time
+	var i0, i1 int
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc,
+		OnStep: func(p coordinator.Progress) {
+			if p.Step == warm {
+				t0, i0 = time.Now(), p.Images
+			}
+			t1, i1 = time.Now(), p.Images
+		}})
+	if err != nil {
+		return 0, err
+	}
+	var procs []*exec.Cmd
+	for i := 0; i < n; i++ {
+		cmd := exec.CommandContext(ctx, workerBin, "--nats", srv.ClientURL(), "--job", spec.ID, "--name", fmt.Sprintf("bench%d", i), "--log-level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		procs = append(procs, cmd)
+	}
+	_, err = d.Run(ctx)
+	for _, p := range procs {
+		p.Wait() //nolint:errcheck // workers exit 0 on done; a failure shows on stderr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return float64(i1-i0) / t1.Sub(t0).Seconds(), nil
+}
+
+// baselineRate runs n `bench train` processes at once on the same job and
+// returns the sum of their images/s.
+func baselineRate(ctx context.Context, self string, jobArgs []string, n int) (float64, error) {
+	dir, err := os.MkdirTemp("", "fsl-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			args := append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", filepath.Join(dir, strconv.Itoa(i)+".json")}, jobArgs...)
+			cmd := exec.CommandContext(ctx, self, args...)
+			cmd.Stderr = os.Stderr
+			errs[i] = cmd.Run()
+		}(i)
+	}
+	wg.Wait()
+	var sum float64
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			return 0, errs[i]
+		}
+		var r benchTrainResult
+		if err := readJSON(filepath.Join(dir, strconv.Itoa(i)+".json"), &r); err != nil {
+			return 0, err
+		}
+		sum += r.ImagesPerSec
+	}
+	return sum, nil
+}
+
+func runBenchScale(c *cli.Context) error {
+	spec, err := loadSpec(c)
+	if err != nil {
+		return err
+	}
+	if !c.IsSet("shards") {
+		spec.Shards = 64
+	}
+	if !c.IsSet("steps") {
+		spec.Steps = 100
+	}
+	if !c.IsSet("checkpoint-every") {
+		spec.CheckpointEvery = 0
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
+	if err != nil {
+		return err
+	}
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "fsl-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "bench-coord"})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc})
+	if err != nil {
+		return err
+	}
+	n := c.Int("workers")
+	fmt.Fprintf(out, "bench scale: %d simulated workers, %d steps × %d shards, fake gradients of %d floats\n", n, spec.Steps, spec.Shards, m.NumParams())
+	cmd := exec.CommandContext(c.Context, self, "bench", "fake-workers", "--workers", strconv.Itoa(n), "--nats", srv.ClientURL(),
+		"--job", spec.ID, "--grad-len", strconv.Itoa(m.NumParams()), "--state-len", strconv.Itoa(m.StateLayout().Size()))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// Workers that fail leave the job waiting forever: stop it then.
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); cancel() }()
+	start := time.Now()
+	sum, err := d.Run(ctx)
+	secs := time.Since(start).Seconds()
+	if werr := <-waited; werr != nil {
+		return fmt.Errorf("fake workers: %w", werr)
+	}
+	if err != nil {
+		return err
+	}
+	k := sum.Counters
+	lost := spec.Steps*spec.Shards - k.Applied
+	fmt.Fprintf(out, "applied %d of %d shards (lost %d), duplicates %d, invalid %d, leased %d, expired %d, workers joined %d\n",
+		k.Applied, spec.Steps*spec.Shards, lost, k.Duplicates, k.InvalidTotal, k.Leased, k.Expired, k.WorkersJoined)
+	fmt.Fprintf(out, "coordinator: %.0f shards/s over %.1f s, peak RSS %.0f MiB\n", float64(k.Applied)/secs, secs, peakRSSMiB())
+	if lost != 0 || k.Duplicates != 0 {
+		return fmt.Errorf("%d shards lost and %d duplicated", lost, k.Duplicates)
+	}
+	return nil
+}
+
+// fakeGradient fills a deterministic small gradient for (step, shard).
+func fakeGradient(n int, step uint64, shard int) params.Vector {
+	g := make(params.Vector, n)
+	var seed [16]byte
+	binary.LittleEndian.PutUint64(seed[:], step)
+	binary.LittleEndian.PutUint64(seed[8:], uint64(shard))
+	x := binary.LittleEndian.Uint64(seed[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(seed[8:])
+	for i := range g {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		g[i] = float32(int64(x>>40)-(1<<23)) / (1 << 23) * 1e-3
+	}
+	return g
+}
+
+func runFakeWorkers(c *cli.Context) error {
+	n, gradLen, stateLen := c.Int("workers"), c.Int("grad-len"), c.Int("state-len")
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		log = nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = worker.Run(c.Context, worker.Config{
+				Job: c.String("job"), NATS: c.String("nats"), Name: fmt.Sprintf("fake%02d", i), Logger: log,
+				Compute: func(l *wire.Lease) (*wire.Result, error) {
+					return &wire.Result{Step: l.Step, Shard: l.Shard, Version: l.Version, Loss: math.Log(2), Count: 1,
+						Grads: fakeGradient(gradLen, l.Step, l.Shard), Stats: make(params.Vector, stateLen)}, nil
+				},
+			})
+		}(i)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
