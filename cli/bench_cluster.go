@@ -289,7 +289,13 @@ func runBenchScale(c *cli.Context) error {
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait(); cancel() }()
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			cancel()
+		}
+		waited <- err
+	}()
 	start := time.Now()
 	sum, err := d.Run(ctx)
 	secs := time.Since(start).Seconds()
