@@ -14,5 +14,5 @@ func Device(gpu int) error {
 	case gpu < -1:
 		return fmt.Errorf("device: gpu %d, want -1 (CPU) or a GPU index ≥ 0", gpu)
 	}
-	return fmt.Errorf("device: gpu %d requested, but this binary was built without CUDA; build one with `go build -tags cuda ./cmd/fsl-worker` on a machine with the CUDA toolkit (see README), or use --gpu -1: %w", gpu, ErrNoCUDA)
+	return fmt.Errorf("device: gpu %d requested, but this binary was built without CUDA, and the CUDA backend (go build -tags cuda) is not written yet (README, \"GPU workers\"); use --gpu -1 to compute on the CPU: %w", gpu, ErrNoCUDA)
 }
