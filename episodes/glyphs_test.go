@@ -2,7 +2,6 @@ package episodes
 
 import (
 	"testing"
-	"time"
 )
 
 func TestGlyphsAreDeterministicAndSeeded(t *testing.T) {
@@ -36,22 +35,15 @@ func TestGlyphsAreDeterministicAndSeeded(t *testing.T) {
 	}
 }
 
-func TestGlyphsDefaultIsFast(t *testing.T) {
-	if raceEnabled {
-		t.Skip("timing is meaningless under -race")
-	}
-	start := time.Now()
+func TestGlyphsDefaultShape(t *testing.T) {
 	ds, err := Open("glyphs", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	el := time.Since(start)
+	// Speed is BenchmarkGlyphs' business: a timed unit test only flakes on
+	// a shared machine.
 	if len(ds.Classes) != 400 || ds.NumImages() != 8000 {
-		t.Fatalf("%d classes %d images", len(ds.Classes), ds.NumImages())
-	}
-	// Generous bound for a shared machine; BenchmarkGlyphs reports the figure.
-	if el > 3*time.Second {
-		t.Errorf("default glyphs took %v, want well under 1 s on an idle machine", el)
+		t.Fatalf("%d classes %d images, want 400 and 8000", len(ds.Classes), ds.NumImages())
 	}
 }
 

@@ -3,6 +3,7 @@ package episodes
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -23,7 +24,11 @@ func omniglotDir(tb testing.TB) string {
 		dir = filepath.Join(root, "..", "shared", "data", "omniglot")
 	}
 	if !fileExists(filepath.Join(dir, "images_background.zip")) || !fileExists(filepath.Join(dir, "images_evaluation.zip")) {
-		tb.Skipf("Omniglot zips not found in %q; set FSL_OMNIGLOT to the folder holding images_background.zip and images_evaluation.zip", dir)
+		msg := fmt.Sprintf("Omniglot zips not found in %q; set FSL_OMNIGLOT to the folder holding images_background.zip and images_evaluation.zip", dir)
+		if os.Getenv("FSL_REQUIRE_DATA") == "1" {
+			tb.Fatal(msg + " (FSL_REQUIRE_DATA=1)")
+		}
+		tb.Skip(msg)
 	}
 	return dir
 }
