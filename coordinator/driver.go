@@ -50,6 +50,11 @@ type DriverConfig struct {
 	// BackupWhenRemaining hands backup copies of the slowest shards to idle
 	// workers once this many or fewer are outstanding (default 1; -1 off).
 	BackupWhenRemaining int
+	// HoldWork is how long a work request that finds nothing to do is held
+	// (long polling) before it is answered Wait: an idle worker gets the
+	// next step's shard the moment the step advances instead of after a
+	// retry delay (default 2s; negative: answer Wait at once).
+	HoldWork time.Duration
 	// Linger is how long the coordinator still answers Done to work
 	// requests after the job ends, for workers that missed the broadcast
 	// (default 1s).
@@ -121,6 +126,7 @@ type Driver struct {
 	done    bool
 	results *wire.Subscription
 	snap    atomic.Pointer[JobStatus]
+	parked  []parkedRequest    // work requests held for work to appear
 	lastVal map[string]float64 // metrics of the last validation
 	valStep int                // the version lastVal measured
 }
@@ -191,6 +197,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Second
+	}
+	if cfg.HoldWork == 0 {
+		cfg.HoldWork = 2 * time.Second
 	}
 	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
 	var err error
@@ -335,6 +344,9 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			d.fail(err)
 			return nil, err
 		}
+		// Held work requests get work the moment outputs free some (a new
+		// step, an expired lease) and Done at the end.
+		d.serveParked(time.Now())
 		if d.done && lingerEnd == nil {
 			d.broadcastDone()
 			lingerEnd = time.After(d.cfg.Linger)
@@ -423,6 +435,10 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.reply(ev.reply, badRequest(err))
 			return
 		}
+		if _, wait := rep.(Wait); wait && d.cfg.HoldWork > 0 && ev.reply != "" {
+			d.park(m.Worker, ev.reply, now)
+			return
+		}
 		d.reply(ev.reply, d.toWire(rep))
 	case *wire.Result:
 		v := d.m.Result(Result{
@@ -455,6 +471,51 @@ func (d *Driver) handle(ev event, now time.Time) {
 	default:
 		d.log.Warn("unexpected message", "type", ev.msg.Type())
 	}
+}
+
+// parkedRequest is a work request held until there is work or HoldWork
+// passes.
+type parkedRequest struct {
+	worker, reply string
+	since         time.Time
+}
+
+// park holds a worker's work request. A worker has one request out at a
+// time, so a newer one replaces its older (timed-out) one.
+func (d *Driver) park(worker, reply string, now time.Time) {
+	for i := range d.parked {
+		if d.parked[i].worker == worker {
+			d.parked[i] = parkedRequest{worker, reply, now}
+			return
+		}
+	}
+	d.parked = append(d.parked, parkedRequest{worker, reply, now})
+}
+
+// serveParked answers held requests that now have work (or Done), and
+// those held for HoldWork with Wait; the rest stay parked.
+func (d *Driver) serveParked(now time.Time) {
+	if len(d.parked) == 0 {
+		return
+	}
+	kept := d.parked[:0]
+	for _, p := range d.parked {
+		rep, err := d.m.RequestWork(p.worker, now)
+		switch {
+		case err != nil:
+			d.reply(p.reply, badRequest(err))
+		case isWait(rep) && now.Sub(p.since) < d.cfg.HoldWork:
+			kept = append(kept, p)
+		default:
+			d.reply(p.reply, d.toWire(rep))
+		}
+	}
+	d.parked = kept
+}
+
+func isWait(r Reply) bool {
+	_, ok := r.(Wait)
+	return ok
 }
 
 // JobStatus is what the status subject answers, as JSON.
