@@ -1,0 +1,129 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// cluster starts an embedded NATS server and a coordinator driver for spec
+// in this process; the driver runs until the job ends or the test does.
+// finished is closed when it has returned, *sum then holding its summary.
+func cluster(t *testing.T, spec coordinator.JobSpec) (url string, finished <-chan struct{}, sum **coordinator.Summary) {
+	t.Helper()
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "test-coord"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fin := make(chan struct{})
+	var s *coordinator.Summary
+	go func() {
+		s, _ = d.Run(ctx)
+		close(fin)
+	}()
+	t.Cleanup(func() { cancel(); <-fin })
+	return srv.ClientURL(), fin, &s
+}
+
+func smallSpec(steps, shards int) coordinator.JobSpec {
+	return coordinator.JobSpec{ID: "wt", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: shards, Steps: steps, Seed: 2}.WithDefaults()
+}
+
+func TestWorkerFetchesParametersOncePerVersion(t *testing.T) {
+	spec := smallSpec(3, 3)
+	url, finished, sum := cluster(t, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := Run(ctx, Config{Job: spec.ID, NATS: url, Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Shards != 9 || st.ParamsFetched != 3 || st.Stale != 0 {
+		t.Fatalf("stats %+v, want 9 shards and one fetch per version (3)", st)
+	}
+	select {
+	case <-finished:
+		s := *sum
+		if s.Version != 3 || s.Counters.Applied != 9 {
+			t.Fatalf("coordinator ended at version %d with %d applied, want 3 and 9", s.Version, s.Counters.Applied)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("coordinator did not finish")
+	}
+}
+
+// TestWorkerDrainFinishesTheShardInHand: cancelling the worker's context
+// (what SIGTERM does) while it computes lets it send that shard's result
+// and then leave without asking for more.
+func TestWorkerDrainFinishesTheShardInHand(t *testing.T) {
+	spec := smallSpec(50, 2)
+	url, _, _ := cluster(t, spec)
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	compute := func(l *wire.Lease) (*wire.Result, error) {
+		calls++
+		if calls == 1 {
+			close(started)
+			<-release
+		}
+		return &wire.Result{Step: l.Step, Shard: l.Shard, Version: l.Version, Loss: 1, Count: 1,
+			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	type out struct {
+		st  Stats
+		err error
+	}
+	res := make(chan out, 1)
+	go func() {
+		st, err := Run(ctx, Config{Job: spec.ID, NATS: url, Name: "drain", Compute: compute})
+		res <- out{st, err}
+	}()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker never got a shard")
+	}
+	cancel()
+	close(release)
+	select {
+	case r := <-res:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.st.Shards != 1 || calls != 1 {
+			t.Fatalf("after the drain the worker sent %d results and computed %d shards, want exactly the one in hand", r.st.Shards, calls)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not leave after the drain")
+	}
+}
+
+func TestWorkerRefusesGPUWithoutCUDA(t *testing.T) {
+	_, err := Run(context.Background(), Config{Job: "x", NATS: "nats://127.0.0.1:1", UseGPU: true, GPU: 0})
+	if !errors.Is(err, model.ErrNoCUDA) {
+		t.Fatalf("Run with a GPU in a CPU build = %v, want ErrNoCUDA", err)
+	}
+}
