@@ -23,10 +23,20 @@
 // number of steps applied so far. A complete step waits for the driver to
 // aggregate its results, run the optimizer and call Advance(s+1).
 //
-// Beside the machine, the driver (driver*.go) connects it to NATS (wire),
-// bbolt (checkpoints) and the clock. The machine's files must never import
-// NATS, bbolt, wire, checkpoints or model, nor call time.Now or time.Since;
-// they use only the standard library and params types. The package as a whole may import
-// episodes, params, checkpoints and wire (and model only to lay out and
-// initialise parameters), never worker, eval or cli.
+// Beside the machine:
+//   - JobSpec (spec.go) defines a job; Trainer (trainer.go) turns a complete
+//     step into the next parameter version (shard-order aggregation,
+//     optimizer, running batch-norm statistics) with no I/O, so RunLocal
+//     (local.go, one process, no NATS) and the driver produce the same bits.
+//   - The Driver (driver.go) connects machine and trainer to NATS (wire),
+//     bbolt (checkpoints) and the clock, holding idle workers' requests
+//     (long polling) until work appears.
+//   - The HTTP monitor (http.go, metrics.go, dashboard.go) serves
+//     Prometheus metrics, /status and the embedded dashboard.
+//
+// The machine's files must never import NATS, bbolt, wire, checkpoints or
+// model, nor call time.Now or time.Since; they use only the standard library
+// and params types. The package as a whole may import episodes, params,
+// checkpoints, wire, the Prometheus client (monitor only), and model only to
+// lay out and initialise parameters; never worker, eval or cli.
 package coordinator
