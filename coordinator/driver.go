@@ -460,7 +460,9 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.log.Debug("heartbeat", "err", err)
 		}
 	case *wire.StatusRequest:
-		body, err := json.Marshal(d.status())
+		// The view HTTP serves too: JSON has no NaN, and a diverged loss
+		// must not make the status unreadable.
+		body, err := json.Marshal(statusView(d.status()))
 		if err != nil {
 			d.reply(ev.reply, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return

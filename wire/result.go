@@ -15,9 +15,9 @@ type Result struct {
 	// triplets or queries) it averages over.
 	Loss  float64
 	Count int
-	// Grads is the gradient of the summed shard loss, laid out as the
-	// parameters; Stats holds extra per-shard values (e.g. batch-norm
-	// statistics), possibly empty.
+	// Grads is the gradient of the shard's mean loss, laid out as the
+	// parameters (the coordinator weights shards by Count); Stats holds
+	// extra per-shard values (e.g. batch-norm statistics), possibly empty.
 	Grads params.Vector
 	Stats params.Vector
 	// LayoutHash identifies the layout Grads follows.
