@@ -158,15 +158,26 @@ func (o convOp) Do(vs ...G.Value) (G.Value, error) {
 		func(in [][]float64, out []float64) { convForward(in[0], in[1], out, xs, ws[0]) })
 }
 
-func convForward[T float](x, w, y []T, xs tensor.Shape, f int) {
+// lowerBatch writes every image of x ([C N H W]) into one pooled scratch
+// matrix [C·9, N·H·W], so a convolution over the batch is one gemm; the
+// caller puts the scratch back. It returns the matrix, k = C·9 and its
+// leading dimension N·H·W.
+func lowerBatch[T float](x []T, xs tensor.Shape) (colp *[]T, k, ld int) {
 	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
-	hw, k, ld := h*wd, c*9, n*h*wd
-	colp := getScratch[T](k * ld)
-	defer putScratch(colp)
+	hw := h * wd
+	k, ld = c*9, n*hw
+	colp = getScratch[T](k * ld)
 	col := *colp
 	for b := 0; b < n; b++ {
 		im2col(x[b*hw:], col[b*hw:], c, h, wd, ld, ld)
 	}
+	return colp, k, ld
+}
+
+func convForward[T float](x, w, y []T, xs tensor.Shape, f int) {
+	colp, k, ld := lowerBatch(x, xs)
+	defer putScratch(colp)
+	col := *colp
 	gemm(false, false, f, ld, k, w, k, col, ld, false, y, ld) // y is [F, N·H·W]
 }
 
@@ -254,14 +265,9 @@ func (o convGradWOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func convGradW[T float](x, dy, dw []T, xs tensor.Shape, f int) {
-	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
-	hw, k, ld := h*wd, c*9, n*h*wd
-	colp := getScratch[T](k * ld)
+	colp, k, ld := lowerBatch(x, xs)
 	defer putScratch(colp)
 	col := *colp
-	for b := 0; b < n; b++ {
-		im2col(x[b*hw:], col[b*hw:], c, h, wd, ld, ld)
-	}
 	gemm(false, true, f, k, ld, dy, ld, col, ld, false, dw, k)
 }
 
