@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator"
+)
+
+func TestStartTakesAYAMLJobAndFlagsOverrideIt(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "job.yaml")
+	yaml := "id: yamljob\nloss: triplet\nsize: 16\ntriplets: 4\nshards: 2\nsteps: 50\nseed: 9\noptimizer:\n  name: sgd\n  lr: 0.05\n  momentum: 0.9\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "fsl.db")
+	out, err := runCoord(t, "start", "--config", cfg, "--steps", "2", "--local-workers", "1", "--listen", "127.0.0.1:0",
+		"--http", "", "--eval-episodes", "0", "--quiet", "--db", db)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.Job("yamljob")
+	if err != nil {
+		t.Fatalf("job from the YAML id: %v", err)
+	}
+	var spec coordinator.JobSpec
+	if err := json.Unmarshal(rec.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Loss != "triplet" || spec.Size != 16 || spec.Triplets != 4 || spec.Seed != 9 || spec.Optimizer.Name != "sgd" ||
+		spec.Optimizer.Momentum != 0.9 || spec.Steps != 2 {
+		t.Fatalf("stored spec %+v: want the YAML's fields with --steps 2 over its 50", spec)
+	}
+	c, err := st.Latest("yamljob")
+	if err != nil || c.Step != 2 {
+		t.Fatalf("latest checkpoint %v, %v: want step 2", c, err)
+	}
+}
+
+func TestStartRejectsBadConfigs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown YAML field", []string{"--config", write("typo.yaml", "id: x\nstepz: 3\n")}, "stepz"},
+		{"missing config file", []string{"--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"unknown loss", []string{"--loss", "contrastive"}, "contrastive"},
+		{"bad job id", []string{"--job", "a.b"}, "job id"},
+		{"zero shards in YAML", []string{"--config", write("shards.yaml", "shards: -1\n")}, "shards"},
+		{"bad optimizer", []string{"--optimizer", "lamb"}, "lamb"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"start", "--db", filepath.Join(dir, "x.db"), "--http", "", "--listen", "127.0.0.1:0"}, tc.args...)
+			out, err := runCoord(t, args...)
+			if err == nil {
+				t.Fatalf("start %v succeeded:\n%s", tc.args, out)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+}
