@@ -110,25 +110,27 @@ type Observer interface {
 
 // Driver runs one job: see NewDriver.
 type Driver struct {
-	cfg     DriverConfig
-	spec    JobSpec
-	log     *slog.Logger
-	m       *Machine
-	tr      *Trainer
-	sampler *episodes.Sampler
-	store   *checkpoints.Store
-	subj    wire.Subjects
-	events  chan event
-	mspec   []byte
-	start   time.Time
-	resumed int
-	images  int
-	done    bool
-	results *wire.Subscription
-	snap    atomic.Pointer[JobStatus]
-	parked  []parkedRequest    // work requests held for work to appear
-	lastVal map[string]float64 // metrics of the last validation
-	valStep int                // the version lastVal measured
+	cfg       DriverConfig
+	spec      JobSpec
+	log       *slog.Logger
+	m         *Machine
+	tr        *Trainer
+	sampler   *episodes.Sampler
+	store     *checkpoints.Store
+	subj      wire.Subjects
+	events    chan event
+	mspec     []byte
+	start     time.Time
+	resumed   int
+	images    int
+	done      bool
+	results   *wire.Subscription
+	snap      atomic.Pointer[JobStatus]
+	parked    []parkedRequest // work requests held for work to appear
+	params    *wire.Encoded   // the parameters of version paramsVer, encoded
+	paramsVer int
+	lastVal   map[string]float64 // metrics of the last validation
+	valStep   int                // the version lastVal measured
 }
 
 // Run trains the job to its last step and returns how it ended. It resumes
@@ -454,7 +456,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 				Text: fmt.Sprintf("version %d requested, current is %d", m.Version, d.tr.Version)})
 			return
 		}
-		d.reply(ev.reply, &wire.Params{Version: uint64(d.tr.Version), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
+		d.replyParams(ev.reply)
 	case *wire.Heartbeat:
 		if err := d.m.Heartbeat(m.Worker, now); err != nil {
 			d.log.Debug("heartbeat", "err", err)
@@ -518,6 +520,25 @@ func (d *Driver) serveParked(now time.Time) {
 func isWait(r Reply) bool {
 	_, ok := r.(Wait)
 	return ok
+}
+
+// replyParams sends the current version's parameters, encoded once per
+// version however many workers ask.
+func (d *Driver) replyParams(to string) {
+	if d.params == nil || d.paramsVer != d.tr.Version {
+		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
+		if err != nil {
+			d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
+			return
+		}
+		d.params, d.paramsVer = e, d.tr.Version
+	}
+	if to == "" {
+		return
+	}
+	if err := wire.SendEncoded(d.cfg.Conn, to, d.params); err != nil {
+		d.log.Warn("reply", "type", "params", "err", err)
+	}
 }
 
 // JobStatus is what the status subject answers, as JSON.

@@ -16,23 +16,48 @@ func Send(nc *nats.Conn, subject string, m Message) error {
 	return publish(nc, subject, "", m)
 }
 
+// Encoded is a message encoded once to be sent many times, such as one
+// parameter version every worker asks for. It is immutable.
+type Encoded struct {
+	typ Type
+	b   []byte
+}
+
+// Prepare encodes m for SendEncoded.
+func Prepare(m Message) (*Encoded, error) {
+	b, err := Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	return &Encoded{typ: m.Type(), b: b}, nil
+}
+
+// SendEncoded publishes a prepared message on subject, chunked like Send.
+func SendEncoded(nc *nats.Conn, subject string, e *Encoded) error {
+	return publishEncoded(nc, subject, "", e.typ, e.b)
+}
+
 func publish(nc *nats.Conn, subject, reply string, m Message) error {
 	enc, err := Encode(m)
 	if err != nil {
 		return err
 	}
+	return publishEncoded(nc, subject, reply, m.Type(), enc)
+}
+
+func publishEncoded(nc *nats.Conn, subject, reply string, t Type, enc []byte) error {
 	max := int(nc.MaxPayload())
 	if max <= 0 {
-		return fmt.Errorf("wire: send %s on %q: connection reports no max payload (status %v)", m.Type(), subject, nc.Status())
+		return fmt.Errorf("wire: send %s on %q: connection reports no max payload (status %v)", t, subject, nc.Status())
 	}
-	err = eachPayload(enc, max, m.Type(), func(p []byte) error {
+	err := eachPayload(enc, max, t, func(p []byte) error {
 		if reply == "" {
 			return nc.Publish(subject, p)
 		}
 		return nc.PublishRequest(subject, reply, p)
 	})
 	if err != nil {
-		return fmt.Errorf("wire: send %s on %q: %w", m.Type(), subject, err)
+		return fmt.Errorf("wire: send %s on %q: %w", t, subject, err)
 	}
 	return nil
 }

@@ -355,3 +355,39 @@ func TestRedactHidesCredentials(t *testing.T) {
 
 func itoa(i int) string           { return strconv.Itoa(i) }
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestPreparedParamsServeManyRequests: a message prepared once and sent with
+// SendEncoded to several requesters, chunked, arrives whole every time.
+func TestPreparedParamsServeManyRequests(t *testing.T) {
+	s := startServer(t, ServerOptions{MaxPayload: 64 << 10})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
+	worker := connect(t, s.ClientURL(), ConnectOptions{Name: "worker"})
+	want := bigParams(3, 200_000)
+	enc, err := Prepare(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Subscribe(coord, subj.Params, func(_ Message, reply string) {
+		if err := SendEncoded(coord, reply, enc); err != nil {
+			t.Errorf("SendEncoded: %v", err)
+		}
+	}, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 3})
+		cancel()
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, Message(want)) {
+			t.Fatalf("request %d: the prepared Params came back different", i)
+		}
+	}
+}
