@@ -125,7 +125,7 @@ func runBenchTrain(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "bench train: %s loss on %s (%d classes), %d steps × %d shards × %d images = %d images, BLAS %s, %d thread(s)\n",
 		spec.Loss, ds.Name, len(ds.Classes), spec.Steps, spec.Shards, spec.SamplerConfig().Images(),
-		spec.Steps*spec.ImagesPerStep(), model.BLASName, c.Int("threads"))
+		spec.Steps*spec.ImagesPerStep(), model.BLASName(), c.Int("threads"))
 	prog := newProgressLine(out, c.Bool("quiet"))
 	start := time.Now()
 	tr, err := coordinator.RunLocal(ctx, spec, ds, localCompute(m), prog.step)

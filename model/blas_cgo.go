@@ -3,20 +3,60 @@
 package model
 
 /*
-#cgo LDFLAGS: -lopenblas
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
 #include <stdlib.h>
-void openblas_set_num_threads(int);
-char* openblas_get_corename(void);
-void gotoblas_dynamic_init(void);
-void gotoblas_dynamic_quit(void);
+
+// OpenBLAS is opened at run time, not linked: a binary built here runs on
+// a machine without it (pure-Go gonum then), and building needs no
+// libopenblas-dev, only a C compiler.
+typedef void (*fsl_sgemm_fn)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+typedef void (*fsl_dgemm_fn)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*, int);
+typedef void (*fsl_int_fn)(int);
+typedef char* (*fsl_name_fn)(void);
+typedef void (*fsl_void_fn)(void);
+
+static fsl_sgemm_fn fsl_p_sgemm;
+static fsl_dgemm_fn fsl_p_dgemm;
+static fsl_int_fn fsl_p_threads;
+static fsl_name_fn fsl_p_core;
+static fsl_void_fn fsl_p_dinit, fsl_p_dquit;
+
+static int fsl_blas_open(void) {
+	const char* names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", NULL};
+	void* h = NULL;
+	for (int i = 0; names[i] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!h) return 0;
+	fsl_p_sgemm = (fsl_sgemm_fn)dlsym(h, "cblas_sgemm");
+	fsl_p_dgemm = (fsl_dgemm_fn)dlsym(h, "cblas_dgemm");
+	fsl_p_threads = (fsl_int_fn)dlsym(h, "openblas_set_num_threads");
+	fsl_p_core = (fsl_name_fn)dlsym(h, "openblas_get_corename");
+	fsl_p_dinit = (fsl_void_fn)dlsym(h, "gotoblas_dynamic_init");
+	fsl_p_dquit = (fsl_void_fn)dlsym(h, "gotoblas_dynamic_quit");
+	return fsl_p_sgemm && fsl_p_dgemm;
+}
+
+static void fsl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float* a, int lda,
+		const float* b, int ldb, float beta, float* c, int ldc) {
+	fsl_p_sgemm(101, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); // 101: CblasRowMajor
+}
+
+static void fsl_dgemm(int ta, int tb, int m, int n, int k, double alpha, const double* a, int lda,
+		const double* b, int ldb, double beta, double* c, int ldc) {
+	fsl_p_dgemm(101, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void fsl_set_threads(int n) { if (fsl_p_threads) fsl_p_threads(n); }
+static const char* fsl_core(void) { return fsl_p_core ? fsl_p_core() : "unknown"; }
 
 // fsl_force_core re-runs OpenBLAS's (DYNAMIC_ARCH) kernel selection as if
 // OPENBLAS_CORETYPE had been name at load time. Called once, before any
 // BLAS call of this process.
 static void fsl_force_core(const char* name) {
+	if (!fsl_p_dinit || !fsl_p_dquit) return;
 	setenv("OPENBLAS_CORETYPE", name, 1);
-	gotoblas_dynamic_quit();
-	gotoblas_dynamic_init();
+	fsl_p_dquit();
+	fsl_p_dinit();
 	unsetenv("OPENBLAS_CORETYPE");
 }
 */
@@ -27,20 +67,75 @@ import (
 	"sync"
 	"unsafe"
 
-	"gonum.org/v1/netlib/blas/netlib"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 )
 
-var blasOnce sync.Once
+var (
+	blasOnce sync.Once
+	haveBLAS bool // OpenBLAS was found and opened
+)
+
+// openBLAS opens OpenBLAS once per process; false when it is not installed.
+func openBLAS() bool {
+	blasOnce.Do(func() { haveBLAS = C.fsl_blas_open() == 1 })
+	return haveBLAS
+}
+
+// openBLASImpl is gonum's BLAS with the matrix products (which are nearly
+// all of this network's BLAS time) done by OpenBLAS.
+type openBLASImpl struct{ gonum.Implementation }
+
+func cTrans(t blas.Transpose) C.int {
+	if t == blas.NoTrans {
+		return 111 // CblasNoTrans
+	}
+	return 112 // CblasTrans
+}
+
+// Sgemm computes c = alpha·op(a)·op(b) + beta·c in row-major order.
+func (openBLASImpl) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 || len(c) == 0 {
+		return
+	}
+	if k == 0 || len(a) == 0 || len(b) == 0 {
+		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	C.fsl_sgemm(cTrans(tA), cTrans(tB), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+// Dgemm is Sgemm in float64 (the gradient checks).
+func (openBLASImpl) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if m == 0 || n == 0 || len(c) == 0 {
+		return
+	}
+	if k == 0 || len(a) == 0 || len(b) == 0 {
+		gonum.Implementation{}.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	C.fsl_dgemm(cTrans(tA), cTrans(tB), C.int(m), C.int(n), C.int(k), C.double(alpha),
+		(*C.double)(unsafe.Pointer(&a[0])), C.int(lda), (*C.double)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+var useOnce sync.Once
 
 // useBLAS routes Gorgonia's (and gorgonia/tensor's) matrix products, and
-// this package's, through OpenBLAS, once per process. If OpenBLAS fell
-// back to its generic "Prescott" kernels although the CPU has AVX2 or
-// AVX-512 (VMs that hide the CPU model) and OPENBLAS_CORETYPE is not set,
-// it switches to the kernels SuggestedBLASCore names: about 3× faster
-// sgemm for this network. Set OPENBLAS_CORETYPE to choose yourself.
+// this package's, through OpenBLAS when it is installed, once per process;
+// otherwise gonum's pure-Go BLAS stays. If OpenBLAS fell back to its
+// generic "Prescott" kernels although the CPU has AVX2 or AVX-512 (VMs that
+// hide the CPU model) and OPENBLAS_CORETYPE is not set, it switches to the
+// kernels SuggestedBLASCore names: about 3× faster sgemm for this network.
+// Set OPENBLAS_CORETYPE to choose yourself.
 func useBLAS() {
-	blasOnce.Do(func() {
+	useOnce.Do(func() {
+		if !openBLAS() {
+			return
+		}
 		if os.Getenv("OPENBLAS_CORETYPE") == "" {
 			if core := SuggestedBLASCore(); core != "" {
 				name := C.CString(core)
@@ -48,25 +143,39 @@ func useBLAS() {
 				C.free(unsafe.Pointer(name))
 			}
 		}
-		G.Use(netlib.Implementation{})
+		G.Use(openBLASImpl{})
 	})
 }
 
-// BLASName names the BLAS this binary uses.
-const BLASName = "openblas"
+// BLASName names the BLAS this process computes with: "openblas" when the
+// library was found at run time, else "gonum".
+func BLASName() string {
+	if openBLAS() {
+		return "openblas"
+	}
+	return "gonum"
+}
 
 // SetThreads sets the number of threads OpenBLAS uses (n ≥ 1; smaller n
 // is taken as 1). Results are bitwise reproducible for a fixed thread
 // count; set it before computing, e.g. to 1 on a worker that runs one
-// shard per core.
+// shard per core. Without OpenBLAS it does nothing.
 func SetThreads(n int) {
 	if n < 1 {
 		n = 1
 	}
-	C.openblas_set_num_threads(C.int(n))
+	if openBLAS() {
+		C.fsl_set_threads(C.int(n))
+	}
 }
 
 // BLASCore names the kernel set OpenBLAS uses, e.g. "SkylakeX" or
 // "Haswell"; "Prescott" means generic SSE3 kernels (OpenBLAS did not
-// recognise the CPU and New did not or could not upgrade; see useBLAS).
-func BLASCore() string { return C.GoString(C.openblas_get_corename()) }
+// recognise the CPU and New did not or could not upgrade; see useBLAS);
+// "gonum" without OpenBLAS.
+func BLASCore() string {
+	if !openBLAS() {
+		return "gonum"
+	}
+	return C.GoString(C.fsl_core())
+}

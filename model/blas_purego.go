@@ -5,8 +5,8 @@ package model
 // useBLAS keeps Gorgonia's default, gonum's pure-Go BLAS.
 func useBLAS() {}
 
-// BLASName names the BLAS this binary uses.
-const BLASName = "gonum"
+// BLASName names the BLAS this process computes with.
+func BLASName() string { return "gonum" }
 
 // SetThreads does nothing in a pure-Go build: gonum's BLAS parallelises
 // over GOMAXPROCS and its results do not depend on the thread count.
