@@ -71,6 +71,7 @@ func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
 	}
 	t.Params, t.State = c.Params.Clone(), c.State.Clone()
 	t.Version = int(c.Step)
+	t.LastLoss = c.Metrics["loss"]
 	return nil
 }
 
