@@ -164,6 +164,16 @@ func workerArgs(url, name string) []string {
 	return []string{"--nats", url, "--token", testToken, "--job", testJob, "--name", name, "--log-level", "info"}
 }
 
+// workers starts n fsl-worker processes named w0, w1, ...
+func workers(t *testing.T, url string, n int) []*proc {
+	t.Helper()
+	var ws []*proc
+	for i := 0; i < n; i++ {
+		ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
+	}
+	return ws
+}
+
 // step asks the coordinator for its current step over the status subject;
 // -1 when it does not answer.
 func step(nc *nats.Conn) int {
@@ -297,10 +307,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 			c := embedded(t, dir, port, "coord")
-			var ws []*proc
-			for i := 0; i < 3; i++ {
-				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
-			}
+			ws := workers(t, url, 3)
 			c.wait(t, 3*time.Minute)
 			for _, w := range ws {
 				w.wait(t, 30*time.Second)
@@ -312,10 +319,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 			c := embedded(t, dir, port, "coord")
 			obs := observer(t, url)
-			var ws []*proc
-			for i := 0; i < 3; i++ {
-				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
-			}
+			ws := workers(t, url, 3)
 			waitStep(t, obs, 6)
 			waitHolding(t, obs, "w1-")
 			ws[1].kill(t)
@@ -336,10 +340,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 			c := embedded(t, dir, port, "coord")
 			obs := observer(t, url)
-			var ws []*proc
-			for i := 0; i < 2; i++ {
-				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
-			}
+			ws := workers(t, url, 2)
 			waitStep(t, obs, 13)
 			c.kill(t)
 			c2 := embedded(t, dir, port, "restarted coord")
@@ -380,10 +381,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			obs := observer(t, url)
 			args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--nats", url)
 			c := start(t, "coord", bins.coord, args...)
-			var ws []*proc
-			for i := 0; i < 2; i++ {
-				ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker, workerArgs(url, fmt.Sprintf("w%d", i))...))
-			}
+			ws := workers(t, url, 2)
 			waitStep(t, obs, 10)
 			ns.kill(t)
 			time.Sleep(500 * time.Millisecond)
