@@ -202,6 +202,11 @@ func (w *loop) join(ctx context.Context) error {
 			}
 			return w.build(ack)
 		}
+		// A wrong token or credentials never start to work: say so and stop
+		// instead of retrying forever.
+		if last := w.nc.LastError(); last != nil && (errors.Is(last, nats.ErrAuthorization) || errors.Is(last, nats.ErrAuthExpired)) {
+			return fmt.Errorf("worker: join job %q: NATS refused this worker's credentials (check --token or --creds): %w", w.cfg.Job, last)
+		}
 		if attempt == 1 || attempt%20 == 0 {
 			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err)
 		}

@@ -468,7 +468,11 @@ func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
 		if w.err == nil {
 			t.Fatal("a worker with the wrong token exited 0")
 		}
-	case <-time.After(3 * time.Second):
+		if !strings.Contains(w.out.String(), "--token") {
+			t.Fatalf("the refused worker's message does not point at --token:\n%s", w.out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a worker with the wrong token kept retrying instead of failing")
 	}
 	subj, _ := wire.NewSubjects(testJob)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
