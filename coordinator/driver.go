@@ -631,15 +631,18 @@ func (d *Driver) drainOutputs() error {
 				if err := d.validate(); err != nil {
 					return err
 				}
+				// One machine snapshot per step serves the status and the
+				// progress line.
+				d.refresh()
+				st := d.Status()
 				pr := Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss, Validation: d.lastVal,
-					Images: d.images, Elapsed: time.Since(d.start), Workers: len(d.m.Status().Workers), Counters: d.m.Counters()}
+					Images: d.images, Elapsed: time.Since(d.start), Workers: len(st.Status.Workers), Counters: st.Status.Counters}
 				if d.cfg.OnStep != nil {
 					d.cfg.OnStep(pr)
 				}
 				if d.cfg.Observer != nil {
 					d.cfg.Observer.StepApplied(pr)
 				}
-				d.refresh()
 			case CheckpointDue:
 				if err := d.save(nil); err != nil {
 					return err

@@ -23,21 +23,20 @@ func ModelBatch(b *wire.Batch) *model.Batch {
 }
 
 // Compute runs one lease's batch through m at parameters p and model state
-// st, and returns the result to send for it.
-func Compute(m *model.Model, p, st params.Vector, worker string, l *wire.Lease) (*wire.Result, error) {
+// st, and returns the result to send for it; the caller names the worker
+// and the layout (checked against the coordinator's at join).
+func Compute(m *model.Model, p, st params.Vector, l *wire.Lease) (*wire.Result, error) {
 	r, err := m.Grad(p, st, ModelBatch(&l.Batch))
 	if err != nil {
 		return nil, fmt.Errorf("compute step %d shard %d: %w", l.Step, l.Shard, err)
 	}
 	return &wire.Result{
-		Worker:     worker,
-		Step:       l.Step,
-		Shard:      l.Shard,
-		Version:    l.Version,
-		Loss:       r.Loss,
-		Count:      r.Count,
-		Grads:      r.Grads,
-		Stats:      r.Stats,
-		LayoutHash: m.Layout().Hash(),
+		Step:    l.Step,
+		Shard:   l.Shard,
+		Version: l.Version,
+		Loss:    r.Loss,
+		Count:   r.Count,
+		Grads:   r.Grads,
+		Stats:   r.Stats,
 	}, nil
 }

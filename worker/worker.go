@@ -350,46 +350,46 @@ func (w *loop) work(l *wire.Lease) error {
 		w.busy = nil
 		w.mu.Unlock()
 	}()
-	if w.cfg.Compute != nil {
-		res, err := w.cfg.Compute(l)
-		if err != nil {
-			return err
-		}
-		res.Worker = w.id
-		if res.LayoutHash == 0 {
-			res.LayoutHash = w.layout
-		}
-		if err := wire.Send(w.nc, w.subj.Result, res); err != nil {
-			return fmt.Errorf("send result of step %d shard %d: %w", l.Step, l.Shard, err)
-		}
-		w.stats.Shards++
-		return nil
-	}
-	if !w.have || w.ver != l.Version {
-		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version})
-		if errors.Is(err, wire.ErrStaleVersion) {
-			w.stats.Stale++
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("fetch parameters of version %d: %w", l.Version, err)
-		}
-		pm, ok := reply.(*wire.Params)
-		if !ok || pm.Version != l.Version || pm.LayoutHash != w.layout {
-			return fmt.Errorf("fetch parameters of version %d: got %s", l.Version, reply.Type())
-		}
-		w.mu.Lock()
-		w.p, w.st, w.ver, w.have = pm.Params, pm.State, pm.Version, true
-		w.mu.Unlock()
-		w.stats.ParamsFetched++
-	}
-	res, err := Compute(w.m, w.p, w.st, w.id, l)
-	if err != nil {
+	res, err := w.compute(l)
+	if err != nil || res == nil {
 		return err
+	}
+	res.Worker = w.id
+	if res.LayoutHash == 0 {
+		res.LayoutHash = w.layout
 	}
 	if err := wire.Send(w.nc, w.subj.Result, res); err != nil {
 		return fmt.Errorf("send result of step %d shard %d: %w", l.Step, l.Shard, err)
 	}
 	w.stats.Shards++
 	return nil
+}
+
+// compute returns the result of one lease: from Config.Compute when set,
+// else from the model at the lease's parameter version, fetched when this
+// worker does not hold it. A nil result without error means the version is
+// gone (the step finished without us): nothing to send.
+func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
+	if w.cfg.Compute != nil {
+		return w.cfg.Compute(l)
+	}
+	if !w.have || w.ver != l.Version {
+		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version})
+		if errors.Is(err, wire.ErrStaleVersion) {
+			w.stats.Stale++
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fetch parameters of version %d: %w", l.Version, err)
+		}
+		pm, ok := reply.(*wire.Params)
+		if !ok || pm.Version != l.Version || pm.LayoutHash != w.layout {
+			return nil, fmt.Errorf("fetch parameters of version %d: got %s", l.Version, reply.Type())
+		}
+		w.mu.Lock()
+		w.p, w.st, w.ver, w.have = pm.Params, pm.State, pm.Version, true
+		w.mu.Unlock()
+		w.stats.ParamsFetched++
+	}
+	return Compute(w.m, w.p, w.st, l)
 }
