@@ -8,13 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
@@ -131,37 +127,7 @@ func scrape(t *testing.T, url string) (map[string]float64, map[string]string) {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: HTTP %d: %s", code, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v\n%s", err, body)
-	}
-	out, types := map[string]float64{}, map[string]string{}
-	for name, f := range fams {
-		types[name] = f.GetType().String()
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				if l.GetName() != "job" {
-					labels = append(labels, l.GetName()+"="+l.GetValue())
-				}
-			}
-			key := name
-			if len(labels) > 0 {
-				key += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch {
-			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
-			case m.Gauge != nil:
-				out[key] = m.Gauge.GetValue()
-			case m.Histogram != nil:
-				out[key+"_count"] = float64(m.Histogram.GetSampleCount())
-				out[key+"_sum"] = m.Histogram.GetSampleSum()
-			}
-		}
-	}
-	return out, types
+	return coordinator.ParseMetrics(t, string(body), "")
 }
 
 // TestMonitorOfAFinishedJob trains one small job and checks everything

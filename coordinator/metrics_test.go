@@ -31,21 +31,36 @@ func fetch(t *testing.T, h http.Handler, path string) (int, string) {
 // "name" or "name{label=value}" (job label left out) -> value.
 func samples(t *testing.T, body string) map[string]float64 {
 	t.Helper()
+	out, _ := ParseMetrics(t, body, "j1")
+	return out
+}
+
+// ParseMetrics (exported to the external tests too) parses a /metrics body with Prometheus's text parser into
+// "name" or "name{label=value,...}" (job label left out) -> value, and
+// name -> metric type. Counters, gauges and histograms (as _count and _sum)
+// are kept. When job is set, every job label must equal it.
+func ParseMetrics(t *testing.T, body, job string) (map[string]float64, map[string]string) {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("metrics do not parse: %v\n%s", err, body)
 	}
-	out := map[string]float64{}
+	out, types := map[string]float64{}, map[string]string{}
 	for name, f := range fams {
+		types[name] = f.GetType().String()
 		for _, m := range f.GetMetric() {
-			key := name
+			var labels []string
 			for _, l := range m.GetLabel() {
 				if l.GetName() != "job" {
-					key += "{" + l.GetName() + "=" + l.GetValue() + "}"
-				} else if l.GetValue() != "j1" {
-					t.Errorf("%s has job label %q, want j1", name, l.GetValue())
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				} else if job != "" && l.GetValue() != job {
+					t.Errorf("%s has job label %q, want %s", name, l.GetValue(), job)
 				}
+			}
+			key := name
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
 			}
 			switch {
 			case m.Counter != nil:
@@ -58,7 +73,7 @@ func samples(t *testing.T, body string) map[string]float64 {
 			}
 		}
 	}
-	return out
+	return out, types
 }
 
 func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
