@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/fsl-project/fsl/params"
+	"gorgonia.org/tensor"
 )
 
 // Result is what one batch contributes to a training step.
@@ -40,6 +41,11 @@ func (m *Model) Grad(p, state params.Vector, b *Batch) (Result, error) {
 	}
 	if err := checkVector("state", state, m.stateLayout); err != nil {
 		return Result{}, err
+	}
+	if gpuGrad != nil && m.dt == tensor.Float32 {
+		if r, ok, err := gpuGrad(m, p, b); ok {
+			return r, err
+		}
 	}
 	grads, stats, loss, key, err := gradOf(m, p, b)
 	if err != nil {
