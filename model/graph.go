@@ -56,10 +56,11 @@ func scalar(dt tensor.Dtype, v float64) *G.Node {
 	return G.NewConstant(float32(v))
 }
 
-// conv is a 3×3 convolution with padding 1 and no bias of x [N Cin H W]
-// with w [F Cin 3 3], giving [N F H W] (convOp).
-func conv(x, w *G.Node) *G.Node {
-	return must(G.ApplyOp(convOp{opBase{"conv3x3"}}, x, w))
+// conv is a 3×3 convolution with padding 1 and no bias of x [C N H W]
+// with w [F C 3 3], giving [F N H W] (convOp); input marks x as the
+// network's input, which needs no gradient.
+func conv(x, w *G.Node, input bool) *G.Node {
+	return must(G.ApplyOp(newConvOp(input), x, w))
 }
 
 // embedRows turns the last feature map h [F N s s] (channel major) into
@@ -69,24 +70,19 @@ func embedRows(h *G.Node, n, f, s2 int) *G.Node {
 	return must(G.Reshape(t, tensor.Shape{n, f * s2}))
 }
 
-// pool is 2×2 max-pooling with stride 2 (floor).
-func pool(x *G.Node) *G.Node {
-	return must(G.ApplyOp(poolOp{opBase{"maxpool2"}}, x))
+// bnReluPool is training-mode batch norm with batch statistics st (from
+// bnStats of the same x) fused with ReLU and 2×2 max-pooling.
+func bnReluPool(x, st, gamma, beta *G.Node) *G.Node {
+	return must(G.ApplyOp(bnReluPoolOp{opBase{"bnReluPool"}, new(outBuf), new(routeBuf)}, x, st, gamma, beta))
 }
 
-// bnRelu is training-mode batch norm with batch statistics st (from
-// bnStats of the same x) fused with ReLU.
-func bnRelu(x, st, gamma, beta *G.Node) *G.Node {
-	return must(G.ApplyOp(bnReluOp{opBase{"bnRelu"}}, x, st, gamma, beta))
-}
-
-// bnStats is the [2 C] mean and biased variance bnRelu normalises with.
+// bnStats is the [2 C] mean and biased variance bnReluPool normalises with.
 func bnStats(x *G.Node) *G.Node {
-	return must(G.ApplyOp(bnStatsOp{opBase{"bnStats"}}, x))
+	return must(G.ApplyOp(bnStatsOp{opBase{"bnStats"}, new(outBuf)}, x))
 }
 
-// affineRelu is evaluation-mode batch norm, folded into a per-channel
-// scale and shift, fused with ReLU.
-func affineRelu(x, a, shift *G.Node) *G.Node {
-	return must(G.ApplyOp(affineReluOp{opBase{"affineRelu"}}, x, a, shift))
+// affineReluPool is evaluation-mode batch norm, folded into a per-channel
+// scale and shift, fused with ReLU and 2×2 max-pooling.
+func affineReluPool(x, a, shift *G.Node) *G.Node {
+	return must(G.ApplyOp(affineReluPoolOp{opBase{"affineReluPool"}, new(outBuf)}, x, a, shift))
 }
