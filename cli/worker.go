@@ -49,6 +49,9 @@ func runWorker(c *cli.Context) error {
 	if err := model.Device(c.Int("gpu")); err != nil {
 		return fmt.Errorf("--gpu %d: %w", c.Int("gpu"), err)
 	}
+	if info := model.DeviceInfo(); info != "" {
+		log.Info("computing on the GPU", "device", info)
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := worker.Run(ctx, worker.Config{

@@ -6,8 +6,9 @@
 // CUDA is needed where the worker runs: no runtime library, no cuBLAS, no
 // cuDNN, no nvcc; only libcuda.so.1 from the NVIDIA driver.
 //
-// Everything that talks to CUDA is behind the cuda build tag; the default
-// build compiles only the host-side loss heads (heads.go), which the CUDA
+// Everything that talks to CUDA is behind the fslcuda build tag (not
+// "cuda": that tag switches on Gorgonia's own GPU path, which needs
+// cudagen output and cuDNN); the default build compiles only the host-side loss heads (heads.go), which the CUDA
 // step uses to turn embeddings into the loss and its gradient with respect
 // to the embeddings, and which are tested against finite differences
 // without a GPU.

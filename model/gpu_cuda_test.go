@@ -1,0 +1,198 @@
+//go:build fslcuda
+
+package model
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/model/gpu"
+	"github.com/fsl-project/fsl/params"
+)
+
+// useGPU selects GPU 0 for the test, or skips it with the reason when
+// there is none; with FSL_REQUIRE_GPU=1 a missing GPU fails the test.
+func useGPU(t testing.TB) {
+	t.Helper()
+	if err := Device(0); err != nil {
+		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
+			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+		}
+		t.Skipf("no usable GPU (set FSL_REQUIRE_GPU=1 to make this a failure): %v", err)
+	}
+	t.Cleanup(func() { Device(-1) })
+	t.Logf("GPU: %s", DeviceInfo())
+}
+
+// relErr is max|a−b| / max(max|b|, 1e-6): the error of a against the
+// reference b, relative to b's largest magnitude.
+func relErr(a, b []float32) float64 {
+	var diff, scale float64
+	for i := range b {
+		diff = math.Max(diff, math.Abs(float64(a[i])-float64(b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
+	}
+	return diff / math.Max(scale, 1e-6)
+}
+
+func TestGPUGradMatchesCPU(t *testing.T) {
+	useGPU(t)
+	const tol = 1e-4
+	cases := []struct {
+		name  string
+		kind  Kind
+		batch func(seed uint64) *Batch
+	}{
+		{"triplet", KindTriplets, func(s uint64) *Batch { return synthBatch(KindTriplets, 28, 20, s) }},
+		{"siamese", KindPairs, func(s uint64) *Batch { return synthBatch(KindPairs, 28, 30, s) }},
+		{"proto", KindEpisode, func(s uint64) *Batch { return synthEpisode(28, 5, 2, 10, s) }},
+	}
+	worst := 0.0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := mustNew(t, Config{Loss: c.kind})
+			for seed := uint64(1); seed <= 2; seed++ {
+				p, state := m.Init(seed)
+				rng := rand.New(rand.NewPCG(seed, 99))
+				for i := range p { // move gamma, beta and the head off their initial values
+					p[i] += float32(0.1 * rng.NormFloat64())
+				}
+				b := c.batch(seed)
+				got, err := m.Grad(p, state, b)
+				if err != nil {
+					t.Fatalf("GPU Grad: %v", err)
+				}
+				Device(-1)
+				want, err := m.Grad(p, state, b)
+				if err2 := Device(0); err2 != nil {
+					t.Fatalf("reselect GPU: %v", err2)
+				}
+				if err != nil {
+					t.Fatalf("CPU Grad: %v", err)
+				}
+				if got.Count != want.Count || got.Images != want.Images {
+					t.Errorf("seed %d: Count, Images = %d, %d, CPU %d, %d", seed, got.Count, got.Images, want.Count, want.Images)
+				}
+				le := math.Abs(got.Loss-want.Loss) / math.Max(math.Abs(want.Loss), 1e-6)
+				t.Logf("seed %d: loss GPU %.7g CPU %.7g (rel %.2g)", seed, got.Loss, want.Loss, le)
+				worst = math.Max(worst, le)
+				if le > tol {
+					t.Errorf("seed %d: loss GPU %v, CPU %v, relative error %.3g > %g", seed, got.Loss, want.Loss, le, tol)
+				}
+				check := func(what string, l params.Layout, g, w params.Vector) {
+					for _, e := range l.Entries {
+						r := relErr(g[e.Offset:e.Offset+e.Size()], w[e.Offset:e.Offset+e.Size()])
+						worst = math.Max(worst, r)
+						if r > tol {
+							t.Errorf("seed %d: %s %s: relative error %.3g > %g", seed, what, e.Name, r, tol)
+						} else {
+							t.Logf("seed %d: %s %s: relative error %.2g", seed, what, e.Name, r)
+						}
+					}
+				}
+				check("gradient", m.Layout(), got.Grads, want.Grads)
+				check("statistics", m.StateLayout(), got.Stats, want.Stats)
+			}
+		})
+	}
+	t.Logf("worst relative error over losses, gradients and statistics: %.3g (tolerance %g)", worst, tol)
+}
+
+func TestGPUStepIsDeterministic(t *testing.T) {
+	useGPU(t)
+	m := mustNew(t, Config{Loss: KindTriplets})
+	p, state := m.Init(3)
+	b := synthBatch(KindTriplets, 28, 20, 3)
+	r1, err := m.Grad(p, state, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := m.Grad(p, state, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Loss != r2.Loss {
+		t.Errorf("loss %v then %v", r1.Loss, r2.Loss)
+	}
+	for i := range r1.Grads {
+		if math.Float32bits(r1.Grads[i]) != math.Float32bits(r2.Grads[i]) {
+			t.Fatalf("gradient %s differs between two identical steps: %v, %v", entryAt(m.layout, i), r1.Grads[i], r2.Grads[i])
+		}
+	}
+}
+
+func TestGPURejectsBadBatch(t *testing.T) {
+	useGPU(t)
+	m := mustNew(t, Config{Loss: KindTriplets})
+	p, state := m.Init(1)
+	b := synthBatch(KindTriplets, 28, 2, 1)
+	b.Labels[2] = b.Labels[0] // negative of the anchor's class
+	if _, err := m.Grad(p, state, b); !errors.Is(err, ErrBatch) {
+		t.Fatalf("Grad of a bad triplet on the GPU = %v, want ErrBatch", err)
+	}
+}
+
+func TestDeviceErrors(t *testing.T) {
+	if err := Device(-2); err == nil || !strings.Contains(err.Error(), "-1 (CPU)") {
+		t.Errorf("Device(-2) = %v, want an error naming -1 (CPU)", err)
+	}
+	if err := Device(-1); err != nil {
+		t.Fatalf("Device(-1) = %v", err)
+	}
+	err := Device(0)
+	if err != nil {
+		// no GPU here: the error must say so and what to do
+		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
+			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+		}
+		if !errors.Is(err, ErrNoCUDA) || !errors.Is(err, gpu.ErrNoDevice) || !strings.Contains(err.Error(), "--gpu -1") {
+			t.Fatalf("Device(0) without a GPU = %v, want ErrNoCUDA and gpu.ErrNoDevice naming --gpu -1", err)
+		}
+		if DeviceInfo() != "" {
+			t.Errorf("DeviceInfo after a failed Device = %q, want empty", DeviceInfo())
+		}
+		t.Skipf("no GPU; checked the error only: %v", err)
+	}
+	defer Device(-1)
+	if DeviceInfo() == "" {
+		t.Error("DeviceInfo empty with GPU 0 selected")
+	}
+	err = Device(1 << 20)
+	if !errors.Is(err, gpu.ErrNoDevice) || !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "sees") {
+		t.Fatalf("Device(1<<20) = %v, want gpu.ErrNoDevice naming how many devices the process sees", err)
+	}
+	if !strings.Contains(DeviceInfo(), "cuda:0") {
+		t.Errorf("a failed Device changed the selection: DeviceInfo %q", DeviceInfo())
+	}
+	t.Logf("bad index: %v", err)
+}
+
+func benchmarkGPUTriplet(b *testing.B, triplets int) {
+	useGPU(b)
+	m := mustNew(b, Config{Loss: KindTriplets})
+	p, state := m.Init(1)
+	batch := synthBatch(KindTriplets, 28, triplets, 1)
+	if _, err := m.Grad(p, state, batch); err != nil { // allocate the Net
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Grad(p, state, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*3*triplets)/time.Since(start).Seconds(), "images/s")
+}
+
+// BenchmarkGPUTripletStep60 is one Grad of 20 triplets (60 images, 28×28,
+// Conv-4 64 filters) on GPU 0, host head and copies included.
+func BenchmarkGPUTripletStep60(b *testing.B) { benchmarkGPUTriplet(b, 20) }
+
+// BenchmarkGPUTripletStep600 is the same with 200 triplets (600 images).
+func BenchmarkGPUTripletStep600(b *testing.B) { benchmarkGPUTriplet(b, 200) }
