@@ -29,9 +29,9 @@ func useGPU(t testing.TB) {
 	t.Logf("GPU: %s", DeviceInfo())
 }
 
-// relErr is max|a−b| / max(max|b|, 1e-6): the error of a against the
+// gpuRelErr is max|a−b| / max(max|b|, 1e-6): the error of a against the
 // reference b, relative to b's largest magnitude.
-func relErr(a, b []float32) float64 {
+func gpuRelErr(a, b []float32) float64 {
 	var diff, scale float64
 	for i := range b {
 		diff = math.Max(diff, math.Abs(float64(a[i])-float64(b[i])))
@@ -86,7 +86,7 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				}
 				check := func(what string, l params.Layout, g, w params.Vector) {
 					for _, e := range l.Entries {
-						r := relErr(g[e.Offset:e.Offset+e.Size()], w[e.Offset:e.Offset+e.Size()])
+						r := gpuRelErr(g[e.Offset:e.Offset+e.Size()], w[e.Offset:e.Offset+e.Size()])
 						worst = math.Max(worst, r)
 						if r > tol {
 							t.Errorf("seed %d: %s %s: relative error %.3g > %g", seed, what, e.Name, r, tol)
