@@ -10,8 +10,6 @@ import "C"
 import (
 	_ "embed"
 	"fmt"
-	"regexp"
-	"strconv"
 	"sync"
 	"unsafe"
 )
@@ -20,13 +18,6 @@ import (
 //
 //go:embed kernels.ptx
 var ptx string
-
-// kernelNames are the entry points of kernels.cu that a Net launches.
-var kernelNames = []string{
-	"pixels_to_float", "im2col", "col2im", "sgemm", "sum_parts", "channel_partial",
-	"bn_mean", "bn_var", "bn_relu", "maxpool", "maxpool_back", "bn_back_partial",
-	"bn_back_params", "bn_back_dx",
-}
 
 // minMajor is the compute capability the PTX targets (-arch=compute_80).
 const minMajor = 8
@@ -157,26 +148,3 @@ func (d *Device) Close() error {
 	}
 	return err
 }
-
-var ptxVersion = regexp.MustCompile(`(?m)^\.version (\d+)\.(\d+)`)
-
-// ptxNeeds returns the driver CUDA version (1000·major + 10·minor) that
-// the PTX's ISA version needs, and the ISA version; 0 when unknown (the
-// module load then reports any mismatch). PTX ISA 7.x came with CUDA
-// 11.x, 8.x with 12.x, 9.x with 13.x.
-func ptxNeeds(src string) (int, string) {
-	m := ptxVersion.FindStringSubmatch(src)
-	if m == nil {
-		return 0, "unknown"
-	}
-	major, _ := strconv.Atoi(m[1])
-	minor, _ := strconv.Atoi(m[2])
-	isa := m[1] + "." + m[2]
-	if major < 7 || major > 9 {
-		return 0, isa
-	}
-	return (major+4)*1000 + 10*minor, isa
-}
-
-// cudaVersion spells 11080 as "11.8".
-func cudaVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10) }

@@ -233,7 +233,7 @@ __global__ void maxpool_back(const float *in, const float *dout, float *din, lon
 			float v[4] = {w0[0], w0[1], w1[0], w1[1]};
 			float m = fmaxf(fmaxf(v[0], v[1]), fmaxf(v[2], v[3]));
 			int first = 0;
-			while (v[first] != m) first++;
+			while (first < 3 && v[first] != m) first++; // bounded even for NaN
 			if (first == (y - 2 * oy) * 2 + (x - 2 * ox)) g = dout[p * oh * ow + oy * ow + ox];
 		}
 		din[i] = g;

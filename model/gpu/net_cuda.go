@@ -57,13 +57,6 @@ type Net struct {
 	closed bool
 }
 
-// Maximum split-K parts and reduction chunks (buffer sizes depend on them).
-const (
-	maxSplits = 1024
-	maxChunks = 512
-	threads   = 256
-)
-
 // NewNet allocates the buffers for shape s. Errors wrap ErrCUDA (bad shape,
 // out of device memory).
 func (d *Device) NewNet(s Shape) (*Net, error) {
@@ -305,14 +298,6 @@ func (n *Net) forward(w *Weights, pixels []uint8) error {
 	return nil
 }
 
-// chunks splits a per-channel reduction over m values into parts of
-// chunk values; a function of m alone, so sums are reproducible.
-func chunks(m int) (parts, chunk int) {
-	parts = min(maxChunks, max(1, (m+8191)/8192))
-	chunk = (m + parts - 1) / parts
-	return (m + chunk - 1) / chunk, chunk
-}
-
 // stats computes block bl's batch statistics of its conv output [F m]
 // and the affine map of its batch norm (context current).
 func (n *Net) stats(bl *block, m int) error {
@@ -330,21 +315,6 @@ func (n *Net) stats(bl *block, m int) error {
 	}
 	return n.d.launch("bn_var", cg, 1, 1, threads, ptr(n.red), i32(parts), i32(f), i64(m), ptr(bl.stats),
 		ptr(bl.gamma), ptr(bl.beta), ptr(bl.a), ptr(bl.sh))
-}
-
-// splitK chooses how to split the inner dimension k of an m×nn gemm so
-// that the grid has enough blocks: returns the number of parts and the
-// k-length of each (a multiple of 16).
-func splitK(m, nn, k int) (parts, chunk int) {
-	tiles := ((m + 63) / 64) * ((nn + 63) / 64)
-	const target = 512 // blocks: a few per SM of a large GPU
-	parts = min(maxSplits, target/tiles, k/256)
-	if parts <= 1 {
-		return 1, k
-	}
-	chunk = (k + parts - 1) / parts
-	chunk = (chunk + 15) / 16 * 16
-	return (k + chunk - 1) / chunk, chunk
 }
 
 // gemm computes C [m nn] (row stride nn) = op(A)·op(B) with op(A) [m k],
