@@ -12,12 +12,17 @@
 #
 # The CUDA image (fsl-cuda, the k8s worker Job's image) is not built here: it
 # is the same two stages with
-#   build:   FROM nvidia/cuda:12.6.3-devel-ubuntu24.04, Go 1.26 unpacked from
-#            go.dev/dl, libopenblas-dev, and `go build -tags cuda` (the model
-#            package's CUDA kernels sit behind the cuda build tag);
-#   runtime: FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04 with libopenblas0,
-#            the same USER, ENTRYPOINT ["fsl-worker"] and CMD ["--gpu", "0"];
+#   build:   this build stage plus scripts/cuda/install-toolkit.sh (Debian's
+#            contrib/non-free nvidia-cuda-toolkit 11.8 and libcuda1, for
+#            cuda.h and libcuda.so to link against), then
+#            scripts/cuda/build.sh (go build -tags fslcuda; the kernels'
+#            PTX is committed, so nvcc is optional);
+#   runtime: this runtime stage with bin/cuda/fsl-worker, ENTRYPOINT
+#            ["fsl-worker"] and CMD ["--gpu", "0"]; no CUDA libraries in the
+#            image: the NVIDIA container runtime mounts the host driver's
+#            libcuda.so.1 (driver for CUDA 11.8 or newer);
 # and runs under the NVIDIA container runtime (k8s: nvidia.com/gpu limits).
+# The binary needs glibc 2.34 or newer. Not yet run on a GPU (README, "GPU workers").
 
 # Keep in step with the go directive of go.mod (a test checks).
 ARG GO_VERSION=1.26
