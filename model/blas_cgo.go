@@ -136,6 +136,8 @@ func useBLAS() {
 		if !openBLAS() {
 			return
 		}
+		// parallelism is ours, across pieces of the batch (SetThreads)
+		C.fsl_set_threads(1)
 		if os.Getenv("OPENBLAS_CORETYPE") == "" {
 			if core := SuggestedBLASCore(); core != "" {
 				name := C.CString(core)
@@ -154,19 +156,6 @@ func BLASName() string {
 		return "openblas"
 	}
 	return "gonum"
-}
-
-// SetThreads sets the number of threads OpenBLAS uses (n ≥ 1; smaller n
-// is taken as 1). Results are bitwise reproducible for a fixed thread
-// count; set it before computing, e.g. to 1 on a worker that runs one
-// shard per core. Without OpenBLAS it does nothing.
-func SetThreads(n int) {
-	if n < 1 {
-		n = 1
-	}
-	if openBLAS() {
-		C.fsl_set_threads(C.int(n))
-	}
 }
 
 // BLASCore names the kernel set OpenBLAS uses, e.g. "SkylakeX" or

@@ -8,9 +8,5 @@ func useBLAS() {}
 // BLASName names the BLAS this process computes with.
 func BLASName() string { return "gonum" }
 
-// SetThreads does nothing in a pure-Go build: gonum's BLAS parallelises
-// over GOMAXPROCS and its results do not depend on the thread count.
-func SetThreads(n int) {}
-
 // BLASCore is "gonum" in a pure-Go build.
 func BLASCore() string { return "gonum" }

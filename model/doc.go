@@ -35,13 +35,17 @@
 //
 // Graph. The graph, its automatic differentiation and its execution are
 // Gorgonia's (a TapeMachine per batch shape). The hot operations are
-// small Gorgonia ops of this package (ops.go, convpool.go) rather than
-// Gorgonia's own, which measured 3-5× slower here: a 3×3 convolution as
-// one gemm over the batch's patch matrix, 2×2 max-pooling, and batch norm
-// fused with ReLU, each with its gradient op. Activations are laid out
+// Gorgonia ops of this package rather than Gorgonia's own, which
+// measured 3-5× slower here: a 3×3 convolution as gemms over L2-sized
+// chunks of the batch's patch matrix, its input gradient as a convolution
+// with flipped filters (conv.go); batch-norm statistics; and batch norm,
+// ReLU and 2×2 max-pooling fused into one op whose gradient ops reuse
+// the routes of its forward pass (bnpool.go). Activations are laid out
 // channel-major, [C N H W], so convolution outputs need no transposing.
-// Every op's gradient is checked against finite differences
-// (gradcheck_test.go).
+// Each op's output memory is allocated on a graph's first run and reused
+// by later runs (outbuf.go). Every op's gradient is checked against
+// finite differences (gradcheck_test.go), and the whole network against
+// one built from Gorgonia's stock ops (stock_test.go).
 //
 // Merging statistics across shards. The coordinator averages the Stats of
 // a step's shards weighted by Result.Count, in shard order (the params
@@ -51,10 +55,11 @@
 // job has the same shape.
 //
 // Determinism. The same (parameters, state, batch) give bitwise identical
-// results across runs and processes for a fixed BLAS build, kernel set
-// (BLASCore) and thread count (SetThreads). Workers of one job must agree
-// on all three, or the same shard computed on two workers can differ in
-// its last bits.
+// results across runs and processes for a fixed BLAS build and kernel
+// set (BLASCore), whatever the thread count (SetThreads): the work is cut
+// into the same pieces for any count and combined in a fixed order.
+// Workers of one job must agree on BLAS build and kernel set, or the same
+// shard computed on two workers can differ in its last bits.
 //
 // Concurrency. A Model is safe for concurrent use. It caches one compiled
 // graph per batch shape; calls that need the same graph run one at a time,
@@ -63,7 +68,8 @@
 // goroutine-safe.
 //
 // BLAS. With cgo (the default build) the matrix products go through
-// OpenBLAS (linked with -lopenblas); with -tags purego or CGO_ENABLED=0
+// OpenBLAS (opened at run time, single-threaded: the parallelism is
+// ours); with -tags purego or CGO_ENABLED=0
 // they use gonum's pure-Go BLAS. OpenBLAS picks its kernels from the CPU
 // model when the process starts; on VMs that hide the model it falls back
 // to generic SSE3 kernels ("Prescott"), 3× slower here. New then switches

@@ -495,19 +495,6 @@ func TestMergeRunning(t *testing.T) {
 	}
 }
 
-func TestDeviceWithoutCUDA(t *testing.T) {
-	if err := Device(-1); err != nil {
-		t.Fatalf("Device(-1) = %v, want nil", err)
-	}
-	err := Device(0)
-	if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "-tags cuda") {
-		t.Fatalf("Device(0) = %v, want ErrNoCUDA naming -tags cuda", err)
-	}
-	if err := Device(-2); err == nil {
-		t.Fatal("Device(-2) = nil")
-	}
-}
-
 func TestBLASCoreIsUpgradedFromGenericKernels(t *testing.T) {
 	mustNew(t, Config{}) // New selects the BLAS
 	core := BLASCore()
@@ -519,5 +506,41 @@ func TestBLASCoreIsUpgradedFromGenericKernels(t *testing.T) {
 		if s := SuggestedBLASCore(); s != "" {
 			t.Fatalf("still on %s kernels although %s would run", core, s)
 		}
+	}
+}
+
+func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
+	defer SetThreads(1)
+	for _, tc := range []struct {
+		name  string
+		k     Kind
+		batch *Batch
+	}{
+		{"triplets", KindTriplets, synthBatch(KindTriplets, 28, 20, 3)},
+		{"pairs", KindPairs, synthBatch(KindPairs, 28, 30, 3)},
+		{"episode", KindEpisode, synthEpisode(28, 5, 1, 11, 3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustNew(t, Config{Loss: tc.k})
+			p, s := m.Init(9)
+			var want string
+			for _, n := range []int{1, 2, 3, 5} {
+				SetThreads(n)
+				r, err := m.Grad(p, s, tc.batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := m.Embed(p, s, tc.batch.Pixels, tc.batch.Images())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := hashOf(r.Grads, r.Stats, params.Vector{float32(r.Loss)}, params.Vector(e))
+				if n == 1 {
+					want = got
+				} else if got != want {
+					t.Fatalf("%d threads: hash %s, 1 thread: %s", n, got, want)
+				}
+			}
+		})
 	}
 }

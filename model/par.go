@@ -13,6 +13,15 @@ var computeThreads atomic.Int32
 
 func init() { computeThreads.Store(1) }
 
+// SetThreads sets how many goroutines one Grad or Embed call computes
+// on (n ≥ 1; smaller n is taken as 1), for the whole process. The work is
+// cut into the same pieces whatever n is, each piece runs single-threaded
+// BLAS, and pieces are combined in a fixed order, so results are bitwise
+// the same for every n.
+func SetThreads(n int) {
+	computeThreads.Store(int32(max(n, 1)))
+}
+
 // parallelFor calls f(i) for every i in [0, n), spread over up to
 // computeThreads goroutines in contiguous ranges; worker w (0-based) is
 // passed to f so it can use scratch of its own. It returns when all calls
