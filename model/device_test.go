@@ -20,4 +20,3 @@ func TestDeviceWithoutCUDA(t *testing.T) {
 		t.Fatal("Device(-2) = nil")
 	}
 }
-
