@@ -65,7 +65,7 @@ func benchCommand() *cli.Command {
 				),
 				Action: runBenchTrain,
 			},
-		}, benchClusterCommands()...),
+		}, append(benchClusterCommands(), benchStepCommand())...),
 	}
 }
 
