@@ -54,7 +54,7 @@ func benchCommand() *cli.Command {
 					"with the same Trainer the coordinator uses, so its parameters equal a distributed run's.\n" +
 					"Prints images/s, peak RSS and a table of accuracies with 95% confidence intervals.",
 				Flags: append(jobFlags(),
-					&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads"},
+					&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
 					&cli.StringFlag{Name: "eval-ways", Value: "5,20", Usage: "ways of the final evaluation, comma-separated"},
 					&cli.IntFlag{Name: "eval-shot", Value: 1, Usage: "shots of the final evaluation"},
 					&cli.IntFlag{Name: "eval-query", Value: 15, Usage: "queries per class of the final evaluation"},

@@ -54,7 +54,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
-		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads per local worker"},
+		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per local worker (results do not depend on it)"},
 		&cli.IntFlag{Name: "eval-every", Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
 		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},

@@ -21,7 +21,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
 		&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID to work for"},
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
-		&cli.IntFlag{Name: "threads", Value: 1, Usage: "BLAS threads"},
+		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),

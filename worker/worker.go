@@ -32,7 +32,7 @@ type Config struct {
 	Connect wire.ConnectOptions
 	// Name is the worker's human-readable name (default: host name).
 	Name string
-	// Threads is the number of BLAS threads (default 1).
+	// Threads is the number of threads one step computes on (model.SetThreads; default 1); results do not depend on it.
 	Threads int
 	// UseGPU computes on CUDA device GPU (a CUDA build is needed); the zero
 	// Config computes on the CPU.
