@@ -400,21 +400,62 @@ func bnPoolInputGrad[T float](x, st, gamma, beta, dy, pg, dx []T, s tensor.Shape
 		q := -k*dbeta/float64(m) + k*dgamma*inv*mu/float64(m)
 		kt, pt, qt := T(k), T(p), T(q)
 		xc, dxc := x[ch*m:(ch+1)*m], dx[ch*m:(ch+1)*m]
+		code, g := rt.code[ch*om:(ch+1)*om], dy[ch*om:(ch+1)*om]
+		if x32, ok := any(xc).([]float32); ok {
+			inputGradPlanes32(x32, any(dxc).([]float32), code, any(g).([]float32), n, h, w,
+				float32(pt), float32(qt), float32(kt))
+			return
+		}
 		for i, v := range xc {
 			dxc[i] = v*pt + qt
 		}
-		code, g := rt.code[ch*om:(ch+1)*om], dy[ch*om:(ch+1)*om]
 		for pl := 0; pl < n; pl++ {
 			for oy := 0; oy < oh; oy++ {
 				row := pl*h*w + 2*oy*w
 				o := (pl*oh + oy) * ow
 				for ox, cd := range code[o : o+ow] {
-					// always add, zero where nothing passed: no branch
-					dxc[row+2*ox+int(cd>>1&1)*w+int(cd&1)] += kt * g[o+ox] * T(cd>>2^1)
+					if cd < 4 {
+						dxc[row+2*ox+int(cd>>1)*w+int(cd&1)] += kt * g[o+ox]
+					}
 				}
 			}
 		}
 	})
+}
+
+// inputGradPlanes32 writes dx = x·p + q + k·dz over the n planes of one
+// channel in one pass: dz is the window's gradient at its routed position
+// (code < 4), zero elsewhere and in a dropped odd row or column.
+func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
+	oh, ow := h/2, w/2
+	for pl := 0; pl < n; pl++ {
+		img, d := x[pl*h*w:(pl+1)*h*w], dx[pl*h*w:(pl+1)*h*w]
+		for oy := 0; oy < oh; oy++ {
+			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+			d0, d1 := d[2*oy*w:2*oy*w+2*ow], d[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+			o := (pl*oh + oy) * ow
+			cr, gr := code[o:o+ow], g[o:o+ow]
+			for ox, cd := range cr {
+				kg := k * gr[ox]
+				// the routed position gets kg, the others 0: no branch
+				at := int(cd)
+				d0[2*ox] = r0[2*ox]*p + q + kg*float32(b2i(at == 0))
+				d0[2*ox+1] = r0[2*ox+1]*p + q + kg*float32(b2i(at == 1))
+				d1[2*ox] = r1[2*ox]*p + q + kg*float32(b2i(at == 2))
+				d1[2*ox+1] = r1[2*ox+1]*p + q + kg*float32(b2i(at == 3))
+			}
+		}
+		if w%2 == 1 { // the dropped last column
+			for y := 0; y < 2*oh; y++ {
+				d[y*w+w-1] = img[y*w+w-1]*p + q
+			}
+		}
+		if h%2 == 1 { // the dropped last row
+			for i := (h - 1) * w; i < h*w; i++ {
+				d[i] = img[i]*p + q
+			}
+		}
+	}
 }
 
 // affineReluPoolOp: (x [C N H W], a [C], shift [C]) → [C N H/2 W/2],

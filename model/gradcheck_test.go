@@ -96,34 +96,45 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 // TestFloat32GradientsMatchFloat64 checks the production float32 path
 // (sgemm) against the float64 path the central differences verify.
 func TestFloat32GradientsMatchFloat64(t *testing.T) {
-	cfg := Config{Loss: KindEpisode, Size: 28, Filters: 16}
-	m32 := mustNew(t, cfg)
-	m64, err := newModel(cfg, tensor.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, s := m32.Init(11)
-	b := synthEpisode(28, 5, 1, 2, 11)
-	r, err := m32.Grad(p, s, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g64, _, loss64, _, err := gradOf(m64, toF64(p), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if math.Abs(r.Loss-loss64) > 1e-4*math.Abs(loss64) {
-		t.Errorf("loss float32 %v, float64 %v", r.Loss, loss64)
-	}
-	for _, e := range m32.layout.Entries {
-		var diff, norm float64
-		for i := e.Offset; i < e.Offset+e.Size(); i++ {
-			d := float64(r.Grads[i]) - g64[i]
-			diff += d * d
-			norm += g64[i] * g64[i]
-		}
-		if rel := math.Sqrt(diff / math.Max(norm, 1e-30)); rel > 1e-3 && norm > 1e-12 {
-			t.Errorf("%s: float32 gradient differs from float64 by %.2g (relative L2)", e.Name, rel)
-		}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		batch *Batch
+	}{
+		// 28→14→7→3→1: blocks 3 and 4 pool odd sides
+		{"proto 28x28", Config{Loss: KindEpisode, Size: 28, Filters: 16}, synthEpisode(28, 5, 1, 2, 11)},
+		{"triplet 28x28", Config{Loss: KindTriplets, Size: 28, Filters: 16}, synthBatch(KindTriplets, 28, 6, 12)},
+		{"siamese 19x19", Config{Loss: KindPairs, Size: 19, Filters: 8}, synthBatch(KindPairs, 19, 8, 13)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m32 := mustNew(t, tc.cfg)
+			m64, err := newModel(tc.cfg, tensor.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, s := m32.Init(11)
+			r, err := m32.Grad(p, s, tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g64, _, loss64, _, err := gradOf(m64, toF64(p), tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(r.Loss-loss64) > 1e-4*math.Abs(loss64) {
+				t.Errorf("loss float32 %v, float64 %v", r.Loss, loss64)
+			}
+			for _, e := range m32.layout.Entries {
+				var diff, norm float64
+				for i := e.Offset; i < e.Offset+e.Size(); i++ {
+					d := float64(r.Grads[i]) - g64[i]
+					diff += d * d
+					norm += g64[i] * g64[i]
+				}
+				if rel := math.Sqrt(diff / math.Max(norm, 1e-30)); rel > 1e-3 && norm > 1e-12 {
+					t.Errorf("%s: float32 gradient differs from float64 by %.2g (relative L2)", e.Name, rel)
+				}
+			}
+		})
 	}
 }
