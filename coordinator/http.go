@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -114,6 +115,7 @@ func (m *Monitor) Validated(step int, metrics map[string]float64) {
 //	GET /readyz      200 once the job is attached, 503 before (readiness)
 //	GET /status      the job's JobStatus as JSON (503 before Attach)
 //	GET /history     the dashboard's HistorySnapshot as JSON
+//	GET /debug/pprof/ Go's profiles (net/http/pprof): where a slow run's CPU goes
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
@@ -146,6 +148,9 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, DashboardFS(), "index.html")
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -142,6 +142,8 @@ func TestMonitorEndpointsBeforeAndAfterAttach(t *testing.T) {
 		{"/dashboard/app.js", 200, "drawChart"},
 		{"/dashboard/style.css", 200, "canvas"},
 		{"/metrics", 200, "go_goroutines"},
+		{"/debug/pprof/", 200, "goroutine"},
+		{"/debug/pprof/heap?debug=1", 200, "heap profile"},
 		{"/nope", 404, ""},
 	}
 	for _, c := range cases {
