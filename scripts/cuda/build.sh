@@ -42,10 +42,12 @@ export CGO_ENABLED=1
 export CGO_CFLAGS="${CGO_CFLAGS:-} -I$inc"
 export CGO_LDFLAGS="${CGO_LDFLAGS:-} -L$lib"
 echo "build.sh: go build -tags fslcuda ./cmd/fsl-worker ./cmd/fsl-coord"
-go build -tags fslcuda -o "$out/" ./cmd/fsl-worker ./cmd/fsl-coord || die "go build -tags fslcuda"
+# -s -w: no symbol tables, so the three files device-check.sh needs fit the
+# device tool's 64 MiB carry
+go build -tags fslcuda -ldflags='-s -w' -o "$out/" ./cmd/fsl-worker ./cmd/fsl-coord || die "go build -tags fslcuda"
 echo "build.sh: go test -c -tags fslcuda ./model ./model/gpu"
-go test -c -tags fslcuda -o "$out/model.test" ./model || die "go test -c ./model"
-go test -c -tags fslcuda -o "$out/gpu.test" ./model/gpu || die "go test -c ./model/gpu"
+go test -c -tags fslcuda -ldflags='-s -w' -o "$out/model.test" ./model || die "go test -c ./model"
+go test -c -tags fslcuda -ldflags='-s -w' -o "$out/gpu.test" ./model/gpu || die "go test -c ./model/gpu"
 
 command -v ldd >/dev/null || die "ldd not found"
 ldd "$out/fsl-worker" | grep -q 'libcuda\.so\.1' || die "$out/fsl-worker does not link libcuda.so.1: $(ldd "$out/fsl-worker")"

@@ -2,7 +2,9 @@
 # device-check.sh: the GPU acceptance run for a lent NVIDIA machine, which
 # has the driver but no Go toolchain. Build first, on any Debian 12 machine:
 #   bash scripts/cuda/build.sh        # fills bin/cuda/
-# then run this from the repository root with bin/cuda carried over:
+# then run this from the repository root with the three files it needs
+# carried over (about 45 MB; all of bin/cuda is over the device tool's
+# 64 MiB): carry bin/cuda/model.test, bin/cuda/gpu.test, bin/cuda/fsl-worker
 #   bash scripts/cuda/device-check.sh
 # It runs, with FSL_REQUIRE_GPU=1 (a missing GPU fails instead of skipping):
 #   1. nvidia-smi
