@@ -177,6 +177,20 @@ func TestBNReluPoolMatchesStockOps(t *testing.T) {
 		sOut, sGrads := graphRun(t, r, build(false))
 		oOut, oGrads := graphRun(t, r, build(true))
 		checkClose(t, "bnReluPool output", oOut, sOut, stockTol)
+		// the statistics against a two-pass float64 computation
+		st := make([]float64, 2*tc.c)
+		channelStats(x, st, tensor.Shape{tc.c, tc.n, tc.h, tc.w})
+		m := tc.n * tc.h * tc.w
+		want := make([]float64, 2*tc.c)
+		for ch := 0; ch < tc.c; ch++ {
+			for _, v := range x[ch*m : (ch+1)*m] {
+				want[ch] += v / float64(m)
+			}
+			for _, v := range x[ch*m : (ch+1)*m] {
+				want[tc.c+ch] += (v - want[ch]) * (v - want[ch]) / float64(m)
+			}
+		}
+		checkClose(t, "bnStats mean and variance", st, want, 1e-12)
 		for i, name := range []string{"x", "gamma", "beta"} {
 			checkClose(t, "bnReluPool gradient of "+name, oGrads[i], sGrads[i], stockTol)
 		}
