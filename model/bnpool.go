@@ -59,25 +59,23 @@ func (o bnStatsOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 // channelStats writes the per-channel mean, then the biased variance, of
-// x [C N H W]: one pass of Σx and Σx² in float64 with four interleaved
-// accumulators each (the adds are not one serial chain).
+// x [C N H W]: one pass of Σx and Σx² in float64 (channelSums32 for
+// float32).
 func channelStats[T float](x, out []T, s tensor.Shape) {
 	c, m := s[0], s[1]*s[2]*s[3]
 	parallelFor(c, func(_, ch int) {
 		v := x[ch*m : (ch+1)*m]
-		var s0, s1, s2, s3, q0, q1, q2, q3 float64
-		i := 0
-		for ; i+4 <= len(v); i += 4 {
-			a, b, cc, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
-			s0, s1, s2, s3 = s0+a, s1+b, s2+cc, s3+d
-			q0, q1, q2, q3 = q0+a*a, q1+b*b, q2+cc*cc, q3+d*d
+		var sum, sq float64
+		if v32, ok := any(v).([]float32); ok {
+			sum, sq = channelSums32(v32)
+		} else {
+			for _, e := range v {
+				f := float64(e)
+				sum, sq = sum+f, sq+f*f
+			}
 		}
-		for ; i < len(v); i++ {
-			a := float64(v[i])
-			s0, q0 = s0+a, q0+a*a
-		}
-		mu := ((s0 + s1) + (s2 + s3)) / float64(m)
-		vr := max(((q0+q1)+(q2+q3))/float64(m)-mu*mu, 0)
+		mu := sum / float64(m)
+		vr := max(sq/float64(m)-mu*mu, 0)
 		out[ch], out[c+ch] = T(mu), T(vr)
 	})
 }
@@ -149,32 +147,6 @@ func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T)
 				at := i0 + int(c>>1&1)*w + int(c&1)
 				code[o], sel[o] = c, img[at]
 				y[o] = max(img[at]*a+sh, 0)
-			}
-		}
-	}
-}
-
-// routePlanes32 is routePlanes for float32 without branches.
-func routePlanes32(x, y []float32, code []uint8, sel []float32, n, h, w int, a, sh float32) {
-	oh, ow := h/2, w/2
-	for p := 0; p < n; p++ {
-		img := x[p*h*w : (p+1)*h*w]
-		yo, co, so := y[p*oh*ow:(p+1)*oh*ow], code[p*oh*ow:(p+1)*oh*ow], sel[p*oh*ow:(p+1)*oh*ow]
-		for oy := 0; oy < oh; oy++ {
-			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
-			yr, cr, sr := yo[oy*ow:(oy+1)*ow], co[oy*ow:(oy+1)*ow], so[oy*ow:(oy+1)*ow]
-			for ox := range yr {
-				x0, x1, x2, x3 := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
-				z0, z1, z2, z3 := x0*a+sh, x1*a+sh, x2*a+sh, x3*a+sh
-				// first maximum: within each row pair, then between them
-				i01, i23 := b2i(z1 > z0), 2+b2i(z3 > z2)
-				m01, m23 := max(z0, z1), max(z2, z3)
-				top := -b2i(m23 > m01)
-				at := i01 ^ (i01^i23)&top
-				m := max(m01, m23)
-				cr[ox] = uint8(at | (b2i(!(m > 0)) << 2))
-				sr[ox] = img[2*oy*w+2*ox+(at>>1)*w+at&1]
-				yr[ox] = max(m, 0)
 			}
 		}
 	}
@@ -421,41 +393,6 @@ func bnPoolInputGrad[T float](x, st, gamma, beta, dy, pg, dx []T, s tensor.Shape
 			}
 		}
 	})
-}
-
-// inputGradPlanes32 writes dx = x·p + q + k·dz over the n planes of one
-// channel in one pass: dz is the window's gradient at its routed position
-// (code < 4), zero elsewhere and in a dropped odd row or column.
-func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
-	oh, ow := h/2, w/2
-	for pl := 0; pl < n; pl++ {
-		img, d := x[pl*h*w:(pl+1)*h*w], dx[pl*h*w:(pl+1)*h*w]
-		for oy := 0; oy < oh; oy++ {
-			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
-			d0, d1 := d[2*oy*w:2*oy*w+2*ow], d[(2*oy+1)*w:(2*oy+1)*w+2*ow]
-			o := (pl*oh + oy) * ow
-			cr, gr := code[o:o+ow], g[o:o+ow]
-			for ox, cd := range cr {
-				kg := k * gr[ox]
-				// the routed position gets kg, the others 0: no branch
-				at := int(cd)
-				d0[2*ox] = r0[2*ox]*p + q + kg*float32(b2i(at == 0))
-				d0[2*ox+1] = r0[2*ox+1]*p + q + kg*float32(b2i(at == 1))
-				d1[2*ox] = r1[2*ox]*p + q + kg*float32(b2i(at == 2))
-				d1[2*ox+1] = r1[2*ox+1]*p + q + kg*float32(b2i(at == 3))
-			}
-		}
-		if w%2 == 1 { // the dropped last column
-			for y := 0; y < 2*oh; y++ {
-				d[y*w+w-1] = img[y*w+w-1]*p + q
-			}
-		}
-		if h%2 == 1 { // the dropped last row
-			for i := (h - 1) * w; i < h*w; i++ {
-				d[i] = img[i]*p + q
-			}
-		}
-	}
 }
 
 // affineReluPoolOp: (x [C N H W], a [C], shift [C]) → [C N H/2 W/2],

@@ -1,0 +1,232 @@
+#include "textflag.h"
+
+// AVX2 kernels of the batch-norm/ReLU/pooling ops of package model. Each
+// computes bit for bit what its Go twin in model/simd.go computes: products and
+// sums are separate (no FMA), in the same order.
+
+// VPERMPS/VPERMD indices that repeat each of lanes 0-3 (lo) or 4-7 (hi)
+// twice, and the pooling-window position of each element of the first
+// (pos0: 0 1 0 1 ...) and second (pos1: 2 3 2 3 ...) row of a window pair.
+DATA dupLo<>+0(SB)/4, $0
+DATA dupLo<>+4(SB)/4, $0
+DATA dupLo<>+8(SB)/4, $1
+DATA dupLo<>+12(SB)/4, $1
+DATA dupLo<>+16(SB)/4, $2
+DATA dupLo<>+20(SB)/4, $2
+DATA dupLo<>+24(SB)/4, $3
+DATA dupLo<>+28(SB)/4, $3
+GLOBL dupLo<>(SB), RODATA, $32
+DATA dupHi<>+0(SB)/4, $4
+DATA dupHi<>+4(SB)/4, $4
+DATA dupHi<>+8(SB)/4, $5
+DATA dupHi<>+12(SB)/4, $5
+DATA dupHi<>+16(SB)/4, $6
+DATA dupHi<>+20(SB)/4, $6
+DATA dupHi<>+24(SB)/4, $7
+DATA dupHi<>+28(SB)/4, $7
+GLOBL dupHi<>(SB), RODATA, $32
+DATA pos0<>+0(SB)/4, $0
+DATA pos0<>+4(SB)/4, $1
+DATA pos0<>+8(SB)/4, $0
+DATA pos0<>+12(SB)/4, $1
+DATA pos0<>+16(SB)/4, $0
+DATA pos0<>+20(SB)/4, $1
+DATA pos0<>+24(SB)/4, $0
+DATA pos0<>+28(SB)/4, $1
+GLOBL pos0<>(SB), RODATA, $32
+DATA pos1<>+0(SB)/4, $2
+DATA pos1<>+4(SB)/4, $3
+DATA pos1<>+8(SB)/4, $2
+DATA pos1<>+12(SB)/4, $3
+DATA pos1<>+16(SB)/4, $2
+DATA pos1<>+20(SB)/4, $3
+DATA pos1<>+24(SB)/4, $2
+DATA pos1<>+28(SB)/4, $3
+GLOBL pos1<>(SB), RODATA, $32
+
+// func StatsLanes(x *float32, blocks int, acc *[16]float64)
+// acc[l] = Σ float64(x[8b+l]), acc[8+l] = Σ float64(x[8b+l])² over b.
+TEXT ·StatsLanes(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ blocks+8(FP), CX
+	MOVQ acc+16(FP), DI
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	TESTQ CX, CX
+	JZ statsdone
+
+statsloop:
+	VCVTPS2PD (SI), Y4
+	VCVTPS2PD 16(SI), Y5
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VMULPD Y4, Y4, Y4
+	VMULPD Y5, Y5, Y5
+	VADDPD Y4, Y2, Y2
+	VADDPD Y5, Y3, Y3
+	ADDQ $32, SI
+	DECQ CX
+	JNZ statsloop
+
+statsdone:
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func Route(r0, r1, y *float32, code *uint8, sel *float32, blocks int, a, sh float32)
+// 8 windows per block: rows r0 and r1 hold 16 values each.
+TEXT ·Route(SB), NOSPLIT, $0-56
+	MOVQ r0+0(FP), SI
+	MOVQ r1+8(FP), BX
+	MOVQ y+16(FP), DI
+	MOVQ code+24(FP), R9
+	MOVQ sel+32(FP), R8
+	MOVQ blocks+40(FP), CX
+	VBROADCASTSS a+48(FP), Y15
+	VBROADCASTSS sh+52(FP), Y14
+	VXORPS Y13, Y13, Y13
+	MOVL $1, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $4, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JZ routedone
+
+routeloop:
+	// x0 x1: even and odd columns of row 0; x2 x3: of row 1
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xDD, Y1, Y0, Y5
+	VPERMPD $0xD8, Y4, Y4
+	VPERMPD $0xD8, Y5, Y5
+	// z = x·a + shift
+	VMULPS Y15, Y2, Y6
+	VADDPS Y14, Y6, Y6
+	VMULPS Y15, Y3, Y7
+	VADDPS Y14, Y7, Y7
+	VMULPS Y15, Y4, Y8
+	VADDPS Y14, Y8, Y8
+	VMULPS Y15, Y5, Y9
+	VADDPS Y14, Y9, Y9
+	// first maximum within each row pair
+	VCMPPS $14, Y6, Y7, Y0   // c01 = z1 > z0
+	VMAXPS Y7, Y6, Y1        // m01
+	VBLENDVPS Y0, Y3, Y2, Y2 // s01 = c01 ? x1 : x0
+	VPAND Y12, Y0, Y0        // i01
+	VCMPPS $14, Y8, Y9, Y3   // c23 = z3 > z2
+	VMAXPS Y9, Y8, Y10       // m23
+	VBLENDVPS Y3, Y5, Y4, Y4 // s23 = c23 ? x3 : x2
+	VPAND Y12, Y3, Y3
+	VPADDD Y12, Y3, Y3
+	VPADDD Y12, Y3, Y3       // i23 = 2 + c23
+	// then between the rows
+	VCMPPS $14, Y1, Y10, Y6  // top = m23 > m01
+	VBLENDVPS Y6, Y4, Y2, Y2 // sel
+	VBLENDVPS Y6, Y3, Y0, Y0 // at
+	VBLENDVPS Y6, Y10, Y1, Y1 // m
+	VCMPPS $14, Y13, Y1, Y7  // m > 0
+	VPANDN Y11, Y7, Y7       // 4 where not
+	VPOR Y7, Y0, Y0          // code
+	VMAXPS Y13, Y1, Y1       // y = max(m, 0)
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, (R8)
+	VEXTRACTI128 $1, Y0, X5
+	VPACKUSDW X5, X0, X0
+	VPACKUSWB X0, X0, X0
+	MOVQ X0, (R9)
+	ADDQ $64, SI
+	ADDQ $64, BX
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $8, R9
+	DECQ CX
+	JNZ routeloop
+
+routedone:
+	VZEROUPPER
+	RET
+
+// func InputGrad(r0, r1, d0, d1 *float32, code *uint8, grad *float32, blocks int, p, q, k float32)
+// d = x·p + q, plus k·g at each window's routed position (code 0..3).
+TEXT ·InputGrad(SB), NOSPLIT, $0-68
+	MOVQ r0+0(FP), SI
+	MOVQ r1+8(FP), BX
+	MOVQ d0+16(FP), DI
+	MOVQ d1+24(FP), DX
+	MOVQ code+32(FP), R9
+	MOVQ grad+40(FP), R10
+	MOVQ blocks+48(FP), CX
+	VBROADCASTSS p+56(FP), Y15
+	VBROADCASTSS q+60(FP), Y14
+	VBROADCASTSS k+64(FP), Y13
+	VMOVDQU dupLo<>(SB), Y12
+	VMOVDQU dupHi<>(SB), Y11
+	VMOVDQU pos0<>(SB), Y10
+	VMOVDQU pos1<>(SB), Y9
+	TESTQ CX, CX
+	JZ igdone
+
+igloop:
+	VPMOVZXBD (R9), Y0       // codes of 8 windows
+	VMOVUPS (R10), Y1
+	VMULPS Y13, Y1, Y1       // kg
+	VPERMD Y0, Y12, Y2       // codes, each twice: windows 0-3
+	VPERMD Y0, Y11, Y3       // windows 4-7
+	VPERMPS Y1, Y12, Y4      // kg, each twice
+	VPERMPS Y1, Y11, Y5
+	// row 0, elements 0-7 then 8-15
+	VMOVUPS (SI), Y6
+	VMULPS Y15, Y6, Y6
+	VADDPS Y14, Y6, Y6
+	VPCMPEQD Y10, Y2, Y7
+	VANDPS Y4, Y7, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y6, (DI)
+	VMOVUPS 32(SI), Y6
+	VMULPS Y15, Y6, Y6
+	VADDPS Y14, Y6, Y6
+	VPCMPEQD Y10, Y3, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y6, 32(DI)
+	// row 1
+	VMOVUPS (BX), Y6
+	VMULPS Y15, Y6, Y6
+	VADDPS Y14, Y6, Y6
+	VPCMPEQD Y9, Y2, Y7
+	VANDPS Y4, Y7, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y6, (DX)
+	VMOVUPS 32(BX), Y6
+	VMULPS Y15, Y6, Y6
+	VADDPS Y14, Y6, Y6
+	VPCMPEQD Y9, Y3, Y7
+	VANDPS Y5, Y7, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y6, 32(DX)
+	ADDQ $64, SI
+	ADDQ $64, BX
+	ADDQ $64, DI
+	ADDQ $64, DX
+	ADDQ $8, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ igloop
+
+igdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package simd
+
+// Available is false off amd64: callers use their Go kernels.
+const Available = false
+
+// StatsLanes, Route and InputGrad exist only on amd64; see simd_amd64.go.
+func StatsLanes(x *float32, blocks int, acc *[16]float64) { panic("simd: not available") }
+
+func Route(r0, r1, y *float32, code *uint8, sel *float32, blocks int, a, sh float32) {
+	panic("simd: not available")
+}
+
+func InputGrad(r0, r1, d0, d1 *float32, code *uint8, grad *float32, blocks int, p, q, k float32) {
+	panic("simd: not available")
+}

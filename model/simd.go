@@ -1,0 +1,145 @@
+package model
+
+import (
+	"math"
+
+	"github.com/fsl-project/fsl/model/internal/simd"
+)
+
+// The float32 window kernels of the fused batch-norm/ReLU/pooling ops and
+// the channel sums of batch norm, each in two versions that give the same
+// bits: AVX2 assembly (internal/simd) for whole blocks of 8 windows or 8
+// values where the CPU has it, and Go for the rest and elsewhere. A row
+// of windows not a multiple of 8 wide is covered by overlapping its last
+// block with the one before (the kernels write, never accumulate, so
+// recomputing a window writes the same values). The assembly's max of
+// two values returns the second when they compare equal, Go's max +0 for
+// ±0: they differ only for NaN inputs.
+
+// useSIMD selects the AVX2 kernels where the CPU has them; tests turn it
+// off to compare.
+var useSIMD = simd.Available
+
+// channelSums32 returns Σ v and Σ v² in float64: eight lanes (element i
+// in lane i mod 8) summed in a fixed tree, then the tail in order.
+func channelSums32(v []float32) (sum, sq float64) {
+	var acc [16]float64
+	blocks := len(v) / 8
+	if useSIMD && blocks > 0 {
+		simd.StatsLanes(&v[0], blocks, &acc)
+	} else {
+		for b := 0; b < blocks; b++ {
+			for l, e := range v[8*b : 8*b+8] {
+				f := float64(e)
+				acc[l] += f
+				acc[8+l] += f * f
+			}
+		}
+	}
+	sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+	sq = ((acc[8] + acc[9]) + (acc[10] + acc[11])) + ((acc[12] + acc[13]) + (acc[14] + acc[15]))
+	for _, e := range v[8*blocks:] {
+		f := float64(e)
+		sum, sq = sum+f, sq+f*f
+	}
+	return sum, sq
+}
+
+// simdBlocks calls f(start) for blocks of 8 windows covering [0, n), the
+// last one overlapping its predecessor when 8 does not divide n; n ≥ 8.
+func simdBlocks(n int, f func(start int)) {
+	for s := 0; s+8 <= n; s += 8 {
+		f(s)
+	}
+	if n%8 != 0 {
+		f(n - 8)
+	}
+}
+
+// routePlanes32 is routePlanes for float32: per window the code, sel and
+// pooled output (see routes).
+func routePlanes32(x, y []float32, code []uint8, sel []float32, n, h, w int, a, sh float32) {
+	oh, ow := h/2, w/2
+	for p := 0; p < n; p++ {
+		img := x[p*h*w : (p+1)*h*w]
+		for oy := 0; oy < oh; oy++ {
+			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+			o := (p*oh + oy) * ow
+			yr, cr, sr := y[o:o+ow], code[o:o+ow], sel[o:o+ow]
+			if useSIMD && ow >= 8 {
+				simdBlocks(ow, func(s int) {
+					simd.Route(&r0[2*s], &r1[2*s], &yr[s], &cr[s], &sr[s], 1, a, sh)
+				})
+				continue
+			}
+			routeRow32(r0, r1, yr, cr, sr, a, sh)
+		}
+	}
+}
+
+// routeRow32 is one row of windows of routePlanes32 in Go, without
+// branches.
+func routeRow32(r0, r1, yr []float32, cr []uint8, sr []float32, a, sh float32) {
+	for ox := range yr {
+		x0, x1, x2, x3 := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
+		z0, z1, z2, z3 := x0*a+sh, x1*a+sh, x2*a+sh, x3*a+sh
+		// first maximum: within each row pair, then between them
+		i01, i23 := b2i(z1 > z0), 2+b2i(z3 > z2)
+		m01, m23 := max(z0, z1), max(z2, z3)
+		top := -b2i(m23 > m01)
+		at := i01 ^ (i01^i23)&top
+		m := max(m01, m23)
+		cr[ox] = uint8(at | (b2i(!(m > 0)) << 2))
+		xs := [4]float32{x0, x1, x2, x3}
+		sr[ox] = xs[at&3]
+		yr[ox] = max(m, 0)
+	}
+}
+
+// inputGradPlanes32 writes dx = x·p + q + k·dz over the n planes of one
+// channel in one pass: dz is the window's gradient at its routed position
+// (code < 4), zero elsewhere and in a dropped odd row or column.
+func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
+	oh, ow := h/2, w/2
+	for pl := 0; pl < n; pl++ {
+		img, d := x[pl*h*w:(pl+1)*h*w], dx[pl*h*w:(pl+1)*h*w]
+		for oy := 0; oy < oh; oy++ {
+			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+			d0, d1 := d[2*oy*w:2*oy*w+2*ow], d[(2*oy+1)*w:(2*oy+1)*w+2*ow]
+			o := (pl*oh + oy) * ow
+			cr, gr := code[o:o+ow], g[o:o+ow]
+			if useSIMD && ow >= 8 {
+				simdBlocks(ow, func(s int) {
+					simd.InputGrad(&r0[2*s], &r1[2*s], &d0[2*s], &d1[2*s], &cr[s], &gr[s], 1, p, q, k)
+				})
+				continue
+			}
+			inputGradRow32(r0, r1, d0, d1, cr, gr, p, q, k)
+		}
+		if w%2 == 1 { // the dropped last column
+			for y := 0; y < 2*oh; y++ {
+				d[y*w+w-1] = img[y*w+w-1]*p + q
+			}
+		}
+		if h%2 == 1 { // the dropped last row
+			for i := (h - 1) * w; i < h*w; i++ {
+				d[i] = img[i]*p + q
+			}
+		}
+	}
+}
+
+// inputGradRow32 is one row of windows of inputGradPlanes32 in Go: the
+// routed position gets k·g, the others +0, without branches.
+func inputGradRow32(r0, r1, d0, d1 []float32, cr []uint8, gr []float32, p, q, k float32) {
+	for ox, cd := range cr {
+		kg := k * gr[ox]
+		at := int(cd)
+		d0[2*ox] = r0[2*ox]*p + q + and32(kg, mask32(at == 0))
+		d0[2*ox+1] = r0[2*ox+1]*p + q + and32(kg, mask32(at == 1))
+		d1[2*ox] = r1[2*ox]*p + q + and32(kg, mask32(at == 2))
+		d1[2*ox+1] = r1[2*ox+1]*p + q + and32(kg, mask32(at == 3))
+	}
+}
+
+func and32(v float32, k uint32) float32 { return math.Float32frombits(math.Float32bits(v) & k) }
