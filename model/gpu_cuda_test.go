@@ -4,6 +4,7 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/fsl-project/fsl/model/gpu"
 	"github.com/fsl-project/fsl/params"
+	"gorgonia.org/tensor"
 )
 
 // useGPU selects GPU 0 for the test, or skips it with the reason when
@@ -40,6 +42,12 @@ func gpuRelErr(a, b []float32) float64 {
 	return diff / math.Max(scale, 1e-6)
 }
 
+// TestGPUGradMatchesCPU compares the GPU step with two CPU references, the
+// float32 path and the float64 one: a pooling window whose two largest
+// values differ by less than float32 rounding can route its gradient to a
+// different pixel in any one of the three (seen on the CPU float32 path,
+// proto seed 1: conv3.w off by 1.3e-2 while the GPU matched float64 within
+// 6e-6), so a seed passes when the GPU is within tol of either reference.
 func TestGPUGradMatchesCPU(t *testing.T) {
 	useGPU(t)
 	const tol = 1e-4
@@ -56,6 +64,10 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := mustNew(t, Config{Loss: c.kind})
+			m64, err := newModel(Config{Loss: c.kind}, tensor.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for seed := uint64(1); seed <= 2; seed++ {
 				p, state := m.Init(seed)
 				rng := rand.New(rand.NewPCG(seed, 99))
@@ -78,29 +90,57 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				if got.Count != want.Count || got.Images != want.Images {
 					t.Errorf("seed %d: Count, Images = %d, %d, CPU %d, %d", seed, got.Count, got.Images, want.Count, want.Images)
 				}
-				le := math.Abs(got.Loss-want.Loss) / math.Max(math.Abs(want.Loss), 1e-6)
-				t.Logf("seed %d: loss GPU %.7g CPU %.7g (rel %.2g)", seed, got.Loss, want.Loss, le)
-				worst = math.Max(worst, le)
-				if le > tol {
-					t.Errorf("seed %d: loss GPU %v, CPU %v, relative error %.3g > %g", seed, got.Loss, want.Loss, le, tol)
+				p64 := make([]float64, len(p))
+				for i, v := range p {
+					p64[i] = float64(v)
 				}
-				check := func(what string, l params.Layout, g, w params.Vector) {
-					for _, e := range l.Entries {
-						r := gpuRelErr(g[e.Offset:e.Offset+e.Size()], w[e.Offset:e.Offset+e.Size()])
-						worst = math.Max(worst, r)
-						if r > tol {
-							t.Errorf("seed %d: %s %s: relative error %.3g > %g", seed, what, e.Name, r, tol)
-						} else {
-							t.Logf("seed %d: %s %s: relative error %.2g", seed, what, e.Name, r)
+				g64, s64, loss64, _, err := gradOf(m64, p64, b)
+				if err != nil {
+					t.Fatalf("CPU float64 Grad: %v", err)
+				}
+				want64 := Result{Grads: to32(g64), Stats: to32(s64), Loss: loss64}
+				// errs compares got with one reference: the loss, every
+				// gradient and statistics entry, and the worst of them
+				errs := func(ref Result) (lines []string, worst float64) {
+					le := math.Abs(got.Loss-ref.Loss) / math.Max(math.Abs(ref.Loss), 1e-6)
+					lines = append(lines, fmt.Sprintf("loss GPU %.7g ref %.7g (rel %.2g)", got.Loss, ref.Loss, le))
+					worst = le
+					for _, v := range []struct {
+						what string
+						l    params.Layout
+						g, w params.Vector
+					}{{"gradient", m.Layout(), got.Grads, ref.Grads}, {"statistics", m.StateLayout(), got.Stats, ref.Stats}} {
+						for _, e := range v.l.Entries {
+							r := gpuRelErr(v.g[e.Offset:e.Offset+e.Size()], v.w[e.Offset:e.Offset+e.Size()])
+							worst = math.Max(worst, r)
+							lines = append(lines, fmt.Sprintf("%s %s: relative error %.2g", v.what, e.Name, r))
 						}
 					}
+					return lines, worst
 				}
-				check("gradient", m.Layout(), got.Grads, want.Grads)
-				check("statistics", m.StateLayout(), got.Stats, want.Stats)
+				l32, w32 := errs(want)
+				l64, w64 := errs(want64)
+				best := math.Min(w32, w64)
+				worst = math.Max(worst, best)
+				t.Logf("seed %d: worst relative error against CPU float32 %.2g, against CPU float64 %.2g", seed, w32, w64)
+				for i := range l32 {
+					t.Logf("seed %d: float32 %s | float64 %s", seed, l32[i], l64[i])
+				}
+				if best > tol {
+					t.Errorf("seed %d: GPU off both CPU references: worst relative error %.3g (float32), %.3g (float64) > %g", seed, w32, w64, tol)
+				}
 			}
 		})
 	}
 	t.Logf("worst relative error over losses, gradients and statistics: %.3g (tolerance %g)", worst, tol)
+}
+
+func to32(v []float64) params.Vector {
+	out := make(params.Vector, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
 }
 
 func TestGPUStepIsDeterministic(t *testing.T) {
