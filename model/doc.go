@@ -40,7 +40,10 @@
 // chunks of the batch's patch matrix, its input gradient as a convolution
 // with flipped filters (conv.go); batch-norm statistics; and batch norm,
 // ReLU and 2×2 max-pooling fused into one op whose gradient ops reuse
-// the routes of its forward pass (bnpool.go). Activations are laid out
+// the routes of its forward pass (bnpool.go); their window kernels and the
+// batch-norm sums have AVX2 assembly twins (internal/simd, used where the
+// CPU has AVX2) that give the same bits as the Go ones (simd.go).
+// Activations are laid out
 // channel-major, [C N H W], so convolution outputs need no transposing.
 // Each op's output memory is allocated on a graph's first run and reused
 // by later runs (outbuf.go). Every op's gradient is checked against
