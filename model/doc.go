@@ -43,12 +43,12 @@
 // the routes of its forward pass (bnpool.go); their window kernels and the
 // batch-norm sums have AVX2 assembly twins (internal/simd, used where the
 // CPU has AVX2) that give the same bits as the Go ones (simd.go).
-// Activations are laid out
-// channel-major, [C N H W], so convolution outputs need no transposing.
+// Activations are laid out channel-major, [C N H W], so convolution
+// outputs need no transposing.
 // Each op's output memory is allocated on a graph's first run and reused
 // by later runs (outbuf.go). Every op's gradient is checked against
-// finite differences (gradcheck_test.go), and the whole network against
-// one built from Gorgonia's stock ops (stock_test.go).
+// finite differences (gradcheck_test.go), and each op against Gorgonia's
+// stock ops (stock_test.go).
 //
 // Merging statistics across shards. The coordinator averages the Stats of
 // a step's shards weighted by Result.Count, in shard order (the params
