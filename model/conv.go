@@ -131,11 +131,7 @@ func newConvOp(input bool) convOp {
 func (convOp) Arity() int    { return 2 }
 func (convOp) Type() hm.Type { return hm.NewFnType(tensorType(4), tensorType(4), tensorType(4)) }
 func (o convOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	xs, err := shape4(o.name, in[0])
-	if err != nil {
-		return nil, err
-	}
-	ws, err := shape4(o.name, in[1])
+	xs, ws, err := shape44(o.name, in)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +196,7 @@ type convGradXOp struct {
 func (convGradXOp) Arity() int    { return 2 }
 func (convGradXOp) Type() hm.Type { return hm.NewFnType(tensorType(4), tensorType(4), tensorType(4)) }
 func (o convGradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	ws, err := shape4(o.name, in[0])
-	if err != nil {
-		return nil, err
-	}
-	ds, err := shape4(o.name, in[1])
+	ws, ds, err := shape44(o.name, in)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +241,7 @@ type convGradWOp struct {
 func (convGradWOp) Arity() int    { return 2 }
 func (convGradWOp) Type() hm.Type { return hm.NewFnType(tensorType(4), tensorType(4), tensorType(4)) }
 func (o convGradWOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	xs, err := shape4(o.name, in[0])
-	if err != nil {
-		return nil, err
-	}
-	ds, err := shape4(o.name, in[1])
+	xs, ds, err := shape44(o.name, in)
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,20 @@ func dispatch(ins []*tensor.Dense, shape tensor.Shape, buf *outBuf,
 	return nil, fmt.Errorf("dtype %v not supported", ins[0].Dtype())
 }
 
+// shape44 returns the shapes of a two-input op's inputs, both 4-D.
+func shape44(name string, in []G.DimSizer) (a, b tensor.Shape, err error) {
+	if len(in) != 2 {
+		return nil, nil, fmt.Errorf("%s: %d inputs, want 2", name, len(in))
+	}
+	if a, err = shape4(name, in[0]); err != nil {
+		return nil, nil, err
+	}
+	if b, err = shape4(name, in[1]); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 func shape4(name string, d G.DimSizer) (tensor.Shape, error) {
 	s, ok := d.(tensor.Shape)
 	if !ok || len(s) != 4 {
