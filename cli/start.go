@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -54,7 +55,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
-		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per local worker (results do not depend on it)"},
+		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker (default: all cores, so a worker waiting at the step barrier leaves its cores to the others; results do not depend on it)"},
 		&cli.IntFlag{Name: "eval-every", Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
 		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
@@ -188,7 +189,11 @@ func runStart(c *cli.Context) error {
 	if n := c.Int("local-workers"); n > 0 {
 		wctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		if err := startLocalWorkers(wctx, &wg, n, c.Int("threads"), spec.ID, url, token, log); err != nil {
+		threads := c.Int("threads")
+		if threads < 1 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, token, log); err != nil {
 			return err
 		}
 		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
