@@ -15,17 +15,19 @@ import (
 //	st = bnStats(x)                 // [2 C]: mean, biased variance
 //	y  = bnReluPool(x, st, γ, β)    // pool(relu(x·a + shift)), a = γ/√(σ²+eps)
 //
-// The gradient recomputes z = x·a + shift from x instead of keeping the
-// unpooled activation: each window's gradient goes to its first maximum of
-// z in (0,0), (0,1), (1,0), (1,1) order (where the pooled ReLU output
-// came from, as it is increasing) if that maximum is positive; so
-// dz = dy there and 0 elsewhere. Then, with the full batch-norm
-// derivative through the batch statistics:
+// The unpooled activation is never stored. Instead the forward pass
+// records each window's routes (see routes): the position of its first
+// maximum of z = x·a + shift in (0,0), (0,1), (1,0), (1,1) order (where
+// the pooled ReLU output came from, as ReLU is increasing), whether that
+// maximum is positive, and x there. The window's gradient goes to that
+// position if the maximum is positive, so dz = dy there and 0 elsewhere.
+// Then, with the full batch-norm derivative through the batch statistics:
 //
 //	pg = bnPoolParamGrad(x, st, γ, β, dy)     // [dγ; dβ] = [Σ dz·x̂; Σ dz]
 //	dx = bnPoolInputGrad(x, st, γ, β, dy, pg) // a·dz − (dβ + x̂·dγ)·a/M
 //
-// with x̂ = (x − μ)/√(σ²+eps) and M = N·H·W. Each op reads x once; work is
+// with x̂ = (x − μ)/√(σ²+eps) and M = N·H·W. The parameter gradient
+// reads only the routes and dy; the input gradient reads x once. Work is
 // split over channels (parallelFor), each channel computed alone.
 
 // bnStatsOp returns [2 C]: row 0 the per-channel mean, row 1 the biased
