@@ -14,10 +14,10 @@ import (
 // b0..b1-1, col = [C·9, (b1−b0)·H·W], turns the convolution of those
 // images into one gemm whose result lands in place in the [F N H W]
 // output: y[:, b0·H·W:] = W[F, C·9]·col, with row stride N·H·W. The batch
-// is cut into chunks of whole images of about chunkValues values of patch
-// matrix each, so each patch matrix
-// stays in the core's L2 cache between im2col writing it and gemm reading
-// it, and chunks can run on several goroutines (parallelFor).
+// is cut into chunks of whole images, about chunkValues patch-matrix
+// values each, so each patch matrix stays in the core's L2 cache between
+// im2col writing it and gemm reading it, and chunks can run on several
+// goroutines (parallelFor).
 //
 // All three products have that shape:
 //   - forward: y = W·im2col(x);
