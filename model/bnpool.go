@@ -123,37 +123,6 @@ func routesFor[T float](b *routeBuf, n int) *routes[T] {
 	return rt
 }
 
-// windowCode returns the routes code of a window (see routes).
-func windowCode[T float](z0, z1, z2, z3 T) uint8 {
-	at, best := windowArgmax(z0, z1, z2, z3)
-	if best > 0 {
-		return uint8(at)
-	}
-	return uint8(at) | 4
-}
-
-// routePlanes is reluPoolPlanes that also records the routes of every
-// window (code and sel, n·(h/2)·(w/2) each).
-func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T) {
-	if x32, ok := any(x).([]float32); ok {
-		routePlanes32(x32, any(y).([]float32), code, any(sel).([]float32), n, h, w, float32(a), float32(sh))
-		return
-	}
-	oh, ow := h/2, w/2
-	for p := 0; p < n; p++ {
-		img := x[p*h*w : (p+1)*h*w]
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				i0, o := 2*oy*w+2*ox, (p*oh+oy)*ow+ox
-				c := windowCode(img[i0]*a+sh, img[i0+1]*a+sh, img[i0+w]*a+sh, img[i0+w+1]*a+sh)
-				at := i0 + int(c>>1&1)*w + int(c&1)
-				code[o], sel[o] = c, img[at]
-				y[o] = max(img[at]*a+sh, 0)
-			}
-		}
-	}
-}
-
 // b2i is 1 for true, 0 for false (a SETcc, no branch).
 func b2i(b bool) int {
 	if b {
@@ -247,22 +216,6 @@ func (o bnReluPoolOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error)
 		return nil, err
 	}
 	return G.Nodes{dx, nil, dgamma, dbeta}, nil
-}
-
-// windowArgmax returns the index (0..3) of the first maximum of
-// z0..z3 and that maximum.
-func windowArgmax[T float](z0, z1, z2, z3 T) (int, T) {
-	best, at := z0, 0
-	if z1 > best {
-		best, at = z1, 1
-	}
-	if z2 > best {
-		best, at = z2, 2
-	}
-	if z3 > best {
-		best, at = z3, 3
-	}
-	return at, best
 }
 
 // mask32 is all ones when ok, else zero; compiled without a branch.

@@ -56,41 +56,46 @@ func simdBlocks(n int, f func(start int)) {
 	}
 }
 
-// routePlanes32 is routePlanes for float32: per window the code, sel and
-// pooled output (see routes).
-func routePlanes32(x, y []float32, code []uint8, sel []float32, n, h, w int, a, sh float32) {
+// routePlanes writes, for the n planes of one channel (h×w each), every
+// window's pooled output y = max(z at its first maximum, 0) and its routes
+// (code and sel, n·(h/2)·(w/2) each; see routes), z = x·a + shift. Rows of
+// at least 8 float32 windows run in assembly where the CPU has AVX2.
+func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T) {
 	oh, ow := h/2, w/2
+	_, f32 := any(a).(float32)
 	for p := 0; p < n; p++ {
 		img := x[p*h*w : (p+1)*h*w]
 		for oy := 0; oy < oh; oy++ {
 			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
 			o := (p*oh + oy) * ow
 			yr, cr, sr := y[o:o+ow], code[o:o+ow], sel[o:o+ow]
-			if useSIMD && ow >= 8 {
+			if f32 && useSIMD && ow >= 8 {
+				r0f, r1f := any(r0).([]float32), any(r1).([]float32)
+				yf, sf := any(yr).([]float32), any(sr).([]float32)
+				af, shf := any(a).(float32), any(sh).(float32)
 				simdBlocks(ow, func(s int) {
-					simd.Route(&r0[2*s], &r1[2*s], &yr[s], &cr[s], &sr[s], 1, a, sh)
+					simd.Route(&r0f[2*s], &r1f[2*s], &yf[s], &cr[s], &sf[s], 1, af, shf)
 				})
 				continue
 			}
-			routeRow32(r0, r1, yr, cr, sr, a, sh)
+			routeRow(r0, r1, yr, cr, sr, a, sh)
 		}
 	}
 }
 
-// routeRow32 is one row of windows of routePlanes32 in Go, without
-// branches.
-func routeRow32(r0, r1, yr []float32, cr []uint8, sr []float32, a, sh float32) {
+// routeRow is one row of windows of routePlanes in Go, without branches:
+// the first maximum within each row of the window, then between them.
+func routeRow[T float](r0, r1, yr []T, cr []uint8, sr []T, a, sh T) {
 	for ox := range yr {
 		x0, x1, x2, x3 := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
 		z0, z1, z2, z3 := x0*a+sh, x1*a+sh, x2*a+sh, x3*a+sh
-		// first maximum: within each row pair, then between them
 		i01, i23 := b2i(z1 > z0), 2+b2i(z3 > z2)
 		m01, m23 := max(z0, z1), max(z2, z3)
 		top := -b2i(m23 > m01)
 		at := i01 ^ (i01^i23)&top
 		m := max(m01, m23)
 		cr[ox] = uint8(at | (b2i(!(m > 0)) << 2))
-		xs := [4]float32{x0, x1, x2, x3}
+		xs := [4]T{x0, x1, x2, x3}
 		sr[ox] = xs[at&3]
 		yr[ox] = max(m, 0)
 	}

@@ -54,7 +54,7 @@ func TestSIMDKernelsMatchGoBitForBit(t *testing.T) {
 		run := func() out {
 			o := out{y: make([]float32, om), sel: make([]float32, om), dx: make([]float32, len(x)), code: make([]uint8, om)}
 			for _, a := range []float32{1.5, -0.75} {
-				routePlanes32(x, o.y, o.code, o.sel, tc.n, tc.h, tc.w, a, 0.25)
+				routePlanes(x, o.y, o.code, o.sel, tc.n, tc.h, tc.w, a, 0.25)
 			}
 			inputGradPlanes32(x, o.dx, o.code, g, tc.n, tc.h, tc.w, 0.3, -0.2, 1.7)
 			o.sum, o.sq = channelSums32(x)
@@ -99,7 +99,7 @@ func BenchmarkWindowKernels(b *testing.B) {
 		withSIMD(on, func() {
 			b.Run("route/"+name, func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					routePlanes32(x, y, code, sel, n, h, w, 1.1, 0.1)
+					routePlanes(x, y, code, sel, n, h, w, 1.1, 0.1)
 				}
 			})
 			b.Run("inputgrad/"+name, func(b *testing.B) {
