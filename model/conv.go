@@ -160,6 +160,10 @@ func (o convOp) Do(vs ...G.Value) (G.Value, error) {
 // convForward writes y [F N H W] = conv(x [C N H W], w [F C 3 3]).
 func convForward[T float](x, w, y []T, xs tensor.Shape, f int) {
 	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
+	if winograd(c, h, wd) {
+		winoForward(x, w, y, c, n, h, wd, f)
+		return
+	}
 	hw, k := h*wd, c*9
 	per, chunks := chunking(n, hw, k)
 	parallelFor(chunks, func(_, i int) {
@@ -265,6 +269,10 @@ func (o convGradWOp) Do(vs ...G.Value) (G.Value, error) {
 // chunks' products summed in chunk order.
 func convGradW[T float](x, dy, dw []T, xs tensor.Shape, f int) {
 	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
+	if winograd(c, h, wd) {
+		winoGradW(x, dy, dw, c, n, h, wd, f)
+		return
+	}
 	hw, k := h*wd, c*9
 	per, chunks := chunking(n, hw, k)
 	partp := getScratch[T](chunks * f * k)

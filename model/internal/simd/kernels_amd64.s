@@ -230,3 +230,226 @@ igloop:
 igdone:
 	VZEROUPPER
 	RET
+
+// Winograd F(2×2, 3×3) transforms of package model (winograd.go), eight
+// tiles per call. Each is the exact order of adds and subtracts of its Go
+// twin in model/winograd.go; negation flips the sign bit, as Go's does.
+
+DATA signBit<>+0(SB)/4, $0x80000000
+GLOBL signBit<>(SB), RODATA, $4
+
+// func WinoIn8(pe, po *float32, rs int, dst *float32, ds int)
+// Input tiles: rows r = 0..3 of the tiles' padded input, even columns at
+// pe+r·rs (E, and E shifted by one: F), odd at po+r·rs (O, and P).
+// Row step k of Bᵀ d (d0−d2, d1+d2, d2−d1, d1−d3 over rows) for each of
+// E F O P, then the column step: planes 4k..4k+3 at dst + (4k+j)·ds get
+// E−F, O+F, F−O, O−P.
+TEXT ·WinoIn8(SB), NOSPLIT, $0-40
+	MOVQ pe+0(FP), SI
+	MOVQ po+8(FP), DI
+	MOVQ rs+16(FP), CX
+	SHLQ $2, CX
+	MOVQ dst+24(FP), DX
+	MOVQ ds+32(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(CX*1), R9
+	LEAQ (SI)(CX*2), R10
+	LEAQ (R9)(CX*2), R11
+	LEAQ (DI)(CX*1), R12
+	LEAQ (DI)(CX*2), R13
+	LEAQ (R12)(CX*2), BX
+
+	// k = 0: row 0 − row 2
+	VMOVUPS (SI), Y0
+	VSUBPS (R10), Y0, Y0
+	VMOVUPS 4(SI), Y1
+	VSUBPS 4(R10), Y1, Y1
+	VMOVUPS (DI), Y2
+	VSUBPS (R13), Y2, Y2
+	VMOVUPS 4(DI), Y3
+	VSUBPS 4(R13), Y3, Y3
+	CALL winoInCols<>(SB)
+
+	// k = 1: row 1 + row 2
+	VMOVUPS (R9), Y0
+	VADDPS (R10), Y0, Y0
+	VMOVUPS 4(R9), Y1
+	VADDPS 4(R10), Y1, Y1
+	VMOVUPS (R12), Y2
+	VADDPS (R13), Y2, Y2
+	VMOVUPS 4(R12), Y3
+	VADDPS 4(R13), Y3, Y3
+	CALL winoInCols<>(SB)
+
+	// k = 2: row 2 − row 1
+	VMOVUPS (R10), Y0
+	VSUBPS (R9), Y0, Y0
+	VMOVUPS 4(R10), Y1
+	VSUBPS 4(R9), Y1, Y1
+	VMOVUPS (R13), Y2
+	VSUBPS (R12), Y2, Y2
+	VMOVUPS 4(R13), Y3
+	VSUBPS 4(R12), Y3, Y3
+	CALL winoInCols<>(SB)
+
+	// k = 3: row 1 − row 3
+	VMOVUPS (R9), Y0
+	VSUBPS (R11), Y0, Y0
+	VMOVUPS 4(R9), Y1
+	VSUBPS 4(R11), Y1, Y1
+	VMOVUPS (R12), Y2
+	VSUBPS (BX), Y2, Y2
+	VMOVUPS 4(R12), Y3
+	VSUBPS 4(BX), Y3, Y3
+	CALL winoInCols<>(SB)
+
+	VZEROUPPER
+	RET
+
+// winoInCols: the column step of WinoIn8 for Y0..Y3 = E F O P of one row
+// step; stores four planes at DX, DX+R8, ... and leaves DX after them.
+TEXT winoInCols<>(SB), NOSPLIT|NOFRAME, $0-0
+	VSUBPS Y1, Y0, Y4
+	VADDPS Y1, Y2, Y5
+	VSUBPS Y2, Y1, Y6
+	VSUBPS Y3, Y2, Y7
+	VMOVUPS Y4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y7, (DX)
+	ADDQ R8, DX
+	RET
+
+// func WinoOut8(m *float32, ms int, y *float32, ys int)
+// Output tiles from the 16 planes m + (4i+j)·ms: Aᵀ M (a0 = (m0+m1)+m2,
+// a1 = (m1−m2)−m3 over i, for each column j), then (Aᵀ M) A: output row
+// r's even columns (ar0+ar1)+ar2 to y + 2r·ys, odd (ar1−ar2)−ar3 to
+// y + (2r+1)·ys.
+TEXT ·WinoOut8(SB), NOSPLIT, $0-32
+	MOVQ m+0(FP), SI
+	MOVQ ms+8(FP), CX
+	SHLQ $2, CX
+	MOVQ y+16(FP), DI
+	MOVQ ys+24(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(CX*4), R9
+	LEAQ (R9)(CX*4), R10
+	LEAQ (R10)(CX*4), R11
+
+	VMOVUPS (SI), Y0
+	VADDPS (R9), Y0, Y0
+	VADDPS (R10), Y0, Y0
+	VMOVUPS (R9), Y4
+	VSUBPS (R10), Y4, Y4
+	VSUBPS (R11), Y4, Y4
+	ADDQ CX, SI
+	ADDQ CX, R9
+	ADDQ CX, R10
+	ADDQ CX, R11
+	VMOVUPS (SI), Y1
+	VADDPS (R9), Y1, Y1
+	VADDPS (R10), Y1, Y1
+	VMOVUPS (R9), Y5
+	VSUBPS (R10), Y5, Y5
+	VSUBPS (R11), Y5, Y5
+	ADDQ CX, SI
+	ADDQ CX, R9
+	ADDQ CX, R10
+	ADDQ CX, R11
+	VMOVUPS (SI), Y2
+	VADDPS (R9), Y2, Y2
+	VADDPS (R10), Y2, Y2
+	VMOVUPS (R9), Y6
+	VSUBPS (R10), Y6, Y6
+	VSUBPS (R11), Y6, Y6
+	ADDQ CX, SI
+	ADDQ CX, R9
+	ADDQ CX, R10
+	ADDQ CX, R11
+	VMOVUPS (SI), Y3
+	VADDPS (R9), Y3, Y3
+	VADDPS (R10), Y3, Y3
+	VMOVUPS (R9), Y7
+	VSUBPS (R10), Y7, Y7
+	VSUBPS (R11), Y7, Y7
+
+	VADDPS Y1, Y0, Y8
+	VADDPS Y2, Y8, Y8
+	VSUBPS Y2, Y1, Y9
+	VSUBPS Y3, Y9, Y9
+	VADDPS Y5, Y4, Y10
+	VADDPS Y6, Y10, Y10
+	VSUBPS Y6, Y5, Y11
+	VSUBPS Y7, Y11, Y11
+	VMOVUPS Y8, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y9, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y10, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y11, (DI)
+	VZEROUPPER
+	RET
+
+// func WinoOutT8(gr *float32, gs int, dst *float32, ds int)
+// The transpose of WinoOut8 for the weight gradient: output-gradient rows
+// 0 and 1 of the tiles, even columns at g and g+2·gs, odd at g+gs and
+// g+3·gs. A g over rows (r0 = g0, r1 = g0+g1, r2 = g0−g1, r3 = −g1) for
+// even (E) and odd (O) columns, then planes 4k..4k+3 at dst + (4k+j)·ds
+// get Ek, Ek+Ok, Ek−Ok, −Ok.
+TEXT ·WinoOutT8(SB), NOSPLIT, $0-32
+	MOVQ gr+0(FP), SI
+	MOVQ gs+8(FP), CX
+	SHLQ $2, CX
+	MOVQ dst+16(FP), DX
+	MOVQ ds+24(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(CX*1), R9
+	LEAQ (SI)(CX*2), R10
+	LEAQ (R9)(CX*2), R11
+	VBROADCASTSS signBit<>(SB), Y15
+
+	VMOVUPS (SI), Y0
+	VADDPS (R10), Y0, Y1
+	VSUBPS (R10), Y0, Y2
+	VMOVUPS (R10), Y3
+	VXORPS Y15, Y3, Y3
+	VMOVUPS (R9), Y4
+	VADDPS (R11), Y4, Y5
+	VSUBPS (R11), Y4, Y6
+	VMOVUPS (R11), Y7
+	VXORPS Y15, Y7, Y7
+
+	VMOVUPS Y0, Y8
+	VMOVUPS Y4, Y9
+	CALL winoOutTCols<>(SB)
+	VMOVUPS Y1, Y8
+	VMOVUPS Y5, Y9
+	CALL winoOutTCols<>(SB)
+	VMOVUPS Y2, Y8
+	VMOVUPS Y6, Y9
+	CALL winoOutTCols<>(SB)
+	VMOVUPS Y3, Y8
+	VMOVUPS Y7, Y9
+	CALL winoOutTCols<>(SB)
+	VZEROUPPER
+	RET
+
+// winoOutTCols: the column step of WinoOutT8 for Y8 = E, Y9 = O of one
+// row; stores four planes at DX, DX+R8, ... and leaves DX after them.
+TEXT winoOutTCols<>(SB), NOSPLIT|NOFRAME, $0-0
+	VADDPS Y9, Y8, Y10
+	VSUBPS Y9, Y8, Y11
+	VXORPS Y15, Y9, Y12
+	VMOVUPS Y8, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y11, (DX)
+	ADDQ R8, DX
+	VMOVUPS Y12, (DX)
+	ADDQ R8, DX
+	RET

@@ -25,3 +25,26 @@ func Route(r0, r1, y *float32, code *uint8, sel *float32, blocks int, a, sh floa
 //
 //go:noescape
 func InputGrad(r0, r1, d0, d1 *float32, code *uint8, grad *float32, blocks int, p, q, k float32)
+
+// WinoIn8 computes the Winograd input transform Bᵀ d B of 8 tiles side
+// by side: row r of their padded input has its even columns at pe+r·rs
+// and its odd ones at po+r·rs (9 values each are read); the 16 values of
+// each tile go to the 16 planes dst + ξ·ds (8 each).
+//
+//go:noescape
+func WinoIn8(pe, po *float32, rs int, dst *float32, ds int)
+
+// WinoOut8 computes the Winograd output transform Aᵀ M A of 8 tiles from
+// the 16 planes m + ξ·ms; the even and odd columns of output row 0 go to
+// y and y+ys, those of row 1 to y+2ys and y+3ys (8 each).
+//
+//go:noescape
+func WinoOut8(m *float32, ms int, y *float32, ys int)
+
+// WinoOutT8 computes A G Aᵀ, the transpose of WinoOut8, for 8 tiles whose
+// 2×2 output gradients G have rows 0 and 1 split into even and odd
+// columns at gr, gr+gs (row 0) and gr+2gs, gr+3gs (row 1); the 16 values of
+// each tile go to the planes dst + ξ·ds.
+//
+//go:noescape
+func WinoOutT8(gr *float32, gs int, dst *float32, ds int)

@@ -15,3 +15,9 @@ func Route(r0, r1, y *float32, code *uint8, sel *float32, blocks int, a, sh floa
 func InputGrad(r0, r1, d0, d1 *float32, code *uint8, grad *float32, blocks int, p, q, k float32) {
 	panic("simd: not available")
 }
+
+func WinoIn8(pe, po *float32, rs int, dst *float32, ds int) { panic("simd: not available") }
+
+func WinoOut8(m *float32, ms int, y *float32, ys int) { panic("simd: not available") }
+
+func WinoOutT8(gr *float32, gs int, dst *float32, ds int) { panic("simd: not available") }
