@@ -140,6 +140,12 @@ func winoStride(rows, nt int) int {
 	return lines * 16
 }
 
+// useSIMD512 selects the AVX-512 plane kernels (images at most 14
+// wide, one padded row per register) where the CPU has them; tests turn
+// it off to compare. They compute what the AVX2 and Go paths compute, bit
+// for bit.
+var useSIMD512 = simd.Available512
+
 // winoBlocks calls f(start, lanes) to cover a row of n tiles: once with
 // all n in Go (asm false), or with AVX2 blocks of 8 where the last block
 // overlaps the one before, or, for n < 8, one block of 8 whose extra
@@ -173,6 +179,15 @@ func winoInput[T float](x, v, pe, po []T, c, n, h, w, b0, b1 int) {
 	nt := (b1 - b0) * th * tw
 	s := winoStride(c, nt)
 	asm := useSIMD && isF32[T]()
+	if asm && useSIMD512 && w <= 14 {
+		x32, v32 := any(x).([]float32), any(v).([]float32)
+		for ch := 0; ch < c; ch++ {
+			for b := b0; b < b1; b++ {
+				simd.WinoInPlane(&x32[(ch*n+b)*h*w], h, w, &v32[ch*nt+(b-b0)*th*tw], s)
+			}
+		}
+		return
+	}
 	for ch := 0; ch < c; ch++ {
 		for b := b0; b < b1; b++ {
 			plane := x[(ch*n+b)*h*w : (ch*n+b+1)*h*w]
@@ -228,6 +243,15 @@ func winoOutput[T float](m, y, rows []T, f, n, h, w, b0, b1 int) {
 	nt := (b1 - b0) * th * tw
 	s, rs := winoStride(f, nt), winoRowLen(tw)
 	asm := useSIMD && isF32[T]()
+	if asm && useSIMD512 && w <= 14 {
+		m32, y32 := any(m).([]float32), any(y).([]float32)
+		for fi := 0; fi < f; fi++ {
+			for b := b0; b < b1; b++ {
+				simd.WinoOutPlane(&m32[fi*nt+(b-b0)*th*tw], s, &y32[(fi*n+b)*h*w], h, w)
+			}
+		}
+		return
+	}
 	for fi := 0; fi < f; fi++ {
 		for b := b0; b < b1; b++ {
 			out := y[(fi*n+b)*h*w : (fi*n+b+1)*h*w]
@@ -281,6 +305,15 @@ func winoOutputT[T float](dy, dm, rows []T, f, n, h, w, b0, b1 int) {
 	nt := (b1 - b0) * th * tw
 	s, rs := winoStride(f, nt), winoRowLen(tw)
 	asm := useSIMD && isF32[T]()
+	if asm && useSIMD512 && w <= 14 {
+		dy32, dm32 := any(dy).([]float32), any(dm).([]float32)
+		for fi := 0; fi < f; fi++ {
+			for b := b0; b < b1; b++ {
+				simd.WinoOutTPlane(&dy32[(fi*n+b)*h*w], h, w, &dm32[fi*nt+(b-b0)*th*tw], s)
+			}
+		}
+		return
+	}
 	for fi := 0; fi < f; fi++ {
 		for b := b0; b < b1; b++ {
 			g := dy[(fi*n+b)*h*w : (fi*n+b+1)*h*w]

@@ -92,7 +92,8 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 }
 
 // TestWinogradSIMDMatchesGoBitForBit runs the float32 Winograd passes
-// with the AVX2 transforms and with their Go twins, on random data with
+// with the AVX2 transforms, the AVX-512 plane transforms (images up to 14
+// wide) and their Go twins, on random data with
 // exact ties and zeros of both signs, over rows of tiles narrower than,
 // as wide as and wider than one 8-tile block: the bits must agree.
 func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
@@ -100,31 +101,45 @@ func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
 		t.Skip("no AVX2 on this CPU: only the Go transforms run here")
 	}
 	defer func(old int) { winogradMinSide = old }(winogradMinSide)
-	winogradMinSide = 2
+	winogradMinSide = 1
 	cases := []struct{ c, f, n, h, w int }{
 		{16, 16, 3, 4, 4},   // 2 tiles a row
+		{16, 16, 2, 5, 1},   // 1
+		{16, 16, 2, 3, 9},   // 5, odd height
 		{16, 20, 2, 7, 13},  // 7
 		{16, 16, 2, 16, 16}, // 8
 		{20, 16, 2, 9, 21},  // 11: overlapping blocks
 		{64, 64, 9, 14, 14},
 	}
 	for _, tc := range cases {
+		if !winograd(tc.c, tc.h, tc.w) || !winograd(tc.f, tc.h, tc.w) {
+			t.Fatalf("%+v: not a Winograd shape", tc)
+		}
 		rng := rand.New(rand.NewPCG(uint64(tc.h*100+tc.w), 11))
 		x := tieData(rng, tc.c*tc.n*tc.h*tc.w)
 		w := tieData(rng, tc.f*tc.c*9)
 		dy := tieData(rng, tc.f*tc.n*tc.h*tc.w)
-		var goY, goDx, goDw, asmY, asmDx, asmDw []float32
+		var goY, goDx, goDw []float32
 		withSIMD(false, func() { goY, goDx, goDw = convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f) })
-		withSIMD(true, func() { asmY, asmDx, asmDw = convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f) })
-		for _, p := range []struct {
-			name     string
-			asm, ref []float32
-		}{{"y", asmY, goY}, {"dx", asmDx, goDx}, {"dw", asmDw, goDw}} {
-			for i := range p.ref {
-				if math.Float32bits(p.asm[i]) != math.Float32bits(p.ref[i]) {
-					t.Errorf("%+v %s[%d]: AVX2 %v (%#x), Go %v (%#x)", tc, p.name, i,
-						p.asm[i], math.Float32bits(p.asm[i]), p.ref[i], math.Float32bits(p.ref[i]))
-					break
+		for _, kind := range []string{"AVX2", "AVX-512"} {
+			if kind == "AVX-512" && (!simd.Available512 || tc.w > 14) {
+				continue
+			}
+			old512 := useSIMD512
+			useSIMD512 = kind == "AVX-512"
+			var asmY, asmDx, asmDw []float32
+			withSIMD(true, func() { asmY, asmDx, asmDw = convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f) })
+			useSIMD512 = old512
+			for _, p := range []struct {
+				name     string
+				asm, ref []float32
+			}{{"y", asmY, goY}, {"dx", asmDx, goDx}, {"dw", asmDw, goDw}} {
+				for i := range p.ref {
+					if math.Float32bits(p.asm[i]) != math.Float32bits(p.ref[i]) {
+						t.Errorf("%+v %s %s[%d]: %v (%#x), Go %v (%#x)", tc, kind, p.name, i,
+							p.asm[i], math.Float32bits(p.asm[i]), p.ref[i], math.Float32bits(p.ref[i]))
+						break
+					}
 				}
 			}
 		}

@@ -453,3 +453,393 @@ TEXT winoOutTCols<>(SB), NOSPLIT|NOFRAME, $0-0
 	VMOVUPS Y12, (DX)
 	ADDQ R8, DX
 	RET
+
+// AVX-512 versions for images at most 14 wide: a padded row (16 values)
+// fits one Z register, so whole planes are transformed without the split
+// into even and odd columns, eight (at most seven) tiles per row step.
+
+// VPERMPS indices: lane i takes element 2i (even), 2i+1 (odd), 2i+2
+// (even shifted) or 2i+3 (odd shifted), mod 16; only lanes < 8 are used.
+// weave: VPERMT2PS index interleaving two registers (lane 2i from the
+// first's lane i, lane 2i+1 from the second's).
+DATA idxEven<>+0(SB)/4, $0
+DATA idxEven<>+4(SB)/4, $2
+DATA idxEven<>+8(SB)/4, $4
+DATA idxEven<>+12(SB)/4, $6
+DATA idxEven<>+16(SB)/4, $8
+DATA idxEven<>+20(SB)/4, $10
+DATA idxEven<>+24(SB)/4, $12
+DATA idxEven<>+28(SB)/4, $14
+DATA idxEven<>+32(SB)/4, $0
+DATA idxEven<>+36(SB)/4, $0
+DATA idxEven<>+40(SB)/4, $0
+DATA idxEven<>+44(SB)/4, $0
+DATA idxEven<>+48(SB)/4, $0
+DATA idxEven<>+52(SB)/4, $0
+DATA idxEven<>+56(SB)/4, $0
+DATA idxEven<>+60(SB)/4, $0
+GLOBL idxEven<>(SB), RODATA, $64
+DATA idxOdd<>+0(SB)/4, $1
+DATA idxOdd<>+4(SB)/4, $3
+DATA idxOdd<>+8(SB)/4, $5
+DATA idxOdd<>+12(SB)/4, $7
+DATA idxOdd<>+16(SB)/4, $9
+DATA idxOdd<>+20(SB)/4, $11
+DATA idxOdd<>+24(SB)/4, $13
+DATA idxOdd<>+28(SB)/4, $15
+DATA idxOdd<>+32(SB)/4, $0
+DATA idxOdd<>+36(SB)/4, $0
+DATA idxOdd<>+40(SB)/4, $0
+DATA idxOdd<>+44(SB)/4, $0
+DATA idxOdd<>+48(SB)/4, $0
+DATA idxOdd<>+52(SB)/4, $0
+DATA idxOdd<>+56(SB)/4, $0
+DATA idxOdd<>+60(SB)/4, $0
+GLOBL idxOdd<>(SB), RODATA, $64
+DATA idxEven2<>+0(SB)/4, $2
+DATA idxEven2<>+4(SB)/4, $4
+DATA idxEven2<>+8(SB)/4, $6
+DATA idxEven2<>+12(SB)/4, $8
+DATA idxEven2<>+16(SB)/4, $10
+DATA idxEven2<>+20(SB)/4, $12
+DATA idxEven2<>+24(SB)/4, $14
+DATA idxEven2<>+28(SB)/4, $0
+DATA idxEven2<>+32(SB)/4, $0
+DATA idxEven2<>+36(SB)/4, $0
+DATA idxEven2<>+40(SB)/4, $0
+DATA idxEven2<>+44(SB)/4, $0
+DATA idxEven2<>+48(SB)/4, $0
+DATA idxEven2<>+52(SB)/4, $0
+DATA idxEven2<>+56(SB)/4, $0
+DATA idxEven2<>+60(SB)/4, $0
+GLOBL idxEven2<>(SB), RODATA, $64
+DATA idxOdd2<>+0(SB)/4, $3
+DATA idxOdd2<>+4(SB)/4, $5
+DATA idxOdd2<>+8(SB)/4, $7
+DATA idxOdd2<>+12(SB)/4, $9
+DATA idxOdd2<>+16(SB)/4, $11
+DATA idxOdd2<>+20(SB)/4, $13
+DATA idxOdd2<>+24(SB)/4, $15
+DATA idxOdd2<>+28(SB)/4, $0
+DATA idxOdd2<>+32(SB)/4, $0
+DATA idxOdd2<>+36(SB)/4, $0
+DATA idxOdd2<>+40(SB)/4, $0
+DATA idxOdd2<>+44(SB)/4, $0
+DATA idxOdd2<>+48(SB)/4, $0
+DATA idxOdd2<>+52(SB)/4, $0
+DATA idxOdd2<>+56(SB)/4, $0
+DATA idxOdd2<>+60(SB)/4, $0
+GLOBL idxOdd2<>(SB), RODATA, $64
+DATA weave<>+0(SB)/4, $0
+DATA weave<>+4(SB)/4, $16
+DATA weave<>+8(SB)/4, $1
+DATA weave<>+12(SB)/4, $17
+DATA weave<>+16(SB)/4, $2
+DATA weave<>+20(SB)/4, $18
+DATA weave<>+24(SB)/4, $3
+DATA weave<>+28(SB)/4, $19
+DATA weave<>+32(SB)/4, $4
+DATA weave<>+36(SB)/4, $20
+DATA weave<>+40(SB)/4, $5
+DATA weave<>+44(SB)/4, $21
+DATA weave<>+48(SB)/4, $6
+DATA weave<>+52(SB)/4, $22
+DATA weave<>+56(SB)/4, $7
+DATA weave<>+60(SB)/4, $23
+GLOBL weave<>(SB), RODATA, $64
+
+// func WinoInPlane(x *float32, h, w int, dst *float32, ds int)
+// Bᵀ d B of every tile of one h×w plane (w ≤ 14): tile t = ty·tw + tx
+// to dst + ξ·ds + t. Row ty loads input rows 2ty−1..2ty+2 into lanes
+// 1..w (lanes 0 and w+1.. and rows outside the image read as zero: the
+// padding), takes the row step on whole rows, then splits columns.
+TEXT ·WinoInPlane(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ h+8(FP), BX
+	MOVQ w+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ ds+32(FP), R8
+	SHLQ $2, R8
+	LEAQ 0(CX*4), R13          // input row, bytes
+	MOVQ $1, R12
+	SHLQ CX, R12
+	DECQ R12
+	SHLQ $1, R12               // load mask: lanes 1..w
+	LEAQ 1(CX), R9
+	SHRQ $1, R9                // tw
+	MOVQ $1, AX
+	MOVQ R9, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2               // store mask: lanes 0..tw-1
+	SHLQ $2, R9                // tw, bytes
+	MOVQ SI, R11
+	SUBQ R13, R11
+	SUBQ $4, R11               // row −1, column −1
+	MOVQ $-1, DX               // y of the tile row's first input row
+	VMOVUPS idxEven<>(SB), Z20
+	VMOVUPS idxEven2<>(SB), Z21
+	VMOVUPS idxOdd<>(SB), Z22
+	VMOVUPS idxOdd2<>(SB), Z23
+
+wiploop:
+	XORQ AX, AX
+	CMPQ DX, BX
+	CMOVQCS R12, AX
+	KMOVW AX, K3
+	VMOVUPS.Z (R11), K3, Z0
+	LEAQ 1(DX), CX
+	XORQ AX, AX
+	CMPQ CX, BX
+	CMOVQCS R12, AX
+	KMOVW AX, K3
+	VMOVUPS.Z (R11)(R13*1), K3, Z1
+	LEAQ (R11)(R13*2), SI
+	LEAQ 2(DX), CX
+	XORQ AX, AX
+	CMPQ CX, BX
+	CMOVQCS R12, AX
+	KMOVW AX, K3
+	VMOVUPS.Z (SI), K3, Z2
+	LEAQ 3(DX), CX
+	XORQ AX, AX
+	CMPQ CX, BX
+	CMOVQCS R12, AX
+	KMOVW AX, K3
+	VMOVUPS.Z (SI)(R13*1), K3, Z3
+
+	VSUBPS Z2, Z0, Z4          // d0 − d2
+	VADDPS Z2, Z1, Z5          // d1 + d2
+	VSUBPS Z1, Z2, Z6          // d2 − d1
+	VSUBPS Z3, Z1, Z7          // d1 − d3
+
+	MOVQ DI, SI
+	VPERMPS Z4, Z20, Z8
+	VPERMPS Z4, Z21, Z9
+	VPERMPS Z4, Z22, Z10
+	VPERMPS Z4, Z23, Z11
+	CALL winoInCols512<>(SB)
+	VPERMPS Z5, Z20, Z8
+	VPERMPS Z5, Z21, Z9
+	VPERMPS Z5, Z22, Z10
+	VPERMPS Z5, Z23, Z11
+	CALL winoInCols512<>(SB)
+	VPERMPS Z6, Z20, Z8
+	VPERMPS Z6, Z21, Z9
+	VPERMPS Z6, Z22, Z10
+	VPERMPS Z6, Z23, Z11
+	CALL winoInCols512<>(SB)
+	VPERMPS Z7, Z20, Z8
+	VPERMPS Z7, Z21, Z9
+	VPERMPS Z7, Z22, Z10
+	VPERMPS Z7, Z23, Z11
+	CALL winoInCols512<>(SB)
+
+	LEAQ (R11)(R13*2), R11
+	ADDQ R9, DI
+	ADDQ $2, DX
+	LEAQ 1(DX), AX
+	CMPQ AX, BX                // next tile row's first output row 2ty < h
+	JLT wiploop
+	VZEROUPPER
+	RET
+
+// winoInCols512: column step for Z8..Z11 = E F O P (even, even shifted,
+// odd, odd shifted); four planes at SI, SI+R8, ... (mask K2), SI after.
+TEXT winoInCols512<>(SB), NOSPLIT|NOFRAME, $0-0
+	VSUBPS Z9, Z8, Z12
+	VADDPS Z9, Z10, Z13
+	VSUBPS Z10, Z9, Z14
+	VSUBPS Z11, Z10, Z15
+	VMOVUPS Z12, K2, (SI)
+	ADDQ R8, SI
+	VMOVUPS Z13, K2, (SI)
+	ADDQ R8, SI
+	VMOVUPS Z14, K2, (SI)
+	ADDQ R8, SI
+	VMOVUPS Z15, K2, (SI)
+	ADDQ R8, SI
+	RET
+
+// func WinoOutPlane(m *float32, ms int, y *float32, h, w int)
+// Aᵀ M A of every tile of one h×w output plane (w ≤ 14) from the 16
+// planes m + ξ·ms (tile t = ty·tw + tx), interleaved and cropped into y.
+TEXT ·WinoOutPlane(SB), NOSPLIT, $0-40
+	MOVQ m+0(FP), SI
+	MOVQ ms+8(FP), CX
+	SHLQ $2, CX
+	MOVQ y+16(FP), DI
+	MOVQ h+24(FP), BX
+	MOVQ w+32(FP), R8
+	MOVQ $1, AX
+	MOVQ CX, R13               // (CX is the shift count below)
+	MOVQ R8, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1               // row mask: lanes 0..w-1
+	LEAQ 1(R8), R12
+	SHRQ $1, R12               // tw
+	MOVQ $1, AX
+	MOVQ R12, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2               // tile mask: lanes 0..tw-1
+	MOVQ R13, CX               // ms, bytes
+	SHLQ $2, R12               // tw, bytes
+	SHLQ $2, R8                // output row, bytes
+	LEAQ (CX)(CX*2), R13       // 3·ms
+	LEAQ (SI)(CX*4), R9        // planes 4..7
+	LEAQ (R9)(CX*4), R10       // 8..11
+	LEAQ (R10)(CX*4), R11      // 12..15
+	VMOVUPS weave<>(SB), Z24
+	MOVQ $1, DX                // output row 2ty+1
+
+wopLoop:
+	VMOVUPS.Z (SI), K2, Z8
+	VMOVUPS.Z (R9), K2, Z9
+	VMOVUPS.Z (R10), K2, Z10
+	VMOVUPS.Z (R11), K2, Z11
+	VADDPS Z9, Z8, Z0
+	VADDPS Z10, Z0, Z0         // a00 = (m00 + m10) + m20
+	VSUBPS Z10, Z9, Z4
+	VSUBPS Z11, Z4, Z4         // a10 = (m10 − m20) − m30
+	VMOVUPS.Z (SI)(CX*1), K2, Z8
+	VMOVUPS.Z (R9)(CX*1), K2, Z9
+	VMOVUPS.Z (R10)(CX*1), K2, Z10
+	VMOVUPS.Z (R11)(CX*1), K2, Z11
+	VADDPS Z9, Z8, Z1
+	VADDPS Z10, Z1, Z1
+	VSUBPS Z10, Z9, Z5
+	VSUBPS Z11, Z5, Z5
+	VMOVUPS.Z (SI)(CX*2), K2, Z8
+	VMOVUPS.Z (R9)(CX*2), K2, Z9
+	VMOVUPS.Z (R10)(CX*2), K2, Z10
+	VMOVUPS.Z (R11)(CX*2), K2, Z11
+	VADDPS Z9, Z8, Z2
+	VADDPS Z10, Z2, Z2
+	VSUBPS Z10, Z9, Z6
+	VSUBPS Z11, Z6, Z6
+	VMOVUPS.Z (SI)(R13*1), K2, Z8
+	VMOVUPS.Z (R9)(R13*1), K2, Z9
+	VMOVUPS.Z (R10)(R13*1), K2, Z10
+	VMOVUPS.Z (R11)(R13*1), K2, Z11
+	VADDPS Z9, Z8, Z3
+	VADDPS Z10, Z3, Z3
+	VSUBPS Z10, Z9, Z7
+	VSUBPS Z11, Z7, Z7
+
+	VADDPS Z1, Z0, Z8
+	VADDPS Z2, Z8, Z8          // row 0, even columns
+	VSUBPS Z2, Z1, Z9
+	VSUBPS Z3, Z9, Z9          // row 0, odd
+	VADDPS Z5, Z4, Z10
+	VADDPS Z6, Z10, Z10        // row 1, even
+	VSUBPS Z6, Z5, Z11
+	VSUBPS Z7, Z11, Z11        // row 1, odd
+	VPERMT2PS Z9, Z24, Z8
+	VMOVUPS Z8, K1, (DI)
+	CMPQ DX, BX
+	JGE wopnorow1
+	VPERMT2PS Z11, Z24, Z10
+	VMOVUPS Z10, K1, (DI)(R8*1)
+
+wopnorow1:
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R12, R10
+	ADDQ R12, R11
+	LEAQ (DI)(R8*2), DI
+	ADDQ $2, DX
+	LEAQ -1(DX), AX
+	CMPQ AX, BX                // next tile row's first output row < h
+	JLT wopLoop
+	VZEROUPPER
+	RET
+
+// func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int)
+// A G Aᵀ of every tile of one h×w output-gradient plane (w ≤ 14): rows
+// 2ty and 2ty+1 (zero past the image) split into even and odd columns
+// (the column past an odd w reads zero), then as WinoOutT8, tile t =
+// ty·tw + tx to dst + ξ·ds + t.
+TEXT ·WinoOutTPlane(SB), NOSPLIT, $0-40
+	MOVQ gr+0(FP), SI
+	MOVQ h+8(FP), BX
+	MOVQ w+16(FP), R8
+	MOVQ dst+24(FP), DI
+	MOVQ ds+32(FP), R9
+	SHLQ $2, R9
+	MOVQ $1, AX
+	MOVQ R8, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1               // row mask: lanes 0..w-1
+	LEAQ 1(R8), R12
+	SHRQ $1, R12               // tw
+	MOVQ $1, AX
+	MOVQ R12, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2               // tile mask
+	SHLQ $2, R12               // tw, bytes
+	SHLQ $2, R8                // row, bytes
+	VMOVUPS idxEven<>(SB), Z20
+	VMOVUPS idxOdd<>(SB), Z22
+	VPBROADCASTD signBit<>(SB), Z31
+	MOVQ $1, DX                // row 2ty+1
+
+wotLoop:
+	VMOVUPS.Z (SI), K1, Z0
+	VPXORD Z1, Z1, Z1
+	CMPQ DX, BX
+	JGE wotnorow1
+	VMOVUPS.Z (SI)(R8*1), K1, Z1
+
+wotnorow1:
+	VPERMPS Z0, Z20, Z2        // E0
+	VPERMPS Z1, Z20, Z3        // E1
+	VPERMPS Z0, Z22, Z4        // O0
+	VPERMPS Z1, Z22, Z5        // O1
+	VADDPS Z3, Z2, Z6          // E0 + E1
+	VSUBPS Z3, Z2, Z7          // E0 − E1
+	VPXORD Z31, Z3, Z3         // −E1
+	VADDPS Z5, Z4, Z10         // O0 + O1
+	VSUBPS Z5, Z4, Z11         // O0 − O1
+	VPXORD Z31, Z5, Z5         // −O1
+	MOVQ DI, CX
+	VMOVUPS Z2, Z8
+	VMOVUPS Z4, Z9
+	CALL winoOutTCols512<>(SB)
+	VMOVUPS Z6, Z8
+	VMOVUPS Z10, Z9
+	CALL winoOutTCols512<>(SB)
+	VMOVUPS Z7, Z8
+	VMOVUPS Z11, Z9
+	CALL winoOutTCols512<>(SB)
+	VMOVUPS Z3, Z8
+	VMOVUPS Z5, Z9
+	CALL winoOutTCols512<>(SB)
+
+	LEAQ (SI)(R8*2), SI
+	ADDQ R12, DI
+	ADDQ $2, DX
+	LEAQ -1(DX), AX
+	CMPQ AX, BX
+	JLT wotLoop
+	VZEROUPPER
+	RET
+
+// winoOutTCols512: Z8 = E, Z9 = O of one row; planes at CX, CX+R9, ...
+// get E, E+O, E−O, −O (mask K2), CX after them.
+TEXT winoOutTCols512<>(SB), NOSPLIT|NOFRAME, $0-0
+	VADDPS Z9, Z8, Z12
+	VSUBPS Z9, Z8, Z13
+	VPXORD Z31, Z9, Z14
+	VMOVUPS Z8, K2, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z12, K2, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z13, K2, (CX)
+	ADDQ R9, CX
+	VMOVUPS Z14, K2, (CX)
+	ADDQ R9, CX
+	RET

@@ -48,3 +48,27 @@ func WinoOut8(m *float32, ms int, y *float32, ys int)
 //
 //go:noescape
 func WinoOutT8(gr *float32, gs int, dst *float32, ds int)
+
+// Available512 says whether this CPU runs the AVX-512 plane kernels.
+var Available512 = cpu.X86.HasAVX512F
+
+// WinoInPlane computes simd.WinoIn8's transform for every tile of one
+// h×w plane at x (pad 1, 1 ≤ w ≤ 14, h ≥ 1): tile t = ty·⌈w/2⌉ + tx to
+// dst + ξ·ds + t. AVX-512.
+//
+//go:noescape
+func WinoInPlane(x *float32, h, w int, dst *float32, ds int)
+
+// WinoOutPlane computes WinoOut8's transform for every tile of one h×w
+// output plane (1 ≤ w ≤ 14) from m + ξ·ms + t and writes the plane to y,
+// cropped. AVX-512.
+//
+//go:noescape
+func WinoOutPlane(m *float32, ms int, y *float32, h, w int)
+
+// WinoOutTPlane computes WinoOutT8's transform for every tile of one h×w
+// output-gradient plane at gr (1 ≤ w ≤ 14; outside the plane reads as
+// zero): tile t to dst + ξ·ds + t. AVX-512.
+//
+//go:noescape
+func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int)

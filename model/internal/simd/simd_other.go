@@ -21,3 +21,12 @@ func WinoIn8(pe, po *float32, rs int, dst *float32, ds int) { panic("simd: not a
 func WinoOut8(m *float32, ms int, y *float32, ys int) { panic("simd: not available") }
 
 func WinoOutT8(gr *float32, gs int, dst *float32, ds int) { panic("simd: not available") }
+
+// Available512 is false off amd64.
+const Available512 = false
+
+func WinoInPlane(x *float32, h, w int, dst *float32, ds int) { panic("simd: not available") }
+
+func WinoOutPlane(m *float32, ms int, y *float32, h, w int) { panic("simd: not available") }
+
+func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int) { panic("simd: not available") }
