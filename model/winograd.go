@@ -407,13 +407,14 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 	per, chunks := winoChunking(n, h, wd, max(c, f))
 	full := per * th * tw
 	fc := 16 * f * c
-	partp := getScratch[T](chunks * fc)
+	// chunks accumulate into their group's partial in chunk order (gemm
+	// with accumulate); groups are fixed by the shapes, so the sums do not
+	// depend on the number of goroutines
+	groups := (chunks + winoGradGroup - 1) / winoGradGroup
+	partp := getScratch[T](groups * fc)
 	defer putScratch(partp)
 	part := *partp
-	parallelFor(chunks, func(_, i int) {
-		b0, b1 := i*per, min(n, (i+1)*per)
-		nt := (b1 - b0) * th * tw
-		sv, sm := winoStride(c, nt), winoStride(f, nt)
+	parallelFor(groups, func(_, g int) {
 		vp, mp := getScratch[T](16*winoStride(c, full)), getScratch[T](16*winoStride(f, full))
 		pe, po, rp := winoPad[T](th, tw), winoPad[T](th, tw), getScratch[T](4*winoRowLen(tw))
 		defer putScratch(vp)
@@ -422,21 +423,31 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 		defer putScratch(po)
 		defer putScratch(rp)
 		v, dm := *vp, *mp
-		winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
-		winoOutputT(dy, dm, *rp, f, n, h, wd, b0, b1)
-		du := part[i*fc : (i+1)*fc]
-		for xi := 0; xi < 16; xi++ {
-			gemm(false, true, f, c, nt, dm[xi*sm:], nt, v[xi*sv:], nt, false, du[xi*f*c:], c)
+		du := part[g*fc : (g+1)*fc]
+		for i := g * winoGradGroup; i < min(chunks, (g+1)*winoGradGroup); i++ {
+			b0, b1 := i*per, min(n, (i+1)*per)
+			nt := (b1 - b0) * th * tw
+			sv, sm := winoStride(c, nt), winoStride(f, nt)
+			winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
+			winoOutputT(dy, dm, *rp, f, n, h, wd, b0, b1)
+			for xi := 0; xi < 16; xi++ {
+				gemm(false, true, f, c, nt, dm[xi*sm:], nt, v[xi*sv:], nt, i > g*winoGradGroup, du[xi*f*c:], c)
+			}
 		}
 	})
 	du := part[:fc]
-	for i := 1; i < chunks; i++ {
-		for j, v := range part[i*fc : (i+1)*fc] {
+	for g := 1; g < groups; g++ {
+		for j, v := range part[g*fc : (g+1)*fc] {
 			du[j] += v
 		}
 	}
 	winoFilterGrad(du, dw, f, c)
 }
+
+// winoGradGroup is how many chunks of the weight gradient add into one
+// partial sum: fewer partials to allocate and add up (each is 16·F·C
+// values, 256 KB at 64 channels), enough groups to share among threads.
+const winoGradGroup = 5
 
 // winoPad returns a zeroed buffer for one column parity of a padded
 // image split by winoInput: 2th+2 rows of winoRowLen(tw), plus slack for

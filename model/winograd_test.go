@@ -168,8 +168,10 @@ func TestWinogradPolicy(t *testing.T) {
 	}
 }
 
-// BenchmarkConvLayers times each product of blocks 2–4 at batch 60 with
-// im2col and with Winograd, float32, on the calling goroutine.
+// BenchmarkConvLayers times the forward and weight-gradient products of
+// each block at batch 60, 28×28 input, with im2col and (where it applies)
+// Winograd, float32, on the calling goroutine. The input gradient costs
+// what the forward does.
 func BenchmarkWinoChunk(b *testing.B) {
 	useBLAS()
 	SetThreads(1)
@@ -201,10 +203,10 @@ func BenchmarkConvLayers(b *testing.B) {
 	useBLAS()
 	SetThreads(1)
 	for _, l := range []struct {
-		name string
-		side int
-	}{{"block2", 14}, {"block3", 7}, {"block4", 3}} {
-		c, n, f := 64, 60, 64
+		name    string
+		c, side int
+	}{{"block1", 1, 28}, {"block2", 64, 14}, {"block3", 64, 7}, {"block4", 64, 3}} {
+		c, n, f := l.c, 60, 64
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := toF32(randVec(rng, c*n*l.side*l.side, 1))
 		w := toF32(randVec(rng, f*c*9, 0.3))
