@@ -40,12 +40,15 @@ import "github.com/fsl-project/fsl/model/internal/simd"
 const winogradMinChannels = 16
 
 // winogradMinSide: images smaller than this on either side use im2col.
-// Measured at batch 60, 64 channels, one thread: at 14×14 (block 2 at
-// 28×28) Winograd takes about 0.75× im2col's time per product; at 7×7
-// (block 3) 16 tiles compute 64 outputs for 49, half of each 8-tile AVX2
-// block is idle, and it is slower than im2col. A var so tests can run the
-// transforms on small images.
-var winogradMinSide = 8
+// Measured at batch 60, 64 channels, one thread, forward and weight
+// gradient: at 14×14 (block 2 at 28×28) Winograd takes 0.45–0.6× im2col's
+// time; at 7×7 (block 3), where 16 tiles compute 64 outputs for 49, 0.6–0.75×
+// with the AVX-512 transforms and 0.85× with AVX2 only; at 3×3 (block 4)
+// four tiles compute 16 outputs for 9 and the transforms would not pay.
+// The choice depends on shapes only, never on the CPU, so every machine
+// computes the same bits. A var so tests can run the transforms on small
+// images.
+var winogradMinSide = 4
 
 // useWinograd turns the Winograd path on; tests turn it off to compare
 // with im2col.

@@ -147,7 +147,7 @@ func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
 }
 
 // TestWinogradPolicy pins which convolutions take the Winograd path: not
-// the one-channel input, not images under 8 pixels a side.
+// the one-channel input, not images under 4 pixels a side.
 func TestWinogradPolicy(t *testing.T) {
 	cases := []struct {
 		c, h, w int
@@ -155,11 +155,11 @@ func TestWinogradPolicy(t *testing.T) {
 	}{
 		{1, 28, 28, false},
 		{64, 14, 14, true},
-		{64, 8, 8, true},
-		{64, 7, 7, false},
+		{64, 7, 7, true},
+		{64, 4, 4, true},
 		{64, 3, 3, false},
 		{15, 14, 14, false},
-		{64, 7, 14, false},
+		{64, 3, 14, false},
 	}
 	for _, tc := range cases {
 		if got := winograd(tc.c, tc.h, tc.w); got != tc.want {
