@@ -36,10 +36,16 @@ import (
 // channels in, 9 rows × 29,127 columns for the one-channel input).
 const chunkValues = 1 << 18
 
+// minChunks is how many pieces, at least, a batch of that many images is
+// cut into, so that a step's small layers (the one-channel input, the
+// 3×3 block 4) still spread over a few threads.
+const minChunks = 4
+
 // chunking returns the images per chunk and the number of chunks for n
-// images of hw pixels and k patch rows.
+// images of hw pixels and k patch rows: about chunkValues values each,
+// and at least min(n, minChunks) chunks.
 func chunking(n, hw, k int) (per, chunks int) {
-	per = max(1, min(n, chunkValues/(k*hw)))
+	per = max(1, min(n, chunkValues/(k*hw), (n+minChunks-1)/minChunks))
 	return per, (n + per - 1) / per
 }
 

@@ -78,9 +78,11 @@ func winoChunking(n, h, w, k int) (per, chunks int) {
 	return per, (n + per - 1) / per
 }
 
-// winoFilters writes u [16][F][C] = G g Gᵀ for every filter g of w
+// winoFilters writes u [16][F][C] (planes us = winoStride(f, C) apart,
+// out of each other's cache sets) = G g Gᵀ for every filter g of w
 // [F C 3 3].
 func winoFilters[T float](w, u []T, f, c int) {
+	us := winoStride(f, c)
 	for fi := 0; fi < f; fi++ {
 		for ci := 0; ci < c; ci++ {
 			g := w[(fi*c+ci)*9 : (fi*c+ci)*9+9]
@@ -94,19 +96,20 @@ func winoFilters[T float](w, u []T, f, c int) {
 			}
 			for i := 0; i < 4; i++ { // (G g) Gᵀ
 				t0, t1, t2 := t[i][0], t[i][1], t[i][2]
-				o := (4*i*f+fi)*c + ci
+				o := 4*i*us + fi*c + ci
 				u[o] = t0
-				u[o+f*c] = (t0 + t1 + t2) / 2
-				u[o+2*f*c] = (t0 - t1 + t2) / 2
-				u[o+3*f*c] = t2
+				u[o+us] = (t0 + t1 + t2) / 2
+				u[o+2*us] = (t0 - t1 + t2) / 2
+				u[o+3*us] = t2
 			}
 		}
 	}
 }
 
-// winoFilterGrad writes dw [F C 3 3] = Gᵀ du G from du [16][F][C].
+// winoFilterGrad writes dw [F C 3 3] = Gᵀ du G from du [16][F][C]
+// (planes winoStride(f, C) apart).
 func winoFilterGrad[T float](du, dw []T, f, c int) {
-	fc := f * c
+	fc := winoStride(f, c)
 	for fi := 0; fi < f; fi++ {
 		for ci := 0; ci < c; ci++ {
 			o := fi*c + ci
@@ -376,7 +379,8 @@ func isF32[T float]() bool {
 // winoForward writes y [F N H W] = conv(x [C N H W], w [F C 3 3]) by
 // Winograd (the caller checked winograd(c, h, w)).
 func winoForward[T float](x, w, y []T, c, n, h, wd, f int) {
-	up := getScratch[T](16 * f * c)
+	us := winoStride(f, c)
+	up := getScratch[T](16 * us)
 	defer putScratch(up)
 	u := *up
 	winoFilters(w, u, f, c)
@@ -397,7 +401,7 @@ func winoForward[T float](x, w, y []T, c, n, h, wd, f int) {
 		v, m := *vp, *mp
 		winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
 		for xi := 0; xi < 16; xi++ {
-			gemm(false, false, f, nt, c, u[xi*f*c:], c, v[xi*sv:], nt, false, m[xi*sm:], nt)
+			gemm(false, false, f, nt, c, u[xi*us:], c, v[xi*sv:], nt, false, m[xi*sm:], nt)
 		}
 		winoOutput(m, y, *rp, f, n, h, wd, b0, b1)
 	})
@@ -409,11 +413,13 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 	th, tw := winoTiles(h, wd)
 	per, chunks := winoChunking(n, h, wd, max(c, f))
 	full := per * th * tw
-	fc := 16 * f * c
+	us := winoStride(f, c)
+	fc := 16 * us
 	// chunks accumulate into their group's partial in chunk order (gemm
-	// with accumulate); groups are fixed by the shapes, so the sums do not
-	// depend on the number of goroutines
-	groups := (chunks + winoGradGroup - 1) / winoGradGroup
+	// with accumulate); the minChunks groups are fixed by the shapes, so
+	// the sums do not depend on the number of goroutines
+	group := (chunks + minChunks - 1) / minChunks
+	groups := (chunks + group - 1) / group
 	partp := getScratch[T](groups * fc)
 	defer putScratch(partp)
 	part := *partp
@@ -427,14 +433,14 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 		defer putScratch(rp)
 		v, dm := *vp, *mp
 		du := part[g*fc : (g+1)*fc]
-		for i := g * winoGradGroup; i < min(chunks, (g+1)*winoGradGroup); i++ {
+		for i := g * group; i < min(chunks, (g+1)*group); i++ {
 			b0, b1 := i*per, min(n, (i+1)*per)
 			nt := (b1 - b0) * th * tw
 			sv, sm := winoStride(c, nt), winoStride(f, nt)
 			winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
 			winoOutputT(dy, dm, *rp, f, n, h, wd, b0, b1)
 			for xi := 0; xi < 16; xi++ {
-				gemm(false, true, f, c, nt, dm[xi*sm:], nt, v[xi*sv:], nt, i > g*winoGradGroup, du[xi*f*c:], c)
+				gemm(false, true, f, c, nt, dm[xi*sm:], nt, v[xi*sv:], nt, i > g*group, du[xi*us:], c)
 			}
 		}
 	})
@@ -446,11 +452,6 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 	}
 	winoFilterGrad(du, dw, f, c)
 }
-
-// winoGradGroup is how many chunks of the weight gradient add into one
-// partial sum: fewer partials to allocate and add up (each is 16·F·C
-// values, 256 KB at 64 channels), enough groups to share among threads.
-const winoGradGroup = 5
 
 // winoPad returns a zeroed buffer for one column parity of a padded
 // image split by winoInput: 2th+2 rows of winoRowLen(tw), plus slack for
