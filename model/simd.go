@@ -63,6 +63,19 @@ func simdBlocks(n int, f func(start int)) {
 func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T) {
 	oh, ow := h/2, w/2
 	_, f32 := any(a).(float32)
+	if total := n * oh * ow; f32 && useSIMD && ow < 8 && total >= 8 {
+		// rows of fewer than 8 windows: the channel's window rows staged
+		// end to end, so the windows run in blocks of 8 across rows
+		r0, r1 := stageWindowRows(any(x).([]float32), n, h, w)
+		defer putScratch(r0)
+		defer putScratch(r1)
+		yf, sf := any(y).([]float32), any(sel).([]float32)
+		af, shf := any(a).(float32), any(sh).(float32)
+		simdBlocks(total, func(s int) {
+			simd.Route(&(*r0)[2*s], &(*r1)[2*s], &yf[s], &code[s], &sf[s], 1, af, shf)
+		})
+		return
+	}
 	for p := 0; p < n; p++ {
 		img := x[p*h*w : (p+1)*h*w]
 		for oy := 0; oy < oh; oy++ {
@@ -106,6 +119,29 @@ func routeRow[T float](r0, r1, yr []T, cr []uint8, sr []T, a, sh T) {
 // (code < 4), zero elsewhere and in a dropped odd row or column.
 func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
 	oh, ow := h/2, w/2
+	if total := n * oh * ow; useSIMD && ow < 8 && total >= 8 {
+		// rows of fewer than 8 windows: staged end to end as in routePlanes,
+		// the gradient rows copied back after
+		r0, r1 := stageWindowRows(x, n, h, w)
+		d0, d1 := getScratch[float32](2*total), getScratch[float32](2*total)
+		defer putScratch(r0)
+		defer putScratch(r1)
+		defer putScratch(d0)
+		defer putScratch(d1)
+		simdBlocks(total, func(s int) {
+			simd.InputGrad(&(*r0)[2*s], &(*r1)[2*s], &(*d0)[2*s], &(*d1)[2*s], &code[s], &g[s], 1, p, q, k)
+		})
+		for pl := 0; pl < n; pl++ {
+			for oy := 0; oy < oh; oy++ {
+				o := 2 * (pl*oh + oy) * ow
+				d := dx[pl*h*w+2*oy*w:]
+				copy(d[:2*ow], (*d0)[o:o+2*ow])
+				copy(d[w:w+2*ow], (*d1)[o:o+2*ow])
+			}
+		}
+		inputGradDropped(x, dx, n, h, w, p, q)
+		return
+	}
 	for pl := 0; pl < n; pl++ {
 		img, d := x[pl*h*w:(pl+1)*h*w], dx[pl*h*w:(pl+1)*h*w]
 		for oy := 0; oy < oh; oy++ {
@@ -121,6 +157,16 @@ func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, 
 			}
 			inputGradRow32(r0, r1, d0, d1, cr, gr, p, q, k)
 		}
+	}
+	inputGradDropped(x, dx, n, h, w, p, q)
+}
+
+// inputGradDropped writes dx = x·p + q in the last column and row of each
+// of the n h×w planes when w or h is odd: pixels no pooling window covers.
+func inputGradDropped(x, dx []float32, n, h, w int, p, q float32) {
+	oh := h / 2
+	for pl := 0; pl < n; pl++ {
+		img, d := x[pl*h*w:(pl+1)*h*w], dx[pl*h*w:(pl+1)*h*w]
 		if w%2 == 1 { // the dropped last column
 			for y := 0; y < 2*oh; y++ {
 				d[y*w+w-1] = img[y*w+w-1]*p + q
@@ -132,6 +178,24 @@ func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, 
 			}
 		}
 	}
+}
+
+// stageWindowRows copies the 2×2 pooling windows of n h×w planes into two
+// rows, end to end in window order (plane, window row, window): r0 holds
+// each window's top pair of values, r1 its bottom pair, 2·n·⌊h/2⌋·⌊w/2⌋
+// values each. Give both back with putScratch.
+func stageWindowRows(x []float32, n, h, w int) (r0, r1 *[]float32) {
+	oh, ow := h/2, w/2
+	r0, r1 = getScratch[float32](2*n*oh*ow), getScratch[float32](2*n*oh*ow)
+	for pl := 0; pl < n; pl++ {
+		for oy := 0; oy < oh; oy++ {
+			o := 2 * (pl*oh + oy) * ow
+			src := x[pl*h*w+2*oy*w:]
+			copy((*r0)[o:o+2*ow], src[:2*ow])
+			copy((*r1)[o:o+2*ow], src[w:w+2*ow])
+		}
+	}
+	return r0, r1
 }
 
 // inputGradRow32 is one row of windows of inputGradPlanes32 in Go: the

@@ -40,7 +40,11 @@ func TestSIMDKernelsMatchGoBitForBit(t *testing.T) {
 		{3, 28, 28}, // rows of 14 windows: a block and an overlapping one
 		{2, 16, 16}, // exactly one block
 		{2, 34, 35}, // 17 windows, odd width
-		{4, 7, 7},   // narrower than a block: Go only
+		{4, 7, 7},   // rows of 3 windows: staged end to end across rows and planes
+		{5, 14, 14}, // 7 (block 2 at 28×28)
+		{9, 3, 3},   // 1 window a plane, 9 in all: a block and an overlapping one
+		{3, 6, 5},   // odd width, narrow
+		{7, 3, 3},   // 7 windows in all: fewer than a block, Go only
 	} {
 		rng := rand.New(rand.NewPCG(uint64(tc.h*100+tc.w), 9))
 		x := tieData(rng, tc.n*tc.h*tc.w)
