@@ -72,7 +72,8 @@ func startCommand() *cli.Command {
 		Name:  "start",
 		Usage: "train a job: embedded NATS unless --nats, resuming from the newest checkpoint in --db",
 		Description: "Trains the job the flags and --config describe. With --local-workers N the workers run in this\n" +
-			"process, so one command trains end to end; otherwise start fsl-worker processes against --listen.\n" +
+			"process, so one command trains end to end (with the embedded server they and the coordinator connect\n" +
+			"to it in memory, not through a socket); otherwise start fsl-worker processes against --listen.\n" +
 			"Exits 0 when the job completes.",
 		Flags:  startFlags(),
 		Action: runStart,
@@ -168,16 +169,17 @@ func runStart(c *cli.Context) error {
 	}
 
 	url, token := c.String("nats"), c.String("token")
+	var inProc nats.InProcessConnProvider // the embedded server, in memory
 	if url == "" {
 		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token})
 		if err != nil {
 			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
 		}
 		defer srv.Shutdown()
-		url = srv.ClientURL()
+		url, inProc = srv.ClientURL(), srv.InProcess()
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, Logger: log})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, Logger: log, InProcess: inProc})
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", url, err)
 	}
@@ -193,7 +195,7 @@ func runStart(c *cli.Context) error {
 		if threads < 1 {
 			threads = runtime.GOMAXPROCS(0)
 		}
-		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, token, log); err != nil {
+		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, token, inProc, log); err != nil {
 			return err
 		}
 		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
@@ -260,9 +262,9 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	return nil
 }
 
-func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, log *slog.Logger) error {
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, inProc nats.InProcessConnProvider, log *slog.Logger) error {
 	for i := 0; i < n; i++ {
-		nc, err := wire.Connect(url, wire.ConnectOptions{Name: fmt.Sprintf("local-worker-%d", i), Token: token, Logger: log})
+		nc, err := wire.Connect(url, wire.ConnectOptions{Name: fmt.Sprintf("local-worker-%d", i), Token: token, Logger: log, InProcess: inProc})
 		if err != nil {
 			return fmt.Errorf("local worker %d: %w", i, err)
 		}

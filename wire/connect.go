@@ -45,6 +45,10 @@ type ConnectOptions struct {
 	// Logger receives disconnect, reconnect and error events; nil is
 	// slog.Default().
 	Logger *slog.Logger
+	// InProcess, when set, connects to that embedded server in memory,
+	// without a socket: a coordinator and its local workers in one process
+	// (Server.InProcess). url is then only named in errors.
+	InProcess nats.InProcessConnProvider
 }
 
 // Connect connects to the NATS server(s) at url (comma-separated URLs for a
@@ -104,6 +108,9 @@ func Connect(url string, opts ConnectOptions) (*nats.Conn, error) {
 	}
 	if opts.TLS != nil {
 		nopts = append(nopts, nats.Secure(opts.TLS))
+	}
+	if opts.InProcess != nil {
+		nopts = append(nopts, nats.InProcessServer(opts.InProcess))
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {

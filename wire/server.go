@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"log/slog"
 	"net"
 	"strconv"
@@ -43,6 +44,10 @@ type ServerOptions struct {
 type Server struct {
 	ns *server.Server
 }
+
+// InProcess is what ConnectOptions.InProcess takes to connect to this
+// server in memory, without a socket.
+func (s *Server) InProcess() nats.InProcessConnProvider { return s.ns }
 
 // StartServer starts an embedded NATS server and returns once it accepts
 // client connections, or fails when it does not within the ready timeout.

@@ -78,32 +78,53 @@ func serveParams(t testing.TB, nc *nats.Conn, subject string, current uint64, n 
 	}
 }
 
+// TestParamsOf5MBRoundTripThroughChunkingServer sends 5 MB of parameters
+// through a server with a 64 KB payload limit, over sockets and over
+// in-process connections (ConnectOptions.InProcess, what start's local
+// workers use), and a mix of both.
 func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 	const maxPayload = 64 << 10
 	s := startServer(t, ServerOptions{MaxPayload: maxPayload})
-	subj := testSubjects(t)
-	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
-	worker := connect(t, s.ClientURL(), ConnectOptions{Name: "worker"})
-	if got := worker.MaxPayload(); got != maxPayload {
-		t.Fatalf("server max payload %d, want %d", got, maxPayload)
-	}
-	const n = 5 << 20 / 4 // 5 MB of float32
-	serveParams(t, coord, subj.Params, 5, n)
+	for _, tc := range []struct {
+		name                 string
+		coordInProc, inProc bool
+	}{{"tcp", false, false}, {"in-process", true, true}, {"mixed", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			subj := testSubjects(t)
+			opts := func(name string, inProc bool) ConnectOptions {
+				o := ConnectOptions{Name: name}
+				if inProc {
+					o.InProcess = s.InProcess()
+				}
+				return o
+			}
+			coord := connect(t, s.ClientURL(), opts("coord", tc.coordInProc))
+			worker := connect(t, s.ClientURL(), opts("worker", tc.inProc))
+			if got := worker.MaxPayload(); got != maxPayload {
+				t.Fatalf("server max payload %d, want %d", got, maxPayload)
+			}
+			if addr := worker.ConnectedAddr(); (addr == "pipe") != tc.inProc {
+				t.Fatalf("worker connected to %q, in-process %v", addr, tc.inProc)
+			}
+			const n = 5 << 20 / 4 // 5 MB of float32
+			serveParams(t, coord, subj.Params, 5, n)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 5})
-	if err != nil {
-		t.Fatalf("Request: %v", err)
-	}
-	want := bigParams(5, n)
-	if !reflect.DeepEqual(got, Message(want)) {
-		t.Fatal("the 5 MB Params came back different")
-	}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 5})
+			if err != nil {
+				t.Fatalf("Request: %v", err)
+			}
+			want := bigParams(5, n)
+			if !reflect.DeepEqual(got, Message(want)) {
+				t.Fatal("the 5 MB Params came back different")
+			}
 
-	_, err = Request(ctx, worker, subj.Params, &ParamsRequest{Version: 4})
-	if !errors.Is(err, ErrStaleVersion) {
-		t.Fatalf("request for a superseded version: err = %v, want ErrStaleVersion", err)
+			_, err = Request(ctx, worker, subj.Params, &ParamsRequest{Version: 4})
+			if !errors.Is(err, ErrStaleVersion) {
+				t.Fatalf("request for a superseded version: err = %v, want ErrStaleVersion", err)
+			}
+		})
 	}
 }
 
