@@ -86,7 +86,7 @@ func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 	const maxPayload = 64 << 10
 	s := startServer(t, ServerOptions{MaxPayload: maxPayload})
 	for _, tc := range []struct {
-		name                 string
+		name                string
 		coordInProc, inProc bool
 	}{{"tcp", false, false}, {"in-process", true, true}, {"mixed", true, false}} {
 		t.Run(tc.name, func(t *testing.T) {
