@@ -1,6 +1,10 @@
 package params
 
-import "math"
+import (
+	"math"
+	"runtime"
+	"sync"
+)
 
 // Adam is the Adam optimizer (Kingma & Ba 2015) with bias correction. Per
 // value at 0-based step s, t = s+1, with gradient g after clipping and (L2
@@ -46,23 +50,52 @@ func (a *Adam) Step(p, g Vector, step int) error {
 		lrwd = lr * wd
 	}
 	m, v := a.m, a.v
-	// Explicit float64(...) around products: no FMA contraction, same bits
-	// on every architecture.
-	for i := range p {
-		pi := float64(p[i])
-		gi := float64(float64(g[i]) * scale)
-		if l2 {
-			gi += float64(wd * pi)
+	// Every value is updated on its own, so ranges can run side by side:
+	// the coordinator's step is the one serial part of a training step.
+	parallelRanges(len(p), func(lo, hi int) {
+		// Explicit float64(...) around products: no FMA contraction, same
+		// bits on every architecture.
+		for i := lo; i < hi; i++ {
+			pi := float64(p[i])
+			gi := float64(float64(g[i]) * scale)
+			if l2 {
+				gi += float64(wd * pi)
+			}
+			mi := float64(b1*float64(m[i])) + float64(c1*gi)
+			vi := float64(b2*float64(v[i])) + float64(float64(c2*gi)*gi)
+			m[i] = float32(mi)
+			v[i] = float32(vi)
+			upd := float64(lr*(mi/bc1)) / (math.Sqrt(vi/bc2) + eps)
+			pi = pi - float64(lrwd*pi) - upd
+			p[i] = float32(pi)
 		}
-		mi := float64(b1*float64(m[i])) + float64(c1*gi)
-		vi := float64(b2*float64(v[i])) + float64(float64(c2*gi)*gi)
-		m[i] = float32(mi)
-		v[i] = float32(vi)
-		upd := float64(lr*(mi/bc1)) / (math.Sqrt(vi/bc2) + eps)
-		pi = pi - float64(lrwd*pi) - upd
-		p[i] = float32(pi)
-	}
+	})
 	return nil
+}
+
+// parallelMin is the smallest vector parallelRanges splits: below it a
+// goroutine costs more than it saves.
+const parallelMin = 1 << 15
+
+// parallelRanges calls f on contiguous ranges covering [0, n), on up to
+// GOMAXPROCS goroutines when n ≥ parallelMin, and returns when all have.
+// f must treat every index on its own, so the result does not depend on
+// the split.
+func parallelRanges(n int, f func(lo, hi int)) {
+	k := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if k <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < k; w++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(w*n/k, (w+1)*n/k)
+	}
+	wg.Wait()
 }
 
 // State implements Optimizer: [m, v].

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -457,5 +458,51 @@ func TestDefaultConfigIsAdamThatTrains(t *testing.T) {
 	}
 	if end := q.loss(p); !(end < start/100) {
 		t.Errorf("default Adam took the loss from %g to %g in 1500 steps, want a 100x drop", start, end)
+	}
+}
+
+// TestAdamSameBitsOnAnyNumberOfCores: Adam splits large vectors over
+// goroutines; every value is updated alone, so one core and four must
+// give the same parameters and moments, step after step.
+func TestAdamSameBitsOnAnyNumberOfCores(t *testing.T) {
+	const n = 4*parallelMin + 123 // split four ways, unevenly
+	l, err := NewLayout(Spec{"w", []int{n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(procs int) (Vector, []Vector) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		opt, err := NewOptimizer(OptimizerConfig{Name: "adam", WeightDecay: 1e-2, ClipNorm: 1}, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		p, g := New(l), New(l)
+		for i := range p {
+			p[i] = float32(r.NormFloat64())
+		}
+		for s := 0; s < 5; s++ {
+			for i := range g {
+				g[i] = float32(r.NormFloat64() * 1e-2)
+			}
+			if err := opt.Step(p, g, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p, opt.State()
+	}
+	p1, st1 := run(1)
+	p4, st4 := run(4)
+	for i := range p1 {
+		if math.Float32bits(p1[i]) != math.Float32bits(p4[i]) {
+			t.Fatalf("parameter %d: %v on one core, %v on four", i, p1[i], p4[i])
+		}
+	}
+	for k := range st1 {
+		for i := range st1[k] {
+			if math.Float32bits(st1[k][i]) != math.Float32bits(st4[k][i]) {
+				t.Fatalf("moment %d value %d: %v on one core, %v on four", k, i, st1[k][i], st4[k][i])
+			}
+		}
 	}
 }
