@@ -170,6 +170,10 @@ func convForward[T float](x, w, y []T, xs tensor.Shape, f int) {
 		winoForward(x, w, y, c, n, h, wd, f)
 		return
 	}
+	if x32, ok := any(x).([]float32); ok && direct1(c) {
+		conv1Forward(x32, any(w).([]float32), any(y).([]float32), n, h, wd, f)
+		return
+	}
 	hw, k := h*wd, c*9
 	per, chunks := chunking(n, hw, k)
 	parallelFor(chunks, func(_, i int) {
@@ -277,6 +281,10 @@ func convGradW[T float](x, dy, dw []T, xs tensor.Shape, f int) {
 	c, n, h, wd := xs[0], xs[1], xs[2], xs[3]
 	if winograd(c, h, wd) {
 		winoGradW(x, dy, dw, c, n, h, wd, f)
+		return
+	}
+	if x32, ok := any(x).([]float32); ok && direct1(c) {
+		conv1GradW(x32, any(dy).([]float32), any(dw).([]float32), n, h, wd, f)
 		return
 	}
 	hw, k := h*wd, c*9

@@ -843,3 +843,181 @@ TEXT winoOutTCols512<>(SB), NOSPLIT|NOFRAME, $0-0
 	VMOVUPS Z14, K2, (CX)
 	ADDQ R9, CX
 	RET
+
+// Direct 3×3 convolution of a one-channel input (the network's first
+// layer), AVX-512, 16 output columns per register. Products and sums are
+// separate instructions (no FMA) in a fixed order, so model's Go
+// reference in conv1_test.go gives the same bits.
+
+// func Conv1Fwd(x0, x1, x2 *float32, masks uint64, w *float32, f int, y *float32, ys int)
+// One segment of ≤16 output columns of one row, for f filters: x0, x1,
+// x2 point at the segment's first column in input rows r−1, r, r+1;
+// masks holds three 16-bit lane masks (columns −1, 0, +1 inside the
+// image; the middle one is also the store mask). Filter fi's output
+// ((…(w0·X0 + w1·X1) + …) + w8·X8), X taken row by row, column −1, 0, +1,
+// goes to y + fi·ys.
+TEXT ·Conv1Fwd(SB), NOSPLIT, $0-64
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ x2+16(FP), DX
+	MOVQ masks+24(FP), AX
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	KMOVW AX, K3
+	MOVQ w+32(FP), R8
+	MOVQ f+40(FP), CX
+	MOVQ y+48(FP), R9
+	MOVQ ys+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS.Z -4(SI), K1, Z0
+	VMOVUPS.Z (SI), K2, Z1
+	VMOVUPS.Z 4(SI), K3, Z2
+	VMOVUPS.Z -4(DI), K1, Z3
+	VMOVUPS.Z (DI), K2, Z4
+	VMOVUPS.Z 4(DI), K3, Z5
+	VMOVUPS.Z -4(DX), K1, Z6
+	VMOVUPS.Z (DX), K2, Z7
+	VMOVUPS.Z 4(DX), K3, Z8
+	TESTQ CX, CX
+	JZ c1fdone
+
+c1floop:
+	VBROADCASTSS (R8), Z11
+	VMULPS Z11, Z0, Z9
+	VBROADCASTSS 4(R8), Z11
+	VMULPS Z11, Z1, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 8(R8), Z11
+	VMULPS Z11, Z2, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 12(R8), Z11
+	VMULPS Z11, Z3, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 16(R8), Z11
+	VMULPS Z11, Z4, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 20(R8), Z11
+	VMULPS Z11, Z5, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 24(R8), Z11
+	VMULPS Z11, Z6, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 28(R8), Z11
+	VMULPS Z11, Z7, Z10
+	VADDPS Z10, Z9, Z9
+	VBROADCASTSS 32(R8), Z11
+	VMULPS Z11, Z8, Z10
+	VADDPS Z10, Z9, Z9
+	VMOVUPS Z9, K2, (R9)
+	ADDQ $36, R8
+	ADDQ R10, R9
+	DECQ CX
+	JNZ c1floop
+
+c1fdone:
+	VZEROUPPER
+	RET
+
+// func Conv1GradW(x, dy *float32, h, w int, masks *uint64, zero *float32, acc *[144]float32)
+// Adds, lane by lane, dy·X_k over every segment of every row of one h×w
+// plane to acc[16k:16k+16] (k = 3·row offset + column offset, as in
+// Conv1Fwd): segment s covers columns 16s.., its three lane masks packed
+// in masks[8s] (entries 64 bytes apart); rows outside the plane read from
+// zero (at least 16·⌈w/16⌉+2 zeros, the pointer one past the first).
+// Dead lanes read zero and add ±0.
+TEXT ·Conv1GradW(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), DI
+	MOVQ h+16(FP), BX
+	MOVQ w+24(FP), R8
+	LEAQ 15(R8), R12
+	SHRQ $4, R12
+	SHLQ $6, R12               // segments × 64 bytes
+	SHLQ $2, R8                // row, bytes
+	MOVQ masks+32(FP), R9
+	MOVQ zero+40(FP), R10
+	MOVQ acc+48(FP), R11
+	VMOVUPS (R11), Z0
+	VMOVUPS 64(R11), Z1
+	VMOVUPS 128(R11), Z2
+	VMOVUPS 192(R11), Z3
+	VMOVUPS 256(R11), Z4
+	VMOVUPS 320(R11), Z5
+	VMOVUPS 384(R11), Z6
+	VMOVUPS 448(R11), Z7
+	VMOVUPS 512(R11), Z8
+	XORQ CX, CX
+	TESTQ BX, BX
+	JZ c1wdone
+
+c1wrow:
+	MOVQ SI, AX
+	SUBQ R8, AX
+	TESTQ CX, CX
+	CMOVQEQ R10, AX            // row r−1, or zeros
+	LEAQ (SI)(R8*1), R13
+	LEAQ 1(CX), R11
+	CMPQ R11, BX
+	CMOVQGE R10, R13           // row r+1, or zeros
+	XORQ DX, DX
+
+c1wseg:
+	MOVQ (R9)(DX*1), R11
+	KMOVW R11, K1
+	SHRQ $16, R11
+	KMOVW R11, K2
+	SHRQ $16, R11
+	KMOVW R11, K3
+	VMOVUPS.Z (DI)(DX*1), K2, Z9
+	VMOVUPS.Z -4(AX)(DX*1), K1, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z0, Z0
+	VMOVUPS.Z (AX)(DX*1), K2, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z1, Z1
+	VMOVUPS.Z 4(AX)(DX*1), K3, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z2, Z2
+	VMOVUPS.Z -4(SI)(DX*1), K1, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z3, Z3
+	VMOVUPS.Z (SI)(DX*1), K2, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z4, Z4
+	VMOVUPS.Z 4(SI)(DX*1), K3, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z5, Z5
+	VMOVUPS.Z -4(R13)(DX*1), K1, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z6, Z6
+	VMOVUPS.Z (R13)(DX*1), K2, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z7, Z7
+	VMOVUPS.Z 4(R13)(DX*1), K3, Z10
+	VMULPS Z10, Z9, Z10
+	VADDPS Z10, Z8, Z8
+	ADDQ $64, DX
+	CMPQ DX, R12
+	JLT c1wseg
+
+	ADDQ R8, SI
+	ADDQ R8, DI
+	INCQ CX
+	CMPQ CX, BX
+	JLT c1wrow
+
+c1wdone:
+	MOVQ acc+48(FP), R11
+	VMOVUPS Z0, (R11)
+	VMOVUPS Z1, 64(R11)
+	VMOVUPS Z2, 128(R11)
+	VMOVUPS Z3, 192(R11)
+	VMOVUPS Z4, 256(R11)
+	VMOVUPS Z5, 320(R11)
+	VMOVUPS Z6, 384(R11)
+	VMOVUPS Z7, 448(R11)
+	VMOVUPS Z8, 512(R11)
+	VZEROUPPER
+	RET

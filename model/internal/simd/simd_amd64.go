@@ -72,3 +72,20 @@ func WinoOutPlane(m *float32, ms int, y *float32, h, w int)
 //
 //go:noescape
 func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int)
+
+// Conv1Fwd computes one segment (≤16 columns) of one output row of a 3×3
+// convolution of a one-channel image, for f filters w [f][9]: x0, x1, x2
+// point at the segment's first column in input rows r−1, r, r+1; masks
+// packs the lanes whose columns −1, 0 and +1 are inside the image (16 bits
+// each, the middle one also says which outputs to store); filter fi's
+// output goes to y + fi·ys. AVX-512.
+//
+//go:noescape
+func Conv1Fwd(x0, x1, x2 *float32, masks uint64, w *float32, f int, y *float32, ys int)
+
+// Conv1GradW adds, lane by lane, dy·X_k over one h×w plane to
+// acc[16k:16k+16] for the nine shifted inputs X_k of a 3×3 convolution of
+// a one-channel image x (see model's conv1.go). AVX-512.
+//
+//go:noescape
+func Conv1GradW(x, dy *float32, h, w int, masks *uint64, zero *float32, acc *[144]float32)

@@ -30,3 +30,11 @@ func WinoInPlane(x *float32, h, w int, dst *float32, ds int) { panic("simd: not 
 func WinoOutPlane(m *float32, ms int, y *float32, h, w int) { panic("simd: not available") }
 
 func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int) { panic("simd: not available") }
+
+func Conv1Fwd(x0, x1, x2 *float32, masks uint64, w *float32, f int, y *float32, ys int) {
+	panic("simd: not available")
+}
+
+func Conv1GradW(x, dy *float32, h, w int, masks *uint64, zero *float32, acc *[144]float32) {
+	panic("simd: not available")
+}
