@@ -29,6 +29,12 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		{"proto", Config{Loss: KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
 		// odd sides (19→9→4→2→1): pooling drops a row and a column
 		{"siamese 19x19", Config{Loss: KindPairs, Size: 19, Filters: 3}, synthBatch(KindPairs, 19, 3, 8)},
+		// 16 filters: blocks 2 and 3 (9×9 and 4×4 with odd, cropped tiles)
+		// take the Winograd path
+		{"proto 18x18 winograd", Config{Loss: KindEpisode, Size: 18, Filters: 16}, synthEpisode(18, 3, 1, 1, 9)},
+	}
+	if !winograd(16, 9, 9) || !winograd(16, 4, 4) {
+		t.Fatal("the 16-filter case no longer takes the Winograd path")
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

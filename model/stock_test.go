@@ -99,10 +99,15 @@ func checkClose(t *testing.T, what string, got, want []float64, tol float64) {
 const stockTol = 1e-5
 
 func TestConvMatchesStockConv2d(t *testing.T) {
+	if !winograd(16, 14, 14) || !winograd(20, 7, 9) || winograd(6, 14, 14) {
+		t.Fatal("the cases below no longer cover both the im2col and the Winograd path")
+	}
 	for _, tc := range []struct{ n, c, f, h, w int }{
 		{3, 1, 4, 28, 28}, // the network's first block
 		{5, 6, 4, 14, 14},
-		{4, 3, 5, 7, 9}, // odd, non-square
+		{4, 3, 5, 7, 9},     // odd, non-square
+		{3, 16, 20, 14, 14}, // Winograd (winograd.go)
+		{2, 20, 16, 7, 9},   // Winograd, odd sides: cropped tiles
 	} {
 		rng := rand.New(rand.NewPCG(uint64(tc.n*100+tc.c), 3))
 		hw := tc.h * tc.w
