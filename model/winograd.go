@@ -170,8 +170,8 @@ func winoBlocks(n int, asm bool, f func(start, lanes int)) {
 }
 
 // winoRowLen is the length of one row of winoInput's split padded input
-// (tw+1 columns) or of the per-row buffers of winoOutput and winoOutputT
-// (tw columns): at least 9, what one AVX2 block reads.
+// (tw+1 columns) or of the per-row buffer of winoOutput (tw columns): at
+// least 9, what one AVX2 block reads.
 func winoRowLen(tw int) int { return max(tw+1, 9) }
 
 // winoInput writes v [16][C][T] (planes s = winoStride(c, T) apart) =
@@ -302,69 +302,62 @@ func winoOut[T float](m []T, ms int, y []T, ys, n int) {
 	}
 }
 
-// winoOutputT writes dm [16][F][T] (planes winoStride(f, T) apart) =
-// A dY Aᵀ per tile for images b0..b1-1 of dy [F N H W], the transpose of
-// winoOutput (outputs cropped away get zero gradient). rows holds
-// 4·winoRowLen(tw) values.
-func winoOutputT[T float](dy, dm, rows []T, f, n, h, w, b0, b1 int) {
+// winoOutputT writes dm [16][T][F], tile-major (value ξ of tile t for
+// filter f at ξ·s + t·F + f, s = winoStride(T, F)), = A dY Aᵀ per tile for
+// images b0..b1-1 of dy [F N H W]: the transpose of winoOutput, outputs
+// cropped away getting zero gradient. Tile-major makes the weight
+// gradient's gemm dU = dM·Vᵀ read dM transposed, which OpenBLAS runs about
+// twice as fast at these sizes as the same product with both operands
+// tile-minor. With AVX-512 each pixel is gathered across 16 filters and a
+// tile's values stored 16 filters at a time.
+func winoOutputT[T float](dy, dm []T, f, n, h, w, b0, b1 int) {
 	th, tw := winoTiles(h, w)
 	nt := (b1 - b0) * th * tw
-	s, rs := winoStride(f, nt), winoRowLen(tw)
-	asm := useSIMD && isF32[T]()
-	if asm && useSIMD512 && w <= 14 {
+	s, hw := winoStride(nt, f), h*w
+	if useSIMD && useSIMD512 && isF32[T]() && f%16 == 0 && 15*n*hw < 1<<31 {
 		dy32, dm32 := any(dy).([]float32), any(dm).([]float32)
-		for fi := 0; fi < f; fi++ {
-			for b := b0; b < b1; b++ {
-				simd.WinoOutTPlane(&dy32[(fi*n+b)*h*w], h, w, &dm32[fi*nt+(b-b0)*th*tw], s)
+		var idx [16]int32 // the 16 filters' planes, in values
+		for l := range idx {
+			idx[l] = int32(l * n * hw)
+		}
+		for b := b0; b < b1; b++ {
+			for ty := 0; ty < th; ty++ {
+				t0 := (b-b0)*th*tw + ty*tw
+				for f0 := 0; f0 < f; f0 += 16 {
+					simd.WinoOutTGather(&dy32[(f0*n+b)*hw], &idx, h, w, ty, &dm32[t0*f+f0], s, f)
+				}
 			}
 		}
 		return
 	}
-	for fi := 0; fi < f; fi++ {
-		for b := b0; b < b1; b++ {
-			g := dy[(fi*n+b)*h*w : (fi*n+b+1)*h*w]
-			o := fi*nt + (b-b0)*th*tw
-			for ty := 0; ty < th; ty++ {
-				for i := 0; i < 2; i++ { // split rows 2ty, 2ty+1 into even and odd columns
-					ev, od := rows[2*i*rs:2*i*rs+tw], rows[(2*i+1)*rs:(2*i+1)*rs+tw]
-					if 2*ty+i >= h {
-						clear(ev)
-						clear(od)
-						continue
+	for b := b0; b < b1; b++ {
+		for ty := 0; ty < th; ty++ {
+			for tx := 0; tx < tw; tx++ {
+				t, p := (b-b0)*th*tw+ty*tw+tx, 2*ty*w+2*tx
+				col, row := 2*tx+1 < w, 2*ty+1 < h
+				for fi := 0; fi < f; fi++ {
+					g := dy[(fi*n+b)*hw : (fi*n+b+1)*hw]
+					e0 := g[p]
+					var o0, e1, o1 T
+					if col {
+						o0 = g[p+1]
 					}
-					r := g[(2*ty+i)*w : (2*ty+i+1)*w]
-					for tx := 0; tx < w/2; tx++ {
-						ev[tx], od[tx] = r[2*tx], r[2*tx+1]
+					if row {
+						e1 = g[p+w]
+						if col {
+							o1 = g[p+w+1]
+						}
 					}
-					if w%2 == 1 {
-						ev[tw-1], od[tw-1] = r[w-1], 0
+					// A g over rows, for the even (re) and odd (ro) column
+					re := [4]T{e0, e0 + e1, e0 - e1, -e1}
+					ro := [4]T{o0, o0 + o1, o0 - o1, -o1}
+					q := t*f + fi
+					for k := 0; k < 4; k++ { // (A g) Aᵀ
+						dm[q+4*k*s], dm[q+(4*k+1)*s] = re[k], re[k]+ro[k]
+						dm[q+(4*k+2)*s], dm[q+(4*k+3)*s] = re[k]-ro[k], -ro[k]
 					}
 				}
-				t0 := o + ty*tw
-				winoBlocks(tw, asm, func(st, lanes int) {
-					if lanes == 8 && asm {
-						r32, d32 := any(rows).([]float32), any(dm).([]float32)
-						simd.WinoOutT8(&r32[st], rs, &d32[t0+st], s)
-						return
-					}
-					winoOutT(rows, rs, dm[t0:], s, lanes)
-				})
 			}
-		}
-	}
-}
-
-// winoOutT is simd.WinoOutT8 in Go for n tiles: tile l's output gradient
-// has row 0 at g[l], g[gs+l] (even, odd column) and row 1 at g[2gs+l],
-// g[3gs+l]; its 16 values go to dst[ξ·ds+l].
-func winoOutT[T float](g []T, gs int, dst []T, ds, n int) {
-	for l := 0; l < n; l++ {
-		e0, o0, e1, o1 := g[l], g[gs+l], g[2*gs+l], g[3*gs+l]
-		re := [4]T{e0, e0 + e1, e0 - e1, -e1}
-		ro := [4]T{o0, o0 + o1, o0 - o1, -o1}
-		for k := 0; k < 4; k++ {
-			q := 4*k*ds + l
-			dst[q], dst[q+ds], dst[q+2*ds], dst[q+3*ds] = re[k], re[k]+ro[k], re[k]-ro[k], -ro[k]
 		}
 	}
 }
@@ -425,22 +418,21 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 	part := *partp
 	parallelFor(groups, func(_, g int) {
 		vp, mp := getScratch[T](16*winoStride(c, full)), getScratch[T](16*winoStride(f, full))
-		pe, po, rp := winoPad[T](th, tw), winoPad[T](th, tw), getScratch[T](4*winoRowLen(tw))
+		pe, po := winoPad[T](th, tw), winoPad[T](th, tw)
 		defer putScratch(vp)
 		defer putScratch(mp)
 		defer putScratch(pe)
 		defer putScratch(po)
-		defer putScratch(rp)
 		v, dm := *vp, *mp
 		du := part[g*fc : (g+1)*fc]
 		for i := g * group; i < min(chunks, (g+1)*group); i++ {
 			b0, b1 := i*per, min(n, (i+1)*per)
 			nt := (b1 - b0) * th * tw
-			sv, sm := winoStride(c, nt), winoStride(f, nt)
+			sv, sm := winoStride(c, nt), winoStride(nt, f)
 			winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
-			winoOutputT(dy, dm, *rp, f, n, h, wd, b0, b1)
+			winoOutputT(dy, dm, f, n, h, wd, b0, b1)
 			for xi := 0; xi < 16; xi++ {
-				gemm(false, true, f, c, nt, dm[xi*sm:], nt, v[xi*sv:], nt, i > g*group, du[xi*us:], c)
+				gemm(true, true, f, c, nt, dm[xi*sm:], f, v[xi*sv:], nt, i > g*group, du[xi*us:], c)
 			}
 		}
 	})

@@ -394,66 +394,6 @@ TEXT ·WinoOut8(SB), NOSPLIT, $0-32
 	VZEROUPPER
 	RET
 
-// func WinoOutT8(gr *float32, gs int, dst *float32, ds int)
-// The transpose of WinoOut8 for the weight gradient: output-gradient rows
-// 0 and 1 of the tiles, even columns at g and g+2·gs, odd at g+gs and
-// g+3·gs. A g over rows (r0 = g0, r1 = g0+g1, r2 = g0−g1, r3 = −g1) for
-// even (E) and odd (O) columns, then planes 4k..4k+3 at dst + (4k+j)·ds
-// get Ek, Ek+Ok, Ek−Ok, −Ok.
-TEXT ·WinoOutT8(SB), NOSPLIT, $0-32
-	MOVQ gr+0(FP), SI
-	MOVQ gs+8(FP), CX
-	SHLQ $2, CX
-	MOVQ dst+16(FP), DX
-	MOVQ ds+24(FP), R8
-	SHLQ $2, R8
-	LEAQ (SI)(CX*1), R9
-	LEAQ (SI)(CX*2), R10
-	LEAQ (R9)(CX*2), R11
-	VBROADCASTSS signBit<>(SB), Y15
-
-	VMOVUPS (SI), Y0
-	VADDPS (R10), Y0, Y1
-	VSUBPS (R10), Y0, Y2
-	VMOVUPS (R10), Y3
-	VXORPS Y15, Y3, Y3
-	VMOVUPS (R9), Y4
-	VADDPS (R11), Y4, Y5
-	VSUBPS (R11), Y4, Y6
-	VMOVUPS (R11), Y7
-	VXORPS Y15, Y7, Y7
-
-	VMOVUPS Y0, Y8
-	VMOVUPS Y4, Y9
-	CALL winoOutTCols<>(SB)
-	VMOVUPS Y1, Y8
-	VMOVUPS Y5, Y9
-	CALL winoOutTCols<>(SB)
-	VMOVUPS Y2, Y8
-	VMOVUPS Y6, Y9
-	CALL winoOutTCols<>(SB)
-	VMOVUPS Y3, Y8
-	VMOVUPS Y7, Y9
-	CALL winoOutTCols<>(SB)
-	VZEROUPPER
-	RET
-
-// winoOutTCols: the column step of WinoOutT8 for Y8 = E, Y9 = O of one
-// row; stores four planes at DX, DX+R8, ... and leaves DX after them.
-TEXT winoOutTCols<>(SB), NOSPLIT|NOFRAME, $0-0
-	VADDPS Y9, Y8, Y10
-	VSUBPS Y9, Y8, Y11
-	VXORPS Y15, Y9, Y12
-	VMOVUPS Y8, (DX)
-	ADDQ R8, DX
-	VMOVUPS Y10, (DX)
-	ADDQ R8, DX
-	VMOVUPS Y11, (DX)
-	ADDQ R8, DX
-	VMOVUPS Y12, (DX)
-	ADDQ R8, DX
-	RET
-
 // AVX-512 versions for images at most 14 wide: a padded row (16 values)
 // fits one Z register, so whole planes are transformed without the split
 // into even and odd columns, eight (at most seven) tiles per row step.
@@ -756,94 +696,6 @@ wopnorow1:
 	VZEROUPPER
 	RET
 
-// func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int)
-// A G Aᵀ of every tile of one h×w output-gradient plane (w ≤ 14): rows
-// 2ty and 2ty+1 (zero past the image) split into even and odd columns
-// (the column past an odd w reads zero), then as WinoOutT8, tile t =
-// ty·tw + tx to dst + ξ·ds + t.
-TEXT ·WinoOutTPlane(SB), NOSPLIT, $0-40
-	MOVQ gr+0(FP), SI
-	MOVQ h+8(FP), BX
-	MOVQ w+16(FP), R8
-	MOVQ dst+24(FP), DI
-	MOVQ ds+32(FP), R9
-	SHLQ $2, R9
-	MOVQ $1, AX
-	MOVQ R8, CX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K1               // row mask: lanes 0..w-1
-	LEAQ 1(R8), R12
-	SHRQ $1, R12               // tw
-	MOVQ $1, AX
-	MOVQ R12, CX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K2               // tile mask
-	SHLQ $2, R12               // tw, bytes
-	SHLQ $2, R8                // row, bytes
-	VMOVUPS idxEven<>(SB), Z20
-	VMOVUPS idxOdd<>(SB), Z22
-	VPBROADCASTD signBit<>(SB), Z31
-	MOVQ $1, DX                // row 2ty+1
-
-wotLoop:
-	VMOVUPS.Z (SI), K1, Z0
-	VPXORD Z1, Z1, Z1
-	CMPQ DX, BX
-	JGE wotnorow1
-	VMOVUPS.Z (SI)(R8*1), K1, Z1
-
-wotnorow1:
-	VPERMPS Z0, Z20, Z2        // E0
-	VPERMPS Z1, Z20, Z3        // E1
-	VPERMPS Z0, Z22, Z4        // O0
-	VPERMPS Z1, Z22, Z5        // O1
-	VADDPS Z3, Z2, Z6          // E0 + E1
-	VSUBPS Z3, Z2, Z7          // E0 − E1
-	VPXORD Z31, Z3, Z3         // −E1
-	VADDPS Z5, Z4, Z10         // O0 + O1
-	VSUBPS Z5, Z4, Z11         // O0 − O1
-	VPXORD Z31, Z5, Z5         // −O1
-	MOVQ DI, CX
-	VMOVUPS Z2, Z8
-	VMOVUPS Z4, Z9
-	CALL winoOutTCols512<>(SB)
-	VMOVUPS Z6, Z8
-	VMOVUPS Z10, Z9
-	CALL winoOutTCols512<>(SB)
-	VMOVUPS Z7, Z8
-	VMOVUPS Z11, Z9
-	CALL winoOutTCols512<>(SB)
-	VMOVUPS Z3, Z8
-	VMOVUPS Z5, Z9
-	CALL winoOutTCols512<>(SB)
-
-	LEAQ (SI)(R8*2), SI
-	ADDQ R12, DI
-	ADDQ $2, DX
-	LEAQ -1(DX), AX
-	CMPQ AX, BX
-	JLT wotLoop
-	VZEROUPPER
-	RET
-
-// winoOutTCols512: Z8 = E, Z9 = O of one row; planes at CX, CX+R9, ...
-// get E, E+O, E−O, −O (mask K2), CX after them.
-TEXT winoOutTCols512<>(SB), NOSPLIT|NOFRAME, $0-0
-	VADDPS Z9, Z8, Z12
-	VSUBPS Z9, Z8, Z13
-	VPXORD Z31, Z9, Z14
-	VMOVUPS Z8, K2, (CX)
-	ADDQ R9, CX
-	VMOVUPS Z12, K2, (CX)
-	ADDQ R9, CX
-	VMOVUPS Z13, K2, (CX)
-	ADDQ R9, CX
-	VMOVUPS Z14, K2, (CX)
-	ADDQ R9, CX
-	RET
-
 // Direct 3×3 convolution of a one-channel input (the network's first
 // layer), AVX-512, 16 output columns per register. Products and sums are
 // separate instructions (no FMA) in a fixed order, so model's Go
@@ -1020,4 +872,108 @@ c1wdone:
 	VMOVUPS Z7, 448(R11)
 	VMOVUPS Z8, 512(R11)
 	VZEROUPPER
+	RET
+
+// func WinoOutTGather(gr *float32, idx *[16]int32, h, w, ty int, dst *float32, ds, dt int)
+// The weight-gradient output transform (A G Aᵀ: the transpose of WinoOut8) for the
+// tiles of tile row ty of one image, 16 filters at once, written tile-major
+// for the gemm: gr is the image's plane of the first filter, the 16
+// filters' planes idx[l] values apart; each of a tile's four output-
+// gradient pixels is gathered across the filters (zero past the image),
+// and tile tx's 16 values go to dst + ξ·ds + tx·dt, 16 filters each.
+TEXT ·WinoOutTGather(SB), NOSPLIT, $0-64
+	MOVQ gr+0(FP), SI
+	MOVQ idx+8(FP), AX
+	VMOVDQU32 (AX), Z30
+	MOVQ h+16(FP), BX
+	MOVQ w+24(FP), R8
+	MOVQ ty+32(FP), CX
+	MOVQ dst+40(FP), DI
+	MOVQ ds+48(FP), R9
+	SHLQ $2, R9
+	MOVQ dt+56(FP), R10
+	SHLQ $2, R10
+	VPBROADCASTD signBit<>(SB), Z31
+	// SI → pixel (2ty, 0); R11: 1 when row 2ty+1 is inside the image
+	MOVQ CX, AX
+	SHLQ $1, AX
+	LEAQ 1(AX), R11
+	IMULQ R8, AX
+	LEAQ (SI)(AX*4), SI
+	XORQ R12, R12
+	CMPQ R11, BX
+	SETLT R12
+	LEAQ 0(R8*4), R13          // row, bytes
+	XORQ DX, DX                // column 2tx
+
+wotgLoop:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	KXNORW K1, K1, K1
+	VGATHERDPS (SI)(Z30*4), K1, Z0        // e0: (2ty, 2tx)
+	LEAQ 1(DX), AX
+	CMPQ AX, R8
+	JGE wotgNoCol
+	KXNORW K1, K1, K1
+	VGATHERDPS 4(SI)(Z30*4), K1, Z1       // o0: (2ty, 2tx+1)
+	TESTQ R12, R12
+	JZ wotgRowsDone
+	LEAQ (SI)(R13*1), AX
+	KXNORW K1, K1, K1
+	VGATHERDPS (AX)(Z30*4), K1, Z2        // e1: (2ty+1, 2tx)
+	KXNORW K1, K1, K1
+	VGATHERDPS 4(AX)(Z30*4), K1, Z3       // o1: (2ty+1, 2tx+1)
+	JMP wotgRowsDone
+
+wotgNoCol:
+	TESTQ R12, R12
+	JZ wotgRowsDone
+	LEAQ (SI)(R13*1), AX
+	KXNORW K1, K1, K1
+	VGATHERDPS (AX)(Z30*4), K1, Z2        // e1
+
+wotgRowsDone:
+	VADDPS Z2, Z0, Z4          // e0 + e1
+	VSUBPS Z2, Z0, Z5          // e0 − e1
+	VPXORD Z31, Z2, Z2         // −e1
+	VADDPS Z3, Z1, Z6          // o0 + o1
+	VSUBPS Z3, Z1, Z7          // o0 − o1
+	VPXORD Z31, Z3, Z3         // −o1
+	MOVQ DI, AX
+	VMOVUPS Z0, Z8
+	VMOVUPS Z1, Z9
+	CALL winoOutTGCols<>(SB)
+	VMOVUPS Z4, Z8
+	VMOVUPS Z6, Z9
+	CALL winoOutTGCols<>(SB)
+	VMOVUPS Z5, Z8
+	VMOVUPS Z7, Z9
+	CALL winoOutTGCols<>(SB)
+	VMOVUPS Z2, Z8
+	VMOVUPS Z3, Z9
+	CALL winoOutTGCols<>(SB)
+	ADDQ $8, SI
+	ADDQ R10, DI
+	ADDQ $2, DX
+	CMPQ DX, R8
+	JLT wotgLoop
+	VZEROUPPER
+	RET
+
+// winoOutTGCols: Z8 = E, Z9 = O of one row; planes at AX, AX+R9, ...
+// get E, E+O, E−O, −O; AX after them.
+TEXT winoOutTGCols<>(SB), NOSPLIT|NOFRAME, $0-0
+	VADDPS Z9, Z8, Z12
+	VSUBPS Z9, Z8, Z13
+	VPXORD Z31, Z9, Z14
+	VMOVUPS Z8, (AX)
+	ADDQ R9, AX
+	VMOVUPS Z12, (AX)
+	ADDQ R9, AX
+	VMOVUPS Z13, (AX)
+	ADDQ R9, AX
+	VMOVUPS Z14, (AX)
+	ADDQ R9, AX
 	RET

@@ -41,14 +41,6 @@ func WinoIn8(pe, po *float32, rs int, dst *float32, ds int)
 //go:noescape
 func WinoOut8(m *float32, ms int, y *float32, ys int)
 
-// WinoOutT8 computes A G Aᵀ, the transpose of WinoOut8, for 8 tiles whose
-// 2×2 output gradients G have rows 0 and 1 split into even and odd
-// columns at gr, gr+gs (row 0) and gr+2gs, gr+3gs (row 1); the 16 values of
-// each tile go to the planes dst + ξ·ds.
-//
-//go:noescape
-func WinoOutT8(gr *float32, gs int, dst *float32, ds int)
-
 // Available512 says whether this CPU runs the AVX-512 plane kernels.
 var Available512 = cpu.X86.HasAVX512F
 
@@ -66,13 +58,6 @@ func WinoInPlane(x *float32, h, w int, dst *float32, ds int)
 //go:noescape
 func WinoOutPlane(m *float32, ms int, y *float32, h, w int)
 
-// WinoOutTPlane computes WinoOutT8's transform for every tile of one h×w
-// output-gradient plane at gr (1 ≤ w ≤ 14; outside the plane reads as
-// zero): tile t to dst + ξ·ds + t. AVX-512.
-//
-//go:noescape
-func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int)
-
 // Conv1Fwd computes one segment (≤16 columns) of one output row of a 3×3
 // convolution of a one-channel image, for f filters w [f][9]: x0, x1, x2
 // point at the segment's first column in input rows r−1, r, r+1; masks
@@ -89,3 +74,11 @@ func Conv1Fwd(x0, x1, x2 *float32, masks uint64, w *float32, f int, y *float32, 
 //
 //go:noescape
 func Conv1GradW(x, dy *float32, h, w int, masks *uint64, zero *float32, acc *[144]float32)
+
+// WinoOutTGather computes the weight-gradient output transform of tile
+// row ty of one image for 16 filters at once, tile-major: gr is the first
+// filter's h×w plane, filter l's plane idx[l] values after it; tile tx's
+// value ξ for the 16 filters goes to dst + ξ·ds + tx·dt. AVX-512.
+//
+//go:noescape
+func WinoOutTGather(gr *float32, idx *[16]int32, h, w, ty int, dst *float32, ds, dt int)

@@ -20,8 +20,6 @@ func WinoIn8(pe, po *float32, rs int, dst *float32, ds int) { panic("simd: not a
 
 func WinoOut8(m *float32, ms int, y *float32, ys int) { panic("simd: not available") }
 
-func WinoOutT8(gr *float32, gs int, dst *float32, ds int) { panic("simd: not available") }
-
 // Available512 is false off amd64.
 const Available512 = false
 
@@ -29,12 +27,14 @@ func WinoInPlane(x *float32, h, w int, dst *float32, ds int) { panic("simd: not 
 
 func WinoOutPlane(m *float32, ms int, y *float32, h, w int) { panic("simd: not available") }
 
-func WinoOutTPlane(gr *float32, h, w int, dst *float32, ds int) { panic("simd: not available") }
-
 func Conv1Fwd(x0, x1, x2 *float32, masks uint64, w *float32, f int, y *float32, ys int) {
 	panic("simd: not available")
 }
 
 func Conv1GradW(x, dy *float32, h, w int, masks *uint64, zero *float32, acc *[144]float32) {
+	panic("simd: not available")
+}
+
+func WinoOutTGather(gr *float32, idx *[16]int32, h, w, ty int, dst *float32, ds, dt int) {
 	panic("simd: not available")
 }
