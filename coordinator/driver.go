@@ -121,6 +121,7 @@ type Driver struct {
 	events    chan event
 	mspec     []byte
 	start     time.Time
+	end       time.Time // when the last step was applied
 	resumed   int
 	images    int
 	done      bool
@@ -372,10 +373,20 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 	}
 }
 
+// elapsed is the job's time so far: from the start of Run to the last
+// step applied once the job is done (Linger, the wait for workers to hear
+// Done, is not training time).
+func (d *Driver) elapsed() time.Duration {
+	if d.done && !d.end.IsZero() {
+		return d.end.Sub(d.start)
+	}
+	return time.Since(d.start)
+}
+
 func (d *Driver) summary() *Summary {
 	s := &Summary{
 		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
-		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: time.Since(d.start),
+		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: d.elapsed(),
 		InvalidByReason: map[string]int{},
 	}
 	for r, n := range s.Counters.Invalid {
@@ -556,7 +567,7 @@ type JobStatus struct {
 
 func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
-		Images: d.images, Elapsed: time.Since(d.start).Seconds(), Done: d.done, Validation: d.lastVal, Status: d.m.Status()}
+		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal, Status: d.m.Status()}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held
@@ -648,7 +659,7 @@ func (d *Driver) drainOutputs() error {
 					return err
 				}
 			case JobDone:
-				d.done = true
+				d.done, d.end = true, time.Now()
 				rec, err := d.store.Job(d.spec.ID)
 				if err == nil {
 					rec.Status = checkpoints.StatusDone

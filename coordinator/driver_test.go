@@ -112,3 +112,47 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 		t.Errorf("dropped payloads = %d, want 1 (the corrupt one)", s.Dropped)
 	}
 }
+
+// TestSummaryElapsedEndsWithTheLastStep: after the last step the driver
+// lingers to tell workers the job is done; that wait is not training time
+// and must not lower the images/s start prints.
+func TestSummaryElapsedEndsWithTheLastStep(t *testing.T) {
+	const linger = 1500 * time.Millisecond
+	spec := coordinator.JobSpec{ID: "linger", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 1, Steps: 2, Seed: 4}.WithDefaults()
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: linger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		if _, err := worker.Run(ctx, worker.Config{Job: spec.ID, NATS: srv.ClientURL(), Name: "w"}); err != nil {
+			t.Error(err)
+		}
+	}()
+	t0 := time.Now()
+	s, err := d.Run(ctx)
+	wall := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != 2 {
+		t.Fatalf("version %d, want 2", s.Version)
+	}
+	if s.Elapsed <= 0 || s.Elapsed+linger > wall {
+		t.Fatalf("summary elapsed %v with Run taking %v and lingering %v: the linger is counted", s.Elapsed, wall, linger)
+	}
+	if st := d.Status(); st.Elapsed != s.Elapsed.Seconds() {
+		t.Errorf("status elapsed %vs, summary %v", st.Elapsed, s.Elapsed)
+	}
+}
