@@ -36,13 +36,20 @@
 // Graph. The graph, its automatic differentiation and its execution are
 // Gorgonia's (a TapeMachine per batch shape). The hot operations are
 // Gorgonia ops of this package rather than Gorgonia's own, which
-// measured 3-5× slower here: a 3×3 convolution as gemms over L2-sized
-// chunks of the batch's patch matrix, its input gradient as a convolution
-// with flipped filters (conv.go); batch-norm statistics; and batch norm,
-// ReLU and 2×2 max-pooling fused into one op whose gradient ops reuse
-// the routes of its forward pass (bnpool.go); their window kernels and the
-// batch-norm sums have AVX2 assembly twins (internal/simd, used where the
-// CPU has AVX2) that give the same bits as the Go ones (simd.go).
+// measured 3-5× slower here: a 3×3 convolution, its input gradient as a
+// convolution with flipped filters (conv.go) — as Winograd F(2×2, 3×3)
+// for 16+ channels on images 4×4 and up (winograd.go), as a direct AVX-512
+// kernel for the one-channel input (conv1.go), and otherwise as gemms over
+// L2-sized chunks of the batch's patch matrix; batch-norm statistics; and
+// batch norm, ReLU and 2×2 max-pooling fused into one op whose gradient
+// ops reuse the routes of its forward pass (bnpool.go). The window
+// kernels, the batch-norm sums and the Winograd transforms have AVX2 or
+// AVX-512 assembly twins (internal/simd, used where the CPU has them)
+// that give the same bits as the Go ones (simd.go, winograd.go); the
+// first layer's direct kernel is checked bit for bit against a Go
+// reference, and where it does not run (no AVX-512, float64) the first
+// layer is im2col, whose bits differ, as OpenBLAS's kernel sets already
+// do between CPU generations.
 // Activations are laid out channel-major, [C N H W], so convolution
 // outputs need no transposing.
 // Each op's output memory is allocated on a graph's first run and reused

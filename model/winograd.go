@@ -26,13 +26,17 @@ import "github.com/fsl-project/fsl/model/internal/simd"
 //     convolution with flipped filters, conv.go) take V of the input
 //     chunk by chunk, 16 gemms, then Y = Aᵀ M A cropped to the image;
 //   - weight gradient: the transpose of that pipeline, dM = A dY Aᵀ,
-//     dU[ξ] = Σ over tiles dM[ξ]·V[ξ]ᵀ, dW = Gᵀ dU G.
+//     dU[ξ] = Σ over tiles dM[ξ]·V[ξ]ᵀ, dW = Gᵀ dU G, with dM laid out
+//     tile-major (winoOutputT) so the gemm reads it transposed.
 //
 // Chunks are whole images, as in conv.go, sized so one chunk's V and M
-// stay in L2; each chunk's weight-gradient product goes to its own
-// partial, summed in chunk order, so the bits do not depend on how many
-// goroutines ran. Results differ from im2col's in rounding only (float32:
-// relative 1e-6 on typical activations; the tests bound it).
+// stay in L2. The weight gradient's chunks add into minChunks fixed
+// groups in chunk order, and the groups' partial sums are added in order,
+// so the bits do not depend on how many goroutines ran. Results differ
+// from im2col's in rounding only (float32: relative 1e-6 on typical
+// activations; the tests bound it). The transforms run as AVX-512 plane
+// kernels (images up to 14 wide), AVX2 blocks of 8 tiles, or Go, all
+// giving the same bits (TestWinogradSIMDMatchesGoBitForBit).
 
 // winogradMinChannels: convolutions with fewer input channels (the
 // network's input) use im2col, whose gemm is then tiny and the transforms
