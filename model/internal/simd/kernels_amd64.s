@@ -488,6 +488,28 @@ DATA weave<>+56(SB)/4, $7
 DATA weave<>+60(SB)/4, $23
 GLOBL weave<>(SB), RODATA, $64
 
+// WIN_COLS512 is WinoInPlane's column step for one row step S: the even,
+// shifted even, odd and shifted odd columns (E F O P) permuted out of S,
+// then E−F, O+F, F−O, O−P stored (mask K2) to SI, SI+R8, ... with SI
+// left after them.
+#define WIN_COLS512(S) \
+	VPERMPS S, Z20, Z8 \
+	VPERMPS S, Z21, Z9 \
+	VPERMPS S, Z22, Z10 \
+	VPERMPS S, Z23, Z11 \
+	VSUBPS Z9, Z8, Z12 \
+	VADDPS Z9, Z10, Z13 \
+	VSUBPS Z10, Z9, Z14 \
+	VSUBPS Z11, Z10, Z15 \
+	VMOVUPS Z12, K2, (SI) \
+	ADDQ R8, SI \
+	VMOVUPS Z13, K2, (SI) \
+	ADDQ R8, SI \
+	VMOVUPS Z14, K2, (SI) \
+	ADDQ R8, SI \
+	VMOVUPS Z15, K2, (SI) \
+	ADDQ R8, SI
+
 // func WinoInPlane(x *float32, h, w int, dst *float32, ds int)
 // Bᵀ d B of every tile of one h×w plane (w ≤ 14): tile t = ty·tw + tx
 // to dst + ξ·ds + t. Row ty loads input rows 2ty−1..2ty+2 into lanes
@@ -505,6 +527,7 @@ TEXT ·WinoInPlane(SB), NOSPLIT, $0-40
 	SHLQ CX, R12
 	DECQ R12
 	SHLQ $1, R12               // load mask: lanes 1..w
+	KMOVW R12, K4
 	LEAQ 1(CX), R9
 	SHRQ $1, R9                // tw
 	MOVQ $1, AX
@@ -523,6 +546,21 @@ TEXT ·WinoInPlane(SB), NOSPLIT, $0-40
 	VMOVUPS idxOdd2<>(SB), Z23
 
 wiploop:
+	// rows 2ty−1 .. 2ty+2 all inside the image: one mask for every row
+	TESTQ DX, DX
+	JL wipedge
+	LEAQ 3(DX), AX
+	CMPQ AX, BX
+	JGE wipedge
+	VMOVUPS.Z (R11), K4, Z0
+	VMOVUPS.Z (R11)(R13*1), K4, Z1
+	LEAQ (R11)(R13*2), SI
+	VMOVUPS.Z (SI), K4, Z2
+	VMOVUPS.Z (SI)(R13*1), K4, Z3
+	JMP wiprows
+
+wipedge:
+	// first or last tile row: rows outside the image read as zero
 	XORQ AX, AX
 	CMPQ DX, BX
 	CMOVQCS R12, AX
@@ -548,32 +586,17 @@ wiploop:
 	KMOVW AX, K3
 	VMOVUPS.Z (SI)(R13*1), K3, Z3
 
+wiprows:
 	VSUBPS Z2, Z0, Z4          // d0 − d2
 	VADDPS Z2, Z1, Z5          // d1 + d2
 	VSUBPS Z1, Z2, Z6          // d2 − d1
 	VSUBPS Z3, Z1, Z7          // d1 − d3
 
 	MOVQ DI, SI
-	VPERMPS Z4, Z20, Z8
-	VPERMPS Z4, Z21, Z9
-	VPERMPS Z4, Z22, Z10
-	VPERMPS Z4, Z23, Z11
-	CALL winoInCols512<>(SB)
-	VPERMPS Z5, Z20, Z8
-	VPERMPS Z5, Z21, Z9
-	VPERMPS Z5, Z22, Z10
-	VPERMPS Z5, Z23, Z11
-	CALL winoInCols512<>(SB)
-	VPERMPS Z6, Z20, Z8
-	VPERMPS Z6, Z21, Z9
-	VPERMPS Z6, Z22, Z10
-	VPERMPS Z6, Z23, Z11
-	CALL winoInCols512<>(SB)
-	VPERMPS Z7, Z20, Z8
-	VPERMPS Z7, Z21, Z9
-	VPERMPS Z7, Z22, Z10
-	VPERMPS Z7, Z23, Z11
-	CALL winoInCols512<>(SB)
+	WIN_COLS512(Z4)
+	WIN_COLS512(Z5)
+	WIN_COLS512(Z6)
+	WIN_COLS512(Z7)
 
 	LEAQ (R11)(R13*2), R11
 	ADDQ R9, DI
@@ -582,23 +605,6 @@ wiploop:
 	CMPQ AX, BX                // next tile row's first output row 2ty < h
 	JLT wiploop
 	VZEROUPPER
-	RET
-
-// winoInCols512: column step for Z8..Z11 = E F O P (even, even shifted,
-// odd, odd shifted); four planes at SI, SI+R8, ... (mask K2), SI after.
-TEXT winoInCols512<>(SB), NOSPLIT|NOFRAME, $0-0
-	VSUBPS Z9, Z8, Z12
-	VADDPS Z9, Z10, Z13
-	VSUBPS Z10, Z9, Z14
-	VSUBPS Z11, Z10, Z15
-	VMOVUPS Z12, K2, (SI)
-	ADDQ R8, SI
-	VMOVUPS Z13, K2, (SI)
-	ADDQ R8, SI
-	VMOVUPS Z14, K2, (SI)
-	ADDQ R8, SI
-	VMOVUPS Z15, K2, (SI)
-	ADDQ R8, SI
 	RET
 
 // func WinoOutPlane(m *float32, ms int, y *float32, h, w int)
