@@ -300,10 +300,18 @@ func convGradW[T float](x, dy, dw []T, xs tensor.Shape, f int) {
 		im2col(x, *colp, c, n, h, wd, b0, b1)
 		gemm(false, true, f, k, cols, dy[b0*hw:], n*hw, *colp, cols, false, part[i*f*k:(i+1)*f*k], k)
 	})
-	copy(dw, part[:f*k])
-	for i := 1; i < chunks; i++ {
-		for j, v := range part[i*f*k : (i+1)*f*k] {
-			dw[j] += v
+	sumParts(dw, part, chunks)
+}
+
+// sumParts writes dst = the sum of the parts len(dst) values long at the
+// head of part, added in order: the fixed order that makes a chunked
+// reduction give the same bits however many goroutines computed the parts.
+func sumParts[T float](dst, part []T, parts int) {
+	n := len(dst)
+	copy(dst, part[:n])
+	for i := 1; i < parts; i++ {
+		for j, v := range part[i*n : (i+1)*n] {
+			dst[j] += v
 		}
 	}
 }

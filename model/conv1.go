@@ -104,12 +104,7 @@ func conv1GradW(x, dy, dw []float32, n, h, wd, f int) {
 			}
 		}
 	})
-	copy(dw, part[:f*9])
-	for i := 1; i < chunks; i++ {
-		for j, v := range part[i*f*9 : (i+1)*f*9] {
-			dw[j] += v
-		}
-	}
+	sumParts(dw[:f*9], part, chunks)
 }
 
 // reduce16 sums 16 lanes in a fixed tree: lane i with i+8, then i+4, i+2

@@ -69,12 +69,7 @@ func conv1GradWRef(x, dy, dw []float32, n, h, wd, f int) {
 			}
 		}
 	}
-	copy(dw, part[:f*9])
-	for i := 1; i < chunks; i++ {
-		for j, v := range part[i*f*9 : (i+1)*f*9] {
-			dw[j] += v
-		}
-	}
+	sumParts(dw[:f*9], part, chunks)
 }
 
 // TestConv1KernelsMatchGoBitForBit runs the AVX-512 first-layer kernels

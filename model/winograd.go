@@ -441,11 +441,7 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 		}
 	})
 	du := part[:fc]
-	for g := 1; g < groups; g++ {
-		for j, v := range part[g*fc : (g+1)*fc] {
-			du[j] += v
-		}
-	}
+	sumParts(du, part, groups)
 	winoFilterGrad(du, dw, f, c)
 }
 
