@@ -14,6 +14,28 @@ import (
 	"github.com/fsl-project/fsl/worker"
 )
 
+// newTestDriver starts a NATS server on 127.0.0.1 and a driver for spec
+// connected to it, with a fresh checkpoint store; the test's cleanup stops
+// both.
+func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration) (*wire.Server, *coordinator.Driver) {
+	t.Helper()
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: linger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, d
+}
+
 // TestDriverCountsAndDropsBadResults sends the coordinator, over a real
 // NATS server, results that must never be applied — a NaN gradient, a
 // gradient of the wrong length, a result for a future step, and a payload
@@ -22,20 +44,7 @@ import (
 // reason.
 func TestDriverCountsAndDropsBadResults(t *testing.T) {
 	spec := coordinator.JobSpec{ID: "bad", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 2, Steps: 3, Seed: 4}.WithDefaults()
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, d := newTestDriver(t, spec, 100*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	type out struct {
@@ -119,20 +128,7 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 func TestSummaryElapsedEndsWithTheLastStep(t *testing.T) {
 	const linger = 1500 * time.Millisecond
 	spec := coordinator.JobSpec{ID: "linger", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 1, Steps: 2, Seed: 4}.WithDefaults()
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: linger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, d := newTestDriver(t, spec, linger)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	go func() {
