@@ -135,10 +135,10 @@ func TestConv1MatchesIm2col(t *testing.T) {
 		}
 		y0, dw0 := run(false)
 		y1, dw1 := run(true)
-		if e := maxRelDiff(y1, y0); !(e <= 2e-6) {
+		if e := relErr(y1, y0); !(e <= 2e-6) {
 			t.Errorf("%+v forward: direct off by %.3g of scale", tc, e)
 		}
-		if e := maxRelDiff(dw1, dw0); !(e <= 2e-6) {
+		if e := relErr(dw1, dw0); !(e <= 2e-6) {
 			t.Errorf("%+v weight gradient: direct off by %.3g of scale", tc, e)
 		}
 	}

@@ -98,7 +98,7 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CPU float64 Grad: %v", err)
 				}
-				want64 := Result{Grads: to32(g64), Stats: to32(s64), Loss: loss64}
+				want64 := Result{Grads: toF32(g64), Stats: toF32(s64), Loss: loss64}
 				// errs compares got with one reference: the loss, every
 				// gradient and statistics entry, and the worst of them
 				errs := func(ref Result) (lines []string, worst float64) {
@@ -133,14 +133,6 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 		})
 	}
 	t.Logf("worst relative error over losses, gradients and statistics: %.3g (tolerance %g)", worst, tol)
-}
-
-func to32(v []float64) params.Vector {
-	out := make(params.Vector, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
 }
 
 func TestGPUStepIsDeterministic(t *testing.T) {

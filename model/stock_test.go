@@ -75,11 +75,11 @@ func swap01(v []float64, a, b, hw int) []float64 {
 
 // relErr is max|a−b| / max(max|b|, 1e-6): the error relative to the
 // tensor's scale.
-func relErr(a, b []float64) float64 {
+func relErr[T float](a, b []T) float64 {
 	var diff, scale float64
 	for i := range b {
-		diff = math.Max(diff, math.Abs(a[i]-b[i]))
-		scale = math.Max(scale, math.Abs(b[i]))
+		diff = math.Max(diff, math.Abs(float64(a[i])-float64(b[i])))
+		scale = math.Max(scale, math.Abs(float64(b[i])))
 	}
 	return diff / math.Max(scale, 1e-6)
 }

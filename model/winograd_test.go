@@ -23,17 +23,6 @@ func convPasses[T float](wino bool, x, w, dy []T, c, n, h, wd, f int) (y, dx, dw
 	return y, dx, dw
 }
 
-// maxRelDiff is max |a−b| over max |b|, the error relative to the
-// output's scale.
-func maxRelDiff[T float](a, b []T) float64 {
-	var d, s float64
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
-		s = math.Max(s, math.Abs(float64(b[i])))
-	}
-	return d / s
-}
-
 func toF32(v []float64) []float32 {
 	out := make([]float32, len(v))
 	for i, e := range v {
@@ -72,7 +61,7 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 			name      string
 			got, want []float64
 		}{{"y", y1, y0}, {"dx", dx1, dx0}, {"dw", dw1, dw0}} {
-			if e := maxRelDiff(p.got, p.want); !(e <= 1e-12) {
+			if e := relErr(p.got, p.want); !(e <= 1e-12) {
 				t.Errorf("%+v float64 %s: Winograd off by %.3g of scale, want ≤ 1e-12", tc, p.name, e)
 			}
 		}
@@ -84,7 +73,7 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 			got  []float32
 			want []float64
 		}{{"y", ys, y0}, {"dx", dxs, dx0}, {"dw", dws, dw0}} {
-			if e := maxRelDiff(toF64(p.got), p.want); !(e <= 2e-6) {
+			if e := relErr(toF64(p.got), p.want); !(e <= 2e-6) {
 				t.Errorf("%+v float32 %s: Winograd off by %.3g of scale, want ≤ 2e-6", tc, p.name, e)
 			}
 		}
