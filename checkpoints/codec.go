@@ -149,71 +149,57 @@ func encodeCheckpoint(c *Checkpoint) ([]byte, error) {
 	}
 	total := bodyOff + 4*floats + crcLen
 
-	b := make([]byte, total)
-	w := writer{b: b}
-	w.bytes([]byte(valueMagic))
-	w.u16(valueVersion)
-	w.u16(0)
-	w.u32(uint32(headerLen))
-	w.u64(c.Step)
-	w.u64(uint64(c.Created.UnixNano()))
-	shaAt := w.off
-	w.off += 32
-	w.u64(uint64(len(c.Params)))
-	w.u64(uint64(len(c.State)))
-	w.str(c.Optimizer.Kind)
-	w.u64(c.Optimizer.Step)
-	w.values(scalars)
-	w.u32(uint32(len(c.Optimizer.Vectors)))
+	w := params.NewEncoder(make([]byte, 0, total))
+	w.Raw([]byte(valueMagic))
+	w.U16(valueVersion)
+	w.U16(0)
+	w.U32(uint32(headerLen))
+	w.U64(c.Step)
+	w.U64(uint64(c.Created.UnixNano()))
+	shaAt := len(w.Bytes())
+	w.Raw(make([]byte, sha256.Size)) // filled in once the parameters are written
+	w.U64(uint64(len(c.Params)))
+	w.U64(uint64(len(c.State)))
+	writeName(w, c.Optimizer.Kind)
+	w.U64(c.Optimizer.Step)
+	writeValues(w, scalars)
+	w.U32(uint32(len(c.Optimizer.Vectors)))
 	for _, v := range c.Optimizer.Vectors {
-		w.str(v.Name)
-		w.u64(uint64(len(v.Values)))
+		writeName(w, v.Name)
+		w.U64(uint64(len(v.Values)))
 	}
-	w.values(metrics)
-	w.u32(crc32.Checksum(b[:w.off], castagnoli))
+	writeValues(w, metrics)
+	w.U32(0) // the header CRC, which covers the hash
 
-	paramsAt := w.off
-	w.floats(c.Params)
-	sum := sha256.Sum256(b[paramsAt:w.off])
+	w.Float32s(c.Params)
+	b := w.Bytes()
+	sum := sha256.Sum256(b[bodyOff:])
 	copy(b[shaAt:], sum[:])
-	// The header CRC covers the hash, which is only known now.
 	binary.LittleEndian.PutUint32(b[bodyOff-crcLen:], crc32.Checksum(b[:bodyOff-crcLen], castagnoli))
-	w.floats(c.State)
+	w.Float32s(c.State)
 	for _, v := range c.Optimizer.Vectors {
-		w.floats(v.Values)
+		w.Float32s(v.Values)
 	}
-	w.u32(crc32.Checksum(b[:w.off], castagnoli))
-	if w.off != total {
-		return nil, fmt.Errorf("encode checkpoint: wrote %d bytes, planned %d", w.off, total)
+	w.U32(crc32.Checksum(w.Bytes(), castagnoli))
+	if b := w.Bytes(); len(b) != total {
+		return nil, fmt.Errorf("encode checkpoint: wrote %d bytes, planned %d", len(b), total)
 	}
-	return b, nil
+	return w.Bytes(), nil
 }
 
-type writer struct {
-	b   []byte
-	off int
+// writeName writes a u16 length and the name's bytes (checked by the
+// caller: UTF-8, at most maxNameLen).
+func writeName(w *params.Encoder, name string) {
+	w.U16(uint16(len(name)))
+	w.Raw([]byte(name))
 }
 
-func (w *writer) bytes(p []byte) { w.off += copy(w.b[w.off:], p) }
-func (w *writer) u16(v uint16)   { binary.LittleEndian.PutUint16(w.b[w.off:], v); w.off += 2 }
-func (w *writer) u32(v uint32)   { binary.LittleEndian.PutUint32(w.b[w.off:], v); w.off += 4 }
-func (w *writer) u64(v uint64)   { binary.LittleEndian.PutUint64(w.b[w.off:], v); w.off += 8 }
-func (w *writer) str(s string)   { w.u16(uint16(len(s))); w.off += copy(w.b[w.off:], s) }
-
-func (w *writer) values(vs []namedValue) {
-	w.u32(uint32(len(vs)))
+func writeValues(w *params.Encoder, vs []namedValue) {
+	w.U32(uint32(len(vs)))
 	for _, v := range vs {
-		w.str(v.name)
-		w.u64(math.Float64bits(v.value))
+		writeName(w, v.name)
+		w.F64(v.value)
 	}
-}
-
-func (w *writer) floats(v params.Vector) {
-	dst := w.b[w.off : w.off+4*len(v)]
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
-	}
-	w.off += 4 * len(v)
 }
 
 // corrupt returns an error wrapping ErrCorrupt.
@@ -260,38 +246,38 @@ func decodeHeader(b []byte) (header, int, error) {
 	if got, want := crc32.Checksum(b[:bodyOff-crcLen], castagnoli), binary.LittleEndian.Uint32(b[bodyOff-crcLen:]); got != want {
 		return h, 0, corrupt("header checksum is %08x, recorded %08x", got, want)
 	}
-	r := reader{b: b[prefixLen : bodyOff-crcLen]}
-	h.step = r.u64()
-	h.created = int64(r.u64())
-	copy(h.paramsSHA[:], r.take(32))
-	h.nParams = r.u64()
-	h.nState = r.u64()
-	h.optKind = r.str(true)
-	h.optStep = r.u64()
-	h.scalars = r.values("optimizer scalar")
-	if n := r.count(2 + 1 + 8); r.err == nil {
+	r := params.NewDecoder(b[prefixLen : bodyOff-crcLen])
+	h.step = r.U64("step")
+	h.created = int64(r.U64("created"))
+	copy(h.paramsSHA[:], r.Take("params sha256", sha256.Size))
+	h.nParams = r.U64("params length")
+	h.nState = r.U64("state length")
+	h.optKind = readName(r, "optimizer kind", true)
+	h.optStep = r.U64("optimizer step")
+	h.scalars = readValues(r, "optimizer scalar")
+	if n := r.Len32("optimizer vectors", 2+1+8); r.Err() == nil {
 		h.vectors = make([]vectorHeader, 0, n)
 		seen := make(map[string]bool, n)
 		for range n {
-			name := r.str(false)
-			length := r.u64()
-			if r.err != nil {
+			name := readName(r, "optimizer vector", false)
+			length := r.U64("optimizer vector length")
+			if r.Err() != nil {
 				break
 			}
 			if seen[name] {
-				r.fail("optimizer vector %q appears twice", name)
+				r.Failf("optimizer vector", "%q appears twice", name)
 				break
 			}
 			seen[name] = true
 			h.vectors = append(h.vectors, vectorHeader{name, length})
 		}
 	}
-	h.metrics = r.values("metric")
-	if r.err == nil && len(r.b) != r.off {
-		r.fail("%d bytes left over after the header", len(r.b)-r.off)
+	h.metrics = readValues(r, "metric")
+	if r.Err() == nil && r.Remaining() != 0 {
+		r.Failf("header", "%d bytes left over", r.Remaining())
 	}
-	if r.err != nil {
-		return h, 0, r.err
+	if err := r.Err(); err != nil {
+		return h, 0, corrupt("header: %v", err)
 	}
 
 	// The body must hold exactly the vectors the header announces.
@@ -344,14 +330,19 @@ func decodeCheckpoint(b []byte) (*Checkpoint, error) {
 			Scalars: valueMap(h.scalars),
 		},
 	}
-	c.Params, off = readFloats(b, off, h.nParams)
-	c.State, off = readFloats(b, off, h.nState)
+	// decodeHeader checked that the body holds exactly these values.
+	body := params.NewDecoder(b[off:])
+	c.Params = body.Float32s("params", int(h.nParams))
+	c.State = body.Float32s("state", int(h.nState))
 	if len(h.vectors) > 0 {
 		c.Optimizer.Vectors = make([]NamedVector, len(h.vectors))
 		for i, v := range h.vectors {
 			c.Optimizer.Vectors[i].Name = v.name
-			c.Optimizer.Vectors[i].Values, off = readFloats(b, off, v.n)
+			c.Optimizer.Vectors[i].Values = body.Float32s(v.name, int(v.n))
 		}
+	}
+	if err := body.Err(); err != nil {
+		return nil, corrupt("body: %v", err)
 	}
 	return c, nil
 }
@@ -393,107 +384,39 @@ func valueMap(vs []namedValue) map[string]float64 {
 	return m
 }
 
-func readFloats(b []byte, off int, n uint64) (params.Vector, int) {
-	if n == 0 {
-		return nil, off
-	}
-	v := make(params.Vector, n)
-	src := b[off : off+4*int(n)]
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-	}
-	return v, off + 4*int(n)
-}
-
-// reader parses the header; the first error sticks and later reads return
-// zero values.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = corrupt(format, args...)
-	}
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.b)-r.off {
-		r.fail("header ends %d bytes early", n-(len(r.b)-r.off))
-		return nil
-	}
-	p := r.b[r.off : r.off+n]
-	r.off += n
-	return p
-}
-
-func (r *reader) u16() uint16 {
-	if p := r.take(2); p != nil {
-		return binary.LittleEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if p := r.take(4); p != nil {
-		return binary.LittleEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if p := r.take(8); p != nil {
-		return binary.LittleEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (r *reader) str(emptyOK bool) string {
-	n := int(r.u16())
-	p := r.take(n)
+// readName reads what writeName wrote and checks it: UTF-8, at most
+// maxNameLen bytes, and not empty unless emptyOK.
+func readName(r *params.Decoder, field string, emptyOK bool) string {
+	n := int(r.U16(field))
+	p := r.Take(field, n)
 	switch {
-	case r.err != nil:
+	case r.Err() != nil:
 		return ""
 	case n == 0 && !emptyOK:
-		r.fail("empty name")
+		r.Failf(field, "empty name")
 	case n > maxNameLen:
-		r.fail("name of %d bytes, limit %d", n, maxNameLen)
+		r.Failf(field, "name of %d bytes, limit %d", n, maxNameLen)
 	case !utf8.Valid(p):
-		r.fail("name %q is not valid UTF-8", p)
+		r.Failf(field, "name %q is not valid UTF-8", p)
 	}
 	return string(p)
 }
 
-// count reads a u32 count of entries of at least minSize bytes each and
-// rejects counts the remaining bytes cannot hold, which bounds allocations.
-func (r *reader) count(minSize int) int {
-	n := uint64(r.u32())
-	if r.err == nil && n > uint64((len(r.b)-r.off)/minSize) {
-		r.fail("count %d overruns the header", n)
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) values(what string) []namedValue {
-	n := r.count(2 + 1 + 8)
-	if r.err != nil || n == 0 {
+// readValues reads what writeValues wrote; names must be sorted and unique.
+func readValues(r *params.Decoder, what string) []namedValue {
+	n := r.Len32(what+"s", 2+1+8)
+	if r.Err() != nil || n == 0 {
 		return nil
 	}
 	out := make([]namedValue, 0, n)
 	for range n {
-		name := r.str(false)
-		v := math.Float64frombits(r.u64())
-		if r.err != nil {
+		name := readName(r, what, false)
+		v := r.F64(what)
+		if r.Err() != nil {
 			return nil
 		}
 		if len(out) > 0 && out[len(out)-1].name >= name {
-			r.fail("%s names are not sorted and unique at %q", what, name)
+			r.Failf(what, "names are not sorted and unique at %q", name)
 			return nil
 		}
 		out = append(out, namedValue{name, v})

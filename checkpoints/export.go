@@ -148,13 +148,13 @@ func (s *Store) Import(r io.Reader) (job string, step uint64, err error) {
 			if err != nil {
 				return err
 			}
-			if len(existing.Layout.Entries) > 0 && len(rec.Layout.Entries) > 0 && !sameLayout(existing.Layout, rec.Layout) {
+			if len(existing.Layout.Entries) > 0 && len(rec.Layout.Entries) > 0 && !existing.Layout.Equal(rec.Layout) {
 				return fmt.Errorf("job %q exists with another parameter layout (%d values, export has %d)",
-					rec.ID, LayoutSize(existing.Layout), LayoutSize(rec.Layout))
+					rec.ID, existing.Layout.Size(), rec.Layout.Size())
 			}
 			target = existing
 		}
-		if n := LayoutSize(target.Layout); len(target.Layout.Entries) > 0 && n != len(c.Params) {
+		if n := target.Layout.Size(); len(target.Layout.Entries) > 0 && n != len(c.Params) {
 			return fmt.Errorf("job %q: checkpoint has %d parameters, the job's layout has %d", rec.ID, len(c.Params), n)
 		}
 		jb, _, err := jobBucket(tx, rec.ID)

@@ -53,7 +53,7 @@ func TestExportImportIsByteIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(gotRec.Spec, rec.Spec) || gotRec.Dataset != rec.Dataset || !sameLayout(gotRec.Layout, rec.Layout) {
+	if !bytes.Equal(gotRec.Spec, rec.Spec) || gotRec.Dataset != rec.Dataset || !gotRec.Layout.Equal(rec.Layout) {
 		t.Fatalf("imported job record %+v, want %+v", gotRec, rec)
 	}
 	if best, err := dst.Best(job); err != nil || best.Step != step {

@@ -3,7 +3,6 @@ package checkpoints
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -63,15 +62,6 @@ func (r JobRecord) bestMetric() string {
 	return r.BestMetric
 }
 
-// LayoutSize is the number of values the layout describes.
-func LayoutSize(l params.Layout) int {
-	n := 0
-	for _, e := range l.Entries {
-		n += e.Size()
-	}
-	return n
-}
-
 func validateJobID(id string) error {
 	switch {
 	case id == "":
@@ -89,22 +79,6 @@ func validateJobID(id string) error {
 	return nil
 }
 
-func validateLayout(l params.Layout) error {
-	off := 0
-	for i, e := range l.Entries {
-		if e.Offset != off {
-			return fmt.Errorf("layout entry %d %q starts at %d, want %d (entries must be contiguous and in order)", i, e.Name, e.Offset, off)
-		}
-		for _, d := range e.Shape {
-			if d < 0 {
-				return fmt.Errorf("layout entry %d %q has negative dimension %d", i, e.Name, d)
-			}
-		}
-		off += e.Size()
-	}
-	return nil
-}
-
 func validateRecord(r JobRecord) error {
 	if err := validateJobID(r.ID); err != nil {
 		return err
@@ -114,7 +88,7 @@ func validateRecord(r JobRecord) error {
 	default:
 		return fmt.Errorf("job %q: unknown status %q (want running, done or failed)", r.ID, r.Status)
 	}
-	if err := validateLayout(r.Layout); err != nil {
+	if err := r.Layout.Validate(); err != nil {
 		return fmt.Errorf("job %q: %w", r.ID, err)
 	}
 	return nil
@@ -171,12 +145,6 @@ func decodeJob(b []byte) (JobRecord, error) {
 	return r, nil
 }
 
-func sameLayout(a, b params.Layout) bool {
-	return slices.EqualFunc(a.Entries, b.Entries, func(x, y params.Entry) bool {
-		return x.Name == y.Name && x.Offset == y.Offset && slices.Equal(x.Shape, y.Shape)
-	})
-}
-
 // jobBucket returns the job's bucket and record.
 func jobBucket(tx *bolt.Tx, id string) (*bolt.Bucket, JobRecord, error) {
 	jb := tx.Bucket(bucketJobs).Bucket([]byte(id))
@@ -226,9 +194,9 @@ func (s *Store) PutJob(rec JobRecord) error {
 			rec.Created = old.Created
 		}
 		steps := jb.Bucket(bucketSteps)
-		if !sameLayout(old.Layout, rec.Layout) && hasAny(steps) {
+		if !old.Layout.Equal(rec.Layout) && hasAny(steps) {
 			return fmt.Errorf("job %q has checkpoints of another layout (%d values); refusing to change it to %d values",
-				rec.ID, LayoutSize(old.Layout), LayoutSize(rec.Layout))
+				rec.ID, old.Layout.Size(), rec.Layout.Size())
 		}
 		if err := putRecord(jb, rec, now); err != nil {
 			return err

@@ -44,7 +44,7 @@ func (s *Store) Save(job string, c *Checkpoint) error {
 		if err != nil {
 			return err
 		}
-		if want := LayoutSize(rec.Layout); len(rec.Layout.Entries) > 0 && want != len(cp.Params) {
+		if want := rec.Layout.Size(); len(rec.Layout.Entries) > 0 && want != len(cp.Params) {
 			return fmt.Errorf("job %q: checkpoint has %d parameters, the job's layout has %d", job, len(cp.Params), want)
 		}
 		return putValue(jb, rec, cp.Step, raw, cp.Metrics, now)

@@ -126,7 +126,7 @@ func TestJobRecordRoundTrips(t *testing.T) {
 	}
 	if got.ID != want.ID || !bytes.Equal(got.Spec, want.Spec) || got.SpecFormat != want.SpecFormat ||
 		got.Dataset != want.Dataset || got.BestMetric != want.BestMetric || !got.LowerIsBetter ||
-		got.Status != StatusDone || !sameLayout(got.Layout, want.Layout) {
+		got.Status != StatusDone || !got.Layout.Equal(want.Layout) {
 		t.Fatalf("Job = %+v, want %+v", got, want)
 	}
 	jobs, err := s.Jobs()

@@ -84,13 +84,12 @@ func readJSON(path string, v any) error {
 // localCompute is the in-process ComputeFunc of a model: the worker's
 // computation without the wire.
 func localCompute(m *model.Model) coordinator.ComputeFunc {
-	return func(b *episodes.Batch, p, st params.Vector) (coordinator.Result, error) {
-		wb := coordinator.WireBatch(b)
-		r, err := m.Grad(p, st, worker.ModelBatch(&wb))
+	return func(b *params.Batch, p, st params.Vector) (params.Result, error) {
+		r, err := m.Grad(p, st, worker.ModelBatch(b))
 		if err != nil {
-			return coordinator.Result{}, err
+			return params.Result{}, err
 		}
-		return coordinator.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, nil
+		return params.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, nil
 	}
 }
 

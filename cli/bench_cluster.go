@@ -347,8 +347,8 @@ func runFakeWorkers(c *cli.Context) error {
 			_, errs[i] = worker.Run(c.Context, worker.Config{
 				Job: c.String("job"), NATS: c.String("nats"), Name: fmt.Sprintf("fake%02d", i), Logger: log,
 				Compute: func(l *wire.Lease) (*wire.Result, error) {
-					return &wire.Result{Step: l.Step, Shard: l.Shard, Version: l.Version, Loss: math.Log(2), Count: 1,
-						Grads: fakeGradient(gradLen, l.Step, l.Shard), Stats: make(params.Vector, stateLen)}, nil
+					return &wire.Result{Result: params.Result{Step: int(l.Step), Shard: l.Shard, Version: int(l.Version), Loss: math.Log(2), Count: 1,
+						Grads: fakeGradient(gradLen, l.Step, l.Shard), Stats: make(params.Vector, stateLen)}}, nil
 				},
 			})
 		}(i)

@@ -16,6 +16,7 @@ import (
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -136,14 +137,14 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	}
 	sc := episodes.SamplerConfig{Kind: kind}
 	switch kind {
-	case episodes.KindTriplets:
+	case params.KindTriplets:
 		sc.Triplets = images / 3
-	case episodes.KindPairs:
+	case params.KindPairs:
 		sc.Pairs = images / 2
 	default:
 		sc.Way, sc.Shot, sc.Query = 5, 1, images/5-1
 	}
-	if sc.Images() != images || (kind == episodes.KindPairs && sc.Pairs%2 != 0) {
+	if sc.Images() != images || (kind == params.KindPairs && sc.Pairs%2 != 0) {
 		return stepRate{}, fmt.Errorf("--images %d: %s batches of that size do not exist (use a multiple of 60)", images, loss)
 	}
 	ds, err := episodes.Open("glyphs", episodes.Options{Size: size})
@@ -154,8 +155,7 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	if err != nil {
 		return stepRate{}, err
 	}
-	wb := coordinator.WireBatch(smp.Batch(1, 0, 0))
-	b := worker.ModelBatch(&wb)
+	b := worker.ModelBatch(smp.Batch(1, 0, 0))
 	m, err := model.New(spec.ModelConfig())
 	if err != nil {
 		return stepRate{}, err

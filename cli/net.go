@@ -220,7 +220,7 @@ func buildNet(lc loadedCheckpoint) (eval.Net, coordinator.JobSpec, error) {
 	what := fmt.Sprintf("job %q in %s: its spec (loss %s, %d×%d images)", lc.rec.ID, lc.source, spec.Loss, spec.Size, spec.Size)
 	if l := lc.rec.Layout; len(l.Entries) > 0 && l.Hash() != m.Layout().Hash() {
 		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters laid out otherwise than the job's %d stored ones; the spec and the parameters disagree",
-			what, m.NumParams(), checkpoints.LayoutSize(l))
+			what, m.NumParams(), l.Size())
 	}
 	if len(lc.ckpt.Params) != m.NumParams() {
 		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters, but checkpoint %d has %d", what, m.NumParams(), lc.ckpt.Step, len(lc.ckpt.Params))

@@ -454,10 +454,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 		}
 		d.reply(ev.reply, d.toWire(rep))
 	case *wire.Result:
-		v := d.m.Result(Result{
-			Worker: m.Worker, Job: d.spec.ID, Step: int(m.Step), Shard: m.Shard, Version: int(m.Version),
-			LayoutHash: m.LayoutHash, Grads: m.Grads, Stats: m.Stats, Loss: m.Loss, Count: m.Count,
-		}, now)
+		v := d.m.Result(m.Result, now)
 		if v.Outcome == Invalid {
 			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
 		}
@@ -612,19 +609,13 @@ func (d *Driver) toWire(rep Reply) wire.Message {
 		return &wire.Lease{
 			Step: uint64(r.Step), Shard: r.Shard, Version: uint64(r.Version),
 			Timeout: time.Duration(d.spec.LeaseTimeout), Attempt: r.Attempt - 1,
-			Batch: WireBatch(b),
+			Batch: *b,
 		}
 	case Wait:
 		return &wire.Wait{RetryAfter: r.RetryAfter}
 	default:
 		return &wire.Done{FinalVersion: uint64(d.tr.Version)}
 	}
-}
-
-// WireBatch views an episodes batch as the wire's, without copying.
-func WireBatch(b *episodes.Batch) wire.Batch {
-	return wire.Batch{Kind: uint8(b.Kind), Size: b.Size, Pixels: b.Pixels, Labels: b.Labels,
-		Way: b.Way, Shot: b.Shot, Query: b.Query, Same: b.Same}
 }
 
 func (d *Driver) drainOutputs() error {

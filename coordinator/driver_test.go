@@ -65,8 +65,8 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 	}
 	defer rogue.Close()
 	valid := func() *wire.Result {
-		return &wire.Result{Worker: "rogue", Step: 0, Shard: 0, Version: 0, Loss: 1, Count: 1, LayoutHash: m.Layout().Hash(),
-			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}
+		return &wire.Result{Result: params.Result{Worker: "rogue", Step: 0, Shard: 0, Version: 0, Loss: 1, Count: 1, LayoutHash: m.Layout().Hash(),
+			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}}
 	}
 	nan := valid()
 	nan.Grads[7] = float32(math.NaN())

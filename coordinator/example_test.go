@@ -49,8 +49,8 @@ func Example() {
 			fmt.Printf("worker told %T\n", reply)
 			break
 		}
-		v := m.Result(coordinator.Result{
-			Worker: "w1", Job: "demo", Step: l.Step, Shard: l.Shard, Version: l.Version,
+		v := m.Result(params.Result{
+			Worker: "w1", Step: l.Step, Shard: l.Shard, Version: l.Version,
 			LayoutHash: 42, Grads: params.Vector{0.1, 0.2, 0.3}, Loss: 0.7, Count: 16,
 		}, now)
 		fmt.Println("shard", l.Shard, "of step", l.Step, v.Outcome)

@@ -45,7 +45,7 @@ func mustNew(t testing.TB, cfg Config, resume int) *Machine {
 func gradValue(step, shard int) float32 { return float32(step*1000 + shard) }
 
 // validResult is a correct result for (step, shard) from worker under cfg.
-func validResult(cfg Config, worker string, step, shard int) Result {
+func validResult(cfg Config, worker string, step, shard int) params.Result {
 	g := make(params.Vector, cfg.GradLen)
 	for i := range g {
 		g[i] = gradValue(step, shard)
@@ -54,8 +54,8 @@ func validResult(cfg Config, worker string, step, shard int) Result {
 	for i := range s {
 		s[i] = float32(i)
 	}
-	return Result{
-		Worker: worker, Job: cfg.Job, Step: step, Shard: shard, Version: step,
+	return params.Result{
+		Worker: worker, Step: step, Shard: shard, Version: step,
 		LayoutHash: cfg.LayoutHash, Grads: g, Stats: s, Loss: 0.5, Count: 8,
 	}
 }
@@ -87,7 +87,7 @@ func mustWait(t testing.TB, m *Machine, worker string, now time.Time) {
 }
 
 // mustAccept feeds r and fails unless it is accepted.
-func mustAccept(t testing.TB, m *Machine, r Result, now time.Time) Verdict {
+func mustAccept(t testing.TB, m *Machine, r params.Result, now time.Time) Verdict {
 	t.Helper()
 	v := m.Result(r, now)
 	if v.Outcome != Accepted {

@@ -3,14 +3,16 @@ package coordinator
 import (
 	"fmt"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // shard is one shard of the current step.
 type shard struct {
 	state    ShardState
-	leases   []lease // live leases, at most one per worker, oldest first
-	attempts int     // leases granted for this shard in this step
-	result   Result  // the accepted result once state is ShardDone
+	leases   []lease       // live leases, at most one per worker, oldest first
+	attempts int           // leases granted for this shard in this step
+	result   params.Result // the accepted result once state is ShardDone
 }
 
 // lease is one worker's claim on a shard.

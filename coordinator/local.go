@@ -11,7 +11,7 @@ import (
 
 // ComputeFunc computes one shard's batch at parameters p and model state
 // st. The driver's workers do this over NATS; RunLocal calls it directly.
-type ComputeFunc func(b *episodes.Batch, p, st params.Vector) (Result, error)
+type ComputeFunc func(b *params.Batch, p, st params.Vector) (params.Result, error)
 
 // RunLocal trains spec in this goroutine without NATS or a store: for every
 // step, each shard's batch in shard order through compute, then the same
@@ -29,7 +29,7 @@ func RunLocal(ctx context.Context, spec JobSpec, ds *episodes.Dataset, compute C
 		return nil, fmt.Errorf("job %q: %w", spec.ID, err)
 	}
 	start := time.Now()
-	results := make([]Result, spec.Shards)
+	results := make([]params.Result, spec.Shards)
 	for tr.Version < spec.Steps {
 		if err := ctx.Err(); err != nil {
 			return tr, err

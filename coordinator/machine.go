@@ -3,6 +3,8 @@ package coordinator
 import (
 	"fmt"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // Machine is the coordinator's state machine for one job. Create it with
@@ -135,7 +137,7 @@ func (m *Machine) sweep(now time.Time) {
 // complete ends the current step's collection and hands its results over.
 func (m *Machine) complete() {
 	m.phase = PhaseComplete
-	results := make([]Result, len(m.shards))
+	results := make([]params.Result, len(m.shards))
 	for i := range m.shards {
 		results[i] = m.shards[i].result
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // BenchmarkStep measures one whole step of bookkeeping: S leases spread
@@ -18,7 +20,7 @@ func BenchmarkStep(b *testing.B) {
 			for i := range workers {
 				workers[i] = fmt.Sprint("w", i)
 			}
-			results := make([]Result, S)
+			results := make([]params.Result, S)
 			for i := range results {
 				results[i] = validResult(cfg, "", 0, i)
 			}

@@ -88,7 +88,7 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	var cur atomic.Pointer[JobStatus]
 	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
 		Workers:  []WorkerStatus{{ID: "a"}, {ID: "b"}},
-		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonWrongJob: 1}},
+		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}},
 	}})
 	mon.Attach(func() JobStatus { return *cur.Load() })
 	mon.Checkpointed(3, 20*time.Millisecond)
@@ -103,7 +103,7 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
 		"fsl_results_applied_total":                          6,
 		"fsl_results_invalid_total{reason=non-finite value}": 3,
-		"fsl_results_invalid_total{reason=wrong job}":        1,
+		"fsl_results_invalid_total{reason=stale step}":        1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
 		"fsl_step_seconds_count": 1, "fsl_step_seconds_sum": 0.5,
 		"fsl_validation{metric=val_acc}": 0.75, "fsl_validation_step": 3,

@@ -1,5 +1,7 @@
 package coordinator
 
+import "github.com/fsl-project/fsl/params"
+
 // Output is work the machine asks its driver to do, drained in order by
 // Machine.Ready: a StepComplete, a PublishVersion, a CheckpointDue or a
 // JobDone. The set is closed; switch on the concrete type.
@@ -16,7 +18,7 @@ type Output interface {
 type StepComplete struct {
 	Step    int
 	Version int
-	Results []Result
+	Results []params.Result
 }
 
 // PublishVersion asks the driver to make parameters of Version available to

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // TestRandomClusterCompletesEveryStepExactlyOnce simulates whole jobs on an
@@ -281,8 +283,8 @@ func (s *sim) work(w *simWorker, l Lease, now time.Time) {
 
 // corrupt makes r invalid in one of the ways a broken worker or network
 // could.
-func (s *sim) corrupt(r *Result) {
-	switch s.rng.IntN(7) {
+func (s *sim) corrupt(r *params.Result) {
+	switch s.rng.IntN(6) {
 	case 0:
 		r.Grads[s.rng.IntN(len(r.Grads))] = float32(math.NaN())
 	case 1:
@@ -295,12 +297,10 @@ func (s *sim) corrupt(r *Result) {
 		r.LayoutHash++
 	case 5:
 		r.Count = 0
-	case 6:
-		r.Job = "other"
 	}
 }
 
-func (s *sim) feed(r Result, corrupt bool, now time.Time) {
+func (s *sim) feed(r params.Result, corrupt bool, now time.Time) {
 	s.fed++
 	if corrupt {
 		s.fedCorrupt++

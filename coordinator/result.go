@@ -8,26 +8,6 @@ import (
 	"github.com/fsl-project/fsl/params"
 )
 
-// Result is one worker's answer for one shard: the gradient of the shard's
-// loss with respect to parameters of Version, the shard's running
-// statistics, its mean loss and the number of examples it covered.
-//
-// The machine keeps Grads and Stats without copying them and hands them to
-// the driver in a StepComplete; a caller must not modify them after passing
-// the Result in.
-type Result struct {
-	Worker     string
-	Job        string
-	Step       int
-	Shard      int
-	Version    int
-	LayoutHash uint64
-	Grads      params.Vector
-	Stats      params.Vector
-	Loss       float64
-	Count      int
-}
-
 // Outcome is what the machine did with a result.
 type Outcome int
 
@@ -62,7 +42,6 @@ type Reason int
 // Reasons a result is Invalid.
 const (
 	ReasonNone         Reason = iota
-	ReasonWrongJob            // Job is not Config.Job
 	ReasonStaleStep           // Step is before the current step
 	ReasonFutureStep          // Step is after the current step (or the job is done)
 	ReasonShardRange          // Shard is outside [0, ShardsPerStep)
@@ -77,7 +56,6 @@ const (
 
 var reasonNames = [numReasons]string{
 	ReasonNone:         "none",
-	ReasonWrongJob:     "wrong job",
 	ReasonStaleStep:    "stale step",
 	ReasonFutureStep:   "future step",
 	ReasonShardRange:   "shard out of range",
@@ -135,7 +113,7 @@ func (v Verdict) Err() error {
 //
 // A result from a worker the machine does not know registers that worker,
 // as a Join would (minus taking back leases).
-func (m *Machine) Result(r Result, now time.Time) Verdict {
+func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	if r.Worker != "" {
 		m.touch(r.Worker, now)
 	}
@@ -179,10 +157,8 @@ func (m *Machine) Result(r Result, now time.Time) Verdict {
 
 // check returns the first validation failure of r against the current step,
 // or ReasonNone.
-func (m *Machine) check(r *Result) (Reason, string) {
+func (m *Machine) check(r *params.Result) (Reason, string) {
 	switch {
-	case r.Job != m.cfg.Job:
-		return ReasonWrongJob, fmt.Sprintf("job %q, want %q", r.Job, m.cfg.Job)
 	case r.Step < m.step:
 		return ReasonStaleStep, fmt.Sprintf("step %d, current step %d", r.Step, m.step)
 	case r.Step > m.step || m.phase == PhaseDone:
@@ -202,23 +178,11 @@ func (m *Machine) check(r *Result) (Reason, string) {
 	case math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0):
 		return ReasonNotFinite, fmt.Sprintf("loss %v", r.Loss)
 	}
-	if i := firstNonFinite(r.Grads); i >= 0 {
+	if i := r.Grads.FirstNonFinite(); i >= 0 {
 		return ReasonNotFinite, fmt.Sprintf("gradient[%d] is %v", i, r.Grads[i])
 	}
-	if i := firstNonFinite(r.Stats); i >= 0 {
+	if i := r.Stats.FirstNonFinite(); i >= 0 {
 		return ReasonNotFinite, fmt.Sprintf("stats[%d] is %v", i, r.Stats[i])
 	}
 	return ReasonNone, ""
-}
-
-// firstNonFinite returns the index of the first NaN or infinity in v, or -1.
-func firstNonFinite(v params.Vector) int {
-	for i, x := range v {
-		// x-x is 0 for finite x and NaN for NaN and ±Inf: one compare per
-		// value instead of two calls.
-		if x-x != 0 {
-			return i
-		}
-	}
-	return -1
 }

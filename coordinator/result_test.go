@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 func TestInvalidResultIsDroppedAndCounted(t *testing.T) {
@@ -13,29 +15,28 @@ func TestInvalidResultIsDroppedAndCounted(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	tests := []struct {
 		name   string
-		mutate func(*Result)
+		mutate func(*params.Result)
 		want   Reason
 		detail string // must appear in Verdict.Detail
 	}{
-		{"wrong job", func(r *Result) { r.Job = "other" }, ReasonWrongJob, `"other"`},
-		{"stale step", func(r *Result) { r.Step, r.Version = -1, -1 }, ReasonStaleStep, "step -1"},
-		{"future step", func(r *Result) { r.Step, r.Version = 1, 1 }, ReasonFutureStep, "step 1"},
-		{"negative shard", func(r *Result) { r.Shard = -1 }, ReasonShardRange, "shard -1"},
-		{"shard past the last", func(r *Result) { r.Shard = cfg.ShardsPerStep }, ReasonShardRange, "shard 3"},
-		{"wrong version", func(r *Result) { r.Version = 7 }, ReasonWrongVersion, "version 7"},
-		{"wrong layout", func(r *Result) { r.LayoutHash = 0xbad }, ReasonWrongLayout, "0xbad"},
-		{"short gradient", func(r *Result) { r.Grads = r.Grads[:cfg.GradLen-1] }, ReasonGradLen, "3 gradient"},
-		{"long gradient", func(r *Result) { r.Grads = append(r.Grads, 0) }, ReasonGradLen, "5 gradient"},
-		{"no gradient", func(r *Result) { r.Grads = nil }, ReasonGradLen, "0 gradient"},
-		{"wrong stats length", func(r *Result) { r.Stats = r.Stats[:1] }, ReasonStatsLen, "1 stats"},
-		{"zero count", func(r *Result) { r.Count = 0 }, ReasonBadCount, "count 0"},
-		{"negative count", func(r *Result) { r.Count = -5 }, ReasonBadCount, "count -5"},
-		{"NaN gradient", func(r *Result) { r.Grads[2] = nan }, ReasonNotFinite, "gradient[2]"},
-		{"infinite gradient", func(r *Result) { r.Grads[0] = -inf }, ReasonNotFinite, "gradient[0]"},
-		{"NaN stats", func(r *Result) { r.Stats[1] = nan }, ReasonNotFinite, "stats[1]"},
-		{"infinite stats", func(r *Result) { r.Stats[0] = inf }, ReasonNotFinite, "stats[0]"},
-		{"NaN loss", func(r *Result) { r.Loss = math.NaN() }, ReasonNotFinite, "loss NaN"},
-		{"infinite loss", func(r *Result) { r.Loss = math.Inf(-1) }, ReasonNotFinite, "loss -Inf"},
+		{"stale step", func(r *params.Result) { r.Step, r.Version = -1, -1 }, ReasonStaleStep, "step -1"},
+		{"future step", func(r *params.Result) { r.Step, r.Version = 1, 1 }, ReasonFutureStep, "step 1"},
+		{"negative shard", func(r *params.Result) { r.Shard = -1 }, ReasonShardRange, "shard -1"},
+		{"shard past the last", func(r *params.Result) { r.Shard = cfg.ShardsPerStep }, ReasonShardRange, "shard 3"},
+		{"wrong version", func(r *params.Result) { r.Version = 7 }, ReasonWrongVersion, "version 7"},
+		{"wrong layout", func(r *params.Result) { r.LayoutHash = 0xbad }, ReasonWrongLayout, "0xbad"},
+		{"short gradient", func(r *params.Result) { r.Grads = r.Grads[:cfg.GradLen-1] }, ReasonGradLen, "3 gradient"},
+		{"long gradient", func(r *params.Result) { r.Grads = append(r.Grads, 0) }, ReasonGradLen, "5 gradient"},
+		{"no gradient", func(r *params.Result) { r.Grads = nil }, ReasonGradLen, "0 gradient"},
+		{"wrong stats length", func(r *params.Result) { r.Stats = r.Stats[:1] }, ReasonStatsLen, "1 stats"},
+		{"zero count", func(r *params.Result) { r.Count = 0 }, ReasonBadCount, "count 0"},
+		{"negative count", func(r *params.Result) { r.Count = -5 }, ReasonBadCount, "count -5"},
+		{"NaN gradient", func(r *params.Result) { r.Grads[2] = nan }, ReasonNotFinite, "gradient[2]"},
+		{"infinite gradient", func(r *params.Result) { r.Grads[0] = -inf }, ReasonNotFinite, "gradient[0]"},
+		{"NaN stats", func(r *params.Result) { r.Stats[1] = nan }, ReasonNotFinite, "stats[1]"},
+		{"infinite stats", func(r *params.Result) { r.Stats[0] = inf }, ReasonNotFinite, "stats[0]"},
+		{"NaN loss", func(r *params.Result) { r.Loss = math.NaN() }, ReasonNotFinite, "loss NaN"},
+		{"infinite loss", func(r *params.Result) { r.Loss = math.Inf(-1) }, ReasonNotFinite, "loss -Inf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,24 +194,5 @@ func TestVerdictStrings(t *testing.T) {
 	}
 	if err := (Verdict{}).Err(); !errors.Is(err, ErrInvalidResult) {
 		t.Errorf("zero verdict Err() = %v, want ErrInvalidResult", err)
-	}
-}
-
-func TestFirstNonFinite(t *testing.T) {
-	nan, inf := float32(math.NaN()), float32(math.Inf(1))
-	tests := []struct {
-		v    []float32
-		want int
-	}{
-		{nil, -1},
-		{[]float32{0, -0, 1, -1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32}, -1},
-		{[]float32{1, nan}, 1},
-		{[]float32{inf, nan}, 0},
-		{[]float32{1, 2, -inf}, 2},
-	}
-	for _, tt := range tests {
-		if got := firstNonFinite(tt.v); got != tt.want {
-			t.Errorf("firstNonFinite(%v) = %d, want %d", tt.v, got, tt.want)
-		}
 	}
 }

@@ -127,14 +127,14 @@ func (s JobSpec) WithDefaults() JobSpec {
 }
 
 // Kind is the batch kind the spec's loss trains on.
-func (s JobSpec) Kind() (episodes.Kind, error) {
+func (s JobSpec) Kind() (params.Kind, error) {
 	switch s.Loss {
 	case "proto", "prototypical":
-		return episodes.KindEpisode, nil
+		return params.KindEpisode, nil
 	case "triplet":
-		return episodes.KindTriplets, nil
+		return params.KindTriplets, nil
 	case "siamese", "pairs":
-		return episodes.KindPairs, nil
+		return params.KindPairs, nil
 	}
 	return 0, fmt.Errorf("job %q: loss %q unknown, want proto, triplet or siamese", s.ID, s.Loss)
 }

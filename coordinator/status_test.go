@@ -39,7 +39,7 @@ func TestStatusSnapshot(t *testing.T) {
 	// The snapshot shares nothing with the machine.
 	st.Shards[1].Leases[0].Worker = "mallory"
 	st.Workers[0].Shards[0] = 99
-	st.Counters.Invalid[ReasonWrongJob] = 7
+	st.Counters.Invalid[ReasonStaleStep] = 7
 	if again := m.Status(); !reflect.DeepEqual(again, want) {
 		t.Fatalf("editing a snapshot changed the machine:\n%+v", again)
 	}

@@ -96,7 +96,7 @@ func (t *Trainer) Checkpoint(metrics map[string]float64) *checkpoints.Checkpoint
 // count in shard order (never arrival order: the bits must not depend on
 // worker timing), the optimizer steps, and the running statistics move
 // towards the merged ones. On error nothing changes.
-func (t *Trainer) Apply(results []Result) error {
+func (t *Trainer) Apply(results []params.Result) error {
 	if len(results) != t.spec.Shards {
 		return fmt.Errorf("apply step %d: %d results, want %d", t.Version, len(results), t.spec.Shards)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // TestOmniglotRealCounts is acceptance point 1 on the shared Omniglot copy.
@@ -189,12 +191,12 @@ func TestSamplerConfigErrors(t *testing.T) {
 		cfg  SamplerConfig
 		want string
 	}{
-		{"N larger than the classes", SamplerConfig{Kind: KindEpisode, Way: 6, Shot: 1, Query: 1}, "6-way episodes need 6 classes, the dataset has 5"},
-		{"K+Q larger than the images per class", SamplerConfig{Kind: KindEpisode, Way: 2, Shot: 3, Query: 2}, "shot 3 + query 2 = 5 images per class, but class"},
-		{"odd pairs", SamplerConfig{Kind: KindPairs, Pairs: 3}, "3 pairs"},
-		{"no triplets", SamplerConfig{Kind: KindTriplets}, "0 triplets"},
+		{"N larger than the classes", SamplerConfig{Kind: params.KindEpisode, Way: 6, Shot: 1, Query: 1}, "6-way episodes need 6 classes, the dataset has 5"},
+		{"K+Q larger than the images per class", SamplerConfig{Kind: params.KindEpisode, Way: 2, Shot: 3, Query: 2}, "shot 3 + query 2 = 5 images per class, but class"},
+		{"odd pairs", SamplerConfig{Kind: params.KindPairs, Pairs: 3}, "3 pairs"},
+		{"no triplets", SamplerConfig{Kind: params.KindTriplets}, "0 triplets"},
 		{"unknown kind", SamplerConfig{Kind: 9}, "unknown batch kind 9"},
-		{"huge batch", SamplerConfig{Kind: KindPairs, Pairs: 1 << 20}, "images per batch"},
+		{"huge batch", SamplerConfig{Kind: params.KindPairs, Pairs: 1 << 20}, "images per batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,7 +206,7 @@ func TestSamplerConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewSampler(nil, SamplerConfig{Kind: KindEpisode, Way: 1, Shot: 1}); !errors.Is(err, ErrEmpty) {
+	if _, err := NewSampler(nil, SamplerConfig{Kind: params.KindEpisode, Way: 1, Shot: 1}); !errors.Is(err, ErrEmpty) {
 		t.Errorf("nil dataset: got %v, want ErrEmpty", err)
 	}
 }

@@ -1,6 +1,10 @@
 package episodes
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // maxBatchImages bounds the images of one batch, so a typo in a config
 // cannot allocate gigabytes.
@@ -9,7 +13,7 @@ const maxBatchImages = 1 << 16
 // SamplerConfig says what one batch holds. Only the fields of its Kind
 // matter.
 type SamplerConfig struct {
-	Kind Kind
+	Kind params.Kind
 	// Way classes per episode, Shot support and Query query images per class.
 	Way, Shot, Query int
 	// Pairs per Siamese batch; must be even: exactly half are same-class.
@@ -21,11 +25,11 @@ type SamplerConfig struct {
 // Images is the number of images in one batch of this config.
 func (c SamplerConfig) Images() int {
 	switch c.Kind {
-	case KindEpisode:
+	case params.KindEpisode:
 		return c.Way * (c.Shot + c.Query)
-	case KindPairs:
+	case params.KindPairs:
 		return 2 * c.Pairs
-	case KindTriplets:
+	case params.KindTriplets:
 		return 3 * c.Triplets
 	}
 	return 0
@@ -56,7 +60,7 @@ func NewSampler(ds *Dataset, cfg SamplerConfig) (*Sampler, error) {
 		return nil, fmt.Errorf("new %s sampler on dataset %q: %s: %w", cfg.Kind, ds.Name, fmt.Sprintf(format, args...), ErrConfig)
 	}
 	switch cfg.Kind {
-	case KindEpisode:
+	case params.KindEpisode:
 		if cfg.Way < 1 || cfg.Shot < 1 || cfg.Query < 0 {
 			return fail("way %d, shot %d, query %d: want way >= 1, shot >= 1, query >= 0", cfg.Way, cfg.Shot, cfg.Query)
 		}
@@ -68,14 +72,14 @@ func NewSampler(ds *Dataset, cfg SamplerConfig) (*Sampler, error) {
 				return fail("shot %d + query %d = %d images per class, but class %q has %d", cfg.Shot, cfg.Query, cfg.Shot+cfg.Query, c.Name, c.Count)
 			}
 		}
-	case KindPairs:
+	case params.KindPairs:
 		if cfg.Pairs < 2 || cfg.Pairs%2 != 0 {
 			return fail("%d pairs: want an even number >= 2 (half same-class, half different)", cfg.Pairs)
 		}
 		if nc < 2 {
 			return fail("different-class pairs need 2 classes, the dataset has %d", nc)
 		}
-	case KindTriplets:
+	case params.KindTriplets:
 		if cfg.Triplets < 1 {
 			return fail("%d triplets: want >= 1", cfg.Triplets)
 		}
@@ -90,10 +94,10 @@ func NewSampler(ds *Dataset, cfg SamplerConfig) (*Sampler, error) {
 	}
 	s := &Sampler{ds: ds, cfg: cfg, distinct: make([]bool, nc)}
 	for ci, c := range ds.Classes {
-		if cfg.Kind == KindTriplets && c.Count < 2 {
+		if cfg.Kind == params.KindTriplets && c.Count < 2 {
 			return fail("class %q has %d image, an anchor and a positive need 2", c.Name, c.Count)
 		}
-		if cfg.Kind != KindPairs {
+		if cfg.Kind != params.KindPairs {
 			continue
 		}
 		seen := map[int32]bool{}
@@ -121,7 +125,7 @@ func (s *Sampler) Dataset() *Dataset { return s.ds }
 // Batch returns shard's batch of step under seed, laid out as Batch's doc
 // says; Labels are episode-local for episodes and dataset class indices
 // otherwise. Any int step and shard are valid (they are hashed as uint64).
-func (s *Sampler) Batch(seed uint64, step, shard int) *Batch {
+func (s *Sampler) Batch(seed uint64, step, shard int) *params.Batch {
 	return s.render(s.plan(newRNG(domainTrain, seed, uint64(step), uint64(shard))))
 }
 
@@ -138,9 +142,9 @@ type plan struct {
 
 func (s *Sampler) plan(r *rng) plan {
 	switch s.cfg.Kind {
-	case KindEpisode:
+	case params.KindEpisode:
 		return s.planEpisode(r)
-	case KindPairs:
+	case params.KindPairs:
 		return s.planPairs(r)
 	default:
 		return s.planTriplets(r)
@@ -247,11 +251,11 @@ func (s *Sampler) planTriplets(r *rng) plan {
 
 // render copies the planned images (rotated as their classes say) into a
 // fresh Batch.
-func (s *Sampler) render(p plan) *Batch {
+func (s *Sampler) render(p plan) *params.Batch {
 	size := s.ds.Size
 	n := size * size
-	b := &Batch{Kind: s.cfg.Kind, Size: size, Pixels: make([]uint8, len(p.refs)*n), Labels: p.labels, Same: p.same}
-	if s.cfg.Kind == KindEpisode {
+	b := &params.Batch{Kind: s.cfg.Kind, Size: size, Pixels: make([]uint8, len(p.refs)*n), Labels: p.labels, Same: p.same}
+	if s.cfg.Kind == params.KindEpisode {
 		b.Way, b.Shot, b.Query = s.cfg.Way, s.cfg.Shot, s.cfg.Query
 	}
 	for i, rf := range p.refs {
@@ -268,7 +272,7 @@ type EvalSampler struct{ s *Sampler }
 // NewEvalSampler returns a sampler of way-way shot-shot episodes with query
 // queries per class over ds (typically the "test" or "val" split).
 func NewEvalSampler(ds *Dataset, way, shot, query int) (*EvalSampler, error) {
-	s, err := NewSampler(ds, SamplerConfig{Kind: KindEpisode, Way: way, Shot: shot, Query: query})
+	s, err := NewSampler(ds, SamplerConfig{Kind: params.KindEpisode, Way: way, Shot: shot, Query: query})
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +281,6 @@ func NewEvalSampler(ds *Dataset, way, shot, query int) (*EvalSampler, error) {
 
 // Episode returns evaluation episode i of seed; a pure function like
 // Sampler.Batch.
-func (e *EvalSampler) Episode(seed uint64, i int) *Batch {
+func (e *EvalSampler) Episode(seed uint64, i int) *params.Batch {
 	return e.s.render(e.s.plan(newRNG(domainEval, seed, uint64(i))))
 }

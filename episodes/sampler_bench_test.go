@@ -1,6 +1,10 @@
 package episodes
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // BenchmarkGlyphs generates the default glyphs dataset (8,000 images).
 func BenchmarkGlyphs(b *testing.B) {
@@ -18,9 +22,9 @@ func BenchmarkBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, cfg := range []SamplerConfig{
-		{Kind: KindEpisode, Way: 20, Shot: 1, Query: 2},
-		{Kind: KindPairs, Pairs: 30},
-		{Kind: KindTriplets, Triplets: 20},
+		{Kind: params.KindEpisode, Way: 20, Shot: 1, Query: 2},
+		{Kind: params.KindPairs, Pairs: 30},
+		{Kind: params.KindTriplets, Triplets: 20},
 	} {
 		b.Run(cfg.Kind.String(), func(b *testing.B) {
 			s, err := NewSampler(ds, cfg)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // testDataset builds classes × perClass distinct images of size×size where
@@ -38,7 +40,7 @@ func testDataset(t testing.TB, classes, perClass, size int) *Dataset {
 	return ds
 }
 
-func batchHash(b *Batch) string {
+func batchHash(b *params.Batch) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d %d %d %d %d %v %v|", b.Kind, b.Size, b.Way, b.Shot, b.Query, b.Labels, b.Same)
 	h.Write(b.Pixels)
@@ -46,9 +48,9 @@ func batchHash(b *Batch) string {
 }
 
 var determinismConfigs = []SamplerConfig{
-	{Kind: KindEpisode, Way: 20, Shot: 1, Query: 2},
-	{Kind: KindPairs, Pairs: 30},
-	{Kind: KindTriplets, Triplets: 20},
+	{Kind: params.KindEpisode, Way: 20, Shot: 1, Query: 2},
+	{Kind: params.KindPairs, Pairs: 30},
+	{Kind: params.KindTriplets, Triplets: 20},
 }
 
 // childBatchHashes is what both the parent and the re-executed child print.
@@ -128,7 +130,7 @@ func TestBatchIsPureAcrossCallsGoroutinesAndProcesses(t *testing.T) {
 
 func TestBatchesDifferAcrossShardsStepsAndSeeds(t *testing.T) {
 	ds := testDataset(t, 30, 10, 2)
-	s, err := NewSampler(ds, SamplerConfig{Kind: KindEpisode, Way: 5, Shot: 1, Query: 1})
+	s, err := NewSampler(ds, SamplerConfig{Kind: params.KindEpisode, Way: 5, Shot: 1, Query: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestBatchesDifferAcrossShardsStepsAndSeeds(t *testing.T) {
 
 func TestEpisodeHasDistinctClassesAndImagesInLayout(t *testing.T) {
 	ds := testDataset(t, 12, 8, 2)
-	cfg := SamplerConfig{Kind: KindEpisode, Way: 5, Shot: 2, Query: 3}
+	cfg := SamplerConfig{Kind: params.KindEpisode, Way: 5, Shot: 2, Query: 3}
 	s, err := NewSampler(ds, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -201,9 +203,9 @@ func TestClassFrequenciesAreUniform(t *testing.T) {
 	const classes, draws = 4, 10000
 	ds := testDataset(t, classes, 4, 1)
 	for _, cfg := range []SamplerConfig{
-		{Kind: KindEpisode, Way: 2, Shot: 1, Query: 1},
-		{Kind: KindPairs, Pairs: 2},
-		{Kind: KindTriplets, Triplets: 1},
+		{Kind: params.KindEpisode, Way: 2, Shot: 1, Query: 1},
+		{Kind: params.KindPairs, Pairs: 2},
+		{Kind: params.KindTriplets, Triplets: 1},
 	} {
 		t.Run(cfg.Kind.String(), func(t *testing.T) {
 			s, err := NewSampler(ds, cfg)
@@ -215,10 +217,10 @@ func TestClassFrequenciesAreUniform(t *testing.T) {
 			for i := 0; i < draws; i++ {
 				p := s.plan(newRNG(domainTrain, 5, uint64(i), 0))
 				for k, rf := range p.refs {
-					if cfg.Kind == KindEpisode && k >= cfg.Way*cfg.Shot {
+					if cfg.Kind == params.KindEpisode && k >= cfg.Way*cfg.Shot {
 						break // count each episode class once, by its support image
 					}
-					if cfg.Kind == KindTriplets && k%3 == 1 {
+					if cfg.Kind == params.KindTriplets && k%3 == 1 {
 						continue // the positive repeats the anchor's class
 					}
 					counts[rf.class]++
@@ -241,7 +243,7 @@ func TestPairsAreBalancedFromDifferentDrawers(t *testing.T) {
 	for c := range ds.Classes {
 		ds.drawers[c*4+1] = 1
 	}
-	s, err := NewSampler(ds, SamplerConfig{Kind: KindPairs, Pairs: 30})
+	s, err := NewSampler(ds, SamplerConfig{Kind: params.KindPairs, Pairs: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +270,7 @@ func TestPairsAreBalancedFromDifferentDrawers(t *testing.T) {
 
 func TestTripletsHaveDistinctPositiveAndForeignNegative(t *testing.T) {
 	ds := testDataset(t, 4, 3, 1)
-	s, err := NewSampler(ds, SamplerConfig{Kind: KindTriplets, Triplets: 20})
+	s, err := NewSampler(ds, SamplerConfig{Kind: params.KindTriplets, Triplets: 20})
 	if err != nil {
 		t.Fatal(err)
 	}

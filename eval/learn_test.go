@@ -68,10 +68,9 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compute := func(b *episodes.Batch, p, st params.Vector) (coordinator.Result, error) {
-		wb := coordinator.WireBatch(b)
-		r, err := m.Grad(p, st, worker.ModelBatch(&wb))
-		return coordinator.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, err
+	compute := func(b *params.Batch, p, st params.Vector) (params.Result, error) {
+		r, err := m.Grad(p, st, worker.ModelBatch(b))
+		return params.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, err
 	}
 	tr, err := coordinator.RunLocal(context.Background(), spec, train, compute, nil)
 	if err != nil {

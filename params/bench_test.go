@@ -85,38 +85,25 @@ func BenchmarkSGDMomentumStep(b *testing.B) {
 	benchStep(b, OptimizerConfig{Name: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4})
 }
 
-func BenchmarkEncode(b *testing.B) {
+func BenchmarkEncodeFloat32s(b *testing.B) {
 	v := benchVectors(1)[0]
-	for _, enc := range []Encoding{Float32, BFloat16} {
-		b.Run(enc.String(), func(b *testing.B) {
-			buf := make([]byte, 0, EncodedLen(len(v), enc))
-			b.SetBytes(int64(4 * len(v)))
-			for b.Loop() {
-				buf = AppendEncode(buf[:0], v, 1, enc)
-			}
-		})
-	}
-}
-
-func BenchmarkDecode(b *testing.B) {
-	v := benchVectors(1)[0]
-	for _, enc := range []Encoding{Float32, BFloat16} {
-		b.Run(enc.String(), func(b *testing.B) {
-			buf := Encode(v, 1, enc)
-			b.SetBytes(int64(4 * len(v)))
-			for b.Loop() {
-				if _, _, err := Decode(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-func BenchmarkSHA256(b *testing.B) {
-	v := benchVectors(1)[0]
+	buf := make([]byte, 0, 4*len(v))
 	b.SetBytes(int64(4 * len(v)))
 	for b.Loop() {
-		_ = v.SHA256()
+		e := NewEncoder(buf[:0])
+		e.Float32s(v)
+	}
+}
+
+func BenchmarkDecodeFloat32s(b *testing.B) {
+	v := benchVectors(1)[0]
+	buf := encodeVector(v)
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		d := NewDecoder(buf)
+		d.Float32s("v", d.Len32("v", 4))
+		if d.Err() != nil {
+			b.Fatal(d.Err())
+		}
 	}
 }

@@ -3,197 +3,231 @@ package params
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math"
 )
 
-// Encoding is the payload format of an encoded vector.
-type Encoding uint8
+// The one binary codec of fsl's vectors and of the messages and records that
+// carry them: wire's protocol messages and the checkpoint store's values are
+// both written with an Encoder and read with a Decoder. Every integer is
+// little-endian; a float32 is its IEEE-754 bits, so values cross the network
+// and the disk bit for bit. Each format lays out its own fields (and its own
+// framing, lengths and checksums) with these primitives.
 
-const (
-	// Float32 stores each value as its 4 IEEE-754 bytes: lossless.
-	Float32 Encoding = 1
-	// BFloat16 stores the high 16 bits of each float32 after rounding to
-	// nearest even: half the bytes, about 3 significant decimal digits
-	// (relative error <= 2^-8), the float32 exponent range. For transport
-	// of gradients where that loss is acceptable, never for checkpoints.
-	BFloat16 Encoding = 2
-)
-
-// String is "f32", "bf16", or "encoding(N)" for an unknown value.
-func (e Encoding) String() string {
-	switch e {
-	case Float32:
-		return "f32"
-	case BFloat16:
-		return "bf16"
-	}
-	return fmt.Sprintf("encoding(%d)", uint8(e))
+// Encoder appends fields to a byte slice. The first failure sticks: later
+// writes are skipped and Err reports it. The zero value appends to nil.
+type Encoder struct {
+	b   []byte
+	err error
 }
 
-// ParseEncoding reads "f32" (or "float32") and "bf16" (or "bfloat16").
-func ParseEncoding(s string) (Encoding, error) {
-	switch s {
-	case "f32", "float32":
-		return Float32, nil
-	case "bf16", "bfloat16":
-		return BFloat16, nil
+// NewEncoder returns an Encoder appending to dst (which may be nil; give it
+// capacity to write without reallocating).
+func NewEncoder(dst []byte) *Encoder { return &Encoder{b: dst} }
+
+// Bytes returns everything written so far, dst's prefix included.
+func (e *Encoder) Bytes() []byte { return e.b }
+
+// Err is the first failure, or nil.
+func (e *Encoder) Err() error { return e.err }
+
+// Fail records err as the encoder's failure unless one is already recorded.
+func (e *Encoder) Fail(err error) {
+	if e.err == nil {
+		e.err = err
 	}
-	return 0, fmt.Errorf("params: encoding %q unknown, want \"f32\" or \"bf16\": %w", s, ErrConfig)
 }
 
-func (e Encoding) width() int {
-	switch e {
-	case Float32:
-		return 4
-	case BFloat16:
-		return 2
+// U8 writes one byte.
+func (e *Encoder) U8(v uint8) { e.b = append(e.b, v) }
+
+// Bool writes 1 for true and 0 for false.
+func (e *Encoder) Bool(v bool) {
+	if v {
+		e.U8(1)
+	} else {
+		e.U8(0)
 	}
-	return 0
 }
 
-// The encoded form, all integers little-endian:
-//
-//	offset size
-//	0      4    magic "FSLV"
-//	4      1    format version (1)
-//	5      1    encoding (1 = f32, 2 = bf16)
-//	6      2    reserved, zero
-//	8      4    number of values n (<= MaxLen)
-//	12     8    layout hash
-//	20     w*n  payload, w = 4 (f32) or 2 (bf16)
-//	20+w*n 4    CRC-32C (Castagnoli) of all the bytes before it
-const (
-	magic         = "FSLV"
-	formatVersion = 1
-	headerSize    = 20
-	trailerSize   = 4
-)
+// U16 writes v in 2 bytes.
+func (e *Encoder) U16(v uint16) { e.b = binary.LittleEndian.AppendUint16(e.b, v) }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// U32 writes v in 4 bytes.
+func (e *Encoder) U32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
 
-// EncodedLen is the size in bytes of an encoded vector of n values.
-func EncodedLen(n int, enc Encoding) int {
-	return headerSize + enc.width()*n + trailerSize
+// U64 writes v in 8 bytes.
+func (e *Encoder) U64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+
+// Int writes a Go int as 8 bytes, so 32- and 64-bit peers agree.
+func (e *Encoder) Int(v int) { e.U64(uint64(int64(v))) }
+
+// F64 writes v's IEEE-754 bits in 8 bytes.
+func (e *Encoder) F64(v float64) { e.U64(math.Float64bits(v)) }
+
+// Raw writes p as it is, with no length.
+func (e *Encoder) Raw(p []byte) { e.b = append(e.b, p...) }
+
+// Len32 writes n as a u32 length prefix of field. A length beyond 2^32-1
+// fails the encoder with an error wrapping ErrTooLong and writes 0.
+func (e *Encoder) Len32(field string, n int) {
+	if uint64(n) > math.MaxUint32 {
+		e.Fail(fmt.Errorf("field %s has %d elements, more than %d: %w", field, n, uint64(math.MaxUint32), ErrTooLong))
+		n = 0
+	}
+	e.U32(uint32(n))
 }
 
-// Encode returns v encoded with enc and tagged with layoutHash (0 when there
-// is no layout). enc must be Float32 or BFloat16 and len(v) at most MaxLen;
-// anything else is a programming error and panics (validate user choices
-// with ParseEncoding).
-func Encode(v Vector, layoutHash uint64, enc Encoding) []byte {
-	return AppendEncode(make([]byte, 0, EncodedLen(len(v), enc)), v, layoutHash, enc)
-}
-
-// AppendEncode appends the encoding of v to dst and returns the extended
-// slice; the checksum covers only the appended bytes. It panics as Encode
-// does.
-func AppendEncode(dst []byte, v Vector, layoutHash uint64, enc Encoding) []byte {
-	w := enc.width()
-	if w == 0 {
-		panic(fmt.Sprintf("params: encode: %v is not a valid encoding", enc))
+// Float32s writes the values of v, 4 bytes each, with no length.
+func (e *Encoder) Float32s(v []float32) {
+	off := len(e.b)
+	e.b = growBy(e.b, 4*len(v))
+	dst := e.b[off:]
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
 	}
-	if len(v) > MaxLen {
-		panic(fmt.Sprintf("params: encode: %d values, more than MaxLen %d", len(v), MaxLen))
-	}
-	start := len(dst)
-	dst = append(dst, magic...)
-	dst = append(dst, formatVersion, byte(enc), 0, 0)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(v)))
-	dst = binary.LittleEndian.AppendUint64(dst, layoutHash)
-	dst = growBy(dst, w*len(v))
-	body := dst[len(dst)-w*len(v):]
-	switch enc {
-	case Float32:
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(body[4*i:], math.Float32bits(x))
-		}
-	case BFloat16:
-		for i, x := range v {
-			binary.LittleEndian.PutUint16(body[2*i:], toBF16(x))
-		}
-	}
-	sum := crc32.Checksum(dst[start:], castagnoli)
-	return binary.LittleEndian.AppendUint32(dst, sum)
 }
 
 // growBy extends b by n bytes (contents unspecified, overwritten by the
 // caller), reallocating at most once.
 func growBy(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), len(b)+n+trailerSize)
+		nb := make([]byte, len(b), 2*len(b)+n)
 		copy(nb, b)
 		b = nb
 	}
 	return b[:len(b)+n]
 }
 
-// Decode parses one encoded vector that fills b exactly and returns its
-// values (widened to float32 for bf16) and layout hash. It never panics and
-// allocates only after the length in the header has been checked against
-// len(b). Errors wrap ErrFormat (not a vector, truncated, trailing bytes,
-// unknown version or encoding, nonzero reserved bytes, length beyond
-// MaxLen) or ErrChecksum (the bytes were altered).
-func Decode(b []byte) (Vector, uint64, error) {
-	if len(b) < headerSize+trailerSize {
-		return nil, 0, fmt.Errorf("params: decode vector: %d bytes, shorter than the %d-byte minimum: %w",
-			len(b), headerSize+trailerSize, ErrFormat)
-	}
-	if string(b[:4]) != magic {
-		return nil, 0, fmt.Errorf("params: decode vector: magic %q, want %q: %w", b[:4], magic, ErrFormat)
-	}
-	body := b[:len(b)-trailerSize]
-	want := binary.LittleEndian.Uint32(b[len(b)-trailerSize:])
-	if got := crc32.Checksum(body, castagnoli); got != want {
-		return nil, 0, fmt.Errorf("params: decode vector: CRC-32C %08x, stored %08x: %w", got, want, ErrChecksum)
-	}
-	if b[4] != formatVersion {
-		return nil, 0, fmt.Errorf("params: decode vector: format version %d, want %d: %w", b[4], formatVersion, ErrFormat)
-	}
-	enc := Encoding(b[5])
-	w := enc.width()
-	if w == 0 {
-		return nil, 0, fmt.Errorf("params: decode vector: %v unknown: %w", enc, ErrFormat)
-	}
-	if b[6] != 0 || b[7] != 0 {
-		return nil, 0, fmt.Errorf("params: decode vector: reserved bytes %02x%02x, want zero: %w", b[6], b[7], ErrFormat)
-	}
-	n64 := uint64(binary.LittleEndian.Uint32(b[8:]))
-	if n64 > MaxLen {
-		return nil, 0, fmt.Errorf("params: decode vector: %d values, more than %d: %w", n64, MaxLen, ErrFormat)
-	}
-	n := int(n64)
-	if got, want := len(b), EncodedLen(n, enc); got != want {
-		return nil, 0, fmt.Errorf("params: decode vector: %d bytes for %d %v values, want %d: %w", got, n, enc, want, ErrFormat)
-	}
-	hash := binary.LittleEndian.Uint64(b[12:])
-	payload := body[headerSize:]
-	v := make(Vector, n)
-	switch enc {
-	case Float32:
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(payload[4*i:]))
-		}
-	case BFloat16:
-		for i := range v {
-			v[i] = fromBF16(binary.LittleEndian.Uint16(payload[2*i:]))
-		}
-	}
-	return v, hash, nil
+// Decoder reads fields from a byte slice. The first failure sticks: later
+// reads return zero values and Err reports it. No read panics or allocates
+// more than the input's length, whatever the bytes say, and no slice it
+// returns aliases the input.
+type Decoder struct {
+	b   []byte
+	off int
+	err error
 }
 
-// DecodeFor decodes b and checks it against layout l: the stored hash must
-// be l.Hash() and the length l.Size(), else the error wraps ErrLayout.
-func DecodeFor(b []byte, l Layout) (Vector, error) {
-	v, h, err := Decode(b)
-	if err != nil {
-		return nil, err
+// NewDecoder returns a Decoder reading b from its start.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// Err is the first failure, or nil. It wraps ErrFormat unless Fail was given
+// another error.
+func (d *Decoder) Err() error { return d.err }
+
+// Offset is the number of bytes read so far.
+func (d *Decoder) Offset() int { return d.off }
+
+// Remaining is the number of bytes not yet read.
+func (d *Decoder) Remaining() int { return len(d.b) - d.off }
+
+// Failf records a failure of field, wrapping ErrFormat, unless one is
+// already recorded.
+func (d *Decoder) Failf(field, format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("field %s: %s: %w", field, fmt.Sprintf(format, args...), ErrFormat)
 	}
-	if want := l.Hash(); h != want {
-		return nil, fmt.Errorf("params: decode vector: layout hash %016x, want %016x: %w", h, want, ErrLayout)
+}
+
+// Take returns the next n bytes of the input (aliasing it), or nil after
+// recording a failure when fewer remain.
+func (d *Decoder) Take(field string, n int) []byte {
+	if d.err != nil {
+		return nil
 	}
-	if len(v) != l.Size() {
-		return nil, fmt.Errorf("params: decode vector: %d values, layout has %d: %w", len(v), l.Size(), ErrLayout)
+	if n < 0 || n > d.Remaining() {
+		d.Failf(field, "needs %d bytes at offset %d, %d remain", n, d.off, d.Remaining())
+		return nil
 	}
-	return v, nil
+	p := d.b[d.off : d.off+n]
+	d.off += n
+	return p
+}
+
+// U8 reads one byte.
+func (d *Decoder) U8(field string) uint8 {
+	if p := d.Take(field, 1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+// Bool reads a byte that must be 0 or 1.
+func (d *Decoder) Bool(field string) bool {
+	switch v := d.U8(field); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.Failf(field, "boolean byte is %d, want 0 or 1", v)
+		return false
+	}
+}
+
+// U16 reads 2 bytes.
+func (d *Decoder) U16(field string) uint16 {
+	if p := d.Take(field, 2); p != nil {
+		return binary.LittleEndian.Uint16(p)
+	}
+	return 0
+}
+
+// U32 reads 4 bytes.
+func (d *Decoder) U32(field string) uint32 {
+	if p := d.Take(field, 4); p != nil {
+		return binary.LittleEndian.Uint32(p)
+	}
+	return 0
+}
+
+// U64 reads 8 bytes.
+func (d *Decoder) U64(field string) uint64 {
+	if p := d.Take(field, 8); p != nil {
+		return binary.LittleEndian.Uint64(p)
+	}
+	return 0
+}
+
+// Int reads what Encoder.Int wrote and refuses values a Go int on this
+// platform cannot hold.
+func (d *Decoder) Int(field string) int {
+	v := int64(d.U64(field))
+	if int64(int(v)) != v {
+		d.Failf(field, "value %d overflows int", v)
+		return 0
+	}
+	return int(v)
+}
+
+// F64 reads a float64's IEEE-754 bits.
+func (d *Decoder) F64(field string) float64 { return math.Float64frombits(d.U64(field)) }
+
+// Len32 reads a u32 count of field's elements of size bytes each and fails
+// when that many cannot fit in what remains, so no caller allocates beyond
+// the input's length.
+func (d *Decoder) Len32(field string, size int) int {
+	n := d.U32(field)
+	if d.err != nil {
+		return 0
+	}
+	if uint64(n)*uint64(size) > uint64(d.Remaining()) {
+		d.Failf(field, "length %d of %d-byte elements exceeds the %d bytes remaining", n, size, d.Remaining())
+		return 0
+	}
+	return int(n)
+}
+
+// Float32s reads n values written by Encoder.Float32s into a fresh Vector;
+// nil when n is 0 or on failure.
+func (d *Decoder) Float32s(field string, n int) Vector {
+	p := d.Take(field, 4*n)
+	if len(p) == 0 {
+		return nil
+	}
+	v := make(Vector, n)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+	}
+	return v
 }

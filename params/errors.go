@@ -20,9 +20,9 @@ var (
 	// ErrIncomplete reports an Aggregator asked for its mean before every
 	// shard arrived.
 	ErrIncomplete = errors.New("aggregation incomplete")
-	// ErrFormat reports bytes that are not an encoded vector of a known
-	// format version and encoding (bad magic, truncated, wrong length).
-	ErrFormat = errors.New("bad vector encoding")
-	// ErrChecksum reports an encoded vector whose CRC-32C does not match.
-	ErrChecksum = errors.New("vector checksum mismatch")
+	// ErrFormat reports bytes a Decoder cannot read: truncated, a length
+	// beyond the input, a value out of range.
+	ErrFormat = errors.New("bad encoding")
+	// ErrTooLong reports a field too long for its length prefix.
+	ErrTooLong = errors.New("field too long to encode")
 )

@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"slices"
 )
 
-// MaxLen is the largest number of values a Layout may describe and a Vector
-// may hold when encoded: 2^30 float32 values (4 GiB). Decode rejects longer
-// vectors before allocating.
+// MaxLen is the largest number of values a Layout may describe: 2^30
+// float32 values (4 GiB).
 const MaxLen = 1 << 30
 
 // Entry is one named tensor inside a flat vector: Shape's product values
@@ -144,6 +144,14 @@ func (l Layout) View(v Vector, name string) ([]float32, error) {
 			name, e.Offset, end, len(v), ErrLength)
 	}
 	return v[e.Offset:end:end], nil
+}
+
+// Equal reports whether l and m describe the same entries: names, shapes
+// and offsets, in order.
+func (l Layout) Equal(m Layout) bool {
+	return slices.EqualFunc(l.Entries, m.Entries, func(x, y Entry) bool {
+		return x.Name == y.Name && x.Offset == y.Offset && slices.Equal(x.Shape, y.Shape)
+	})
 }
 
 // Hash is a 64-bit FNV-1a digest of the entries' names and shapes in order

@@ -331,25 +331,18 @@ func TestRestoredStateContinuesBitForBit(t *testing.T) {
 		a, _ := NewOptimizer(cfg, l)
 		p := New(l)
 		run(a, p, 0, 7)
-		saved := Encode(p, l.Hash(), Float32)
+		saved := encodeVector(p)
 		var savedState [][]byte
 		for _, v := range a.State() {
-			savedState = append(savedState, Encode(v, l.Hash(), Float32))
+			savedState = append(savedState, encodeVector(v))
 		}
 		run(a, p, 7, 15)
 
 		b, _ := NewOptimizer(cfg, l)
-		p2, err := DecodeFor(saved, l)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p2 := decodeVector(t, saved)
 		var st []Vector
 		for _, enc := range savedState {
-			v, err := DecodeFor(enc, l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st = append(st, v)
+			st = append(st, decodeVector(t, enc))
 		}
 		if err := b.SetState(st); err != nil {
 			t.Fatal(err)

@@ -58,14 +58,25 @@ func (v Vector) SHA256() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// FirstNonFinite returns the index of the first NaN or infinity in v, or -1
+// when every value is finite. It is fsl's one finiteness check: results,
+// batches of statistics and checkpoints all go through it.
+func (v Vector) FirstNonFinite() int {
+	for i, x := range v {
+		// x-x is 0 for finite x and NaN for NaN and ±Inf: one compare per
+		// value.
+		if x-x != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // CheckFinite returns an error wrapping ErrNonFinite naming the first NaN or
 // infinite value, or nil when all are finite.
 func (v Vector) CheckFinite() error {
-	for i, x := range v {
-		// All exponent bits set: an infinity or a NaN.
-		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
-			return fmt.Errorf("params: value %d is %v: %w", i, x, ErrNonFinite)
-		}
+	if i := v.FirstNonFinite(); i >= 0 {
+		return fmt.Errorf("params: value %d is %v: %w", i, v[i], ErrNonFinite)
 	}
 	return nil
 }

@@ -89,3 +89,22 @@ func TestGlobalNormIsL2(t *testing.T) {
 		t.Errorf("GlobalNorm with NaN = %v", got)
 	}
 }
+
+func TestFirstNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	tests := []struct {
+		v    []float32
+		want int
+	}{
+		{nil, -1},
+		{[]float32{0, -0, 1, -1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32}, -1},
+		{[]float32{1, nan}, 1},
+		{[]float32{inf, nan}, 0},
+		{[]float32{1, 2, -inf}, 2},
+	}
+	for _, tt := range tests {
+		if got := Vector(tt.v).FirstNonFinite(); got != tt.want {
+			t.Errorf("FirstNonFinite(%v) = %d, want %d", tt.v, got, tt.want)
+		}
+	}
+}

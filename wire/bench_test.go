@@ -17,7 +17,7 @@ func conv4Result() *Result {
 	for i := range g {
 		g[i] = float32(i) * 1e-6
 	}
-	return &Result{Worker: "w-1", Step: 100, Shard: 7, Version: 100, Loss: 0.5, Count: 60, Grads: g, LayoutHash: 42}
+	return &Result{params.Result{Worker: "w-1", Step: 100, Shard: 7, Version: 100, Loss: 0.5, Count: 60, Grads: g, LayoutHash: 42}}
 }
 
 func BenchmarkEncodeResultConv4(b *testing.B) {

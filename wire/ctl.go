@@ -40,18 +40,18 @@ func (*Ctl) Type() Type { return TypeCtl }
 func (m *Ctl) sizeHint() int { return 20 + len(m.Worker) + len(m.Reason) }
 
 func (m *Ctl) encode(e *encoder) {
-	e.u8(uint8(m.Kind))
+	e.U8(uint8(m.Kind))
 	e.str("worker", m.Worker)
-	e.u64(m.FinalVersion)
+	e.U64(m.FinalVersion)
 	e.str("reason", m.Reason)
 }
 
 func (m *Ctl) decode(d *decoder) {
-	m.Kind = CtlKind(d.u8("kind"))
-	if d.err == nil && m.Kind != CtlDone && m.Kind != CtlDrain {
-		d.fail("kind", "unknown control kind %d", uint8(m.Kind))
+	m.Kind = CtlKind(d.U8("kind"))
+	if d.Err() == nil && m.Kind != CtlDone && m.Kind != CtlDrain {
+		d.Failf("kind", "unknown control kind %d", uint8(m.Kind))
 	}
 	m.Worker = d.str("worker")
-	m.FinalVersion = d.u64("final_version")
+	m.FinalVersion = d.U64("final_version")
 	m.Reason = d.str("reason")
 }

@@ -71,11 +71,11 @@ func (m *Error) Is(target error) bool {
 func (m *Error) sizeHint() int { return 5 + len(m.Text) }
 
 func (m *Error) encode(e *encoder) {
-	e.u8(uint8(m.Code))
+	e.U8(uint8(m.Code))
 	e.str("text", m.Text)
 }
 
 func (m *Error) decode(d *decoder) {
-	m.Code = Code(d.u8("code"))
+	m.Code = Code(d.U8("code"))
 	m.Text = d.str("text")
 }

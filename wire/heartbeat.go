@@ -23,18 +23,18 @@ func (m *Heartbeat) sizeHint() int { return 48 + len(m.Worker) }
 
 func (m *Heartbeat) encode(e *encoder) {
 	e.str("worker", m.Worker)
-	e.boolean(m.Busy)
-	e.u64(m.Step)
-	e.int(m.Shard)
-	e.int(m.Attempt)
-	e.u64(m.Version)
+	e.Bool(m.Busy)
+	e.U64(m.Step)
+	e.Int(m.Shard)
+	e.Int(m.Attempt)
+	e.U64(m.Version)
 }
 
 func (m *Heartbeat) decode(d *decoder) {
 	m.Worker = d.str("worker")
-	m.Busy = d.boolean("busy")
-	m.Step = d.u64("step")
-	m.Shard = d.int("shard")
-	m.Attempt = d.int("attempt")
-	m.Version = d.u64("version")
+	m.Busy = d.Bool("busy")
+	m.Step = d.U64("step")
+	m.Shard = d.Int("shard")
+	m.Attempt = d.Int("attempt")
+	m.Version = d.U64("version")
 }

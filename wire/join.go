@@ -26,16 +26,16 @@ func (m *Join) sizeHint() int { return 32 + len(m.Worker) + len(m.ID) + len(m.Ve
 func (m *Join) encode(e *encoder) {
 	e.str("worker", m.Worker)
 	e.str("id", m.ID)
-	e.int(m.Threads)
-	e.int(m.GPU)
+	e.Int(m.Threads)
+	e.Int(m.GPU)
 	e.str("version", m.Version)
 }
 
 func (m *Join) decode(d *decoder) {
 	m.Worker = d.str("worker")
 	m.ID = d.str("id")
-	m.Threads = d.int("threads")
-	m.GPU = d.int("gpu")
+	m.Threads = d.Int("threads")
+	m.GPU = d.Int("gpu")
 	m.Version = d.str("version")
 }
 
@@ -72,8 +72,8 @@ func (m *JoinAck) encode(e *encoder) {
 	e.str("worker_id", m.WorkerID)
 	e.dur(m.LeaseTimeout)
 	e.dur(m.HeartbeatEvery)
-	e.u64(m.Version)
-	e.u64(m.LayoutHash)
+	e.U64(m.Version)
+	e.U64(m.LayoutHash)
 	e.bytes("spec", m.Spec)
 }
 
@@ -82,7 +82,7 @@ func (m *JoinAck) decode(d *decoder) {
 	m.WorkerID = d.str("worker_id")
 	m.LeaseTimeout = d.dur("lease_timeout")
 	m.HeartbeatEvery = d.dur("heartbeat_every")
-	m.Version = d.u64("version")
-	m.LayoutHash = d.u64("layout_hash")
+	m.Version = d.U64("version")
+	m.LayoutHash = d.U64("layout_hash")
 	m.Spec = d.bytes("spec")
 }

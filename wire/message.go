@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // ProtocolVersion is the version byte this build writes and the only one it
@@ -129,15 +131,16 @@ func AppendEncode(dst []byte, m Message) ([]byte, error) {
 		copy(grown, dst)
 		dst = grown
 	}
-	e := encoder{b: dst, typ: m.Type()}
-	e.u8(uint8(m.Type()))
-	e.u8(ProtocolVersion)
+	e := encoder{*params.NewEncoder(dst)}
+	e.U8(uint8(m.Type()))
+	e.U8(ProtocolVersion)
 	m.encode(&e)
-	if e.err != nil {
-		return dst[:start], e.err
+	if err := e.Err(); err != nil {
+		return dst[:start], fmt.Errorf("wire: encode %s: %v: %w", m.Type(), err, ErrTooLarge)
 	}
-	sum := crc32.Checksum(e.b[start:], castagnoli)
-	return binary.LittleEndian.AppendUint32(e.b, sum), nil
+	b := e.Bytes()
+	sum := crc32.Checksum(b[start:], castagnoli)
+	return binary.LittleEndian.AppendUint32(b, sum), nil
 }
 
 // Decode parses one framed message. It checks the CRC first (ErrChecksum),
@@ -161,13 +164,13 @@ func Decode(b []byte) (Message, error) {
 	if b[1] != ProtocolVersion {
 		return nil, fmt.Errorf("wire: decode %s: protocol version %d, this build speaks %d: %w", t, b[1], ProtocolVersion, ErrProtocolVersion)
 	}
-	d := decoder{b: body, off: 2, typ: t}
+	d := decoder{*params.NewDecoder(body[2:])}
 	m.decode(&d)
-	if d.err != nil {
-		return nil, d.err
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("wire: decode %s: %v: %w", t, err, ErrMalformed)
 	}
-	if d.remaining() != 0 {
-		return nil, fmt.Errorf("wire: decode %s: %d trailing bytes after the body: %w", t, d.remaining(), ErrMalformed)
+	if d.Remaining() != 0 {
+		return nil, fmt.Errorf("wire: decode %s: %d trailing bytes after the body: %w", t, d.Remaining(), ErrMalformed)
 	}
 	return m, nil
 }

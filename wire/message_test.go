@@ -22,15 +22,15 @@ func sampleMessages() []Message {
 		&JoinAck{Job: "omniglot-proto", WorkerID: "w-7f3a#2", LeaseTimeout: 30 * time.Second, HeartbeatEvery: 5 * time.Second,
 			Version: 41, LayoutHash: 0xdeadbeefcafe, Spec: []byte("model: conv4\nloss: proto\n")},
 		&WorkRequest{Worker: "w-7f3a#2", HaveVersion: 40},
-		&Lease{Step: 41, Shard: 3, Version: 41, Timeout: 20 * time.Second, Attempt: 1, Batch: Batch{
+		&Lease{Step: 41, Shard: 3, Version: 41, Timeout: 20 * time.Second, Attempt: 1, Batch: params.Batch{
 			Kind: 1, Size: 4, Pixels: []uint8{0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 200, 201, 202, 203, 0, 0, 0, 0, 1, 1, 1, 1, 9, 9, 9, 9},
 			Labels: []int32{0, 1}, Way: 2, Shot: 1, Query: 0, Same: nil}},
-		&Lease{Step: 7, Shard: 0, Version: 7, Timeout: time.Second, Batch: Batch{
+		&Lease{Step: 7, Shard: 0, Version: 7, Timeout: time.Second, Batch: params.Batch{
 			Kind: 2, Size: 1, Pixels: []uint8{1, 2, 3, 4}, Labels: []int32{5, 5, 9, -1}, Same: []uint8{1, 0}}},
 		&Wait{RetryAfter: 250 * time.Millisecond, Reason: "step 41 fully leased"},
 		&Done{FinalVersion: 10000},
-		&Result{Worker: "w-7f3a#2", Step: 41, Shard: 3, Version: 41, Loss: 0.6931471805599453, Count: 60,
-			Grads: params.Vector{0.5, -1.25, float32(math.Inf(1)), 3e-8}, Stats: params.Vector{1, 2}, LayoutHash: 0xdeadbeefcafe},
+		&Result{params.Result{Worker: "w-7f3a#2", Step: 41, Shard: 3, Version: 41, Loss: 0.6931471805599453, Count: 60,
+			Grads: params.Vector{0.5, -1.25, float32(math.Inf(1)), 3e-8}, Stats: params.Vector{1, 2}, LayoutHash: 0xdeadbeefcafe}},
 		&ParamsRequest{Version: 41},
 		&Params{Version: 41, LayoutHash: 0xdeadbeefcafe, Params: params.Vector{1, 2, 3, -4.5}, State: params.Vector{0.25}},
 		&Heartbeat{Worker: "w-7f3a#2", Busy: true, Step: 41, Shard: 3, Attempt: 1, Version: 41},
@@ -131,7 +131,7 @@ func TestAnySingleByteChangeIsDetected(t *testing.T) {
 }
 
 func TestCorruptBodyIsChecksumError(t *testing.T) {
-	b := mustEncode(t, &Result{Worker: "w", Grads: params.Vector{1, 2, 3}})
+	b := mustEncode(t, &Result{params.Result{Worker: "w", Grads: params.Vector{1, 2, 3}}})
 	b[len(b)/2] ^= 0x10
 	if _, err := Decode(b); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("Decode of a corrupted frame: err = %v, want ErrChecksum", err)
@@ -157,7 +157,7 @@ func TestTruncatedFramesAreRejected(t *testing.T) {
 }
 
 func TestDecodeErrorsNameTheCondition(t *testing.T) {
-	lease := mustEncode(t, &Lease{Step: 1, Batch: Batch{Pixels: []byte{1, 2, 3}}})
+	lease := mustEncode(t, &Lease{Step: 1, Batch: params.Batch{Pixels: []byte{1, 2, 3}}})
 	hb := mustEncode(t, &Heartbeat{Worker: "w", Busy: true})
 	hugeLen := binary.LittleEndian.AppendUint32(nil, math.MaxUint32)
 	tests := []struct {
@@ -224,7 +224,7 @@ func TestNaNBitsSurviveTheWire(t *testing.T) {
 	// The coordinator rejects NaN gradients; the wire must deliver them
 	// bit for bit so it can.
 	nan := math.Float32frombits(0x7fc00001)
-	m, err := Decode(mustEncode(t, &Result{Grads: params.Vector{nan}, Loss: math.NaN()}))
+	m, err := Decode(mustEncode(t, &Result{params.Result{Grads: params.Vector{nan}, Loss: math.NaN()}}))
 	if err != nil {
 		t.Fatal(err)
 	}

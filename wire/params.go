@@ -15,9 +15,9 @@ func (*ParamsRequest) Type() Type { return TypeParamsRequest }
 
 func (m *ParamsRequest) sizeHint() int { return 8 }
 
-func (m *ParamsRequest) encode(e *encoder) { e.u64(m.Version) }
+func (m *ParamsRequest) encode(e *encoder) { e.U64(m.Version) }
 
-func (m *ParamsRequest) decode(d *decoder) { m.Version = d.u64("version") }
+func (m *ParamsRequest) decode(d *decoder) { m.Version = d.U64("version") }
 
 // Params is one parameter version: the values and the non-trainable state
 // (e.g. batch-norm running statistics) the model needs.
@@ -34,15 +34,15 @@ func (*Params) Type() Type { return TypeParams }
 func (m *Params) sizeHint() int { return 24 + 4*len(m.Params) + 4*len(m.State) }
 
 func (m *Params) encode(e *encoder) {
-	e.u64(m.Version)
-	e.u64(m.LayoutHash)
+	e.U64(m.Version)
+	e.U64(m.LayoutHash)
 	e.f32s("params", m.Params)
 	e.f32s("state", m.State)
 }
 
 func (m *Params) decode(d *decoder) {
-	m.Version = d.u64("version")
-	m.LayoutHash = d.u64("layout_hash")
+	m.Version = d.U64("version")
+	m.LayoutHash = d.U64("layout_hash")
 	m.Params = d.f32s("params")
 	m.State = d.f32s("state")
 }

@@ -57,11 +57,11 @@ func (*Checkpoint) Type() Type { return TypeCheckpoint }
 func (m *Checkpoint) sizeHint() int { return 12 + len(m.Body) }
 
 func (m *Checkpoint) encode(e *encoder) {
-	e.u64(m.Step)
+	e.U64(m.Step)
 	e.bytes("body", m.Body)
 }
 
 func (m *Checkpoint) decode(d *decoder) {
-	m.Step = d.u64("step")
+	m.Step = d.U64("step")
 	m.Body = d.bytes("body")
 }

@@ -151,7 +151,7 @@ func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
 		for i := range g {
 			g[i] = float32(shard*1000+i%977) * 0.25
 		}
-		return &Result{Worker: worker, Step: 3, Shard: shard, Version: 3, Loss: float64(shard), Count: 10, Grads: g, LayoutHash: 1}
+		return &Result{params.Result{Worker: worker, Step: 3, Shard: shard, Version: 3, Loss: float64(shard), Count: 10, Grads: g, LayoutHash: 1}}
 	}
 	var wg sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
@@ -261,7 +261,7 @@ func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
 	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{})
 	replies := []Message{
-		&Lease{Step: 1, Shard: 2, Version: 1, Timeout: time.Second, Batch: Batch{Kind: 3, Size: 2, Pixels: make([]byte, 12), Labels: []int32{1, 1, 2}}},
+		&Lease{Step: 1, Shard: 2, Version: 1, Timeout: time.Second, Batch: params.Batch{Kind: 3, Size: 2, Pixels: make([]byte, 12), Labels: []int32{1, 1, 2}}},
 		&Wait{RetryAfter: time.Second},
 		&Done{FinalVersion: 1},
 	}

@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"time"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // WorkRequest is a worker's request for a shard on Subjects.Work. The reply
 // is a Lease, a Wait or a Done.
@@ -19,12 +23,12 @@ func (m *WorkRequest) sizeHint() int { return 12 + len(m.Worker) }
 
 func (m *WorkRequest) encode(e *encoder) {
 	e.str("worker", m.Worker)
-	e.u64(m.HaveVersion)
+	e.U64(m.HaveVersion)
 }
 
 func (m *WorkRequest) decode(d *decoder) {
 	m.Worker = d.str("worker")
-	m.HaveVersion = d.u64("have_version")
+	m.HaveVersion = d.U64("have_version")
 }
 
 // Lease hands one shard of one step to a worker.
@@ -42,30 +46,30 @@ type Lease struct {
 	// the first lease, more for re-leases after expiry and backups.
 	Attempt int
 	// Batch is the shard's input.
-	Batch Batch
+	Batch params.Batch
 }
 
 // Type implements Message.
 func (*Lease) Type() Type { return TypeLease }
 
-func (m *Lease) sizeHint() int { return 40 + m.Batch.sizeHint() }
+func (m *Lease) sizeHint() int { return 40 + batchSizeHint(&m.Batch) }
 
 func (m *Lease) encode(e *encoder) {
-	e.u64(m.Step)
-	e.int(m.Shard)
-	e.u64(m.Version)
+	e.U64(m.Step)
+	e.Int(m.Shard)
+	e.U64(m.Version)
 	e.dur(m.Timeout)
-	e.int(m.Attempt)
-	m.Batch.encode(e)
+	e.Int(m.Attempt)
+	encodeBatch(e, &m.Batch)
 }
 
 func (m *Lease) decode(d *decoder) {
-	m.Step = d.u64("step")
-	m.Shard = d.int("shard")
-	m.Version = d.u64("version")
+	m.Step = d.U64("step")
+	m.Shard = d.Int("shard")
+	m.Version = d.U64("version")
 	m.Timeout = d.dur("timeout")
-	m.Attempt = d.int("attempt")
-	m.Batch.decode(d)
+	m.Attempt = d.Int("attempt")
+	decodeBatch(d, &m.Batch)
 }
 
 // Wait tells a worker there is no shard for it now.
@@ -102,6 +106,6 @@ func (*Done) Type() Type { return TypeDone }
 
 func (m *Done) sizeHint() int { return 8 }
 
-func (m *Done) encode(e *encoder) { e.u64(m.FinalVersion) }
+func (m *Done) encode(e *encoder) { e.U64(m.FinalVersion) }
 
-func (m *Done) decode(d *decoder) { m.FinalVersion = d.u64("final_version") }
+func (m *Done) decode(d *decoder) { m.FinalVersion = d.U64("final_version") }

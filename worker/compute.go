@@ -9,7 +9,7 @@ import (
 )
 
 // ModelBatch views a wire batch as the model's input, without copying.
-func ModelBatch(b *wire.Batch) *model.Batch {
+func ModelBatch(b *params.Batch) *model.Batch {
 	return &model.Batch{
 		Kind:   model.Kind(b.Kind),
 		Size:   b.Size,
@@ -30,13 +30,13 @@ func Compute(m *model.Model, p, st params.Vector, l *wire.Lease) (*wire.Result, 
 	if err != nil {
 		return nil, fmt.Errorf("compute step %d shard %d: %w", l.Step, l.Shard, err)
 	}
-	return &wire.Result{
-		Step:    l.Step,
+	return &wire.Result{Result: params.Result{
+		Step:    int(l.Step),
 		Shard:   l.Shard,
-		Version: l.Version,
+		Version: int(l.Version),
 		Loss:    r.Loss,
 		Count:   r.Count,
 		Grads:   r.Grads,
 		Stats:   r.Stats,
-	}, nil
+	}}, nil
 }

@@ -88,8 +88,8 @@ func TestWorkerDrainFinishesTheShardInHand(t *testing.T) {
 			close(started)
 			<-release
 		}
-		return &wire.Result{Step: l.Step, Shard: l.Shard, Version: l.Version, Loss: 1, Count: 1,
-			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}, nil
+		return &wire.Result{Result: params.Result{Step: int(l.Step), Shard: l.Shard, Version: int(l.Version), Loss: 1, Count: 1,
+			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	type out struct {
