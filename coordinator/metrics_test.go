@@ -103,7 +103,7 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
 		"fsl_results_applied_total":                          6,
 		"fsl_results_invalid_total{reason=non-finite value}": 3,
-		"fsl_results_invalid_total{reason=stale step}":        1,
+		"fsl_results_invalid_total{reason=stale step}":       1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
 		"fsl_step_seconds_count": 1, "fsl_step_seconds_sum": 0.5,
 		"fsl_validation{metric=val_acc}": 0.75, "fsl_validation_step": 3,
