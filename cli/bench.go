@@ -20,7 +20,6 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/worker"
 )
 
 // jobFlagNames are the flags of start that describe the job itself; bench
@@ -85,13 +84,20 @@ func readJSON(path string, v any) error {
 // computation without the wire.
 func localCompute(m *model.Model) coordinator.ComputeFunc {
 	return func(b *episodes.Batch, p, st params.Vector) (coordinator.Result, error) {
-		wb := coordinator.WireBatch(b)
-		r, err := m.Grad(p, st, worker.ModelBatch(&wb))
+		r, err := m.Grad(p, st, paramsBatch(b))
 		if err != nil {
 			return coordinator.Result{}, err
 		}
 		return coordinator.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, nil
 	}
+}
+
+// paramsBatch views a sampler batch as the model's input, without copying.
+// TODO(merge): episodes.Batch becomes params.Batch on another branch; then
+// pass the sampler's batch straight to Grad and delete this.
+func paramsBatch(b *episodes.Batch) *params.Batch {
+	return &params.Batch{Kind: params.Kind(b.Kind), Size: b.Size, Pixels: b.Pixels, Labels: b.Labels,
+		Way: b.Way, Shot: b.Shot, Query: b.Query, Same: b.Same}
 }
 
 // benchTrainResult is what bench train reports.

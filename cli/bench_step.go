@@ -16,7 +16,6 @@ import (
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
-	"github.com/fsl-project/fsl/worker"
 )
 
 // benchStepCommand measures the model's training step alone: no NATS, no
@@ -154,8 +153,7 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	if err != nil {
 		return stepRate{}, err
 	}
-	wb := coordinator.WireBatch(smp.Batch(1, 0, 0))
-	b := worker.ModelBatch(&wb)
+	b := paramsBatch(smp.Batch(1, 0, 0))
 	m, err := model.New(spec.ModelConfig())
 	if err != nil {
 		return stepRate{}, err

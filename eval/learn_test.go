@@ -8,7 +8,6 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/worker"
 )
 
 // rawPixelAccuracy is 1-nearest-neighbour on raw pixels (squared L2) over
@@ -69,8 +68,11 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 		t.Fatal(err)
 	}
 	compute := func(b *episodes.Batch, p, st params.Vector) (coordinator.Result, error) {
-		wb := coordinator.WireBatch(b)
-		r, err := m.Grad(p, st, worker.ModelBatch(&wb))
+		// TODO(merge): episodes.Batch becomes params.Batch on another
+		// branch; then pass b straight to Grad.
+		pb := &params.Batch{Kind: params.Kind(b.Kind), Size: b.Size, Pixels: b.Pixels, Labels: b.Labels,
+			Way: b.Way, Shot: b.Shot, Query: b.Query, Same: b.Same}
+		r, err := m.Grad(p, st, pb)
 		return coordinator.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, err
 	}
 	tr, err := coordinator.RunLocal(context.Background(), spec, train, compute, nil)

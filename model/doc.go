@@ -5,7 +5,7 @@
 //
 // A Model is a pure function of (parameters, batch-norm state, batch):
 //
-//	m, _ := model.New(model.Config{Loss: model.KindTriplets})
+//	m, _ := model.New(model.Config{Loss: params.KindTriplets})
 //	p, state := m.Init(seed)
 //	r, _ := m.Grad(p, state, &batch) // r.Grads is laid out like p
 //	emb, _ := m.Embed(p, state, pixels, n)
@@ -59,8 +59,9 @@
 //
 // Merging statistics across shards. The coordinator averages the Stats of
 // a step's shards weighted by Result.Count, in shard order (the params
-// aggregator), then calls MergeRunning(state, merged, momentum) with
-// momentum 0.1 (DefaultMomentum): running = (1-m)·running + m·merged.
+// aggregator), then folds them into the running statistics with
+// params.EMA(state, merged, DefaultMomentum), momentum 0.1:
+// running = (1-m)·running + m·merged.
 // Weighting by Count equals weighting by images because every shard of a
 // job has the same shape.
 //

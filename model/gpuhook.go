@@ -7,4 +7,4 @@ import "github.com/fsl-project/fsl/params"
 // parameter and state vectors; it returns ok false when Device has not
 // selected a GPU (Grad then computes on the CPU), and otherwise the
 // step's Result or error.
-var gpuGrad func(m *Model, p params.Vector, b *Batch) (Result, bool, error)
+var gpuGrad func(m *Model, p params.Vector, b *params.Batch) (params.Result, bool, error)

@@ -17,14 +17,14 @@ func init() { gpuGrad = cudaGrad }
 // backward pass run there (gpu.Net), the loss head on the host
 // (gpu.Triplet, gpu.Siamese, gpu.Proto). It returns ok false when no GPU
 // is selected. The result has Grad's meaning and layout.
-func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
+func cudaGrad(m *Model, p params.Vector, b *params.Batch) (params.Result, bool, error) {
 	st := current.Load()
 	if st == nil {
-		return Result{}, false, nil
+		return params.Result{}, false, nil
 	}
 	key, err := m.checkBatch(b)
 	if err != nil {
-		return Result{}, true, err
+		return params.Result{}, true, err
 	}
 	entries := map[string]params.Entry{}
 	for _, e := range m.layout.Entries {
@@ -46,9 +46,9 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 	head := func(emb, dEmb []float32) error {
 		var err error
 		switch m.cfg.Loss {
-		case KindTriplets:
+		case params.KindTriplets:
 			loss, err = gpu.Triplet(emb, key.images/3, d, float64(m.cfg.Margin), dEmb)
-		case KindPairs:
+		case params.KindPairs:
 			var db float64
 			loss, db, err = gpu.Siamese(emb, key.images/2, d, b.Same, of(p, "head.w"), of(p, "head.b")[0], dEmb,
 				of(grads, "head.w"))
@@ -76,7 +76,7 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 		if !errors.Is(err, ErrCompute) {
 			err = fmt.Errorf("GPU step: %v: %w", err, ErrCompute)
 		}
-		return Result{}, true, err
+		return params.Result{}, true, err
 	}
 
 	for blk := 0; blk < 4; blk++ {
@@ -85,7 +85,7 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 		copy(of(grads, fmt.Sprintf("bn%d.beta", blk+1)), g.Beta[blk])
 	}
 	f := m.cfg.Filters
-	stats := make(params.Vector, layoutLen(m.stateLayout))
+	stats := make(params.Vector, m.stateLayout.Size())
 	in, _ := sides(m.cfg.Size)
 	for blk := 0; blk < 4; blk++ {
 		copy(stats[2*blk*f:(2*blk+1)*f], g.Mean[blk])
@@ -99,5 +99,5 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 			}
 		}
 	}
-	return Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key), Images: key.images}, true, nil
+	return params.Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key)}, true, nil
 }

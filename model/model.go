@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/fsl-project/fsl/params"
@@ -39,12 +40,20 @@ func newModel(cfg Config, dt tensor.Dtype) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	layout, err := params.NewLayout(paramSpecs(cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("model config: parameter layout: %v: %w", err, ErrConfig)
+	}
+	stateLayout, err := params.NewLayout(stateSpecs(cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("model config: state layout: %v: %w", err, ErrConfig)
+	}
 	useBLAS()
 	return &Model{
 		cfg:         cfg,
 		dt:          dt,
-		layout:      newLayout(paramSpecs(cfg)),
-		stateLayout: newLayout(stateSpecs(cfg)),
+		layout:      layout,
+		stateLayout: stateLayout,
 		train:       make(map[shapeKey]*trainGraph),
 	}, nil
 }
@@ -54,29 +63,20 @@ func (m *Model) Config() Config { return m.cfg }
 
 // Layout maps the flat parameter vector to every trainable tensor:
 // conv<i>.w [F Cin 3 3], bn<i>.gamma [F], bn<i>.beta [F] for i = 1..4,
-// then head.w [D 1], head.b [1] for KindPairs. Gradients share it.
-func (m *Model) Layout() params.Layout { return copyLayout(m.layout) }
+// then head.w [D 1], head.b [1] for params.KindPairs. Gradients share it.
+func (m *Model) Layout() params.Layout { return m.layout }
 
 // StateLayout maps the batch-norm state vector: bn<i>.mean [F] and
 // bn<i>.var [F] for i = 1..4. Result.Stats and the running statistics
 // passed to Embed share it. State is not trained by gradients.
-func (m *Model) StateLayout() params.Layout { return copyLayout(m.stateLayout) }
+func (m *Model) StateLayout() params.Layout { return m.stateLayout }
 
 // NumParams is the length of a parameter vector.
-func (m *Model) NumParams() int { return layoutLen(m.layout) }
+func (m *Model) NumParams() int { return m.layout.Size() }
 
 // EmbedDim is the length D of one embedding: Filters × s × s where s is
 // the side left after four 2×2 poolings (64 at 28×28, 2,304 at 105×105).
 func (m *Model) EmbedDim() int { return embedDim(m.cfg) }
-
-func copyLayout(l params.Layout) params.Layout {
-	out := make([]params.Entry, len(l.Entries))
-	for i, e := range l.Entries {
-		e.Shape = append([]int(nil), e.Shape...)
-		out[i] = e
-	}
-	return params.Layout{Entries: out}
-}
 
 // trainGraphFor returns the cached graph for key, building it if needed.
 func (m *Model) trainGraphFor(key shapeKey) (*trainGraph, error) {

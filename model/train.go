@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fsl-project/fsl/params"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -67,9 +68,9 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 
 		var loss *G.Node
 		switch cfg.Loss {
-		case KindTriplets:
+		case params.KindTriplets:
 			loss = tripletLoss(emb, n/3, d, float64(cfg.Margin), dt)
-		case KindPairs:
+		case params.KindPairs:
 			var sn *G.Node
 			sn, tg.target = input(g, dt, "same", n/2, 1)
 			loss = siameseLoss(emb, sn, byName["head.w"], byName["head.b"], n/2, d)
