@@ -19,6 +19,7 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/model/cpu"
 	"github.com/fsl-project/fsl/params"
 )
 
@@ -120,18 +121,17 @@ func runBenchTrain(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := c.App.Writer
-	model.SetThreads(c.Int("threads"))
 	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
 	if err != nil {
 		return err
 	}
-	m, err := model.New(spec.ModelConfig())
+	m, err := model.New(spec.ModelConfig(), model.Threads(c.Int("threads")))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "bench train: %s loss on %s (%d classes), %d steps × %d shards × %d images = %d images, BLAS %s, %d thread(s)\n",
 		spec.Loss, ds.Name, len(ds.Classes), spec.Steps, spec.Shards, spec.SamplerConfig().Images(),
-		spec.Steps*spec.ImagesPerStep(), model.BLASName(), c.Int("threads"))
+		spec.Steps*spec.ImagesPerStep(), cpu.BLASName(), c.Int("threads"))
 	prog := newProgressLine(out, c.Bool("quiet"))
 	start := time.Now()
 	tr, err := coordinator.RunLocal(ctx, spec, ds, localCompute(m), prog.step)

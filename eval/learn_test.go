@@ -53,7 +53,6 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		t.Skip("trains a network for ~30 s: skipped under -race and -short (.ci/run runs it without -race)")
 	}
-	model.SetThreads(1)
 	spec := coordinator.JobSpec{Steps: 200, Seed: 3}.WithDefaults()
 	train, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
 	if err != nil {

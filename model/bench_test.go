@@ -31,7 +31,6 @@ func peakRSSKiB() float64 {
 // benchStep measures Grad on one 60-image 28×28 batch of kind k, with one
 // BLAS thread (run with GOMAXPROCS=1 for the one-core figure).
 func benchStep(b *testing.B, k params.Kind, batch *params.Batch) {
-	SetThreads(1)
 	m := mustNew(b, Config{Loss: k})
 	p, s := m.Init(1)
 	if _, err := m.Grad(p, s, batch); err != nil { // build the graph outside the timer
@@ -73,7 +72,6 @@ func BenchmarkConv4ProtoStep(b *testing.B) {
 
 // BenchmarkConv4Embed: 60 images, 28×28, evaluation mode.
 func BenchmarkConv4Embed(b *testing.B) {
-	SetThreads(1)
 	m := mustNew(b, Config{Loss: params.KindEpisode})
 	p, s := m.Init(1)
 	batch := synthEpisode(28, 5, 1, 11, 1)

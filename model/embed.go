@@ -52,7 +52,7 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 			an, at := input(g, dt, fmt.Sprintf("bn%d.scale", b), cfg.Filters)
 			sn, st := input(g, dt, fmt.Sprintf("bn%d.shift", b), cfg.Filters)
 			eg.ws, eg.scales, eg.shifts = append(eg.ws, wt), append(eg.scales, at), append(eg.shifts, st)
-			h = affineReluPool(conv(h, wn, b == 1), an, sn)
+			h = affineReluPool(m.k, conv(m.k, h, wn, b == 1), an, sn)
 			cin = cfg.Filters
 		}
 		_, last := sides(cfg.Size)

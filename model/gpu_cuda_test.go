@@ -17,18 +17,20 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// useGPU selects GPU 0 for the test, or skips it with the reason when
-// there is none; with FSL_REQUIRE_GPU=1 a missing GPU fails the test.
-func useGPU(t testing.TB) {
+// gpuModel returns a model for cfg computing on GPU 0, or skips the test
+// with the reason when there is none; with FSL_REQUIRE_GPU=1 a missing GPU
+// fails the test.
+func gpuModel(t testing.TB, cfg Config) *Model {
 	t.Helper()
-	if err := Device(0); err != nil {
+	m, err := New(cfg, GPU(0))
+	if err != nil {
 		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
-			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+			t.Fatalf("FSL_REQUIRE_GPU=1 but GPU(0) failed: %v", err)
 		}
 		t.Skipf("no usable GPU (set FSL_REQUIRE_GPU=1 to make this a failure): %v", err)
 	}
-	t.Cleanup(func() { Device(-1) })
-	t.Logf("GPU: %s", DeviceInfo())
+	t.Logf("GPU: %s", m.DeviceInfo())
+	return m
 }
 
 // gpuRelErr is max|a−b| / max(max|b|, 1e-6): the error of a against the
@@ -49,7 +51,7 @@ func gpuRelErr(a, b []float32) float64 {
 // proto seed 1: conv3.w off by 1.3e-2 while the GPU matched float64 within
 // 6e-6), so a seed passes when the GPU is within tol of either reference.
 func TestGPUGradMatchesCPU(t *testing.T) {
-	useGPU(t)
+	gpuModel(t, Config{})
 	const tol = 1e-4
 	cases := []struct {
 		name  string
@@ -63,7 +65,7 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 	worst := 0.0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := mustNew(t, Config{Loss: c.kind})
+			m, cpuM := gpuModel(t, Config{Loss: c.kind}), mustNew(t, Config{Loss: c.kind})
 			m64, err := newModel(Config{Loss: c.kind}, tensor.Float64)
 			if err != nil {
 				t.Fatal(err)
@@ -79,11 +81,7 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				if err != nil {
 					t.Fatalf("GPU Grad: %v", err)
 				}
-				Device(-1)
-				want, err := m.Grad(p, state, b)
-				if err2 := Device(0); err2 != nil {
-					t.Fatalf("reselect GPU: %v", err2)
-				}
+				want, err := cpuM.Grad(p, state, b)
 				if err != nil {
 					t.Fatalf("CPU Grad: %v", err)
 				}
@@ -136,8 +134,7 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 }
 
 func TestGPUStepIsDeterministic(t *testing.T) {
-	useGPU(t)
-	m := mustNew(t, Config{Loss: params.KindTriplets})
+	m := gpuModel(t, Config{Loss: params.KindTriplets})
 	p, state := m.Init(3)
 	b := synthBatch(params.KindTriplets, 28, 20, 3)
 	r1, err := m.Grad(p, state, b)
@@ -159,8 +156,7 @@ func TestGPUStepIsDeterministic(t *testing.T) {
 }
 
 func TestGPURejectsBadBatch(t *testing.T) {
-	useGPU(t)
-	m := mustNew(t, Config{Loss: params.KindTriplets})
+	m := gpuModel(t, Config{Loss: params.KindTriplets})
 	p, state := m.Init(1)
 	b := synthBatch(params.KindTriplets, 28, 2, 1)
 	b.Labels[2] = b.Labels[0] // negative of the anchor's class
@@ -169,44 +165,43 @@ func TestGPURejectsBadBatch(t *testing.T) {
 	}
 }
 
-func TestDeviceErrors(t *testing.T) {
-	if err := Device(-2); err == nil || !strings.Contains(err.Error(), "-1 (CPU)") {
-		t.Errorf("Device(-2) = %v, want an error naming -1 (CPU)", err)
+func TestGPUOptionErrors(t *testing.T) {
+	if _, err := New(Config{}, GPU(-2)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-1 (CPU)") {
+		t.Errorf("GPU(-2) = %v, want ErrConfig naming -1 (CPU)", err)
 	}
-	if err := Device(-1); err != nil {
-		t.Fatalf("Device(-1) = %v", err)
+	cpuM, err := New(Config{}, GPU(-1))
+	if err != nil {
+		t.Fatalf("GPU(-1) = %v", err)
 	}
-	err := Device(0)
+	if cpuM.DeviceInfo() != "" {
+		t.Errorf("DeviceInfo on the CPU = %q, want empty", cpuM.DeviceInfo())
+	}
+	m, err := New(Config{}, GPU(0))
 	if err != nil {
 		// no GPU here: the error must say so and what to do
 		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
-			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+			t.Fatalf("FSL_REQUIRE_GPU=1 but GPU(0) failed: %v", err)
 		}
 		if !errors.Is(err, ErrNoCUDA) || !errors.Is(err, gpu.ErrNoDevice) || !strings.Contains(err.Error(), "--gpu -1") {
-			t.Fatalf("Device(0) without a GPU = %v, want ErrNoCUDA and gpu.ErrNoDevice naming --gpu -1", err)
-		}
-		if DeviceInfo() != "" {
-			t.Errorf("DeviceInfo after a failed Device = %q, want empty", DeviceInfo())
+			t.Fatalf("GPU(0) without a GPU = %v, want ErrNoCUDA and gpu.ErrNoDevice naming --gpu -1", err)
 		}
 		t.Skipf("no GPU; checked the error only: %v", err)
 	}
-	defer Device(-1)
-	if DeviceInfo() == "" {
-		t.Error("DeviceInfo empty with GPU 0 selected")
+	if !strings.Contains(m.DeviceInfo(), "cuda:0") {
+		t.Errorf("DeviceInfo with GPU 0 = %q, want cuda:0", m.DeviceInfo())
 	}
-	err = Device(1 << 20)
+	_, err = New(Config{}, GPU(1<<20))
 	if !errors.Is(err, gpu.ErrNoDevice) || !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "sees") {
-		t.Fatalf("Device(1<<20) = %v, want gpu.ErrNoDevice naming how many devices the process sees", err)
+		t.Fatalf("GPU(1<<20) = %v, want gpu.ErrNoDevice naming how many devices the process sees", err)
 	}
-	if !strings.Contains(DeviceInfo(), "cuda:0") {
-		t.Errorf("a failed Device changed the selection: DeviceInfo %q", DeviceInfo())
+	if !strings.Contains(m.DeviceInfo(), "cuda:0") {
+		t.Errorf("a failed New changed another model's device: DeviceInfo %q", m.DeviceInfo())
 	}
 	t.Logf("bad index: %v", err)
 }
 
 func benchmarkGPUTriplet(b *testing.B, triplets int) {
-	useGPU(b)
-	m := mustNew(b, Config{Loss: params.KindTriplets})
+	m := gpuModel(b, Config{Loss: params.KindTriplets})
 	p, state := m.Init(1)
 	batch := synthBatch(params.KindTriplets, 28, triplets, 1)
 	if _, err := m.Grad(p, state, batch); err != nil { // allocate the Net

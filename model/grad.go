@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/fsl-project/fsl/params"
-	"gorgonia.org/tensor"
 )
 
 // Grad computes the loss of batch b under parameters p and its gradient,
@@ -19,7 +18,7 @@ import (
 // for length and finiteness but not read. Errors wrap ErrParams (p or
 // state does not fit the layouts), ErrBatch (b does not fit its Kind or
 // the model) or ErrCompute (a bug). The same inputs give bitwise identical
-// results for a fixed BLAS thread count.
+// results whatever the Threads option.
 func (m *Model) Grad(p, state params.Vector, b *params.Batch) (params.Result, error) {
 	if err := checkVector("parameters", p, m.layout); err != nil {
 		return params.Result{}, err
@@ -27,16 +26,7 @@ func (m *Model) Grad(p, state params.Vector, b *params.Batch) (params.Result, er
 	if err := checkVector("state", state, m.stateLayout); err != nil {
 		return params.Result{}, err
 	}
-	if gpuGrad != nil && m.dt == tensor.Float32 {
-		if r, ok, err := gpuGrad(m, p, b); ok {
-			return r, err
-		}
-	}
-	grads, stats, loss, key, err := gradOf(m, p, b)
-	if err != nil {
-		return params.Result{}, err
-	}
-	return params.Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key)}, nil
+	return m.be.grad(p, b)
 }
 
 // gradOf is Grad for parameters of either precision (Float64 models are

@@ -11,20 +11,15 @@ import (
 	"github.com/fsl-project/fsl/params"
 )
 
-func init() { gpuGrad = cudaGrad }
-
-// cudaGrad is Grad on the selected GPU: the backbone's forward and
+// grad is Grad on the backend's GPU: the backbone's forward and
 // backward pass run there (gpu.Net), the loss head on the host
-// (gpu.Triplet, gpu.Siamese, gpu.Proto). It returns ok false when no GPU
-// is selected. The result has Grad's meaning and layout.
-func cudaGrad(m *Model, p params.Vector, b *params.Batch) (params.Result, bool, error) {
-	st := current.Load()
-	if st == nil {
-		return params.Result{}, false, nil
-	}
+// (gpu.Triplet, gpu.Siamese, gpu.Proto). The result has Grad's meaning and
+// layout.
+func (st *cudaBackend) grad(p params.Vector, b *params.Batch) (params.Result, error) {
+	m := st.m
 	key, err := m.checkBatch(b)
 	if err != nil {
-		return params.Result{}, true, err
+		return params.Result{}, err
 	}
 	entries := map[string]params.Entry{}
 	for _, e := range m.layout.Entries {
@@ -76,7 +71,7 @@ func cudaGrad(m *Model, p params.Vector, b *params.Batch) (params.Result, bool, 
 		if !errors.Is(err, ErrCompute) {
 			err = fmt.Errorf("GPU step: %v: %w", err, ErrCompute)
 		}
-		return params.Result{}, true, err
+		return params.Result{}, err
 	}
 
 	for blk := 0; blk < 4; blk++ {
@@ -99,5 +94,5 @@ func cudaGrad(m *Model, p params.Vector, b *params.Batch) (params.Result, bool, 
 			}
 		}
 	}
-	return params.Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key)}, true, nil
+	return params.Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key)}, nil
 }

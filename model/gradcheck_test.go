@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/fsl-project/fsl/model/cpu"
 	"github.com/fsl-project/fsl/params"
 	"gorgonia.org/tensor"
 )
@@ -34,7 +35,7 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		// take the Winograd path
 		{"proto 18x18 winograd", Config{Loss: params.KindEpisode, Size: 18, Filters: 16}, synthEpisode(18, 3, 1, 1, 9)},
 	}
-	if !winograd(16, 9, 9) || !winograd(16, 4, 4) {
+	if k := cpu.New(1); !k.Winograd(16, 9, 9) || !k.Winograd(16, 4, 4) {
 		t.Fatal("the 16-filter case no longer takes the Winograd path")
 	}
 	for _, tc := range cases {

@@ -60,11 +60,19 @@ func synthEpisode(size, way, shot, query int, seed uint64) *params.Batch {
 	return b
 }
 
-func mustNew(t testing.TB, cfg Config) *Model {
+func mustNew(t testing.TB, cfg Config, opts ...Option) *Model {
 	t.Helper()
-	m, err := New(cfg)
+	m, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
 	return m
+}
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, e := range v {
+		out[i] = float32(e)
+	}
+	return out
 }

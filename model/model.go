@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fsl-project/fsl/model/cpu"
 	"github.com/fsl-project/fsl/params"
 	"gorgonia.org/tensor"
 )
@@ -19,6 +20,8 @@ const maxCachedGraphs = 4
 type Model struct {
 	cfg         Config
 	dt          tensor.Dtype
+	k           *cpu.Kernels // the CPU kernels and their threads: graphs and Embed
+	be          backend      // where Grad computes
 	layout      params.Layout
 	stateLayout params.Layout
 
@@ -28,17 +31,27 @@ type Model struct {
 	eval  *evalGraph
 }
 
-// New returns a model for cfg (zero fields take the defaults), or an
-// error wrapping ErrConfig naming the bad field.
-func New(cfg Config) (*Model, error) {
-	return newModel(cfg, tensor.Float32)
+// New returns a model for cfg (zero fields take the defaults) computing
+// as opts say (no options: the CPU, one thread), or an error wrapping
+// ErrConfig naming the bad field or ErrNoCUDA when GPU asks for a device
+// this binary or machine cannot use.
+func New(cfg Config, opts ...Option) (*Model, error) {
+	return newModel(cfg, tensor.Float32, opts...)
 }
 
-// newModel lets tests build Float64 graphs for gradient checks.
-func newModel(cfg Config, dt tensor.Dtype) (*Model, error) {
+// newModel lets tests build Float64 graphs for gradient checks (which
+// always compute on the CPU).
+func newModel(cfg Config, dt tensor.Dtype, opts ...Option) (*Model, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	o := options{threads: 1, gpu: -1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.gpu < -1 {
+		return nil, fmt.Errorf("model: gpu %d, want -1 (CPU) or a GPU index ≥ 0: %w", o.gpu, ErrConfig)
 	}
 	layout, err := params.NewLayout(paramSpecs(cfg)...)
 	if err != nil {
@@ -48,15 +61,31 @@ func newModel(cfg Config, dt tensor.Dtype) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model config: state layout: %v: %w", err, ErrConfig)
 	}
-	useBLAS()
-	return &Model{
+	cpu.UseBLAS()
+	m := &Model{
 		cfg:         cfg,
 		dt:          dt,
+		k:           cpu.New(o.threads),
 		layout:      layout,
 		stateLayout: stateLayout,
 		train:       make(map[shapeKey]*trainGraph),
-	}, nil
+	}
+	m.be = cpuBackend{m}
+	if o.gpu >= 0 && dt == tensor.Float32 {
+		if m.be, err = gpuBackend(m, o.gpu); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
+
+// Threads is the most goroutines one Grad or Embed call of m computes on
+// (the Threads option).
+func (m *Model) Threads() int { return m.k.Threads() }
+
+// DeviceInfo describes the GPU m's Grad computes on (name, memory, compute
+// capability, driver's CUDA version), or "" for the CPU.
+func (m *Model) DeviceInfo() string { return m.be.info() }
 
 // Config returns the configuration with defaults filled in.
 func (m *Model) Config() Config { return m.cfg }

@@ -140,7 +140,6 @@ func hashOf(vs ...params.Vector) string {
 // determinismHash computes Grad on fixed inputs at 28×28 with 64 filters
 // and returns the sha256 of gradients, statistics and loss.
 func determinismHash(t *testing.T) string {
-	SetThreads(1)
 	m := mustNew(t, Config{Loss: params.KindTriplets})
 	p, s := m.Init(5)
 	r, err := m.Grad(p, s, synthBatch(params.KindTriplets, 28, 4, 5))
@@ -465,22 +464,7 @@ func TestConcurrentCallsAgree(t *testing.T) {
 	}
 }
 
-func TestBLASCoreIsUpgradedFromGenericKernels(t *testing.T) {
-	mustNew(t, Config{}) // New selects the BLAS
-	core := BLASCore()
-	if core == "" {
-		t.Fatal("BLASCore is empty")
-	}
-	t.Logf("BLAS %s, core %s, OPENBLAS_CORETYPE=%q", BLASName(), core, os.Getenv("OPENBLAS_CORETYPE"))
-	if os.Getenv("OPENBLAS_CORETYPE") == "" {
-		if s := SuggestedBLASCore(); s != "" {
-			t.Fatalf("still on %s kernels although %s would run", core, s)
-		}
-	}
-}
-
 func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
-	defer SetThreads(1)
 	for _, tc := range []struct {
 		name  string
 		k     params.Kind
@@ -491,11 +475,10 @@ func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
 		{"episode", params.KindEpisode, synthEpisode(28, 5, 1, 11, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustNew(t, Config{Loss: tc.k})
-			p, s := m.Init(9)
+			p, s := mustNew(t, Config{Loss: tc.k}).Init(9)
 			var want string
 			for _, n := range []int{1, 2, 3, 5} {
-				SetThreads(n)
+				m := mustNew(t, Config{Loss: tc.k}, Threads(n))
 				r, err := m.Grad(p, s, tc.batch)
 				if err != nil {
 					t.Fatal(err)

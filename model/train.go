@@ -55,12 +55,12 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 		h := xn
 		tg.sides, _ = sides(cfg.Size)
 		for b := 1; b <= 4; b++ {
-			c := conv(h, byName[fmt.Sprintf("conv%d.w", b)], b == 1)
-			st := bnStats(c)
+			c := conv(m.k, h, byName[fmt.Sprintf("conv%d.w", b)], b == 1)
+			st := bnStats(m.k, c)
 			sv := new(G.Value)
 			G.Read(st, sv)
 			tg.stats = append(tg.stats, sv)
-			h = bnReluPool(c, st, byName[fmt.Sprintf("bn%d.gamma", b)], byName[fmt.Sprintf("bn%d.beta", b)])
+			h = bnReluPool(m.k, c, st, byName[fmt.Sprintf("bn%d.gamma", b)], byName[fmt.Sprintf("bn%d.beta", b)])
 		}
 		d := embedDim(cfg)
 		_, last := sides(cfg.Size)
