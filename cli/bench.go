@@ -19,8 +19,7 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
-	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/worker"
+	"github.com/fsl-project/fsl/model/cpu"
 )
 
 // jobFlagNames are the flags of start that describe the job itself; bench
@@ -81,18 +80,6 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// localCompute is the in-process ComputeFunc of a model: the worker's
-// computation without the wire.
-func localCompute(m *model.Model) coordinator.ComputeFunc {
-	return func(b *params.Batch, p, st params.Vector) (params.Result, error) {
-		r, err := m.Grad(p, st, worker.ModelBatch(b))
-		if err != nil {
-			return params.Result{}, err
-		}
-		return params.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, nil
-	}
-}
-
 // benchTrainResult is what bench train reports.
 type benchTrainResult struct {
 	Spec         coordinator.JobSpec `json:"spec"`
@@ -113,21 +100,20 @@ func runBenchTrain(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := c.App.Writer
-	model.SetThreads(c.Int("threads"))
 	ds, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
 	if err != nil {
 		return err
 	}
-	m, err := model.New(spec.ModelConfig())
+	m, err := model.New(spec.ModelConfig(), model.Threads(c.Int("threads")))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "bench train: %s loss on %s (%d classes), %d steps × %d shards × %d images = %d images, BLAS %s, %d thread(s)\n",
 		spec.Loss, ds.Name, len(ds.Classes), spec.Steps, spec.Shards, spec.SamplerConfig().Images(),
-		spec.Steps*spec.ImagesPerStep(), model.BLASName(), c.Int("threads"))
+		spec.Steps*spec.ImagesPerStep(), cpu.BLASName(), c.Int("threads"))
 	prog := newProgressLine(out, c.Bool("quiet"))
 	start := time.Now()
-	tr, err := coordinator.RunLocal(ctx, spec, ds, localCompute(m), prog.step)
+	tr, err := coordinator.RunLocal(ctx, spec, ds, m.Grad, prog.step)
 	prog.finish()
 	if err != nil {
 		return err

@@ -16,8 +16,8 @@ import (
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
+	fslcpu "github.com/fsl-project/fsl/model/cpu"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/worker"
 )
 
 // benchStepCommand measures the model's training step alone: no NATS, no
@@ -33,7 +33,7 @@ func benchStepCommand() *cli.Command {
 			"images/s (wall), images per CPU-second, and peak RSS of the child process.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "loss", Value: "triplet,siamese,proto", Usage: "losses to measure, comma-separated"},
-			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (model.SetThreads), comma-separated"},
+			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (model.Threads), comma-separated"},
 			&cli.IntFlag{Name: "images", Value: 60, Usage: "images per batch (a multiple of 60 fits every loss)"},
 			&cli.IntFlag{Name: "size", Value: 28, Usage: "image side in pixels"},
 			&cli.IntFlag{Name: "steps", Value: 40, Usage: "timed steps per run"},
@@ -155,12 +155,11 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	if err != nil {
 		return stepRate{}, err
 	}
-	b := worker.ModelBatch(smp.Batch(1, 0, 0))
-	m, err := model.New(spec.ModelConfig())
+	b := smp.Batch(1, 0, 0)
+	m, err := model.New(spec.ModelConfig(), model.Threads(threads))
 	if err != nil {
 		return stepRate{}, err
 	}
-	model.SetThreads(threads)
 	p, st := m.Init(1)
 	if _, err := m.Grad(p, st, b); err != nil { // builds the graph
 		return stepRate{}, err
@@ -173,7 +172,7 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	}
 	wall, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
 	n := float64(images * steps)
-	r := stepRate{Loss: loss, Threads: threads, ImagesPerSec: n / wall, PeakRSSMiB: peakRSSMiB(), BLAS: model.BLASName() + "/" + model.BLASCore()}
+	r := stepRate{Loss: loss, Threads: threads, ImagesPerSec: n / wall, PeakRSSMiB: peakRSSMiB(), BLAS: fslcpu.BLASName() + "/" + fslcpu.BLASCore()}
 	if cpu > 0 {
 		r.ImagesPerCPUs = n / cpu
 	}

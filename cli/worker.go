@@ -46,10 +46,12 @@ func runWorker(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := model.Device(c.Int("gpu")); err != nil {
+	// a model on the default config checks the device now, before joining
+	probe, err := model.New(model.Config{}, model.GPU(c.Int("gpu")))
+	if err != nil {
 		return fmt.Errorf("--gpu %d: %w", c.Int("gpu"), err)
 	}
-	if info := model.DeviceInfo(); info != "" {
+	if info := probe.DeviceInfo(); info != "" {
 		log.Info("computing on the GPU", "device", info)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

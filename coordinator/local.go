@@ -10,8 +10,9 @@ import (
 )
 
 // ComputeFunc computes one shard's batch at parameters p and model state
-// st. The driver's workers do this over NATS; RunLocal calls it directly.
-type ComputeFunc func(b *params.Batch, p, st params.Vector) (params.Result, error)
+// st; model.Model.Grad is one. The driver's workers do this over NATS;
+// RunLocal calls it directly.
+type ComputeFunc func(p, st params.Vector, b *params.Batch) (params.Result, error)
 
 // RunLocal trains spec in this goroutine without NATS or a store: for every
 // step, each shard's batch in shard order through compute, then the same
@@ -36,7 +37,7 @@ func RunLocal(ctx context.Context, spec JobSpec, ds *episodes.Dataset, compute C
 		}
 		for i := range results {
 			b := sampler.Batch(spec.Seed, tr.Version, i)
-			r, err := compute(b, tr.Params, tr.State)
+			r, err := compute(tr.Params, tr.State, b)
 			if err != nil {
 				return tr, fmt.Errorf("job %q step %d shard %d: %w", spec.ID, tr.Version, i, err)
 			}

@@ -186,7 +186,7 @@ func (s JobSpec) ImagesPerStep() int { return s.SamplerConfig().Images() * s.Sha
 // from it (see EncodeModelConfig).
 func (s JobSpec) ModelConfig() model.Config {
 	k, _ := s.Kind()
-	return model.Config{Loss: model.Kind(k), Size: s.Size, Margin: s.Margin}
+	return model.Config{Loss: params.Kind(k), Size: s.Size, Margin: s.Margin}
 }
 
 // DatasetOptions opens the training split of the spec's dataset.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/fsl-project/fsl/episodes"
-	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 // BenchmarkEvalOmniglot5Way1Shot is one evaluation of an initialised Conv-4
@@ -21,7 +21,7 @@ func BenchmarkEvalOmniglot5Way1Shot(b *testing.B) {
 	if len(ds.Classes) != 659 {
 		b.Fatalf("%d evaluation classes, want 659", len(ds.Classes))
 	}
-	net := testNet(b, 28, model.KindEpisode, 1)
+	net := testNet(b, 28, params.KindEpisode, 1)
 	cfg := EpisodeConfig{Way: 5, Shot: 1, Query: 15, Episodes: 1000, Seed: 1}
 	b.ResetTimer()
 	var r Report
@@ -41,7 +41,7 @@ func BenchmarkOfficialRuns(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	net := testNet(b, 28, model.KindEpisode, 1)
+	net := testNet(b, 28, params.KindEpisode, 1)
 	b.ResetTimer()
 	var r RunsReport
 	for i := 0; i < b.N; i++ {

@@ -80,7 +80,7 @@ const embedBatch = 256
 // (done, total) work units as it goes.
 func Episodes(net Net, ds *episodes.Dataset, cfg EpisodeConfig, progress func(done, total int)) (Report, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Classifier == SiameseHead && net.Model.Config().Loss != model.KindPairs {
+	if cfg.Classifier == SiameseHead && net.Model.Config().Loss != params.KindPairs {
 		return Report{}, fmt.Errorf("evaluate: the siamese classifier needs a model trained with the siamese loss")
 	}
 	es, err := episodes.NewEvalSampler(ds, cfg.Way, cfg.Shot, cfg.Query)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fsl-project/fsl/episodes"
-	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 // glyphsTest is the held-out split of a small synthetic dataset: 2
@@ -22,8 +22,8 @@ func glyphsTest(t *testing.T) *episodes.Dataset {
 
 func TestEpisodesSameSeedSameEpisodesAndNumbers(t *testing.T) {
 	ds := glyphsTest(t)
-	net := testNet(t, testSide, model.KindEpisode, 1)
-	pairs := testNet(t, testSide, model.KindPairs, 1)
+	net := testNet(t, testSide, params.KindEpisode, 1)
+	pairs := testNet(t, testSide, params.KindPairs, 1)
 	tests := []struct {
 		name string
 		net  Net
@@ -74,7 +74,7 @@ func TestEpisodesSameSeedSameEpisodesAndNumbers(t *testing.T) {
 
 func TestEpisodesRefusesImpossibleSettings(t *testing.T) {
 	ds := glyphsTest(t)
-	net := testNet(t, testSide, model.KindEpisode, 1)
+	net := testNet(t, testSide, params.KindEpisode, 1)
 	tests := []struct {
 		name string
 		cfg  EpisodeConfig

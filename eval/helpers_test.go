@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 // omniglotFile returns the path of a file of the real Omniglot folder
@@ -42,7 +43,7 @@ func omniglotFile(tb testing.TB, name string) string {
 }
 
 // testNet is a Conv-4 initialised from seed, as a job starts.
-func testNet(tb testing.TB, size int, loss model.Kind, seed uint64) Net {
+func testNet(tb testing.TB, size int, loss params.Kind, seed uint64) Net {
 	tb.Helper()
 	m, err := model.New(model.Config{Loss: loss, Size: size})
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
-	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/worker"
 )
 
 // rawPixelAccuracy is 1-nearest-neighbour on raw pixels (squared L2) over
@@ -54,7 +52,6 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		t.Skip("trains a network for ~30 s: skipped under -race and -short (.ci/run runs it without -race)")
 	}
-	model.SetThreads(1)
 	spec := coordinator.JobSpec{Steps: 200, Seed: 3}.WithDefaults()
 	train, err := episodes.Open(spec.Dataset, spec.DatasetOptions())
 	if err != nil {
@@ -68,11 +65,7 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compute := func(b *params.Batch, p, st params.Vector) (params.Result, error) {
-		r, err := m.Grad(p, st, worker.ModelBatch(b))
-		return params.Result{Grads: r.Grads, Stats: r.Stats, Loss: r.Loss, Count: r.Count}, err
-	}
-	tr, err := coordinator.RunLocal(context.Background(), spec, train, compute, nil)
+	tr, err := coordinator.RunLocal(context.Background(), spec, train, m.Grad, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

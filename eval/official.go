@@ -3,7 +3,7 @@ package eval
 import (
 	"fmt"
 
-	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 // RunAccuracy is one official run's result.
@@ -48,7 +48,7 @@ func Runs(net Net, runs *OfficialRuns, c Classifier, progress func(done, total i
 	if runs == nil || len(runs.Runs) == 0 {
 		return RunsReport{}, fmt.Errorf("official runs: no runs to evaluate")
 	}
-	if c == SiameseHead && net.Model.Config().Loss != model.KindPairs {
+	if c == SiameseHead && net.Model.Config().Loss != params.KindPairs {
 		return RunsReport{}, fmt.Errorf("official runs: the siamese classifier needs a model trained with the siamese loss")
 	}
 	if s := net.Model.Config().Size; s != runs.Size {

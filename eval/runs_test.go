@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 const testSide = 16 // model.MinSize: synthetic runs need no resizing
@@ -166,7 +166,7 @@ func firstRuns(t *testing.T, side, n int) *OfficialRuns {
 
 func TestRunsScoresItemsAgainstTheirTrainingImages(t *testing.T) {
 	runs := firstRuns(t, testSide, 4)
-	net := testNet(t, testSide, model.KindEpisode, 3)
+	net := testNet(t, testSide, params.KindEpisode, 3)
 	// Each test item is a copy of its class's training image: at distance
 	// 0 it is always nearest, so every item is right.
 	for _, c := range []Classifier{NearestPrototype, NearestNeighbour} {
@@ -213,9 +213,9 @@ func TestRunsRefusesAMismatchedModel(t *testing.T) {
 		c    Classifier
 		msg  string
 	}{
-		{"image size", testNet(t, 20, model.KindEpisode, 1), NearestNeighbour, "the model takes 20×20"},
-		{"siamese without a head", testNet(t, testSide, model.KindEpisode, 1), SiameseHead, "siamese loss"},
-		{"unknown classifier", testNet(t, testSide, model.KindEpisode, 1), "cosine", "unknown classifier"},
+		{"image size", testNet(t, 20, params.KindEpisode, 1), NearestNeighbour, "the model takes 20×20"},
+		{"siamese without a head", testNet(t, testSide, params.KindEpisode, 1), SiameseHead, "siamese loss"},
+		{"unknown classifier", testNet(t, testSide, params.KindEpisode, 1), "cosine", "unknown classifier"},
 		{"no model", Net{}, NearestNeighbour, "no model"},
 	}
 	for _, tc := range tests {
@@ -230,7 +230,7 @@ func TestRunsRefusesAMismatchedModel(t *testing.T) {
 
 func TestRunsWithTheSiameseHead(t *testing.T) {
 	runs := firstRuns(t, testSide, 2)
-	net := testNet(t, testSide, model.KindPairs, 5)
+	net := testNet(t, testSide, params.KindPairs, 5)
 	a, err := Runs(net, runs, SiameseHead, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +261,7 @@ func TestOfficialRunsOnRealData(t *testing.T) {
 	if mean := float64(sum) / float64(len(runs.Runs[0].Training)); mean <= 0 || mean > 96 {
 		t.Errorf("run01 training images: mean pixel %.1f, want dark background with bright strokes", mean)
 	}
-	net := testNet(t, 28, model.KindEpisode, 1)
+	net := testNet(t, 28, params.KindEpisode, 1)
 	a, err := Runs(net, runs, NearestNeighbour, nil)
 	if err != nil {
 		t.Fatal(err)

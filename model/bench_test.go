@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // peakRSSKiB reads VmHWM (the process's peak resident set) from
@@ -28,8 +30,7 @@ func peakRSSKiB() float64 {
 
 // benchStep measures Grad on one 60-image 28×28 batch of kind k, with one
 // BLAS thread (run with GOMAXPROCS=1 for the one-core figure).
-func benchStep(b *testing.B, k Kind, batch *Batch) {
-	SetThreads(1)
+func benchStep(b *testing.B, k params.Kind, batch *params.Batch) {
 	m := mustNew(b, Config{Loss: k})
 	p, s := m.Init(1)
 	if _, err := m.Grad(p, s, batch); err != nil { // build the graph outside the timer
@@ -55,24 +56,23 @@ func benchStep(b *testing.B, k Kind, batch *Batch) {
 
 // BenchmarkConv4TripletStep: 20 triplets (60 images), 28×28.
 func BenchmarkConv4TripletStep(b *testing.B) {
-	benchStep(b, KindTriplets, synthBatch(KindTriplets, 28, 20, 1))
+	benchStep(b, params.KindTriplets, synthBatch(params.KindTriplets, 28, 20, 1))
 }
 
 // BenchmarkConv4SiameseStep: 30 pairs (60 images), 28×28.
 func BenchmarkConv4SiameseStep(b *testing.B) {
-	benchStep(b, KindPairs, synthBatch(KindPairs, 28, 30, 1))
+	benchStep(b, params.KindPairs, synthBatch(params.KindPairs, 28, 30, 1))
 }
 
 // BenchmarkConv4ProtoStep: 5-way 1-shot with 11 queries per class
 // (60 images), 28×28.
 func BenchmarkConv4ProtoStep(b *testing.B) {
-	benchStep(b, KindEpisode, synthEpisode(28, 5, 1, 11, 1))
+	benchStep(b, params.KindEpisode, synthEpisode(28, 5, 1, 11, 1))
 }
 
 // BenchmarkConv4Embed: 60 images, 28×28, evaluation mode.
 func BenchmarkConv4Embed(b *testing.B) {
-	SetThreads(1)
-	m := mustNew(b, Config{Loss: KindEpisode})
+	m := mustNew(b, Config{Loss: params.KindEpisode})
 	p, s := m.Init(1)
 	batch := synthEpisode(28, 5, 1, 11, 1)
 	if _, err := m.Embed(p, s, batch.Pixels, 60); err != nil {

@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // MaxImages bounds the images of one batch or one Embed call's chunking
 // input, so a bad message cannot make the model allocate without limit.
@@ -23,7 +27,7 @@ type shapeKey struct {
 
 // checkBatch validates b against the model and its Kind and returns the
 // graph key, or an error wrapping ErrBatch that says what is wrong.
-func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
+func (m *Model) checkBatch(b *params.Batch) (shapeKey, error) {
 	if b == nil {
 		return shapeKey{}, fmt.Errorf("batch: nil: %w", ErrBatch)
 	}
@@ -47,7 +51,7 @@ func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
 	}
 	key := shapeKey{images: n}
 	switch b.Kind {
-	case KindTriplets:
+	case params.KindTriplets:
 		if n%3 != 0 {
 			return key, fmt.Errorf("batch: %d images is not a whole number of triplets: %w", n, ErrBatch)
 		}
@@ -58,7 +62,7 @@ func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
 					t, a, p, q, ErrBatch)
 			}
 		}
-	case KindPairs:
+	case params.KindPairs:
 		if n%2 != 0 {
 			return key, fmt.Errorf("batch: %d images is not a whole number of pairs: %w", n, ErrBatch)
 		}
@@ -72,7 +76,7 @@ func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
 					i, b.Labels[2*i], b.Labels[2*i+1], s, ErrBatch)
 			}
 		}
-	case KindEpisode:
+	case params.KindEpisode:
 		w, s, q := b.Way, b.Shot, b.Query
 		if w < 2 || s < 1 || q < 1 || w > n || s > n || q > n || w*(s+q) != n {
 			return key, fmt.Errorf("batch: episode %d-way %d-shot %d-query does not fit %d images (want way ≥ 2, shot ≥ 1, query ≥ 1, way·(shot+query) = images): %w",
@@ -98,9 +102,9 @@ func (m *Model) checkBatch(b *Batch) (shapeKey, error) {
 // triplets, pairs, or query images.
 func (m *Model) count(key shapeKey) int {
 	switch m.cfg.Loss {
-	case KindTriplets:
+	case params.KindTriplets:
 		return key.images / 3
-	case KindPairs:
+	case params.KindPairs:
 		return key.images / 2
 	default:
 		return key.way * key.query

@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // Defaults applied by New to zero fields of Config.
 const (
@@ -18,7 +22,8 @@ const (
 	// positively homogeneous), so the margin only fixes that scale.
 	DefaultMargin = 1.0
 	// DefaultMomentum is the momentum of the running batch-norm statistics
-	// (see MergeRunning).
+	// (params.EMA folds a step's merged statistics into the running ones
+	// with it).
 	DefaultMomentum = 0.1
 	// MinSize is the smallest image side: four 2×2 poolings must leave at
 	// least one pixel.
@@ -31,17 +36,17 @@ const (
 )
 
 // Config chooses the network and loss. The zero value is usable: New
-// fills zero fields with the defaults above and Loss with KindEpisode.
+// fills zero fields with the defaults above and Loss with params.KindEpisode.
 type Config struct {
-	// Loss is the kind of batch the model trains on: KindTriplets,
-	// KindPairs (adds the Siamese head to the parameters) or KindEpisode
-	// (prototypical). Zero means KindEpisode.
-	Loss Kind
+	// Loss is the kind of batch the model trains on: params.KindTriplets,
+	// params.KindPairs (adds the Siamese head to the parameters) or params.KindEpisode
+	// (prototypical). Zero means params.KindEpisode.
+	Loss params.Kind
 	// Size is the side of the square input images in pixels; ≥ MinSize.
 	Size int
 	// Filters is the number of filters of each of the four conv blocks.
 	Filters int
-	// Margin is the triplet margin on squared L2 distances (KindTriplets
+	// Margin is the triplet margin on squared L2 distances (params.KindTriplets
 	// only); zero means DefaultMargin, negative is an error.
 	Margin float32
 }
@@ -50,7 +55,7 @@ type Config struct {
 // first bad field.
 func (c Config) withDefaults() (Config, error) {
 	if c.Loss == 0 {
-		c.Loss = KindEpisode
+		c.Loss = params.KindEpisode
 	}
 	if c.Size == 0 {
 		c.Size = DefaultSize
@@ -62,7 +67,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Margin = DefaultMargin
 	}
 	switch c.Loss {
-	case KindEpisode, KindPairs, KindTriplets:
+	case params.KindEpisode, params.KindPairs, params.KindTriplets:
 	default:
 		return c, fmt.Errorf("model config: loss kind %d: %w", c.Loss, ErrConfig)
 	}

@@ -5,13 +5,14 @@ package model
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/fsl-project/fsl/model/gpu"
 )
 
-// cudaState is the selected GPU with its Nets, one per batch shape.
-type cudaState struct {
+// cudaBackend computes a Model's steps on one CUDA device, with its Nets,
+// one per batch shape.
+type cudaBackend struct {
+	m     *Model
 	dev   *gpu.Device
 	mu    sync.Mutex // one step at a time; guards nets and order
 	nets  map[netKey]*gpu.Net
@@ -21,13 +22,16 @@ type cudaState struct {
 // netKey identifies a Net: its batch shape.
 type netKey struct{ images, size, filters int }
 
+// Devices opened so far, by index. A CUDA device is opened (driver
+// initialised, context created, kernels loaded) once per process: the
+// driver's context is per process and device, so every Model computing on
+// a device shares its handle, and each Model keeps Nets of its own.
 var (
-	current atomic.Pointer[cudaState] // nil: the CPU
-	openMu  sync.Mutex
-	opened  = map[int]*cudaState{} // devices opened so far, by index
+	openMu sync.Mutex
+	opened = map[int]*gpu.Device{}
 )
 
-// deviceError is a Device failure: its message, wrapping both the gpu
+// deviceError is a device failure: its message, wrapping both the gpu
 // package's sentinel and ErrNoCUDA.
 type deviceError struct {
 	msg  string
@@ -37,53 +41,36 @@ type deviceError struct {
 func (e *deviceError) Error() string   { return e.msg }
 func (e *deviceError) Unwrap() []error { return e.errs }
 
-// Device selects where the model computes: gpu = -1 is the CPU, gpu ≥ 0
-// the CUDA device of that index, on which Grad then runs for float32
-// models (Embed stays on the CPU). Selecting a device initialises the
-// driver, checks that the device exists, that the driver is new enough
-// for the embedded kernels and the device for their target, and loads
-// them. Failures wrap ErrNoCUDA and one of gpu.ErrNoDevice,
-// gpu.ErrDriverTooOld, gpu.ErrDeviceUnsupported or gpu.ErrCUDA, and say
-// what to do; the selection is then unchanged. Call it before computing,
-// not concurrently with Grad.
-func Device(idx int) error {
-	switch {
-	case idx == -1:
-		current.Store(nil)
-		return nil
-	case idx < -1:
-		return fmt.Errorf("device: gpu %d, want -1 (CPU) or a GPU index ≥ 0", idx)
-	}
+// gpuBackend returns the backend computing m's steps on CUDA device idx ≥ 0.
+// Opening a device (once per process) initialises the driver, checks that
+// the device exists, that the driver is new enough for the embedded
+// kernels and the device for their target, and loads them. Failures wrap
+// ErrNoCUDA and one of gpu.ErrNoDevice, gpu.ErrDriverTooOld,
+// gpu.ErrDeviceUnsupported or gpu.ErrCUDA, and say what to do.
+func gpuBackend(m *Model, idx int) (backend, error) {
 	openMu.Lock()
 	defer openMu.Unlock()
-	st, ok := opened[idx]
+	d, ok := opened[idx]
 	if !ok {
-		d, err := gpu.Open(idx)
-		if err != nil {
-			return &deviceError{
+		var err error
+		if d, err = gpu.Open(idx); err != nil {
+			return nil, &deviceError{
 				msg:  fmt.Sprintf("device: gpu %d: %v; use --gpu -1 to compute on the CPU", idx, err),
 				errs: []error{err, ErrNoCUDA},
 			}
 		}
-		st = &cudaState{dev: d, nets: map[netKey]*gpu.Net{}}
-		opened[idx] = st
+		opened[idx] = d
 	}
-	current.Store(st)
-	return nil
+	return &cudaBackend{m: m, dev: d, nets: map[netKey]*gpu.Net{}}, nil
 }
 
-// DeviceInfo describes the GPU Device selected (name, memory, compute
-// capability, driver's CUDA version), or "" when it is the CPU.
-func DeviceInfo() string {
-	if st := current.Load(); st != nil {
-		return st.dev.Info().String()
-	}
-	return ""
-}
+// info describes the device (name, memory, compute capability, driver's
+// CUDA version).
+func (st *cudaBackend) info() string { return st.dev.Info().String() }
 
 // net returns the Net for key, allocating it (and freeing the least
 // recently used beyond maxCachedGraphs) if needed. st.mu is held.
-func (st *cudaState) net(key netKey) (*gpu.Net, error) {
+func (st *cudaBackend) net(key netKey) (*gpu.Net, error) {
 	if n, ok := st.nets[key]; ok {
 		for i, k := range st.order {
 			if k == key {

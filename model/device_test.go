@@ -8,15 +8,19 @@ import (
 	"testing"
 )
 
-func TestDeviceWithoutCUDA(t *testing.T) {
-	if err := Device(-1); err != nil {
-		t.Fatalf("Device(-1) = %v, want nil", err)
+func TestGPUOptionWithoutCUDA(t *testing.T) {
+	m, err := New(Config{}, GPU(-1))
+	if err != nil {
+		t.Fatalf("New with GPU(-1) = %v, want the CPU", err)
 	}
-	err := Device(0)
+	if info := m.DeviceInfo(); info != "" {
+		t.Errorf("DeviceInfo on the CPU = %q, want empty", info)
+	}
+	_, err = New(Config{}, GPU(0))
 	if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "-tags fslcuda") {
-		t.Fatalf("Device(0) = %v, want ErrNoCUDA naming -tags fslcuda", err)
+		t.Fatalf("New with GPU(0) = %v, want ErrNoCUDA naming -tags fslcuda", err)
 	}
-	if err := Device(-2); err == nil {
-		t.Fatal("Device(-2) = nil")
+	if _, err := New(Config{}, GPU(-2)); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New with GPU(-2) = %v, want ErrConfig", err)
 	}
 }

@@ -5,7 +5,7 @@
 //
 // A Model is a pure function of (parameters, batch-norm state, batch):
 //
-//	m, _ := model.New(model.Config{Loss: model.KindTriplets})
+//	m, _ := model.New(model.Config{Loss: params.KindTriplets})
 //	p, state := m.Init(seed)
 //	r, _ := m.Grad(p, state, &batch) // r.Grads is laid out like p
 //	emb, _ := m.Embed(p, state, pixels, n)
@@ -35,21 +35,13 @@
 //
 // Graph. The graph, its automatic differentiation and its execution are
 // Gorgonia's (a TapeMachine per batch shape). The hot operations are
-// Gorgonia ops of this package rather than Gorgonia's own, which
-// measured 3-5× slower here: a 3×3 convolution, its input gradient as a
-// convolution with flipped filters (conv.go) — as Winograd F(2×2, 3×3)
-// for 16+ channels on images 4×4 and up (winograd.go), as a direct AVX-512
-// kernel for the one-channel input (conv1.go), and otherwise as gemms over
-// L2-sized chunks of the batch's patch matrix; batch-norm statistics; and
-// batch norm, ReLU and 2×2 max-pooling fused into one op whose gradient
-// ops reuse the routes of its forward pass (bnpool.go). The window
-// kernels, the batch-norm sums and the Winograd transforms have AVX2 or
-// AVX-512 assembly twins (internal/simd, used where the CPU has them)
-// that give the same bits as the Go ones (simd.go, winograd.go); the
-// first layer's direct kernel is checked bit for bit against a Go
-// reference, and where it does not run (no AVX-512, float64) the first
-// layer is im2col, whose bits differ, as OpenBLAS's kernel sets already
-// do between CPU generations.
+// Gorgonia ops of this package rather than Gorgonia's own, which measured
+// 3-5× slower here: a 3×3 convolution and its gradients (conv.go), and
+// batch norm, ReLU and 2×2 max-pooling fused into one op whose gradient ops
+// reuse the routes of its forward pass (bnpool.go). The ops do only
+// Gorgonia's bookkeeping; their arithmetic is model/cpu's kernels (plain
+// slices in and out, on the Model's cpu.Kernels and so its thread count),
+// whose package doc says how they compute and what bits they give.
 // Activations are laid out channel-major, [C N H W], so convolution
 // outputs need no transposing.
 // Each op's output memory is allocated on a graph's first run and reused
@@ -57,35 +49,42 @@
 // finite differences (gradcheck_test.go), and each op against Gorgonia's
 // stock ops (stock_test.go).
 //
+// Backends. New picks where Grad computes from its options: the CPU (the
+// graphs above; the default) or, in binaries built with -tags fslcuda, a
+// CUDA device (GPU option; device_cuda.go, grad_cuda.go and model/gpu).
+// Both implement one interface (backend.go) with Grad's contract. Embed
+// always computes on the CPU.
+//
 // Merging statistics across shards. The coordinator averages the Stats of
 // a step's shards weighted by Result.Count, in shard order (the params
-// aggregator), then calls MergeRunning(state, merged, momentum) with
-// momentum 0.1 (DefaultMomentum): running = (1-m)·running + m·merged.
+// aggregator), then folds them into the running statistics with
+// params.EMA(state, merged, DefaultMomentum), momentum 0.1:
+// running = (1-m)·running + m·merged.
 // Weighting by Count equals weighting by images because every shard of a
 // job has the same shape.
 //
 // Determinism. The same (parameters, state, batch) give bitwise identical
 // results across runs and processes for a fixed BLAS build and kernel
-// set (BLASCore), whatever the thread count (SetThreads): the work is cut
+// set (cpu.BLASCore), whatever the thread count (Threads): the work is cut
 // into the same pieces for any count and combined in a fixed order.
 // Workers of one job must agree on BLAS build and kernel set, or the same
 // shard computed on two workers can differ in its last bits.
 //
 // Concurrency. A Model is safe for concurrent use. It caches one compiled
 // graph per batch shape; calls that need the same graph run one at a time,
-// calls on different shapes (or different Models) run in parallel. Graph
-// construction is serialised by a package mutex because Gorgonia's is not
-// goroutine-safe.
+// calls on different shapes (or different Models) run in parallel. There
+// is no process-wide setting: threads and device are options of each
+// Model (New, Threads, GPU), and Models with different options coexist.
+// What is shared is only what cannot change a result: graph construction
+// is serialised by a package mutex because Gorgonia's is not
+// goroutine-safe, the kernels' scratch buffers are pooled, and BLAS is
+// chosen once per process (model/cpu).
 //
-// BLAS. With cgo (the default build) the matrix products go through
-// OpenBLAS (opened at run time, single-threaded: the parallelism is
-// ours); with -tags purego or CGO_ENABLED=0
-// they use gonum's pure-Go BLAS. OpenBLAS picks its kernels from the CPU
-// model when the process starts; on VMs that hide the model it falls back
-// to generic SSE3 kernels ("Prescott"), 3× slower here. New then switches
-// to the AVX2 or AVX-512 kernels the CPU supports (SuggestedBLASCore)
-// unless OPENBLAS_CORETYPE is set; BLASCore reports the result.
+// BLAS. The matrix products go through OpenBLAS when it is installed, or
+// gonum's pure-Go BLAS (-tags purego, CGO_ENABLED=0); model/cpu chooses,
+// once per process, when the first Model is made (cpu.UseBLAS).
 //
 // model never imports NATS, bbolt, episodes or any other fsl package but
-// params (for its Layout, Entry and Vector types).
+// params (for its Kind, Batch, Result, Layout and Vector types) and its
+// own model/cpu and model/gpu.
 package model

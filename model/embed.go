@@ -52,7 +52,7 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 			an, at := input(g, dt, fmt.Sprintf("bn%d.scale", b), cfg.Filters)
 			sn, st := input(g, dt, fmt.Sprintf("bn%d.shift", b), cfg.Filters)
 			eg.ws, eg.scales, eg.shifts = append(eg.ws, wt), append(eg.scales, at), append(eg.shifts, st)
-			h = affineReluPool(conv(h, wn, b == 1), an, sn)
+			h = affineReluPool(m.k, conv(m.k, h, wn, b == 1), an, sn)
 			cin = cfg.Filters
 		}
 		_, last := sides(cfg.Size)
@@ -75,16 +75,17 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 // Errors wrap ErrParams (p or state does not fit, or a running variance
 // is negative) or ErrBatch (n or len(pixels) wrong).
 func (m *Model) Embed(p, state params.Vector, pixels []uint8, n int) ([]float32, error) {
-	return embedOf(m, p, state, pixels, n)
-}
-
-func embedOf[T float](m *Model, p, state []T, pixels []uint8, n int) ([]T, error) {
 	if err := checkVector("parameters", p, m.layout); err != nil {
 		return nil, err
 	}
 	if err := checkVector("state", state, m.stateLayout); err != nil {
 		return nil, err
 	}
+	return embedOf(m, p, state, pixels, n)
+}
+
+// embedOf is Embed after the vector checks, for either precision.
+func embedOf[T float](m *Model, p, state []T, pixels []uint8, n int) ([]T, error) {
 	px := m.cfg.Size * m.cfg.Size
 	if n < 1 || n > MaxImages {
 		return nil, fmt.Errorf("embed: %d images, want 1..%d: %w", n, MaxImages, ErrBatch)
@@ -166,12 +167,12 @@ func toF64[T float](v []T) []float64 {
 
 // PairScore is the Siamese head's probability that embeddings e1 and e2
 // (from Embed) show the same class: sigmoid(|e1−e2|·head.w + head.b).
-// It needs a KindPairs model; errors wrap ErrParams or ErrBatch.
+// It needs a params.KindPairs model; errors wrap ErrParams or ErrBatch.
 func (m *Model) PairScore(p params.Vector, e1, e2 []float32) (float32, error) {
-	if m.cfg.Loss != KindPairs {
+	if m.cfg.Loss != params.KindPairs {
 		return 0, fmt.Errorf("pair score: model trains %s and has no Siamese head: %w", m.cfg.Loss, ErrParams)
 	}
-	if want := layoutLen(m.layout); len(p) != want {
+	if want := m.layout.Size(); len(p) != want {
 		return 0, fmt.Errorf("pair score: parameters: length %d, want %d: %w", len(p), want, ErrParams)
 	}
 	d := m.EmbedDim()

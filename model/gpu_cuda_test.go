@@ -17,18 +17,20 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// useGPU selects GPU 0 for the test, or skips it with the reason when
-// there is none; with FSL_REQUIRE_GPU=1 a missing GPU fails the test.
-func useGPU(t testing.TB) {
+// gpuModel returns a model for cfg computing on GPU 0, or skips the test
+// with the reason when there is none; with FSL_REQUIRE_GPU=1 a missing GPU
+// fails the test.
+func gpuModel(t testing.TB, cfg Config) *Model {
 	t.Helper()
-	if err := Device(0); err != nil {
+	m, err := New(cfg, GPU(0))
+	if err != nil {
 		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
-			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+			t.Fatalf("FSL_REQUIRE_GPU=1 but GPU(0) failed: %v", err)
 		}
 		t.Skipf("no usable GPU (set FSL_REQUIRE_GPU=1 to make this a failure): %v", err)
 	}
-	t.Cleanup(func() { Device(-1) })
-	t.Logf("GPU: %s", DeviceInfo())
+	t.Logf("GPU: %s", m.DeviceInfo())
+	return m
 }
 
 // gpuRelErr is max|a−b| / max(max|b|, 1e-6): the error of a against the
@@ -49,21 +51,21 @@ func gpuRelErr(a, b []float32) float64 {
 // proto seed 1: conv3.w off by 1.3e-2 while the GPU matched float64 within
 // 6e-6), so a seed passes when the GPU is within tol of either reference.
 func TestGPUGradMatchesCPU(t *testing.T) {
-	useGPU(t)
+	gpuModel(t, Config{})
 	const tol = 1e-4
 	cases := []struct {
 		name  string
-		kind  Kind
-		batch func(seed uint64) *Batch
+		kind  params.Kind
+		batch func(seed uint64) *params.Batch
 	}{
-		{"triplet", KindTriplets, func(s uint64) *Batch { return synthBatch(KindTriplets, 28, 20, s) }},
-		{"siamese", KindPairs, func(s uint64) *Batch { return synthBatch(KindPairs, 28, 30, s) }},
-		{"proto", KindEpisode, func(s uint64) *Batch { return synthEpisode(28, 5, 2, 10, s) }},
+		{"triplet", params.KindTriplets, func(s uint64) *params.Batch { return synthBatch(params.KindTriplets, 28, 20, s) }},
+		{"siamese", params.KindPairs, func(s uint64) *params.Batch { return synthBatch(params.KindPairs, 28, 30, s) }},
+		{"proto", params.KindEpisode, func(s uint64) *params.Batch { return synthEpisode(28, 5, 2, 10, s) }},
 	}
 	worst := 0.0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := mustNew(t, Config{Loss: c.kind})
+			m, cpuM := gpuModel(t, Config{Loss: c.kind}), mustNew(t, Config{Loss: c.kind})
 			m64, err := newModel(Config{Loss: c.kind}, tensor.Float64)
 			if err != nil {
 				t.Fatal(err)
@@ -79,16 +81,12 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				if err != nil {
 					t.Fatalf("GPU Grad: %v", err)
 				}
-				Device(-1)
-				want, err := m.Grad(p, state, b)
-				if err2 := Device(0); err2 != nil {
-					t.Fatalf("reselect GPU: %v", err2)
-				}
+				want, err := cpuM.Grad(p, state, b)
 				if err != nil {
 					t.Fatalf("CPU Grad: %v", err)
 				}
-				if got.Count != want.Count || got.Images != want.Images {
-					t.Errorf("seed %d: Count, Images = %d, %d, CPU %d, %d", seed, got.Count, got.Images, want.Count, want.Images)
+				if got.Count != want.Count {
+					t.Errorf("seed %d: Count = %d, CPU %d", seed, got.Count, want.Count)
 				}
 				p64 := make([]float64, len(p))
 				for i, v := range p {
@@ -98,10 +96,10 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CPU float64 Grad: %v", err)
 				}
-				want64 := Result{Grads: toF32(g64), Stats: toF32(s64), Loss: loss64}
+				want64 := params.Result{Grads: toF32(g64), Stats: toF32(s64), Loss: loss64}
 				// errs compares got with one reference: the loss, every
 				// gradient and statistics entry, and the worst of them
-				errs := func(ref Result) (lines []string, worst float64) {
+				errs := func(ref params.Result) (lines []string, worst float64) {
 					le := math.Abs(got.Loss-ref.Loss) / math.Max(math.Abs(ref.Loss), 1e-6)
 					lines = append(lines, fmt.Sprintf("loss GPU %.7g ref %.7g (rel %.2g)", got.Loss, ref.Loss, le))
 					worst = le
@@ -136,10 +134,9 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 }
 
 func TestGPUStepIsDeterministic(t *testing.T) {
-	useGPU(t)
-	m := mustNew(t, Config{Loss: KindTriplets})
+	m := gpuModel(t, Config{Loss: params.KindTriplets})
 	p, state := m.Init(3)
-	b := synthBatch(KindTriplets, 28, 20, 3)
+	b := synthBatch(params.KindTriplets, 28, 20, 3)
 	r1, err := m.Grad(p, state, b)
 	if err != nil {
 		t.Fatal(err)
@@ -153,62 +150,60 @@ func TestGPUStepIsDeterministic(t *testing.T) {
 	}
 	for i := range r1.Grads {
 		if math.Float32bits(r1.Grads[i]) != math.Float32bits(r2.Grads[i]) {
-			t.Fatalf("gradient %s differs between two identical steps: %v, %v", entryAt(m.layout, i), r1.Grads[i], r2.Grads[i])
+			t.Fatalf("gradient %d differs between two identical steps: %v, %v", i, r1.Grads[i], r2.Grads[i])
 		}
 	}
 }
 
 func TestGPURejectsBadBatch(t *testing.T) {
-	useGPU(t)
-	m := mustNew(t, Config{Loss: KindTriplets})
+	m := gpuModel(t, Config{Loss: params.KindTriplets})
 	p, state := m.Init(1)
-	b := synthBatch(KindTriplets, 28, 2, 1)
+	b := synthBatch(params.KindTriplets, 28, 2, 1)
 	b.Labels[2] = b.Labels[0] // negative of the anchor's class
 	if _, err := m.Grad(p, state, b); !errors.Is(err, ErrBatch) {
 		t.Fatalf("Grad of a bad triplet on the GPU = %v, want ErrBatch", err)
 	}
 }
 
-func TestDeviceErrors(t *testing.T) {
-	if err := Device(-2); err == nil || !strings.Contains(err.Error(), "-1 (CPU)") {
-		t.Errorf("Device(-2) = %v, want an error naming -1 (CPU)", err)
+func TestGPUOptionErrors(t *testing.T) {
+	if _, err := New(Config{}, GPU(-2)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-1 (CPU)") {
+		t.Errorf("GPU(-2) = %v, want ErrConfig naming -1 (CPU)", err)
 	}
-	if err := Device(-1); err != nil {
-		t.Fatalf("Device(-1) = %v", err)
+	cpuM, err := New(Config{}, GPU(-1))
+	if err != nil {
+		t.Fatalf("GPU(-1) = %v", err)
 	}
-	err := Device(0)
+	if cpuM.DeviceInfo() != "" {
+		t.Errorf("DeviceInfo on the CPU = %q, want empty", cpuM.DeviceInfo())
+	}
+	m, err := New(Config{}, GPU(0))
 	if err != nil {
 		// no GPU here: the error must say so and what to do
 		if os.Getenv("FSL_REQUIRE_GPU") == "1" {
-			t.Fatalf("FSL_REQUIRE_GPU=1 but Device(0) failed: %v", err)
+			t.Fatalf("FSL_REQUIRE_GPU=1 but GPU(0) failed: %v", err)
 		}
 		if !errors.Is(err, ErrNoCUDA) || !errors.Is(err, gpu.ErrNoDevice) || !strings.Contains(err.Error(), "--gpu -1") {
-			t.Fatalf("Device(0) without a GPU = %v, want ErrNoCUDA and gpu.ErrNoDevice naming --gpu -1", err)
-		}
-		if DeviceInfo() != "" {
-			t.Errorf("DeviceInfo after a failed Device = %q, want empty", DeviceInfo())
+			t.Fatalf("GPU(0) without a GPU = %v, want ErrNoCUDA and gpu.ErrNoDevice naming --gpu -1", err)
 		}
 		t.Skipf("no GPU; checked the error only: %v", err)
 	}
-	defer Device(-1)
-	if DeviceInfo() == "" {
-		t.Error("DeviceInfo empty with GPU 0 selected")
+	if !strings.Contains(m.DeviceInfo(), "cuda:0") {
+		t.Errorf("DeviceInfo with GPU 0 = %q, want cuda:0", m.DeviceInfo())
 	}
-	err = Device(1 << 20)
+	_, err = New(Config{}, GPU(1<<20))
 	if !errors.Is(err, gpu.ErrNoDevice) || !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "sees") {
-		t.Fatalf("Device(1<<20) = %v, want gpu.ErrNoDevice naming how many devices the process sees", err)
+		t.Fatalf("GPU(1<<20) = %v, want gpu.ErrNoDevice naming how many devices the process sees", err)
 	}
-	if !strings.Contains(DeviceInfo(), "cuda:0") {
-		t.Errorf("a failed Device changed the selection: DeviceInfo %q", DeviceInfo())
+	if !strings.Contains(m.DeviceInfo(), "cuda:0") {
+		t.Errorf("a failed New changed another model's device: DeviceInfo %q", m.DeviceInfo())
 	}
 	t.Logf("bad index: %v", err)
 }
 
 func benchmarkGPUTriplet(b *testing.B, triplets int) {
-	useGPU(b)
-	m := mustNew(b, Config{Loss: KindTriplets})
+	m := gpuModel(b, Config{Loss: params.KindTriplets})
 	p, state := m.Init(1)
-	batch := synthBatch(KindTriplets, 28, triplets, 1)
+	batch := synthBatch(params.KindTriplets, 28, triplets, 1)
 	if _, err := m.Grad(p, state, batch); err != nil { // allocate the Net
 		b.Fatal(err)
 	}

@@ -5,58 +5,33 @@ import (
 	"math"
 
 	"github.com/fsl-project/fsl/params"
-	"gorgonia.org/tensor"
 )
 
-// Result is what one batch contributes to a training step.
-type Result struct {
-	// Grads is the gradient of Loss with respect to the parameters, laid
-	// out like them (Model.Layout).
-	Grads params.Vector
-	// Stats holds this batch's batch-norm statistics in StateLayout: per
-	// block the per-channel mean and the unbiased variance over
-	// (images, height, width) of the conv output, the values training-mode
-	// batch norm normalised with (biased variance there). The coordinator
-	// merges them across shards (see MergeRunning).
-	Stats params.Vector
-	// Loss is the batch's mean loss.
-	Loss float64
-	// Count is the number of terms Loss averages over: triplets
-	// (KindTriplets), pairs (KindPairs) or query images (KindEpisode).
-	// Weight a shard's Grads, Loss and Stats by it when merging shards.
-	Count int
-	// Images is the number of images in the batch.
-	Images int
-}
-
-// Grad computes the loss of batch b under parameters p and its gradient.
+// Grad computes the loss of batch b under parameters p and its gradient,
+// and fills Grads (laid out like p, Layout), Stats (StateLayout: per block
+// the per-channel mean and unbiased variance over (images, height, width)
+// of the conv output; training-mode batch norm normalised with the biased
+// variance), Loss (the batch's mean loss) and Count (the terms Loss
+// averages over: triplets, pairs or query images) of the result; the
+// caller addresses the other fields.
 // Batch norm runs in training mode (batch statistics); state is checked
 // for length and finiteness but not read. Errors wrap ErrParams (p or
 // state does not fit the layouts), ErrBatch (b does not fit its Kind or
 // the model) or ErrCompute (a bug). The same inputs give bitwise identical
-// results for a fixed BLAS thread count.
-func (m *Model) Grad(p, state params.Vector, b *Batch) (Result, error) {
+// results whatever the Threads option.
+func (m *Model) Grad(p, state params.Vector, b *params.Batch) (params.Result, error) {
 	if err := checkVector("parameters", p, m.layout); err != nil {
-		return Result{}, err
+		return params.Result{}, err
 	}
 	if err := checkVector("state", state, m.stateLayout); err != nil {
-		return Result{}, err
+		return params.Result{}, err
 	}
-	if gpuGrad != nil && m.dt == tensor.Float32 {
-		if r, ok, err := gpuGrad(m, p, b); ok {
-			return r, err
-		}
-	}
-	grads, stats, loss, key, err := gradOf(m, p, b)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key), Images: key.images}, nil
+	return m.be.grad(p, b)
 }
 
 // gradOf is Grad for parameters of either precision (Float64 models are
 // for gradient checks).
-func gradOf[T float](m *Model, p []T, b *Batch) (grads, stats []T, loss float64, key shapeKey, err error) {
+func gradOf[T float](m *Model, p []T, b *params.Batch) (grads, stats []T, loss float64, key shapeKey, err error) {
 	key, err = m.checkBatch(b)
 	if err != nil {
 		return nil, nil, 0, key, err
@@ -92,7 +67,7 @@ func gradOf[T float](m *Model, p []T, b *Batch) (grads, stats []T, loss float64,
 			return nil, nil, 0, key, fmt.Errorf("read gradient of %s: %v: %w", e.Name, err, ErrCompute)
 		}
 	}
-	stats = make([]T, layoutLen(m.stateLayout))
+	stats = make([]T, m.stateLayout.Size())
 	f := m.cfg.Filters
 	for blk := 0; blk < 4; blk++ {
 		// StateLayout puts bn<i>.mean then bn<i>.var, as the op's rows
@@ -113,15 +88,15 @@ func gradOf[T float](m *Model, p []T, b *Batch) (grads, stats []T, loss float64,
 
 // loadTarget writes the loss targets of b: Same flags for pairs, one-hot
 // query labels for episodes.
-func loadTarget(tg *trainGraph, b *Batch) {
+func loadTarget(tg *trainGraph, b *params.Batch) {
 	switch b.Kind {
-	case KindPairs:
+	case params.KindPairs:
 		same := make([]float64, len(b.Same))
 		for i, s := range b.Same {
 			same[i] = float64(s)
 		}
 		load(tg.target, same)
-	case KindEpisode:
+	case params.KindEpisode:
 		w := tg.key.way
 		ns := w * tg.key.shot
 		oh := make([]float64, w*w*tg.key.query)

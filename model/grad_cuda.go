@@ -11,20 +11,15 @@ import (
 	"github.com/fsl-project/fsl/params"
 )
 
-func init() { gpuGrad = cudaGrad }
-
-// cudaGrad is Grad on the selected GPU: the backbone's forward and
+// grad is Grad on the backend's GPU: the backbone's forward and
 // backward pass run there (gpu.Net), the loss head on the host
-// (gpu.Triplet, gpu.Siamese, gpu.Proto). It returns ok false when no GPU
-// is selected. The result has Grad's meaning and layout.
-func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
-	st := current.Load()
-	if st == nil {
-		return Result{}, false, nil
-	}
+// (gpu.Triplet, gpu.Siamese, gpu.Proto). The result has Grad's meaning and
+// layout.
+func (st *cudaBackend) grad(p params.Vector, b *params.Batch) (params.Result, error) {
+	m := st.m
 	key, err := m.checkBatch(b)
 	if err != nil {
-		return Result{}, true, err
+		return params.Result{}, err
 	}
 	entries := map[string]params.Entry{}
 	for _, e := range m.layout.Entries {
@@ -46,9 +41,9 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 	head := func(emb, dEmb []float32) error {
 		var err error
 		switch m.cfg.Loss {
-		case KindTriplets:
+		case params.KindTriplets:
 			loss, err = gpu.Triplet(emb, key.images/3, d, float64(m.cfg.Margin), dEmb)
-		case KindPairs:
+		case params.KindPairs:
 			var db float64
 			loss, db, err = gpu.Siamese(emb, key.images/2, d, b.Same, of(p, "head.w"), of(p, "head.b")[0], dEmb,
 				of(grads, "head.w"))
@@ -76,7 +71,7 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 		if !errors.Is(err, ErrCompute) {
 			err = fmt.Errorf("GPU step: %v: %w", err, ErrCompute)
 		}
-		return Result{}, true, err
+		return params.Result{}, err
 	}
 
 	for blk := 0; blk < 4; blk++ {
@@ -85,7 +80,7 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 		copy(of(grads, fmt.Sprintf("bn%d.beta", blk+1)), g.Beta[blk])
 	}
 	f := m.cfg.Filters
-	stats := make(params.Vector, layoutLen(m.stateLayout))
+	stats := make(params.Vector, m.stateLayout.Size())
 	in, _ := sides(m.cfg.Size)
 	for blk := 0; blk < 4; blk++ {
 		copy(stats[2*blk*f:(2*blk+1)*f], g.Mean[blk])
@@ -99,5 +94,5 @@ func cudaGrad(m *Model, p params.Vector, b *Batch) (Result, bool, error) {
 			}
 		}
 	}
-	return Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key), Images: key.images}, true, nil
+	return params.Result{Grads: grads, Stats: stats, Loss: loss, Count: m.count(key)}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/fsl-project/fsl/model/cpu"
+	"github.com/fsl-project/fsl/params"
 	"gorgonia.org/tensor"
 )
 
@@ -21,19 +23,19 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 	cases := []struct {
 		name  string
 		cfg   Config
-		batch *Batch
+		batch *params.Batch
 	}{
 		// a large margin keeps every triplet's hinge active, far from its kink
-		{"triplet", Config{Loss: KindTriplets, Size: size, Filters: filters, Margin: 100}, synthBatch(KindTriplets, size, 3, 7)},
-		{"siamese", Config{Loss: KindPairs, Size: size, Filters: filters}, synthBatch(KindPairs, size, 4, 7)},
-		{"proto", Config{Loss: KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+		{"triplet", Config{Loss: params.KindTriplets, Size: size, Filters: filters, Margin: 100}, synthBatch(params.KindTriplets, size, 3, 7)},
+		{"siamese", Config{Loss: params.KindPairs, Size: size, Filters: filters}, synthBatch(params.KindPairs, size, 4, 7)},
+		{"proto", Config{Loss: params.KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
 		// odd sides (19→9→4→2→1): pooling drops a row and a column
-		{"siamese 19x19", Config{Loss: KindPairs, Size: 19, Filters: 3}, synthBatch(KindPairs, 19, 3, 8)},
+		{"siamese 19x19", Config{Loss: params.KindPairs, Size: 19, Filters: 3}, synthBatch(params.KindPairs, 19, 3, 8)},
 		// 16 filters: blocks 2 and 3 (9×9 and 4×4 with odd, cropped tiles)
 		// take the Winograd path
-		{"proto 18x18 winograd", Config{Loss: KindEpisode, Size: 18, Filters: 16}, synthEpisode(18, 3, 1, 1, 9)},
+		{"proto 18x18 winograd", Config{Loss: params.KindEpisode, Size: 18, Filters: 16}, synthEpisode(18, 3, 1, 1, 9)},
 	}
-	if !winograd(16, 9, 9) || !winograd(16, 4, 4) {
+	if k := cpu.New(1); !k.Winograd(16, 9, 9) || !k.Winograd(16, 4, 4) {
 		t.Fatal("the 16-filter case no longer takes the Winograd path")
 	}
 	for _, tc := range cases {
@@ -105,12 +107,12 @@ func TestFloat32GradientsMatchFloat64(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		cfg   Config
-		batch *Batch
+		batch *params.Batch
 	}{
 		// 28→14→7→3→1: blocks 3 and 4 pool odd sides
-		{"proto 28x28", Config{Loss: KindEpisode, Size: 28, Filters: 16}, synthEpisode(28, 5, 1, 2, 11)},
-		{"triplet 28x28", Config{Loss: KindTriplets, Size: 28, Filters: 16}, synthBatch(KindTriplets, 28, 6, 12)},
-		{"siamese 19x19", Config{Loss: KindPairs, Size: 19, Filters: 8}, synthBatch(KindPairs, 19, 8, 13)},
+		{"proto 28x28", Config{Loss: params.KindEpisode, Size: 28, Filters: 16}, synthEpisode(28, 5, 1, 2, 11)},
+		{"triplet 28x28", Config{Loss: params.KindTriplets, Size: 28, Filters: 16}, synthBatch(params.KindTriplets, 28, 6, 12)},
+		{"siamese 19x19", Config{Loss: params.KindPairs, Size: 19, Filters: 8}, synthBatch(params.KindPairs, 19, 8, 13)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m32 := mustNew(t, tc.cfg)

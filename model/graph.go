@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fsl-project/fsl/model/cpu"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// bnEps is added to the batch variance before the inverse square root.
-const bnEps = 1e-5
+// bnEps is added to the batch variance before the inverse square root,
+// as the kernels do.
+const bnEps = cpu.BNEps
 
 // buildMu serialises graph construction: Gorgonia shares constant nodes
 // (the zero of Rectify, for one) between graphs and is not goroutine-safe
@@ -59,8 +61,8 @@ func scalar(dt tensor.Dtype, v float64) *G.Node {
 // conv is a 3×3 convolution with padding 1 and no bias of x [C N H W]
 // with w [F C 3 3], giving [F N H W] (convOp); input marks x as the
 // network's input, which needs no gradient.
-func conv(x, w *G.Node, input bool) *G.Node {
-	return must(G.ApplyOp(newConvOp(input), x, w))
+func conv(k *cpu.Kernels, x, w *G.Node, input bool) *G.Node {
+	return must(G.ApplyOp(newConvOp(k, input), x, w))
 }
 
 // embedRows turns the last feature map h [F N s s] (channel major) into
@@ -72,17 +74,17 @@ func embedRows(h *G.Node, n, f, s2 int) *G.Node {
 
 // bnReluPool is training-mode batch norm with batch statistics st (from
 // bnStats of the same x) fused with ReLU and 2×2 max-pooling.
-func bnReluPool(x, st, gamma, beta *G.Node) *G.Node {
-	return must(G.ApplyOp(bnReluPoolOp{opBase{"bnReluPool"}, new(outBuf), new(routeBuf)}, x, st, gamma, beta))
+func bnReluPool(k *cpu.Kernels, x, st, gamma, beta *G.Node) *G.Node {
+	return must(G.ApplyOp(bnReluPoolOp{opBase{"bnReluPool"}, k, new(outBuf), new(cpu.Routes)}, x, st, gamma, beta))
 }
 
 // bnStats is the [2 C] mean and biased variance bnReluPool normalises with.
-func bnStats(x *G.Node) *G.Node {
-	return must(G.ApplyOp(bnStatsOp{opBase{"bnStats"}, new(outBuf)}, x))
+func bnStats(k *cpu.Kernels, x *G.Node) *G.Node {
+	return must(G.ApplyOp(bnStatsOp{opBase{"bnStats"}, k, new(outBuf)}, x))
 }
 
 // affineReluPool is evaluation-mode batch norm, folded into a per-channel
 // scale and shift, fused with ReLU and 2×2 max-pooling.
-func affineReluPool(x, a, shift *G.Node) *G.Node {
-	return must(G.ApplyOp(affineReluPoolOp{opBase{"affineReluPool"}, new(outBuf)}, x, a, shift))
+func affineReluPool(k *cpu.Kernels, x, a, shift *G.Node) *G.Node {
+	return must(G.ApplyOp(affineReluPoolOp{opBase{"affineReluPool"}, k, new(outBuf)}, x, a, shift))
 }

@@ -3,21 +3,23 @@ package model
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // synthBatch builds a valid batch of kind k with random pixels: triplets
 // and pairs take n examples, episodes are way-way shot-shot query-query
 // with n ignored.
-func synthBatch(k Kind, size, n int, seed uint64) *Batch {
+func synthBatch(k params.Kind, size, n int, seed uint64) *params.Batch {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	b := &Batch{Kind: k, Size: size}
+	b := &params.Batch{Kind: k, Size: size}
 	switch k {
-	case KindTriplets:
+	case params.KindTriplets:
 		for t := 0; t < n; t++ {
 			c := int32(2 * t)
 			b.Labels = append(b.Labels, c, c, c+1)
 		}
-	case KindPairs:
+	case params.KindPairs:
 		for i := 0; i < n; i++ {
 			c := int32(2 * i)
 			if i%2 == 0 {
@@ -38,9 +40,9 @@ func synthBatch(k Kind, size, n int, seed uint64) *Batch {
 
 // synthEpisode builds a way-way shot-shot episode with query queries per
 // class and random pixels.
-func synthEpisode(size, way, shot, query int, seed uint64) *Batch {
+func synthEpisode(size, way, shot, query int, seed uint64) *params.Batch {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	b := &Batch{Kind: KindEpisode, Size: size, Way: way, Shot: shot, Query: query}
+	b := &params.Batch{Kind: params.KindEpisode, Size: size, Way: way, Shot: shot, Query: query}
 	for c := 0; c < way; c++ {
 		for s := 0; s < shot; s++ {
 			b.Labels = append(b.Labels, int32(c))
@@ -58,11 +60,19 @@ func synthEpisode(size, way, shot, query int, seed uint64) *Batch {
 	return b
 }
 
-func mustNew(t testing.TB, cfg Config) *Model {
+func mustNew(t testing.TB, cfg Config, opts ...Option) *Model {
 	t.Helper()
-	m, err := New(cfg)
+	m, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
 	return m
+}
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, e := range v {
+		out[i] = float32(e)
+	}
+	return out
 }

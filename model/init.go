@@ -20,7 +20,7 @@ const pcgStream = 0x66736c2d6d6f646c // "fsl-modl"
 // order from one math/rand/v2 PCG stream seeded with seed.
 func (m *Model) Init(seed uint64) (p, state params.Vector) {
 	rng := rand.New(rand.NewPCG(seed, pcgStream))
-	p = make(params.Vector, layoutLen(m.layout))
+	p = make(params.Vector, m.layout.Size())
 	for _, e := range m.layout.Entries {
 		dst := p[e.Offset : e.Offset+e.Size()]
 		switch {
@@ -40,7 +40,7 @@ func (m *Model) Init(seed uint64) (p, state params.Vector) {
 			}
 		}
 	}
-	state = make(params.Vector, layoutLen(m.stateLayout))
+	state = make(params.Vector, m.stateLayout.Size())
 	for _, e := range m.stateLayout.Entries {
 		if strings.HasSuffix(e.Name, ".var") {
 			fill(state[e.Offset:e.Offset+e.Size()], 1)

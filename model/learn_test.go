@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // TestSGDStepsReduceEachLoss overfits one small batch per loss with plain
@@ -12,12 +14,12 @@ import (
 func TestSGDStepsReduceEachLoss(t *testing.T) {
 	cases := []struct {
 		cfg   Config
-		batch *Batch
+		batch *params.Batch
 		lr    float32
 	}{
-		{Config{Loss: KindTriplets, Size: 16, Filters: 8}, synthBatch(KindTriplets, 16, 6, 3), 0.01},
-		{Config{Loss: KindPairs, Size: 16, Filters: 8}, synthBatch(KindPairs, 16, 8, 3), 0.1},
-		{Config{Loss: KindEpisode, Size: 16, Filters: 8}, synthEpisode(16, 4, 2, 2, 3), 0.02},
+		{Config{Loss: params.KindTriplets, Size: 16, Filters: 8}, synthBatch(params.KindTriplets, 16, 6, 3), 0.01},
+		{Config{Loss: params.KindPairs, Size: 16, Filters: 8}, synthBatch(params.KindPairs, 16, 8, 3), 0.1},
+		{Config{Loss: params.KindEpisode, Size: 16, Filters: 8}, synthEpisode(16, 4, 2, 2, 3), 0.02},
 	}
 	for _, tc := range cases {
 		t.Run(tc.cfg.Loss.String(), func(t *testing.T) {
@@ -36,7 +38,7 @@ func TestSGDStepsReduceEachLoss(t *testing.T) {
 				for i, g := range r.Grads {
 					p[i] -= tc.lr * g
 				}
-				if err := MergeRunning(s, r.Stats, DefaultMomentum); err != nil {
+				if err := params.EMA(s, r.Stats, DefaultMomentum); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -61,12 +63,12 @@ func TestSGDStepsReduceEachLoss(t *testing.T) {
 // receive it from the network: it must return an error or a finite loss,
 // never panic.
 func FuzzGradBatch(f *testing.F) {
-	f.Add(uint8(KindTriplets), uint8(16), []byte{0, 0, 1, 2, 2, 3}, []byte{}, uint8(0), uint8(0), uint8(0))
-	f.Add(uint8(KindPairs), uint8(16), []byte{0, 0, 1, 2}, []byte{1, 0}, uint8(0), uint8(0), uint8(0))
-	f.Add(uint8(KindEpisode), uint8(16), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
-	f.Add(uint8(KindEpisode), uint8(17), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
-	models := map[Kind]*Model{}
-	for _, k := range []Kind{KindTriplets, KindPairs, KindEpisode} {
+	f.Add(uint8(params.KindTriplets), uint8(16), []byte{0, 0, 1, 2, 2, 3}, []byte{}, uint8(0), uint8(0), uint8(0))
+	f.Add(uint8(params.KindPairs), uint8(16), []byte{0, 0, 1, 2}, []byte{1, 0}, uint8(0), uint8(0), uint8(0))
+	f.Add(uint8(params.KindEpisode), uint8(16), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
+	f.Add(uint8(params.KindEpisode), uint8(17), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
+	models := map[params.Kind]*Model{}
+	for _, k := range []params.Kind{params.KindTriplets, params.KindPairs, params.KindEpisode} {
 		m, err := New(Config{Loss: k, Size: 16, Filters: 2})
 		if err != nil {
 			f.Fatal(err)
@@ -77,7 +79,7 @@ func FuzzGradBatch(f *testing.F) {
 		if len(labels) > 24 {
 			labels = labels[:24] // keep graphs small
 		}
-		b := &Batch{Kind: Kind(kind % 4), Size: int(size), Way: int(way), Shot: int(shot), Query: int(query), Same: same}
+		b := &params.Batch{Kind: params.Kind(kind % 4), Size: int(size), Way: int(way), Shot: int(shot), Query: int(query), Same: same}
 		for _, l := range labels {
 			b.Labels = append(b.Labels, int32(l%8)-1)
 		}
@@ -87,7 +89,7 @@ func FuzzGradBatch(f *testing.F) {
 				b.Pixels[i] = uint8(i * 37)
 			}
 		}
-		m := models[KindTriplets]
+		m := models[params.KindTriplets]
 		if mk, ok := models[b.Kind]; ok {
 			m = mk
 		}

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"sync"
 
+	"github.com/fsl-project/fsl/model/cpu"
 	"github.com/fsl-project/fsl/params"
 	"gorgonia.org/tensor"
 )
@@ -18,6 +20,8 @@ const maxCachedGraphs = 4
 type Model struct {
 	cfg         Config
 	dt          tensor.Dtype
+	k           *cpu.Kernels // the CPU kernels and their threads: graphs and Embed
+	be          backend      // where Grad computes
 	layout      params.Layout
 	stateLayout params.Layout
 
@@ -27,56 +31,81 @@ type Model struct {
 	eval  *evalGraph
 }
 
-// New returns a model for cfg (zero fields take the defaults), or an
-// error wrapping ErrConfig naming the bad field.
-func New(cfg Config) (*Model, error) {
-	return newModel(cfg, tensor.Float32)
+// New returns a model for cfg (zero fields take the defaults) computing
+// as opts say (no options: the CPU, one thread), or an error wrapping
+// ErrConfig naming the bad field or ErrNoCUDA when GPU asks for a device
+// this binary or machine cannot use.
+func New(cfg Config, opts ...Option) (*Model, error) {
+	return newModel(cfg, tensor.Float32, opts...)
 }
 
-// newModel lets tests build Float64 graphs for gradient checks.
-func newModel(cfg Config, dt tensor.Dtype) (*Model, error) {
+// newModel lets tests build Float64 graphs for gradient checks (which
+// always compute on the CPU).
+func newModel(cfg Config, dt tensor.Dtype, opts ...Option) (*Model, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	useBLAS()
-	return &Model{
+	o := options{threads: 1, gpu: -1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.gpu < -1 {
+		return nil, fmt.Errorf("model: gpu %d, want -1 (CPU) or a GPU index ≥ 0: %w", o.gpu, ErrConfig)
+	}
+	layout, err := params.NewLayout(paramSpecs(cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("model config: parameter layout: %v: %w", err, ErrConfig)
+	}
+	stateLayout, err := params.NewLayout(stateSpecs(cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("model config: state layout: %v: %w", err, ErrConfig)
+	}
+	cpu.UseBLAS()
+	m := &Model{
 		cfg:         cfg,
 		dt:          dt,
-		layout:      newLayout(paramSpecs(cfg)),
-		stateLayout: newLayout(stateSpecs(cfg)),
+		k:           cpu.New(o.threads),
+		layout:      layout,
+		stateLayout: stateLayout,
 		train:       make(map[shapeKey]*trainGraph),
-	}, nil
+	}
+	m.be = cpuBackend{m}
+	if o.gpu >= 0 && dt == tensor.Float32 {
+		if m.be, err = gpuBackend(m, o.gpu); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
+
+// Threads is the most goroutines one Grad or Embed call of m computes on
+// (the Threads option).
+func (m *Model) Threads() int { return m.k.Threads() }
+
+// DeviceInfo describes the GPU m's Grad computes on (name, memory, compute
+// capability, driver's CUDA version), or "" for the CPU.
+func (m *Model) DeviceInfo() string { return m.be.info() }
 
 // Config returns the configuration with defaults filled in.
 func (m *Model) Config() Config { return m.cfg }
 
 // Layout maps the flat parameter vector to every trainable tensor:
 // conv<i>.w [F Cin 3 3], bn<i>.gamma [F], bn<i>.beta [F] for i = 1..4,
-// then head.w [D 1], head.b [1] for KindPairs. Gradients share it.
-func (m *Model) Layout() params.Layout { return copyLayout(m.layout) }
+// then head.w [D 1], head.b [1] for params.KindPairs. Gradients share it.
+func (m *Model) Layout() params.Layout { return m.layout }
 
 // StateLayout maps the batch-norm state vector: bn<i>.mean [F] and
 // bn<i>.var [F] for i = 1..4. Result.Stats and the running statistics
 // passed to Embed share it. State is not trained by gradients.
-func (m *Model) StateLayout() params.Layout { return copyLayout(m.stateLayout) }
+func (m *Model) StateLayout() params.Layout { return m.stateLayout }
 
 // NumParams is the length of a parameter vector.
-func (m *Model) NumParams() int { return layoutLen(m.layout) }
+func (m *Model) NumParams() int { return m.layout.Size() }
 
 // EmbedDim is the length D of one embedding: Filters × s × s where s is
 // the side left after four 2×2 poolings (64 at 28×28, 2,304 at 105×105).
 func (m *Model) EmbedDim() int { return embedDim(m.cfg) }
-
-func copyLayout(l params.Layout) params.Layout {
-	out := make([]params.Entry, len(l.Entries))
-	for i, e := range l.Entries {
-		e.Shape = append([]int(nil), e.Shape...)
-		out[i] = e
-	}
-	return params.Layout{Entries: out}
-}
 
 // trainGraphFor returns the cached graph for key, building it if needed.
 func (m *Model) trainGraphFor(key shapeKey) (*trainGraph, error) {

@@ -24,16 +24,16 @@ func TestLayoutNamesShapesAndCount(t *testing.T) {
 		lastEntry string
 	}{
 		// 576 + 3·36,864 conv weights, 4·128 batch-norm gamma/beta
-		{Config{Loss: KindTriplets}, 111680, 64, "bn4.beta [64]"},
-		{Config{Loss: KindEpisode}, 111680, 64, "bn4.beta [64]"},
-		{Config{Loss: KindPairs}, 111680 + 65, 64, "head.b [1]"},
-		{Config{Loss: KindPairs, Size: 105}, 111680 + 2304 + 1, 2304, "head.b [1]"},
-		{Config{Loss: KindTriplets, Size: 16, Filters: 8}, 72 + 3*576 + 4*16, 8, "bn4.beta [8]"},
+		{Config{Loss: params.KindTriplets}, 111680, 64, "bn4.beta [64]"},
+		{Config{Loss: params.KindEpisode}, 111680, 64, "bn4.beta [64]"},
+		{Config{Loss: params.KindPairs}, 111680 + 65, 64, "head.b [1]"},
+		{Config{Loss: params.KindPairs, Size: 105}, 111680 + 2304 + 1, 2304, "head.b [1]"},
+		{Config{Loss: params.KindTriplets, Size: 16, Filters: 8}, 72 + 3*576 + 4*16, 8, "bn4.beta [8]"},
 	}
 	for _, tc := range cases {
 		m := mustNew(t, tc.cfg)
 		l := m.Layout()
-		if got := layoutLen(l); got != tc.params || m.NumParams() != tc.params {
+		if got := l.Size(); got != tc.params || m.NumParams() != tc.params {
 			t.Errorf("%+v: %d parameters, want %d", tc.cfg, got, tc.params)
 		}
 		if m.EmbedDim() != tc.embed {
@@ -46,16 +46,16 @@ func TestLayoutNamesShapesAndCount(t *testing.T) {
 		if first := l.Entries[0]; fmt.Sprintf("%s %v", first.Name, first.Shape) != fmt.Sprintf("conv1.w [%d 1 3 3]", m.Config().Filters) {
 			t.Errorf("%+v: first entry %s %v", tc.cfg, first.Name, first.Shape)
 		}
-		if s := m.StateLayout(); layoutLen(s) != 8*m.Config().Filters || s.Entries[1].Name != "bn1.var" {
+		if s := m.StateLayout(); s.Size() != 8*m.Config().Filters || s.Entries[1].Name != "bn1.var" {
 			t.Errorf("%+v: state layout %+v", tc.cfg, s)
 		}
 	}
 }
 
 func TestGradRejectsBatchesTooLargeForMemory(t *testing.T) {
-	m := mustNew(t, Config{Loss: KindTriplets, Size: 512, Filters: 1024})
+	m := mustNew(t, Config{Loss: params.KindTriplets, Size: 512, Filters: 1024})
 	p, s := m.Init(1)
-	b := &Batch{Kind: KindTriplets, Size: 512, Labels: []int32{0, 0, 1}, Pixels: make([]uint8, 3*512*512)}
+	b := &params.Batch{Kind: params.KindTriplets, Size: 512, Labels: []int32{0, 0, 1}, Pixels: make([]uint8, 3*512*512)}
 	if _, err := m.Grad(p, s, b); !errors.Is(err, ErrBatch) || !strings.Contains(err.Error(), "activations") {
 		t.Fatalf("error %v, want ErrBatch about activations", err)
 	}
@@ -64,20 +64,20 @@ func TestGradRejectsBatchesTooLargeForMemory(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{
 		{Size: 15}, {Size: 4}, {Size: MaxSize + 1}, {Filters: -1}, {Filters: MaxFilters + 1},
-		{Margin: -1}, {Loss: Kind(9)},
+		{Margin: -1}, {Loss: params.Kind(9)},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): error %v, want ErrConfig", cfg, err)
 		}
 	}
 	m := mustNew(t, Config{})
-	if c := m.Config(); c.Loss != KindEpisode || c.Size != 28 || c.Filters != 64 || c.Margin != DefaultMargin {
+	if c := m.Config(); c.Loss != params.KindEpisode || c.Size != 28 || c.Filters != 64 || c.Margin != DefaultMargin {
 		t.Errorf("zero Config became %+v", c)
 	}
 }
 
 func TestInitIsAPureFunctionOfTheSeed(t *testing.T) {
-	m := mustNew(t, Config{Loss: KindPairs})
+	m := mustNew(t, Config{Loss: params.KindPairs})
 	p1, s1 := m.Init(42)
 	p2, s2 := m.Init(42)
 	p3, _ := m.Init(43)
@@ -140,10 +140,9 @@ func hashOf(vs ...params.Vector) string {
 // determinismHash computes Grad on fixed inputs at 28×28 with 64 filters
 // and returns the sha256 of gradients, statistics and loss.
 func determinismHash(t *testing.T) string {
-	SetThreads(1)
-	m := mustNew(t, Config{Loss: KindTriplets})
+	m := mustNew(t, Config{Loss: params.KindTriplets})
 	p, s := m.Init(5)
-	r, err := m.Grad(p, s, synthBatch(KindTriplets, 28, 4, 5))
+	r, err := m.Grad(p, s, synthBatch(params.KindTriplets, 28, 4, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,20 +176,20 @@ func TestGradBitwiseIdenticalAcrossRunsAndProcesses(t *testing.T) {
 }
 
 func TestGradRejectsBadInput(t *testing.T) {
-	tri := mustNew(t, Config{Loss: KindTriplets, Size: 16, Filters: 4})
-	pairs := mustNew(t, Config{Loss: KindPairs, Size: 16, Filters: 4})
-	proto := mustNew(t, Config{Loss: KindEpisode, Size: 16, Filters: 4})
+	tri := mustNew(t, Config{Loss: params.KindTriplets, Size: 16, Filters: 4})
+	pairs := mustNew(t, Config{Loss: params.KindPairs, Size: 16, Filters: 4})
+	proto := mustNew(t, Config{Loss: params.KindEpisode, Size: 16, Filters: 4})
 	tp, ts := tri.Init(1)
 	pp, ps := pairs.Init(1)
 	ep, es := proto.Init(1)
 	nan := append(params.Vector(nil), tp...)
 	nan[7] = float32(math.NaN())
 
-	good := func() *Batch { return synthBatch(KindTriplets, 16, 2, 1) }
-	mod := func(f func(b *Batch)) *Batch { b := good(); f(b); return b }
-	oddPairs := synthBatch(KindPairs, 16, 2, 1)
+	good := func() *params.Batch { return synthBatch(params.KindTriplets, 16, 2, 1) }
+	mod := func(f func(b *params.Batch)) *params.Batch { b := good(); f(b); return b }
+	oddPairs := synthBatch(params.KindPairs, 16, 2, 1)
 	oddPairs.Labels, oddPairs.Pixels = oddPairs.Labels[:3], oddPairs.Pixels[:3*256]
-	wrongSame := synthBatch(KindPairs, 16, 2, 1)
+	wrongSame := synthBatch(params.KindPairs, 16, 2, 1)
 	wrongSame.Same[0] = 0
 	badEp := synthEpisode(16, 2, 1, 1, 1)
 	badEp.Way = 3
@@ -203,7 +202,7 @@ func TestGradRejectsBadInput(t *testing.T) {
 		name string
 		m    *Model
 		p, s params.Vector
-		b    *Batch
+		b    *params.Batch
 		want error
 	}{
 		{"short parameters", tri, tp[1:], ts, good(), ErrParams},
@@ -211,13 +210,13 @@ func TestGradRejectsBadInput(t *testing.T) {
 		{"short state", tri, tp, ts[:3], good(), ErrParams},
 		{"siamese params for triplet model", tri, pp, ts, good(), ErrParams},
 		{"nil batch", tri, tp, ts, nil, ErrBatch},
-		{"wrong kind", tri, tp, ts, mod(func(b *Batch) { b.Kind = KindPairs }), ErrBatch},
-		{"wrong size", tri, tp, ts, mod(func(b *Batch) { b.Size = 28 }), ErrBatch},
-		{"short pixels", tri, tp, ts, mod(func(b *Batch) { b.Pixels = b.Pixels[:10] }), ErrBatch},
-		{"no images", tri, tp, ts, &Batch{Kind: KindTriplets, Size: 16}, ErrBatch},
-		{"too many images", tri, tp, ts, synthBatch(KindTriplets, 16, maxBatchImages/3+1, 1), ErrBatch},
-		{"partial triplet", tri, tp, ts, mod(func(b *Batch) { b.Labels = b.Labels[:5]; b.Pixels = b.Pixels[:5*256] }), ErrBatch},
-		{"negative of anchor's class", tri, tp, ts, mod(func(b *Batch) { b.Labels[2] = b.Labels[0] }), ErrBatch},
+		{"wrong kind", tri, tp, ts, mod(func(b *params.Batch) { b.Kind = params.KindPairs }), ErrBatch},
+		{"wrong size", tri, tp, ts, mod(func(b *params.Batch) { b.Size = 28 }), ErrBatch},
+		{"short pixels", tri, tp, ts, mod(func(b *params.Batch) { b.Pixels = b.Pixels[:10] }), ErrBatch},
+		{"no images", tri, tp, ts, &params.Batch{Kind: params.KindTriplets, Size: 16}, ErrBatch},
+		{"too many images", tri, tp, ts, synthBatch(params.KindTriplets, 16, maxBatchImages/3+1, 1), ErrBatch},
+		{"partial triplet", tri, tp, ts, mod(func(b *params.Batch) { b.Labels = b.Labels[:5]; b.Pixels = b.Pixels[:5*256] }), ErrBatch},
+		{"negative of anchor's class", tri, tp, ts, mod(func(b *params.Batch) { b.Labels[2] = b.Labels[0] }), ErrBatch},
 		{"odd images for pairs", pairs, pp, ps, oddPairs, ErrBatch},
 		{"Same contradicts labels", pairs, pp, ps, wrongSame, ErrBatch},
 		{"episode shape", proto, ep, es, badEp, ErrBatch},
@@ -236,15 +235,15 @@ func TestGradRejectsBadInput(t *testing.T) {
 
 func TestGradResultShapesAndCounts(t *testing.T) {
 	cases := []struct {
-		cfg           Config
-		b             *Batch
-		count, images int
+		cfg   Config
+		b     *params.Batch
+		count int
 	}{
-		{Config{Loss: KindTriplets, Size: 16, Filters: 4}, synthBatch(KindTriplets, 16, 3, 2), 3, 9},
-		{Config{Loss: KindPairs, Size: 16, Filters: 4}, synthBatch(KindPairs, 16, 4, 2), 4, 8},
-		{Config{Loss: KindEpisode, Size: 16, Filters: 4}, synthEpisode(16, 3, 2, 2, 2), 6, 12},
-		{Config{Loss: KindTriplets, Size: 105, Filters: 4}, synthBatch(KindTriplets, 105, 1, 2), 1, 3},
-		{Config{Loss: KindPairs, Size: 23, Filters: 4}, synthBatch(KindPairs, 23, 2, 2), 2, 4}, // odd sides: floor pooling
+		{Config{Loss: params.KindTriplets, Size: 16, Filters: 4}, synthBatch(params.KindTriplets, 16, 3, 2), 3},
+		{Config{Loss: params.KindPairs, Size: 16, Filters: 4}, synthBatch(params.KindPairs, 16, 4, 2), 4},
+		{Config{Loss: params.KindEpisode, Size: 16, Filters: 4}, synthEpisode(16, 3, 2, 2, 2), 6},
+		{Config{Loss: params.KindTriplets, Size: 105, Filters: 4}, synthBatch(params.KindTriplets, 105, 1, 2), 1},
+		{Config{Loss: params.KindPairs, Size: 23, Filters: 4}, synthBatch(params.KindPairs, 23, 2, 2), 2}, // odd sides: floor pooling
 	}
 	for _, tc := range cases {
 		m := mustNew(t, tc.cfg)
@@ -253,9 +252,9 @@ func TestGradResultShapesAndCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Grads) != len(p) || len(r.Stats) != len(s) || r.Count != tc.count || r.Images != tc.images {
-			t.Errorf("%s: grads %d/%d stats %d/%d count %d/%d images %d/%d", tc.cfg.Loss,
-				len(r.Grads), len(p), len(r.Stats), len(s), r.Count, tc.count, r.Images, tc.images)
+		if len(r.Grads) != len(p) || len(r.Stats) != len(s) || r.Count != tc.count {
+			t.Errorf("%s: grads %d/%d stats %d/%d count %d/%d", tc.cfg.Loss,
+				len(r.Grads), len(p), len(r.Stats), len(s), r.Count, tc.count)
 		}
 		if !(r.Loss > 0) {
 			t.Errorf("%s: loss %v, want > 0 at initialisation", tc.cfg.Loss, r.Loss)
@@ -275,7 +274,7 @@ func TestGradResultShapesAndCounts(t *testing.T) {
 
 // conv1Stats computes the mean and unbiased variance of channel 0 of the
 // first convolution directly.
-func conv1Stats(p params.Vector, b *Batch, filters int) (mean, variance float64) {
+func conv1Stats(p params.Vector, b *params.Batch, filters int) (mean, variance float64) {
 	s := b.Size
 	var vals []float64
 	for n := 0; n < b.Images(); n++ {
@@ -307,9 +306,9 @@ func conv1Stats(p params.Vector, b *Batch, filters int) (mean, variance float64)
 }
 
 func TestEmbedIsPerImageAndChecksInput(t *testing.T) {
-	m := mustNew(t, Config{Loss: KindPairs, Size: 16, Filters: 4})
+	m := mustNew(t, Config{Loss: params.KindPairs, Size: 16, Filters: 4})
 	p, s := m.Init(9)
-	b := synthBatch(KindPairs, 16, 35, 9) // 70 images: two chunks
+	b := synthBatch(params.KindPairs, 16, 35, 9) // 70 images: two chunks
 	d := m.EmbedDim()
 	all, err := m.Embed(p, s, b.Pixels, 70)
 	if err != nil {
@@ -370,7 +369,7 @@ func TestEmbedIsPerImageAndChecksInput(t *testing.T) {
 	if _, err := m.PairScore(p, all[:d-1], all[:d]); !errors.Is(err, ErrBatch) {
 		t.Errorf("PairScore with short embedding: %v", err)
 	}
-	tri := mustNew(t, Config{Loss: KindTriplets, Size: 16, Filters: 4})
+	tri := mustNew(t, Config{Loss: params.KindTriplets, Size: 16, Filters: 4})
 	if _, err := tri.PairScore(p, all[:d], all[:d]); !errors.Is(err, ErrParams) {
 		t.Errorf("PairScore on a triplet model: %v", err)
 	}
@@ -380,10 +379,10 @@ func TestEmbedWithBatchStatisticsMatchesTraining(t *testing.T) {
 	// With running statistics equal to one batch's own statistics, the
 	// evaluation path computes what training computed; the triplet loss
 	// recomputed from Embed must then equal Grad's loss.
-	m := mustNew(t, Config{Loss: KindTriplets, Size: 16, Filters: 4, Margin: 2})
+	m := mustNew(t, Config{Loss: params.KindTriplets, Size: 16, Filters: 4, Margin: 2})
 	p, _ := m.Init(4)
-	b := synthBatch(KindTriplets, 16, 5, 4)
-	s0 := make(params.Vector, layoutLen(m.StateLayout()))
+	b := synthBatch(params.KindTriplets, 16, 5, 4)
+	s0 := make(params.Vector, m.StateLayout().Size())
 	r, err := m.Grad(p, s0, b)
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +419,7 @@ func TestEmbedWithBatchStatisticsMatchesTraining(t *testing.T) {
 }
 
 func TestConcurrentCallsAgree(t *testing.T) {
-	m := mustNew(t, Config{Loss: KindEpisode, Size: 16, Filters: 4})
+	m := mustNew(t, Config{Loss: params.KindEpisode, Size: 16, Filters: 4})
 	p, s := m.Init(1)
 	b1 := synthEpisode(16, 2, 1, 2, 1)
 	b2 := synthEpisode(16, 3, 1, 1, 2) // another shape, another graph
@@ -465,67 +464,21 @@ func TestConcurrentCallsAgree(t *testing.T) {
 	}
 }
 
-func TestMergeRunning(t *testing.T) {
-	state := params.Vector{0, 1, 2}
-	if err := MergeRunning(state, params.Vector{10, 1, -2}, 0.1); err != nil {
-		t.Fatal(err)
-	}
-	want := params.Vector{1, 1, 1.6}
-	for i := range want {
-		if math.Abs(float64(state[i]-want[i])) > 1e-6 {
-			t.Fatalf("state %v, want %v", state, want)
-		}
-	}
-	for _, tc := range []struct {
-		merged params.Vector
-		m      float32
-	}{
-		{params.Vector{1, 2}, 0.1},
-		{params.Vector{1, 2, 3}, 0},
-		{params.Vector{1, 2, 3}, 1.5},
-		{params.Vector{1, float32(math.Inf(1)), 3}, 0.1},
-	} {
-		before := hashOf(state)
-		if err := MergeRunning(state, tc.merged, tc.m); !errors.Is(err, ErrParams) {
-			t.Errorf("MergeRunning(%v, %v): %v, want ErrParams", tc.merged, tc.m, err)
-		}
-		if hashOf(state) != before {
-			t.Errorf("failed MergeRunning changed the state")
-		}
-	}
-}
-
-func TestBLASCoreIsUpgradedFromGenericKernels(t *testing.T) {
-	mustNew(t, Config{}) // New selects the BLAS
-	core := BLASCore()
-	if core == "" {
-		t.Fatal("BLASCore is empty")
-	}
-	t.Logf("BLAS %s, core %s, OPENBLAS_CORETYPE=%q", BLASName(), core, os.Getenv("OPENBLAS_CORETYPE"))
-	if os.Getenv("OPENBLAS_CORETYPE") == "" {
-		if s := SuggestedBLASCore(); s != "" {
-			t.Fatalf("still on %s kernels although %s would run", core, s)
-		}
-	}
-}
-
 func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
-	defer SetThreads(1)
 	for _, tc := range []struct {
 		name  string
-		k     Kind
-		batch *Batch
+		k     params.Kind
+		batch *params.Batch
 	}{
-		{"triplets", KindTriplets, synthBatch(KindTriplets, 28, 20, 3)},
-		{"pairs", KindPairs, synthBatch(KindPairs, 28, 30, 3)},
-		{"episode", KindEpisode, synthEpisode(28, 5, 1, 11, 3)},
+		{"triplets", params.KindTriplets, synthBatch(params.KindTriplets, 28, 20, 3)},
+		{"pairs", params.KindPairs, synthBatch(params.KindPairs, 28, 30, 3)},
+		{"episode", params.KindEpisode, synthEpisode(28, 5, 1, 11, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustNew(t, Config{Loss: tc.k})
-			p, s := m.Init(9)
+			p, s := mustNew(t, Config{Loss: tc.k}).Init(9)
 			var want string
 			for _, n := range []int{1, 2, 3, 5} {
-				SetThreads(n)
+				m := mustNew(t, Config{Loss: tc.k}, Threads(n))
 				r, err := m.Grad(p, s, tc.batch)
 				if err != nil {
 					t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fsl-project/fsl/model/cpu"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -99,7 +100,7 @@ func checkClose(t *testing.T, what string, got, want []float64, tol float64) {
 const stockTol = 1e-5
 
 func TestConvMatchesStockConv2d(t *testing.T) {
-	if !winograd(16, 14, 14) || !winograd(20, 7, 9) || winograd(6, 14, 14) {
+	if k := cpu.New(1); !k.Winograd(16, 14, 14) || !k.Winograd(20, 7, 9) || k.Winograd(6, 14, 14) {
 		t.Fatal("the cases below no longer cover both the im2col and the Winograd path")
 	}
 	for _, tc := range []struct{ n, c, f, h, w int }{
@@ -120,7 +121,7 @@ func TestConvMatchesStockConv2d(t *testing.T) {
 		})
 		oOut, oGrads := graphRun(t, swap01(r, tc.n, tc.f, hw), func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			xn, wn := leaf(g, "x", swap01(x, tc.n, tc.c, hw), tc.c, tc.n, tc.h, tc.w), leaf(g, "w", wt, tc.f, tc.c, 3, 3)
-			return conv(xn, wn, false), []*G.Node{xn, wn}
+			return conv(cpu.New(1), xn, wn, false), []*G.Node{xn, wn}
 		})
 		checkClose(t, "conv output", swap01(oOut, tc.f, tc.n, hw), sOut, stockTol)
 		checkClose(t, "conv gradient of x", swap01(oGrads[0], tc.c, tc.n, hw), sGrads[0], stockTol)
@@ -174,7 +175,8 @@ func TestBNReluPoolMatchesStockOps(t *testing.T) {
 			return func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 				xn, gn, bn := leaf(g, "x", x, tc.c, tc.n, tc.h, tc.w), leaf(g, "gamma", gamma, tc.c), leaf(g, "beta", beta, tc.c)
 				if own {
-					return bnReluPool(xn, bnStats(xn), gn, bn), []*G.Node{xn, gn, bn}
+					k := cpu.New(1)
+					return bnReluPool(k, xn, bnStats(k, xn), gn, bn), []*G.Node{xn, gn, bn}
 				}
 				return stockBNReluPool(g, xn, gn, bn), []*G.Node{xn, gn, bn}
 			}
@@ -184,7 +186,7 @@ func TestBNReluPoolMatchesStockOps(t *testing.T) {
 		checkClose(t, "bnReluPool output", oOut, sOut, stockTol)
 		// the statistics against a two-pass float64 computation
 		st := make([]float64, 2*tc.c)
-		channelStats(x, st, tensor.Shape{tc.c, tc.n, tc.h, tc.w})
+		cpu.ChannelStats(cpu.New(1), x, st, tc.c, tc.n*tc.h*tc.w)
 		m := tc.n * tc.h * tc.w
 		want := make([]float64, 2*tc.c)
 		for ch := 0; ch < tc.c; ch++ {
@@ -217,7 +219,7 @@ func TestAffineReluPoolMatchesStockOps(t *testing.T) {
 		return must(G.MaxPool2D(must(G.Rectify(z)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})), []*G.Node{z}
 	})
 	g := G.NewGraph()
-	y := affineReluPool(leaf(g, "x", x, c, n, h, w), leaf(g, "a", a, c), leaf(g, "shift", sh, c))
+	y := affineReluPool(cpu.New(1), leaf(g, "x", x, c, n, h, w), leaf(g, "a", a, c), leaf(g, "shift", sh, c))
 	var yv G.Value
 	G.Read(y, &yv)
 	vm := G.NewTapeMachine(g)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/fsl-project/fsl/params"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -54,12 +55,12 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 		h := xn
 		tg.sides, _ = sides(cfg.Size)
 		for b := 1; b <= 4; b++ {
-			c := conv(h, byName[fmt.Sprintf("conv%d.w", b)], b == 1)
-			st := bnStats(c)
+			c := conv(m.k, h, byName[fmt.Sprintf("conv%d.w", b)], b == 1)
+			st := bnStats(m.k, c)
 			sv := new(G.Value)
 			G.Read(st, sv)
 			tg.stats = append(tg.stats, sv)
-			h = bnReluPool(c, st, byName[fmt.Sprintf("bn%d.gamma", b)], byName[fmt.Sprintf("bn%d.beta", b)])
+			h = bnReluPool(m.k, c, st, byName[fmt.Sprintf("bn%d.gamma", b)], byName[fmt.Sprintf("bn%d.beta", b)])
 		}
 		d := embedDim(cfg)
 		_, last := sides(cfg.Size)
@@ -67,9 +68,9 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 
 		var loss *G.Node
 		switch cfg.Loss {
-		case KindTriplets:
+		case params.KindTriplets:
 			loss = tripletLoss(emb, n/3, d, float64(cfg.Margin), dt)
-		case KindPairs:
+		case params.KindPairs:
 			var sn *G.Node
 			sn, tg.target = input(g, dt, "same", n/2, 1)
 			loss = siameseLoss(emb, sn, byName["head.w"], byName["head.b"], n/2, d)

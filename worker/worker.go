@@ -32,7 +32,7 @@ type Config struct {
 	Connect wire.ConnectOptions
 	// Name is the worker's human-readable name (default: host name).
 	Name string
-	// Threads is the number of threads one step computes on (model.SetThreads; default 1); results do not depend on it.
+	// Threads is the number of threads one step computes on (model.Threads; default 1); results do not depend on it.
 	Threads int
 	// UseGPU computes on CUDA device GPU (a CUDA build is needed); the zero
 	// Config computes on the CPU.
@@ -78,6 +78,7 @@ type loop struct {
 	id    string
 	stats Stats
 
+	mopts  []model.Option // threads and device of every model this worker builds
 	m      *model.Model
 	layout uint64
 	ver    uint64 // version of p and st; valid when have
@@ -112,7 +113,10 @@ func newLoop(cfg Config) (*loop, error) {
 	if cfg.UseGPU {
 		gpu = cfg.GPU
 	}
-	if err := model.Device(gpu); err != nil {
+	// the model's compute options; a model on the default config checks
+	// them now (a GPU this binary or machine cannot use) rather than at join
+	mopts := []model.Option{model.Threads(cfg.Threads), model.GPU(gpu)}
+	if _, err := model.New(model.Config{}, mopts...); err != nil {
 		return nil, err
 	}
 	subj, err := wire.NewSubjects(cfg.Job)
@@ -138,7 +142,7 @@ func newLoop(cfg Config) (*loop, error) {
 		}
 		w.own = true
 	}
-	model.SetThreads(cfg.Threads)
+	w.mopts = mopts
 	return w, nil
 }
 
@@ -230,7 +234,7 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if w.m != nil && w.m.Config() == mc {
 		return nil // rejoined a restarted coordinator of the same job
 	}
-	m, err := model.New(mc)
+	m, err := model.New(mc, w.mopts...)
 	if err != nil {
 		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 	}

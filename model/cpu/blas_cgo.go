@@ -1,6 +1,6 @@
 //go:build cgo && !purego
 
-package model
+package cpu
 
 /*
 #cgo LDFLAGS: -ldl
@@ -122,21 +122,24 @@ func (openBLASImpl) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
 
+// useOnce: Gorgonia's BLAS is one per process (G.Use), and OpenBLAS's
+// kernel set and thread count are process-wide too, so the choice is made
+// once, the same for every Kernels and every model.
 var useOnce sync.Once
 
-// useBLAS routes Gorgonia's (and gorgonia/tensor's) matrix products, and
+// UseBLAS routes Gorgonia's (and gorgonia/tensor's) matrix products, and
 // this package's, through OpenBLAS when it is installed, once per process;
 // otherwise gonum's pure-Go BLAS stays. If OpenBLAS fell back to its
 // generic "Prescott" kernels although the CPU has AVX2 or AVX-512 (VMs that
 // hide the CPU model) and OPENBLAS_CORETYPE is not set, it switches to the
 // kernels SuggestedBLASCore names: about 3× faster sgemm for this network.
 // Set OPENBLAS_CORETYPE to choose yourself.
-func useBLAS() {
+func UseBLAS() {
 	useOnce.Do(func() {
 		if !openBLAS() {
 			return
 		}
-		// parallelism is ours, across pieces of the batch (SetThreads)
+		// parallelism is ours, across pieces of the batch (Kernels.Threads)
 		C.fsl_set_threads(1)
 		if os.Getenv("OPENBLAS_CORETYPE") == "" {
 			if core := SuggestedBLASCore(); core != "" {
@@ -160,7 +163,7 @@ func BLASName() string {
 
 // BLASCore names the kernel set OpenBLAS uses, e.g. "SkylakeX" or
 // "Haswell"; "Prescott" means generic SSE3 kernels (OpenBLAS did not
-// recognise the CPU and New did not or could not upgrade; see useBLAS);
+// recognise the CPU and UseBLAS did not or could not upgrade);
 // "gonum" without OpenBLAS.
 func BLASCore() string {
 	if !openBLAS() {

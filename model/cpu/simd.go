@@ -1,9 +1,9 @@
-package model
+package cpu
 
 import (
 	"math"
 
-	"github.com/fsl-project/fsl/model/internal/simd"
+	"github.com/fsl-project/fsl/model/cpu/internal/simd"
 )
 
 // The float32 window kernels of the fused batch-norm/ReLU/pooling ops and
@@ -16,16 +16,12 @@ import (
 // two values returns the second when they compare equal, Go's max +0 for
 // ±0: they differ only for NaN inputs.
 
-// useSIMD selects the AVX2 kernels where the CPU has them; tests turn it
-// off to compare.
-var useSIMD = simd.Available
-
 // channelSums32 returns Σ v and Σ v² in float64: eight lanes (element i
 // in lane i mod 8) summed in a fixed tree, then the tail in order.
-func channelSums32(v []float32) (sum, sq float64) {
+func (k *Kernels) channelSums32(v []float32) (sum, sq float64) {
 	var acc [16]float64
 	blocks := len(v) / 8
-	if useSIMD && blocks > 0 {
+	if k.simd && blocks > 0 {
 		simd.StatsLanes(&v[0], blocks, &acc)
 	} else {
 		for b := 0; b < blocks; b++ {
@@ -60,10 +56,10 @@ func simdBlocks(n int, f func(start int)) {
 // window's pooled output y = max(z at its first maximum, 0) and its routes
 // (code and sel, n·(h/2)·(w/2) each; see routes), z = x·a + shift. Rows of
 // at least 8 float32 windows run in assembly where the CPU has AVX2.
-func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T) {
+func routePlanes[T Float](k *Kernels, x, y []T, code []uint8, sel []T, n, h, w int, a, sh T) {
 	oh, ow := h/2, w/2
 	_, f32 := any(a).(float32)
-	if total := n * oh * ow; f32 && useSIMD && ow < 8 && total >= 8 {
+	if total := n * oh * ow; f32 && k.simd && ow < 8 && total >= 8 {
 		// rows of fewer than 8 windows: the channel's window rows staged
 		// end to end, so the windows run in blocks of 8 across rows
 		r0, r1 := stageWindowRows(any(x).([]float32), n, h, w)
@@ -82,7 +78,7 @@ func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T)
 			r0, r1 := img[2*oy*w:2*oy*w+2*ow], img[(2*oy+1)*w:(2*oy+1)*w+2*ow]
 			o := (p*oh + oy) * ow
 			yr, cr, sr := y[o:o+ow], code[o:o+ow], sel[o:o+ow]
-			if f32 && useSIMD && ow >= 8 {
+			if f32 && k.simd && ow >= 8 {
 				r0f, r1f := any(r0).([]float32), any(r1).([]float32)
 				yf, sf := any(yr).([]float32), any(sr).([]float32)
 				af, shf := any(a).(float32), any(sh).(float32)
@@ -98,7 +94,7 @@ func routePlanes[T float](x, y []T, code []uint8, sel []T, n, h, w int, a, sh T)
 
 // routeRow is one row of windows of routePlanes in Go, without branches:
 // the first maximum within each row of the window, then between them.
-func routeRow[T float](r0, r1, yr []T, cr []uint8, sr []T, a, sh T) {
+func routeRow[T Float](r0, r1, yr []T, cr []uint8, sr []T, a, sh T) {
 	for ox := range yr {
 		x0, x1, x2, x3 := r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1]
 		z0, z1, z2, z3 := x0*a+sh, x1*a+sh, x2*a+sh, x3*a+sh
@@ -117,9 +113,9 @@ func routeRow[T float](r0, r1, yr []T, cr []uint8, sr []T, a, sh T) {
 // inputGradPlanes32 writes dx = x·p + q + k·dz over the n planes of one
 // channel in one pass: dz is the window's gradient at its routed position
 // (code < 4), zero elsewhere and in a dropped odd row or column.
-func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
+func (ks *Kernels) inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, p, q, k float32) {
 	oh, ow := h/2, w/2
-	if total := n * oh * ow; useSIMD && ow < 8 && total >= 8 {
+	if total := n * oh * ow; ks.simd && ow < 8 && total >= 8 {
 		// rows of fewer than 8 windows: staged end to end as in routePlanes,
 		// the gradient rows copied back after
 		r0, r1 := stageWindowRows(x, n, h, w)
@@ -149,7 +145,7 @@ func inputGradPlanes32(x, dx []float32, code []uint8, g []float32, n, h, w int, 
 			d0, d1 := d[2*oy*w:2*oy*w+2*ow], d[(2*oy+1)*w:(2*oy+1)*w+2*ow]
 			o := (pl*oh + oy) * ow
 			cr, gr := code[o:o+ow], g[o:o+ow]
-			if useSIMD && ow >= 8 {
+			if ks.simd && ow >= 8 {
 				simdBlocks(ow, func(s int) {
 					simd.InputGrad(&r0[2*s], &r1[2*s], &d0[2*s], &d1[2*s], &cr[s], &gr[s], 1, p, q, k)
 				})

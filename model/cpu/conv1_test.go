@@ -1,12 +1,11 @@
-package model
+package cpu
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/fsl-project/fsl/model/internal/simd"
-	"gorgonia.org/tensor"
+	"github.com/fsl-project/fsl/model/cpu/internal/simd"
 )
 
 // conv1ForwardRef is conv1Forward's arithmetic in Go: per output, the
@@ -93,9 +92,10 @@ func TestConv1KernelsMatchGoBitForBit(t *testing.T) {
 		dy := tieData(rng, tc.f*tc.n*tc.h*tc.w)
 		y, yRef := make([]float32, len(dy)), make([]float32, len(dy))
 		dw, dwRef := make([]float32, len(w)), make([]float32, len(w))
-		conv1Forward(x, w, y, tc.n, tc.h, tc.w, tc.f)
+		k := New(1)
+		conv1Forward(k, x, w, y, tc.n, tc.h, tc.w, tc.f)
 		conv1ForwardRef(x, w, yRef, tc.n, tc.h, tc.w, tc.f)
-		conv1GradW(x, dy, dw, tc.n, tc.h, tc.w, tc.f)
+		conv1GradW(k, x, dy, dw, tc.n, tc.h, tc.w, tc.f)
 		conv1GradWRef(x, dy, dwRef, tc.n, tc.h, tc.w, tc.f)
 		for _, p := range []struct {
 			name     string
@@ -116,7 +116,7 @@ func TestConv1KernelsMatchGoBitForBit(t *testing.T) {
 // path through convForward and convGradW: float32 within 2e-6 of the
 // output's scale.
 func TestConv1MatchesIm2col(t *testing.T) {
-	if !direct1(1) {
+	if !New(1).direct1(1) {
 		t.Skip("no AVX-512 on this CPU: the first layer runs im2col here")
 	}
 	for _, tc := range []struct{ n, h, w, f int }{{5, 28, 28, 64}, {3, 7, 19, 8}} {
@@ -124,13 +124,12 @@ func TestConv1MatchesIm2col(t *testing.T) {
 		x := toF32(randVec(rng, tc.n*tc.h*tc.w, 1))
 		w := toF32(randVec(rng, tc.f*9, 0.3))
 		dy := toF32(randVec(rng, tc.f*tc.n*tc.h*tc.w, 1))
-		xs := tensor.Shape{1, tc.n, tc.h, tc.w}
 		run := func(direct bool) (y, dw []float32) {
-			defer func(old bool) { useSIMD512 = old }(useSIMD512)
-			useSIMD512 = direct
+			k := New(1)
+			k.simd512 = direct
 			y, dw = make([]float32, len(dy)), make([]float32, len(w))
-			convForward(x, w, y, xs, tc.f)
-			convGradW(x, dy, dw, xs, tc.f)
+			ConvForward(k, x, w, y, 1, tc.n, tc.h, tc.w, tc.f)
+			ConvGradW(k, x, dy, dw, 1, tc.n, tc.h, tc.w, tc.f)
 			return y, dw
 		}
 		y0, dw0 := run(false)

@@ -1,6 +1,6 @@
-package model
+package cpu
 
-import "github.com/fsl-project/fsl/model/internal/simd"
+import "github.com/fsl-project/fsl/model/cpu/internal/simd"
 
 // Direct 3×3 convolution of a one-channel input (the network's first
 // layer), float32 on CPUs with AVX-512. im2col turns it into gemms with
@@ -26,7 +26,7 @@ import "github.com/fsl-project/fsl/model/internal/simd"
 
 // direct1 reports whether a convolution with c input channels takes the
 // direct path.
-func direct1(c int) bool { return c == 1 && useSIMD && useSIMD512 }
+func (k *Kernels) direct1(c int) bool { return c == 1 && k.simd && k.simd512 }
 
 // conv1Masks packs the lane masks of segment s (columns 16s..16s+15) of a
 // row of w columns: bit l of the k-th 16 bits is set when column
@@ -50,7 +50,7 @@ func conv1Masks(s, w int) uint64 {
 func conv1Zero(w int) []float32 { return make([]float32, 16*((w+15)/16)+32) }
 
 // conv1Forward writes y [F N H W] = conv(x [1 N H W], w [F 1 3 3]).
-func conv1Forward(x, w, y []float32, n, h, wd, f int) {
+func conv1Forward(k *Kernels, x, w, y []float32, n, h, wd, f int) {
 	segs := (wd + 15) / 16
 	masks := make([]uint64, segs)
 	for s := range masks {
@@ -59,7 +59,7 @@ func conv1Forward(x, w, y []float32, n, h, wd, f int) {
 	zero := conv1Zero(wd)
 	hw := h * wd
 	per, chunks := chunking(n, hw, 9)
-	parallelFor(chunks, func(_, i int) {
+	k.parallelFor(chunks, func(_, i int) {
 		for b := i * per; b < min(n, (i+1)*per); b++ {
 			plane := x[b*hw : (b+1)*hw]
 			row := func(r int) []float32 {
@@ -80,7 +80,7 @@ func conv1Forward(x, w, y []float32, n, h, wd, f int) {
 
 // conv1GradW writes dw [F 1 3 3], the weight gradient of y = conv(x, w)
 // for a one-channel x [1 N H W], given dy [F N H W].
-func conv1GradW(x, dy, dw []float32, n, h, wd, f int) {
+func conv1GradW(k *Kernels, x, dy, dw []float32, n, h, wd, f int) {
 	segs := (wd + 15) / 16
 	masks := make([]uint64, 8*segs) // 64 bytes apart, as the kernel reads them
 	for s := 0; s < segs; s++ {
@@ -92,7 +92,7 @@ func conv1GradW(x, dy, dw []float32, n, h, wd, f int) {
 	partp := getScratch[float32](chunks * f * 9)
 	defer putScratch(partp)
 	part := *partp
-	parallelFor(chunks, func(_, i int) {
+	k.parallelFor(chunks, func(_, i int) {
 		var acc [144]float32
 		for fi := 0; fi < f; fi++ {
 			clear(acc[:])

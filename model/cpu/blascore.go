@@ -1,9 +1,9 @@
-package model
+package cpu
 
 import (
 	"strings"
 
-	"golang.org/x/sys/cpu"
+	xcpu "golang.org/x/sys/cpu"
 )
 
 // SuggestedBLASCore returns the OPENBLAS_CORETYPE value that fits this
@@ -16,9 +16,9 @@ func SuggestedBLASCore() string {
 		return ""
 	}
 	switch {
-	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL:
+	case xcpu.X86.HasAVX512F && xcpu.X86.HasAVX512DQ && xcpu.X86.HasAVX512BW && xcpu.X86.HasAVX512VL:
 		return "SkylakeX"
-	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+	case xcpu.X86.HasAVX2 && xcpu.X86.HasFMA:
 		return "Haswell"
 	}
 	return ""

@@ -1,6 +1,6 @@
-package model
+package cpu
 
-import "github.com/fsl-project/fsl/model/internal/simd"
+import "github.com/fsl-project/fsl/model/cpu/internal/simd"
 
 // Winograd F(2×2, 3×3) for the 3×3 convolutions whose input has many
 // channels (blocks 2 and 3 of Conv-4): each 2×2 tile of output comes from
@@ -50,42 +50,38 @@ const winogradMinChannels = 16
 // with the AVX-512 transforms and 0.85× with AVX2 only; at 3×3 (block 4)
 // four tiles compute 16 outputs for 9 and the transforms would not pay.
 // The choice depends on shapes only, never on the CPU, so every machine
-// computes the same bits. A var so tests can run the transforms on small
-// images.
-var winogradMinSide = 4
+// computes the same bits. Kernels.winogradMinSide holds it so tests can
+// run the transforms on small images.
+const winogradMinSide = 4
 
-// useWinograd turns the Winograd path on; tests turn it off to compare
-// with im2col.
-var useWinograd = true
-
-// winograd reports whether a convolution with c input channels over h×w
+// Winograd reports whether a convolution with c input channels over h×w
 // images takes the Winograd path.
-func winograd(c, h, w int) bool {
-	return useWinograd && c >= winogradMinChannels && h >= winogradMinSide && w >= winogradMinSide
+func (k *Kernels) Winograd(c, h, w int) bool {
+	return k.useWinograd && c >= winogradMinChannels && h >= k.winogradMinSide && w >= k.winogradMinSide
 }
 
 // winoChunkValues is what one chunk's V (16 × C × tiles) aims at: 2^17
 // float32 values, 512 KB, two 14×14 images of 64 channels. With M the same
 // size, the filters U (256 KB) and the image, a chunk's transforms and
 // gemms stay in a 2 MB L2; 2^18 measured slower, 2^16 starves the gemms
-// (49 columns). A var so benchmarks can compare.
-var winoChunkValues = 1 << 17
+// (49 columns). Kernels.winoChunkValues holds it so benchmarks can compare.
+const winoChunkValues = 1 << 17
 
 // winoTiles returns the tile rows and columns of an h×w image.
 func winoTiles(h, w int) (th, tw int) { return (h + 1) / 2, (w + 1) / 2 }
 
 // winoChunking returns images per chunk and chunks for n images of h×w
 // with k = max(input, output) channels.
-func winoChunking(n, h, w, k int) (per, chunks int) {
+func (ks *Kernels) winoChunking(n, h, w, k int) (per, chunks int) {
 	th, tw := winoTiles(h, w)
-	per = max(1, min(n, winoChunkValues/(16*k*th*tw)))
+	per = max(1, min(n, ks.winoChunkValues/(16*k*th*tw)))
 	return per, (n + per - 1) / per
 }
 
 // winoFilters writes u [16][F][C] (planes us = winoStride(f, C) apart,
 // out of each other's cache sets) = G g Gᵀ for every filter g of w
 // [F C 3 3].
-func winoFilters[T float](w, u []T, f, c int) {
+func winoFilters[T Float](w, u []T, f, c int) {
 	us := winoStride(f, c)
 	for fi := 0; fi < f; fi++ {
 		for ci := 0; ci < c; ci++ {
@@ -112,7 +108,7 @@ func winoFilters[T float](w, u []T, f, c int) {
 
 // winoFilterGrad writes dw [F C 3 3] = Gᵀ du G from du [16][F][C]
 // (planes winoStride(f, C) apart).
-func winoFilterGrad[T float](du, dw []T, f, c int) {
+func winoFilterGrad[T Float](du, dw []T, f, c int) {
 	fc := winoStride(f, c)
 	for fi := 0; fi < f; fi++ {
 		for ci := 0; ci < c; ci++ {
@@ -150,12 +146,6 @@ func winoStride(rows, nt int) int {
 	return lines * 16
 }
 
-// useSIMD512 selects the AVX-512 plane kernels (images at most 14
-// wide, one padded row per register) where the CPU has them; tests turn
-// it off to compare. They compute what the AVX2 and Go paths compute, bit
-// for bit.
-var useSIMD512 = simd.Available512
-
 // winoBlocks calls f(start, lanes) to cover a row of n tiles: once with
 // all n in Go (asm false), or with AVX2 blocks of 8 where the last block
 // overlaps the one before, or, for n < 8, one block of 8 whose extra
@@ -183,13 +173,13 @@ func winoRowLen(tw int) int { return max(tw+1, 9) }
 // (b−b0)·th·tw + ty·tw + tx). pe and po hold the padded image (pad 1)
 // split into even and odd columns, (2th+2) rows of winoRowLen(tw) each
 // plus 16 values of slack, zero on entry; their borders stay zero.
-func winoInput[T float](x, v, pe, po []T, c, n, h, w, b0, b1 int) {
+func winoInput[T Float](k *Kernels, x, v, pe, po []T, c, n, h, w, b0, b1 int) {
 	th, tw := winoTiles(h, w)
 	rs := winoRowLen(tw)
 	nt := (b1 - b0) * th * tw
 	s := winoStride(c, nt)
-	asm := useSIMD && isF32[T]()
-	if asm && useSIMD512 && w <= 14 {
+	asm := k.simd && isF32[T]()
+	if asm && k.simd512 && w <= 14 {
 		x32, v32 := any(x).([]float32), any(v).([]float32)
 		for ch := 0; ch < c; ch++ {
 			for b := b0; b < b1; b++ {
@@ -230,7 +220,7 @@ func winoInput[T float](x, v, pe, po []T, c, n, h, w, b0, b1 int) {
 // winoIn is simd.WinoIn8 in Go for n tiles: the 4×4 input of tile l has
 // row r at pe[r·rs+l], po[r·rs+l], pe[r·rs+l+1], po[r·rs+l+1]; its 16
 // values go to dst[ξ·ds+l].
-func winoIn[T float](pe, po []T, rs int, dst []T, ds, n int) {
+func winoIn[T Float](pe, po []T, rs int, dst []T, ds, n int) {
 	rows := func(d [4]T) [4]T { return [4]T{d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]} }
 	for l := 0; l < n; l++ {
 		var e, f, o, p [4]T
@@ -248,12 +238,12 @@ func winoIn[T float](pe, po []T, rs int, dst []T, ds, n int) {
 // winoOutput writes y [F N H W] for images b0..b1-1 from m [16][F][T]
 // (planes winoStride(f, T) apart): each tile's Aᵀ M A, cropped to the
 // image. rows holds 4·winoRowLen(tw) values.
-func winoOutput[T float](m, y, rows []T, f, n, h, w, b0, b1 int) {
+func winoOutput[T Float](k *Kernels, m, y, rows []T, f, n, h, w, b0, b1 int) {
 	th, tw := winoTiles(h, w)
 	nt := (b1 - b0) * th * tw
 	s, rs := winoStride(f, nt), winoRowLen(tw)
-	asm := useSIMD && isF32[T]()
-	if asm && useSIMD512 && w <= 14 {
+	asm := k.simd && isF32[T]()
+	if asm && k.simd512 && w <= 14 {
 		m32, y32 := any(m).([]float32), any(y).([]float32)
 		for fi := 0; fi < f; fi++ {
 			for b := b0; b < b1; b++ {
@@ -294,7 +284,7 @@ func winoOutput[T float](m, y, rows []T, f, n, h, w, b0, b1 int) {
 // winoOut is simd.WinoOut8 in Go for n tiles: tile l's 16 values at
 // m[ξ·ms+l]; output row 0's even and odd columns to y[l], y[ys+l], row
 // 1's to y[2ys+l], y[3ys+l].
-func winoOut[T float](m []T, ms int, y []T, ys, n int) {
+func winoOut[T Float](m []T, ms int, y []T, ys, n int) {
 	for l := 0; l < n; l++ {
 		var a0, a1 [4]T
 		for j := 0; j < 4; j++ {
@@ -314,11 +304,11 @@ func winoOut[T float](m []T, ms int, y []T, ys, n int) {
 // twice as fast at these sizes as the same product with both operands
 // tile-minor. With AVX-512 each pixel is gathered across 16 filters and a
 // tile's values stored 16 filters at a time.
-func winoOutputT[T float](dy, dm []T, f, n, h, w, b0, b1 int) {
+func winoOutputT[T Float](k *Kernels, dy, dm []T, f, n, h, w, b0, b1 int) {
 	th, tw := winoTiles(h, w)
 	nt := (b1 - b0) * th * tw
 	s, hw := winoStride(nt, f), h*w
-	if useSIMD && useSIMD512 && isF32[T]() && f%16 == 0 && 15*n*hw < 1<<31 {
+	if k.simd && k.simd512 && isF32[T]() && f%16 == 0 && 15*n*hw < 1<<31 {
 		dy32, dm32 := any(dy).([]float32), any(dm).([]float32)
 		var idx [16]int32 // the 16 filters' planes, in values
 		for l := range idx {
@@ -367,7 +357,7 @@ func winoOutputT[T float](dy, dm []T, f, n, h, w, b0, b1 int) {
 }
 
 // isF32 reports whether T is float32.
-func isF32[T float]() bool {
+func isF32[T Float]() bool {
 	var zero T
 	_, ok := any(zero).(float32)
 	return ok
@@ -375,16 +365,16 @@ func isF32[T float]() bool {
 
 // winoForward writes y [F N H W] = conv(x [C N H W], w [F C 3 3]) by
 // Winograd (the caller checked winograd(c, h, w)).
-func winoForward[T float](x, w, y []T, c, n, h, wd, f int) {
+func winoForward[T Float](k *Kernels, x, w, y []T, c, n, h, wd, f int) {
 	us := winoStride(f, c)
 	up := getScratch[T](16 * us)
 	defer putScratch(up)
 	u := *up
 	winoFilters(w, u, f, c)
 	th, tw := winoTiles(h, wd)
-	per, chunks := winoChunking(n, h, wd, max(c, f))
+	per, chunks := k.winoChunking(n, h, wd, max(c, f))
 	full := per * th * tw
-	parallelFor(chunks, func(_, i int) {
+	k.parallelFor(chunks, func(_, i int) {
 		b0, b1 := i*per, min(n, (i+1)*per)
 		nt := (b1 - b0) * th * tw
 		sv, sm := winoStride(c, nt), winoStride(f, nt)
@@ -396,19 +386,19 @@ func winoForward[T float](x, w, y []T, c, n, h, wd, f int) {
 		defer putScratch(po)
 		defer putScratch(rp)
 		v, m := *vp, *mp
-		winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
+		winoInput(k, x, v, *pe, *po, c, n, h, wd, b0, b1)
 		for xi := 0; xi < 16; xi++ {
 			gemm(false, false, f, nt, c, u[xi*us:], c, v[xi*sv:], nt, false, m[xi*sm:], nt)
 		}
-		winoOutput(m, y, *rp, f, n, h, wd, b0, b1)
+		winoOutput(k, m, y, *rp, f, n, h, wd, b0, b1)
 	})
 }
 
 // winoGradW writes dw [F C 3 3], the weight gradient of y = conv(x, w)
 // given dy [F N H W], by Winograd.
-func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
+func winoGradW[T Float](k *Kernels, x, dy, dw []T, c, n, h, wd, f int) {
 	th, tw := winoTiles(h, wd)
-	per, chunks := winoChunking(n, h, wd, max(c, f))
+	per, chunks := k.winoChunking(n, h, wd, max(c, f))
 	full := per * th * tw
 	us := winoStride(f, c)
 	fc := 16 * us
@@ -420,7 +410,7 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 	partp := getScratch[T](groups * fc)
 	defer putScratch(partp)
 	part := *partp
-	parallelFor(groups, func(_, g int) {
+	k.parallelFor(groups, func(_, g int) {
 		vp, mp := getScratch[T](16*winoStride(c, full)), getScratch[T](16*winoStride(f, full))
 		pe, po := winoPad[T](th, tw), winoPad[T](th, tw)
 		defer putScratch(vp)
@@ -433,8 +423,8 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 			b0, b1 := i*per, min(n, (i+1)*per)
 			nt := (b1 - b0) * th * tw
 			sv, sm := winoStride(c, nt), winoStride(nt, f)
-			winoInput(x, v, *pe, *po, c, n, h, wd, b0, b1)
-			winoOutputT(dy, dm, f, n, h, wd, b0, b1)
+			winoInput(k, x, v, *pe, *po, c, n, h, wd, b0, b1)
+			winoOutputT(k, dy, dm, f, n, h, wd, b0, b1)
 			for xi := 0; xi < 16; xi++ {
 				gemm(true, true, f, c, nt, dm[xi*sm:], f, v[xi*sv:], nt, i > g*group, du[xi*us:], c)
 			}
@@ -448,7 +438,7 @@ func winoGradW[T float](x, dy, dw []T, c, n, h, wd, f int) {
 // winoPad returns a zeroed buffer for one column parity of a padded
 // image split by winoInput: 2th+2 rows of winoRowLen(tw), plus slack for
 // the last AVX2 block's reads.
-func winoPad[T float](th, tw int) *[]T {
+func winoPad[T Float](th, tw int) *[]T {
 	p := getScratch[T]((2*th+2)*winoRowLen(tw) + 16)
 	clear(*p)
 	return p

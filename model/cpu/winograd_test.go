@@ -1,4 +1,4 @@
-package model
+package cpu
 
 import (
 	"fmt"
@@ -6,29 +6,20 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/fsl-project/fsl/model/internal/simd"
-	"gorgonia.org/tensor"
+	"github.com/fsl-project/fsl/model/cpu/internal/simd"
 )
 
 // convPasses runs the three convolution products (forward, input
 // gradient, weight gradient) of x [C N H W], w [F C 3 3] and dy [F N H W]
-// with the Winograd path on or off.
-func convPasses[T float](wino bool, x, w, dy []T, c, n, h, wd, f int) (y, dx, dw []T) {
-	defer func(old bool) { useWinograd = old }(useWinograd)
-	useWinograd = wino
+// on k with its Winograd path on or off.
+func convPasses[T Float](k *Kernels, wino bool, x, w, dy []T, c, n, h, wd, f int) (y, dx, dw []T) {
+	kw := *k
+	kw.useWinograd = wino
 	y, dx, dw = make([]T, f*n*h*wd), make([]T, c*n*h*wd), make([]T, f*c*9)
-	convForward(x, w, y, tensor.Shape{c, n, h, wd}, f)
-	convGradX(w, dy, dx, tensor.Shape{f, c, 3, 3}, tensor.Shape{f, n, h, wd})
-	convGradW(x, dy, dw, tensor.Shape{c, n, h, wd}, f)
+	ConvForward(&kw, x, w, y, c, n, h, wd, f)
+	ConvGradX(&kw, w, dy, dx, f, c, n, h, wd)
+	ConvGradW(&kw, x, dy, dw, c, n, h, wd, f)
 	return y, dx, dw
-}
-
-func toF32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, e := range v {
-		out[i] = float32(e)
-	}
-	return out
 }
 
 // TestWinogradMatchesIm2col checks the Winograd forward, input gradient
@@ -36,8 +27,8 @@ func toF32(v []float64) []float32 {
 // (cropped tiles), unequal channel counts and several chunks: float64 to
 // 1e-12 and float32 to 2e-6 of the output's scale.
 func TestWinogradMatchesIm2col(t *testing.T) {
-	defer func(old int) { winogradMinSide = old }(winogradMinSide)
-	winogradMinSide = 2 // the transforms at every size, not only where they pay
+	k := New(1)
+	k.winogradMinSide = 2 // the transforms at every size, not only where they pay
 	cases := []struct{ c, f, n, h, w int }{
 		{16, 16, 1, 4, 4},
 		{16, 20, 2, 5, 7},
@@ -47,7 +38,7 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 		{64, 64, 60, 7, 7},   // block 3
 	}
 	for _, tc := range cases {
-		if !winograd(tc.c, tc.h, tc.w) || !winograd(tc.f, tc.h, tc.w) {
+		if !k.Winograd(tc.c, tc.h, tc.w) || !k.Winograd(tc.f, tc.h, tc.w) {
 			t.Fatalf("%+v: not a Winograd shape; the test would compare im2col with itself", tc)
 		}
 		rng := rand.New(rand.NewPCG(uint64(tc.c*1000+tc.h*10+tc.n), 9))
@@ -55,8 +46,8 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 		w := randVec(rng, tc.f*tc.c*9, 0.3)
 		dy := randVec(rng, tc.f*tc.n*tc.h*tc.w, 1)
 
-		y0, dx0, dw0 := convPasses(false, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
-		y1, dx1, dw1 := convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
+		y0, dx0, dw0 := convPasses(k, false, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
+		y1, dx1, dw1 := convPasses(k, true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
 		for _, p := range []struct {
 			name      string
 			got, want []float64
@@ -67,7 +58,7 @@ func TestWinogradMatchesIm2col(t *testing.T) {
 		}
 
 		x32, w32, dy32 := toF32(x), toF32(w), toF32(dy)
-		ys, dxs, dws := convPasses(true, x32, w32, dy32, tc.c, tc.n, tc.h, tc.w, tc.f)
+		ys, dxs, dws := convPasses(k, true, x32, w32, dy32, tc.c, tc.n, tc.h, tc.w, tc.f)
 		for _, p := range []struct {
 			name string
 			got  []float32
@@ -89,8 +80,8 @@ func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
 	if !simd.Available {
 		t.Skip("no AVX2 on this CPU: only the Go transforms run here")
 	}
-	defer func(old int) { winogradMinSide = old }(winogradMinSide)
-	winogradMinSide = 1
+	k := New(1)
+	k.winogradMinSide = 1
 	cases := []struct{ c, f, n, h, w int }{
 		{16, 16, 3, 4, 4},   // 2 tiles a row
 		{16, 16, 2, 5, 1},   // 1
@@ -101,7 +92,7 @@ func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
 		{64, 64, 9, 14, 14},
 	}
 	for _, tc := range cases {
-		if !winograd(tc.c, tc.h, tc.w) || !winograd(tc.f, tc.h, tc.w) {
+		if !k.Winograd(tc.c, tc.h, tc.w) || !k.Winograd(tc.f, tc.h, tc.w) {
 			t.Fatalf("%+v: not a Winograd shape", tc)
 		}
 		rng := rand.New(rand.NewPCG(uint64(tc.h*100+tc.w), 11))
@@ -109,16 +100,16 @@ func TestWinogradSIMDMatchesGoBitForBit(t *testing.T) {
 		w := tieData(rng, tc.f*tc.c*9)
 		dy := tieData(rng, tc.f*tc.n*tc.h*tc.w)
 		var goY, goDx, goDw []float32
-		withSIMD(false, func() { goY, goDx, goDw = convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f) })
+		kGo := *k
+		kGo.simd = false
+		goY, goDx, goDw = convPasses(&kGo, true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
 		for _, kind := range []string{"AVX2", "AVX-512"} {
 			if kind == "AVX-512" && (!simd.Available512 || tc.w > 14) {
 				continue
 			}
-			old512 := useSIMD512
-			useSIMD512 = kind == "AVX-512"
-			var asmY, asmDx, asmDw []float32
-			withSIMD(true, func() { asmY, asmDx, asmDw = convPasses(true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f) })
-			useSIMD512 = old512
+			kAsm := *k
+			kAsm.simd, kAsm.simd512 = true, kind == "AVX-512"
+			asmY, asmDx, asmDw := convPasses(&kAsm, true, x, w, dy, tc.c, tc.n, tc.h, tc.w, tc.f)
 			for _, p := range []struct {
 				name     string
 				asm, ref []float32
@@ -151,7 +142,7 @@ func TestWinogradPolicy(t *testing.T) {
 		{64, 3, 14, false},
 	}
 	for _, tc := range cases {
-		if got := winograd(tc.c, tc.h, tc.w); got != tc.want {
+		if got := New(1).Winograd(tc.c, tc.h, tc.w); got != tc.want {
 			t.Errorf("winograd(%d, %d, %d) = %v, want %v", tc.c, tc.h, tc.w, got, tc.want)
 		}
 	}
@@ -162,35 +153,31 @@ func TestWinogradPolicy(t *testing.T) {
 // Winograd, float32, on the calling goroutine. The input gradient costs
 // what the forward does.
 func BenchmarkWinoChunk(b *testing.B) {
-	useBLAS()
-	SetThreads(1)
+	UseBLAS()
 	c, n, f, side := 64, 60, 64, 14
 	rng := rand.New(rand.NewPCG(1, 2))
 	x := toF32(randVec(rng, c*n*side*side, 1))
 	w := toF32(randVec(rng, f*c*9, 0.3))
 	dy := toF32(randVec(rng, f*n*side*side, 1))
 	y, dw := make([]float32, len(dy)), make([]float32, len(w))
-	xs := tensor.Shape{c, n, side, side}
 	for _, cv := range []int{1 << 15, 1 << 16, 1 << 17, 1 << 18} {
-		old := winoChunkValues
-		winoChunkValues = cv
+		k := New(1)
+		k.winoChunkValues = cv
 		b.Run(fmt.Sprintf("%d/forward", cv), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				convForward(x, w, y, xs, f)
+				ConvForward(k, x, w, y, c, n, side, side, f)
 			}
 		})
 		b.Run(fmt.Sprintf("%d/gradW", cv), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				convGradW(x, dy, dw, xs, f)
+				ConvGradW(k, x, dy, dw, c, n, side, side, f)
 			}
 		})
-		winoChunkValues = old
 	}
 }
 
 func BenchmarkConvLayers(b *testing.B) {
-	useBLAS()
-	SetThreads(1)
+	UseBLAS()
 	for _, l := range []struct {
 		name    string
 		c, side int
@@ -201,9 +188,10 @@ func BenchmarkConvLayers(b *testing.B) {
 		w := toF32(randVec(rng, f*c*9, 0.3))
 		dy := toF32(randVec(rng, f*n*l.side*l.side, 1))
 		y, dw := make([]float32, len(dy)), make([]float32, len(w))
-		xs := tensor.Shape{c, n, l.side, l.side}
 		for _, wino := range []bool{false, true} {
-			if wino && !winograd(c, l.side, l.side) {
+			k := New(1)
+			k.useWinograd = wino
+			if wino && !k.Winograd(c, l.side, l.side) {
 				continue
 			}
 			name := l.name + "/im2col"
@@ -211,17 +199,13 @@ func BenchmarkConvLayers(b *testing.B) {
 				name = l.name + "/winograd"
 			}
 			b.Run(name+"/forward", func(b *testing.B) {
-				defer func(old bool) { useWinograd = old }(useWinograd)
-				useWinograd = wino
 				for i := 0; i < b.N; i++ {
-					convForward(x, w, y, xs, f)
+					ConvForward(k, x, w, y, c, n, l.side, l.side, f)
 				}
 			})
 			b.Run(name+"/gradW", func(b *testing.B) {
-				defer func(old bool) { useWinograd = old }(useWinograd)
-				useWinograd = wino
 				for i := 0; i < b.N; i++ {
-					convGradW(x, dy, dw, xs, f)
+					ConvGradW(k, x, dy, dw, c, n, l.side, l.side, f)
 				}
 			})
 		}

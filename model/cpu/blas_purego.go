@@ -1,9 +1,9 @@
 //go:build !cgo || purego
 
-package model
+package cpu
 
-// useBLAS keeps Gorgonia's default, gonum's pure-Go BLAS.
-func useBLAS() {}
+// UseBLAS keeps Gorgonia's default, gonum's pure-Go BLAS.
+func UseBLAS() {}
 
 // BLASName names the BLAS this process computes with.
 func BLASName() string { return "gonum" }

@@ -1,4 +1,4 @@
-package model
+package cpu
 
 import "sync"
 
@@ -6,12 +6,14 @@ import "sync"
 // length: a training step needs a few large ones per layer (27 MB for
 // block 2 at 28×28, batch 60), and allocating them per call cost more in
 // zeroing than the matrix products they feed. Contents are not zeroed;
-// every user overwrites the whole buffer.
+// every user overwrites the whole buffer. The pools are process-wide on
+// purpose: a buffer holds no state between uses, so sharing them between
+// Kernels (and models) changes no result, only saves memory.
 var scratchPools sync.Map // key{elemBytes, n} → *sync.Pool
 
 type scratchKey struct{ size, n int }
 
-func scratchPool[T float](n int) *sync.Pool {
+func scratchPool[T Float](n int) *sync.Pool {
 	var zero T
 	size := 4
 	if _, ok := any(zero).(float64); ok {
@@ -27,8 +29,8 @@ func scratchPool[T float](n int) *sync.Pool {
 
 // getScratch returns a buffer of n values with undefined contents; give it
 // back with putScratch.
-func getScratch[T float](n int) *[]T {
+func getScratch[T Float](n int) *[]T {
 	return scratchPool[T](n).Get().(*[]T)
 }
 
-func putScratch[T float](s *[]T) { scratchPool[T](len(*s)).Put(s) }
+func putScratch[T Float](s *[]T) { scratchPool[T](len(*s)).Put(s) }

@@ -1,19 +1,18 @@
-package model
+package cpu
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/fsl-project/fsl/model/internal/simd"
+	"github.com/fsl-project/fsl/model/cpu/internal/simd"
 )
 
-// withSIMD runs f with the assembly kernels on or off.
-func withSIMD(on bool, f func()) {
-	old := useSIMD
-	useSIMD = on
-	defer func() { useSIMD = old }()
-	f()
+// simdKernels returns one-thread kernels with the assembly on or off.
+func simdKernels(on bool) *Kernels {
+	k := New(1)
+	k.simd = on
+	return k
 }
 
 // tieData is n values on a coarse grid (many exact ties, zeros of both
@@ -55,18 +54,17 @@ func TestSIMDKernelsMatchGoBitForBit(t *testing.T) {
 			code       []uint8
 			sum, sq    float64
 		}
-		run := func() out {
+		run := func(k *Kernels) out {
 			o := out{y: make([]float32, om), sel: make([]float32, om), dx: make([]float32, len(x)), code: make([]uint8, om)}
 			for _, a := range []float32{1.5, -0.75} {
-				routePlanes(x, o.y, o.code, o.sel, tc.n, tc.h, tc.w, a, 0.25)
+				routePlanes(k, x, o.y, o.code, o.sel, tc.n, tc.h, tc.w, a, 0.25)
 			}
-			inputGradPlanes32(x, o.dx, o.code, g, tc.n, tc.h, tc.w, 0.3, -0.2, 1.7)
-			o.sum, o.sq = channelSums32(x)
+			k.inputGradPlanes32(x, o.dx, o.code, g, tc.n, tc.h, tc.w, 0.3, -0.2, 1.7)
+			o.sum, o.sq = k.channelSums32(x)
 			return o
 		}
 		var goOut, asmOut out
-		withSIMD(false, func() { goOut = run() })
-		withSIMD(true, func() { asmOut = run() })
+		goOut, asmOut = run(simdKernels(false)), run(simdKernels(true))
 		same := func(what string, a, b []float32) {
 			for i := range a {
 				if math32bits(a[i]) != math32bits(b[i]) {
@@ -100,23 +98,24 @@ func BenchmarkWindowKernels(b *testing.B) {
 			continue
 		}
 		name := map[bool]string{false: "go", true: "avx2"}[on]
-		withSIMD(on, func() {
+		k := simdKernels(on)
+		func() {
 			b.Run("route/"+name, func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					routePlanes(x, y, code, sel, n, h, w, 1.1, 0.1)
+					routePlanes(k, x, y, code, sel, n, h, w, 1.1, 0.1)
 				}
 			})
 			b.Run("inputgrad/"+name, func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					inputGradPlanes32(x, dx, code, g, n, h, w, 0.1, 0.2, 0.3)
+					k.inputGradPlanes32(x, dx, code, g, n, h, w, 0.1, 0.2, 0.3)
 				}
 			})
 			b.Run("sums/"+name, func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					channelSums32(x)
+					k.channelSums32(x)
 				}
 			})
-		})
+		}()
 	}
 }
 

@@ -1,6 +1,0 @@
-// Package simd holds the AVX2 assembly kernels of package model's fused
-// batch-norm, ReLU and pooling ops (Go assembly cannot live in model,
-// which uses cgo). Each function computes, bit for bit, what its Go twin
-// in model/simd.go computes; callers check Available first. It imports
-// nothing of fsl.
-package simd
