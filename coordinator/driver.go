@@ -22,6 +22,7 @@ import (
 // DriverConfig connects a job's Machine and Trainer to NATS, the checkpoint
 // store and the clock.
 type DriverConfig struct {
+	// Spec is the job, complete (see JobSpec.WithDefaults).
 	Spec JobSpec
 	// Dataset is the training split; when nil, Run opens it from the spec.
 	Dataset *episodes.Dataset
@@ -47,9 +48,6 @@ type DriverConfig struct {
 	// HeartbeatEvery is how often workers are asked to heartbeat (default
 	// a third of the spec's heartbeat timeout).
 	HeartbeatEvery time.Duration
-	// BackupWhenRemaining hands backup copies of the slowest shards to idle
-	// workers once this many or fewer are outstanding (default 1; -1 off).
-	BackupWhenRemaining int
 	// HoldWork is how long a work request that finds nothing to do is held
 	// (long polling) before it is answered Wait: an idle worker gets the
 	// next step's shard the moment the step advances instead of after a
@@ -162,7 +160,7 @@ func (d *Driver) Status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Steps: d.spec.Steps}
 }
 
-// Spec is the job's spec with defaults filled in.
+// Spec is the job's spec.
 func (d *Driver) Spec() JobSpec { return d.spec }
 
 func (d *Driver) refresh() {
@@ -173,7 +171,7 @@ func (d *Driver) refresh() {
 // NewDriver opens the job's dataset and checkpoint store, restores the
 // newest valid checkpoint, and returns a driver ready to Run.
 func NewDriver(cfg DriverConfig) (*Driver, error) {
-	spec := cfg.Spec.WithDefaults()
+	spec := cfg.Spec
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -191,12 +189,6 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if cfg.HeartbeatEvery <= 0 {
 		cfg.HeartbeatEvery = time.Duration(spec.HeartbeatTimeout) / 3
-	}
-	if cfg.BackupWhenRemaining == 0 {
-		cfg.BackupWhenRemaining = 1
-	}
-	if cfg.BackupWhenRemaining < 0 {
-		cfg.BackupWhenRemaining = 0
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Second
@@ -237,7 +229,10 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		TotalSteps:          spec.Steps,
 		LeaseTimeout:        time.Duration(spec.LeaseTimeout),
 		HeartbeatTimeout:    time.Duration(spec.HeartbeatTimeout),
-		BackupWhenRemaining: cfg.BackupWhenRemaining,
+		RetryAfter:          DefaultRetryAfter,
+		BackupWhenRemaining: DefaultBackupWhenRemaining,
+		MaxBackupsPerShard:  DefaultMaxBackupsPerShard,
+		BackupSlowFactor:    DefaultBackupSlowFactor,
 		CheckpointEvery:     spec.CheckpointEvery,
 		GradLen:             d.tr.Layout().Size(),
 		StateLen:            d.tr.StateLayout().Size(),
