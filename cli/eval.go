@@ -35,7 +35,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
 			&cli.StringFlag{Name: "split", Value: episodes.SplitTest, Usage: "classes to evaluate on (test: the held-out classes)"},
-			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (default: as the job trained)"},
+			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (when not given: as the job trained)"},
 			&cli.IntSliceFlag{Name: "way", Value: cli.NewIntSlice(5), Usage: "classes per episode; a list evaluates each"},
 			&cli.IntSliceFlag{Name: "shot", Value: cli.NewIntSlice(1), Usage: "support images per class; a list evaluates each"},
 			&cli.IntFlag{Name: "query", Value: 15, Usage: "query images per class"},
