@@ -210,7 +210,7 @@ func runStart(c *cli.Context) error {
 		return err
 	}
 	sum, err := runDriver(ctx, mon, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
-		OnStep: prog.step, Validate: validate})
+		Observer: coordinator.StepFunc(prog.step), Validate: validate})
 	close(driverDone)
 	prog.finish()
 	wg.Wait()

@@ -32,11 +32,9 @@ type DriverConfig struct {
 	Conn *nats.Conn
 	// Logger receives the job's events (default slog.Default()).
 	Logger *slog.Logger
-	// OnStep is called from the driver's goroutine after every applied
-	// step; it must not block for long.
-	OnStep func(Progress)
 	// Observer, when set, is told of steps, checkpoints and validations
-	// (metrics, dashboards), from the driver's goroutine; it must not block.
+	// (progress lines, metrics, dashboards), from the driver's goroutine; it
+	// must not block. StepFunc and Observers adapt and combine them.
 	Observer Observer
 	// Validate, when set, measures parameters of a version on held-out
 	// classes every Spec.EvalEvery steps (and after the last step); its
@@ -359,7 +357,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			return d.summary(), nil
 		case <-ctx.Done():
 			if !d.done {
-				if err := d.save(nil); err != nil {
+				if err := d.save(); err != nil {
 					d.log.Error("checkpoint on shutdown", "err", err)
 				}
 			}
@@ -643,14 +641,11 @@ func (d *Driver) drainOutputs() error {
 				st := d.Status()
 				pr := Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss, Validation: d.lastVal,
 					Images: d.images, Elapsed: time.Since(d.start), Workers: len(st.Status.Workers), Counters: st.Status.Counters}
-				if d.cfg.OnStep != nil {
-					d.cfg.OnStep(pr)
-				}
 				if d.cfg.Observer != nil {
 					d.cfg.Observer.StepApplied(pr)
 				}
 			case CheckpointDue:
-				if err := d.save(nil); err != nil {
+				if err := d.save(); err != nil {
 					return err
 				}
 			case JobDone:
@@ -694,8 +689,9 @@ func (d *Driver) validate() error {
 
 // save checkpoints the trainer's version with its loss and, when the last
 // validation was of this very version, its validation metrics.
-func (d *Driver) save(metrics map[string]float64) error {
-	if metrics == nil && d.tr.Version > 0 {
+func (d *Driver) save() error {
+	var metrics map[string]float64
+	if d.tr.Version > 0 {
 		metrics = map[string]float64{"loss": d.tr.LastLoss}
 		if d.valStep == d.tr.Version {
 			for k, v := range d.lastVal {
