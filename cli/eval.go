@@ -192,9 +192,10 @@ func evalAction(c *cli.Context) error {
 // --checkpoint, name; when a running coordinator holds the store, it asks
 // that coordinator over --nats.
 func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
-	which, job := c.String("checkpoint"), c.String("job")
-	if err := checkWhich(which); err != nil {
-		return loadedCheckpoint{}, err
+	job := c.String("job")
+	which, err := checkpoints.ParseSelector(c.String("checkpoint"))
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("--checkpoint: %w", err)
 	}
 	if from := c.String("from"); from != "" {
 		lc, err := readExportFile(from)
@@ -215,7 +216,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if url == "" {
 		return lc, fmt.Errorf("%w; pass --nats URL (and --token) to ask the running coordinator for the checkpoint, or export it", err)
 	}
-	return fetchCheckpoint(c.Context, url, c.String("token"), job, which, c.Duration("nats-timeout"))
+	return fetchCheckpoint(c.Context, url, c.String("token"), job, which.String(), c.Duration("nats-timeout"))
 }
 
 // evalDatasets opens the classes to evaluate on and, unless --force,

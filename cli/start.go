@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
@@ -255,7 +256,7 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	if err != nil {
 		return fmt.Errorf("held-out classes: %w", err)
 	}
-	net, err := loadNet(c.String("db"), spec.ID, "latest")
+	net, err := loadNet(c.String("db"), spec.ID, checkpoints.Selector{})
 	if err != nil {
 		return err
 	}

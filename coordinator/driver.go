@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -567,21 +566,13 @@ func (d *Driver) status() JobStatus {
 // by this process: the export format, which Import and eval read.
 func (d *Driver) replyCheckpoint(to, which string) {
 	var c *checkpoints.Checkpoint
-	var err error
-	switch which {
-	case "", "latest":
-		c, err = d.store.Latest(d.spec.ID)
-	case "best":
-		c, err = d.store.Best(d.spec.ID)
-	default:
-		var step uint64
-		if step, err = strconv.ParseUint(which, 10, 64); err == nil {
-			c, err = d.store.At(d.spec.ID, step)
-		}
+	sel, err := checkpoints.ParseSelector(which)
+	if err == nil {
+		c, err = d.store.Select(d.spec.ID, sel)
 	}
 	if err != nil {
 		code := wire.CodeInternal
-		if errors.Is(err, checkpoints.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) {
+		if errors.Is(err, checkpoints.ErrNotFound) || errors.Is(err, checkpoints.ErrBadSelector) {
 			code = wire.CodeNotFound
 		}
 		d.reply(to, &wire.Error{Code: code, Text: err.Error()})
