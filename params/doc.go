@@ -11,9 +11,10 @@
 //     state is a list of Vectors that the checkpoint store saves, with L2 or
 //     decoupled weight decay, global gradient-norm clipping and learning-rate
 //     schedules (constant, step, cosine, each with optional linear warmup).
-//   - Aggregator: the weighted mean of per-shard vectors, summed in shard
-//     order whatever the arrival order, so the result is the same bits
-//     however many workers there were and however they were scheduled; and
+//   - Aggregator: the weighted mean of per-shard vectors, taken and summed
+//     in shard order only (the caller orders arrivals), so the result is the
+//     same bits however many workers there were and however they were
+//     scheduled; and
 //     EMA for running statistics.
 //   - A binary codec for vectors (float32 or bfloat16 payload, layout hash,
 //     CRC-32C) whose decoder rejects any corruption without panicking, and
