@@ -235,22 +235,14 @@ func evalDatasets(c *cli.Context, dataSpec string, size int, rotations bool, tra
 		}
 		return ds, false, nil
 	}
-	// One load serves both splits (Omniglot: both zips).
-	all, err := episodes.Open(dataSpec, episodes.Options{Size: size})
-	if err != nil {
-		return nil, false, fmt.Errorf("evaluation dataset: %w", err)
-	}
-	tr, err := episodes.Select(all, train)
-	if err != nil {
-		return nil, false, fmt.Errorf("dataset %q: cannot check it against job %q: training split: %w (pass --force to evaluate unchecked)", dataSpec, rec.ID, err)
-	}
-	if fp := tr.Fingerprint(); fp != rec.Dataset {
-		return nil, false, fmt.Errorf("dataset %q: its training split %q has fingerprint %.16s, but job %q trained on %.16s: "+
-			"the data changed, or --data names another dataset (pass --force to evaluate anyway)", dataSpec, train.Split, fp, rec.ID, rec.Dataset)
-	}
-	test, err := episodes.Select(all, testOpts)
-	if err != nil {
-		return nil, false, fmt.Errorf("evaluation classes of %q: %w", dataSpec, err)
+	test, err := eval.OpenChecked(dataSpec, train, testOpts, rec.ID, rec.Dataset)
+	switch {
+	case errors.Is(err, eval.ErrUncheckable):
+		return nil, false, fmt.Errorf("--data: %w (pass --force to evaluate unchecked)", err)
+	case errors.Is(err, eval.ErrOtherDataset):
+		return nil, false, fmt.Errorf("--data: %w (pass --force to evaluate anyway)", err)
+	case err != nil:
+		return nil, false, err
 	}
 	return test, true, nil
 }

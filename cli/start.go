@@ -236,6 +236,24 @@ func runStart(c *cli.Context) error {
 	return nil
 }
 
+// newValidator returns the driver's Validate hook for spec with --eval-every
+// and --val-episodes n (nil when either is off): eval.NewValidator on the
+// validation split of the job's dataset, opened once.
+func newValidator(spec coordinator.JobSpec, n int) (func(int, params.Vector, params.Vector) (map[string]float64, error), error) {
+	if spec.EvalEvery <= 0 || n <= 0 {
+		return nil, nil
+	}
+	val, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitVal})
+	if err != nil {
+		return nil, fmt.Errorf("validation classes of %q: %w", spec.Dataset, err)
+	}
+	v, err := eval.NewValidator(spec.ModelConfig(), val, n)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: validation: %w", spec.ID, err)
+	}
+	return v, nil
+}
+
 // writeJSON writes v to path atomically: a reader never sees half a file.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
