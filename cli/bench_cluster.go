@@ -168,12 +168,12 @@ func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes
 	var t0, t1 time.Time
 	var i0, i1 int
 	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc,
-		OnStep: func(p coordinator.Progress) {
+		Observer: coordinator.StepFunc(func(p coordinator.Progress) {
 			if p.Step == warm {
 				t0, i0 = time.Now(), p.Images
 			}
 			t1, i1 = time.Now(), p.Images
-		}})
+		})})
 	if err != nil {
 		return 0, err
 	}

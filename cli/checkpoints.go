@@ -103,17 +103,11 @@ func ckptOpen(c *cli.Context, write bool) (*checkpoints.Store, error) {
 
 // ckptResolve loads the checkpoint named by --step.
 func ckptResolve(st *checkpoints.Store, job, step string) (*checkpoints.Checkpoint, error) {
-	switch step {
-	case "latest", "":
-		return st.Latest(job)
-	case "best":
-		return st.Best(job)
-	}
-	n, err := strconv.ParseUint(step, 10, 64)
+	sel, err := checkpoints.ParseSelector(step)
 	if err != nil {
-		return nil, fmt.Errorf("--step %q: want a step number, latest or best", step)
+		return nil, fmt.Errorf("--step: %w", err)
 	}
-	return st.At(job, n)
+	return st.Select(job, sel)
 }
 
 // ckptFloat prints NaN and infinities as JSON strings instead of failing.

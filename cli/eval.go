@@ -35,7 +35,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
 			&cli.StringFlag{Name: "split", Value: episodes.SplitTest, Usage: "classes to evaluate on (test: the held-out classes)"},
-			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (default: as the job trained)"},
+			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (when not given: as the job trained)"},
 			&cli.IntSliceFlag{Name: "way", Value: cli.NewIntSlice(5), Usage: "classes per episode; a list evaluates each"},
 			&cli.IntSliceFlag{Name: "shot", Value: cli.NewIntSlice(1), Usage: "support images per class; a list evaluates each"},
 			&cli.IntFlag{Name: "query", Value: 15, Usage: "query images per class"},
@@ -192,9 +192,10 @@ func evalAction(c *cli.Context) error {
 // --checkpoint, name; when a running coordinator holds the store, it asks
 // that coordinator over --nats.
 func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
-	which, job := c.String("checkpoint"), c.String("job")
-	if err := checkWhich(which); err != nil {
-		return loadedCheckpoint{}, err
+	job := c.String("job")
+	which, err := checkpoints.ParseSelector(c.String("checkpoint"))
+	if err != nil {
+		return loadedCheckpoint{}, fmt.Errorf("--checkpoint: %w", err)
 	}
 	if from := c.String("from"); from != "" {
 		lc, err := readExportFile(from)
@@ -215,7 +216,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if url == "" {
 		return lc, fmt.Errorf("%w; pass --nats URL (and --token) to ask the running coordinator for the checkpoint, or export it", err)
 	}
-	return fetchCheckpoint(c.Context, url, c.String("token"), job, which, c.Duration("nats-timeout"))
+	return fetchCheckpoint(c.Context, url, c.String("token"), job, which.String(), c.Duration("nats-timeout"))
 }
 
 // evalDatasets opens the classes to evaluate on and, unless --force,
@@ -234,22 +235,14 @@ func evalDatasets(c *cli.Context, dataSpec string, size int, rotations bool, tra
 		}
 		return ds, false, nil
 	}
-	// One load serves both splits (Omniglot: both zips).
-	all, err := episodes.Open(dataSpec, episodes.Options{Size: size})
-	if err != nil {
-		return nil, false, fmt.Errorf("evaluation dataset: %w", err)
-	}
-	tr, err := episodes.Select(all, train)
-	if err != nil {
-		return nil, false, fmt.Errorf("dataset %q: cannot check it against job %q: training split: %w (pass --force to evaluate unchecked)", dataSpec, rec.ID, err)
-	}
-	if fp := tr.Fingerprint(); fp != rec.Dataset {
-		return nil, false, fmt.Errorf("dataset %q: its training split %q has fingerprint %.16s, but job %q trained on %.16s: "+
-			"the data changed, or --data names another dataset (pass --force to evaluate anyway)", dataSpec, train.Split, fp, rec.ID, rec.Dataset)
-	}
-	test, err := episodes.Select(all, testOpts)
-	if err != nil {
-		return nil, false, fmt.Errorf("evaluation classes of %q: %w", dataSpec, err)
+	test, err := eval.OpenChecked(dataSpec, train, testOpts, rec.ID, rec.Dataset)
+	switch {
+	case errors.Is(err, eval.ErrUncheckable):
+		return nil, false, fmt.Errorf("--data: %w (pass --force to evaluate unchecked)", err)
+	case errors.Is(err, eval.ErrOtherDataset):
+		return nil, false, fmt.Errorf("--data: %w (pass --force to evaluate anyway)", err)
+	case err != nil:
+		return nil, false, err
 	}
 	return test, true, nil
 }

@@ -49,10 +49,15 @@ func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinato
 }
 
 // runDriver runs the job like coordinator.Run, telling mon (when not nil)
-// of its events and attaching its status as soon as the driver exists.
+// of its events after cfg.Observer, and attaching its status as soon as the
+// driver exists.
 func runDriver(ctx context.Context, mon *coordinator.Monitor, cfg coordinator.DriverConfig) (*coordinator.Summary, error) {
-	if mon != nil {
-		cfg.Observer = mon // only when set: a nil *Monitor in the interface would not be nil
+	// Only when set: a nil *Monitor in the interface would not be nil.
+	switch {
+	case mon != nil && cfg.Observer != nil:
+		cfg.Observer = coordinator.Observers{cfg.Observer, mon}
+	case mon != nil:
+		cfg.Observer = mon
 	}
 	d, err := coordinator.NewDriver(cfg)
 	if err != nil {

@@ -55,7 +55,7 @@ type loadedCheckpoint struct {
 
 // loadNet opens a job's checkpoint (latest, best or a step) from a store
 // and builds the network it belongs to.
-func loadNet(db, job, which string) (eval.Net, error) {
+func loadNet(db, job string, which checkpoints.Selector) (eval.Net, error) {
 	lc, err := readCheckpoint(db, job, which, 0)
 	if err != nil {
 		return eval.Net{}, err
@@ -64,25 +64,10 @@ func loadNet(db, job, which string) (eval.Net, error) {
 	return net, err
 }
 
-// checkWhich checks a checkpoint selector: latest, best or a step number.
-func checkWhich(which string) error {
-	switch which {
-	case "", "latest", "best":
-		return nil
-	}
-	if _, err := strconv.ParseUint(which, 10, 64); err != nil {
-		return fmt.Errorf("checkpoint %q: want latest, best or a step number", which)
-	}
-	return nil
-}
-
 // readCheckpoint reads job's checkpoint which from the store db, opened
 // read-only; lockTimeout <= 0 keeps the store's default. A store held by a
 // running coordinator gives an error wrapping checkpoints.ErrLocked.
-func readCheckpoint(db, job, which string, lockTimeout time.Duration) (loadedCheckpoint, error) {
-	if err := checkWhich(which); err != nil {
-		return loadedCheckpoint{}, err
-	}
+func readCheckpoint(db, job string, which checkpoints.Selector, lockTimeout time.Duration) (loadedCheckpoint, error) {
 	st, err := checkpoints.Open(db, checkpoints.WithReadOnly(), checkpoints.WithLockTimeout(lockTimeout))
 	if err != nil {
 		return loadedCheckpoint{}, err
@@ -95,11 +80,8 @@ func readCheckpoint(db, job, which string, lockTimeout time.Duration) (loadedChe
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: %w", job, db, err)
 	}
-	c, err := ckptResolve(st, job, which)
+	c, err := st.Select(job, which)
 	if err != nil {
-		if which == "" {
-			which = "latest"
-		}
 		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: checkpoint %s: %w", job, db, which, err)
 	}
 	return loadedCheckpoint{rec: rec, ckpt: c, source: db}, nil

@@ -19,44 +19,50 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
+	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/worker"
 )
 
 // startFlags are `fsl-coord start`'s flags. Job flags override the --config
-// file's values only when given.
+// file's values only when given (c.IsSet): their Values, taken from
+// coordinator.DefaultSpec, are there for --help, and the same defaults fill
+// what neither the flags nor the file set.
 func startFlags() []cli.Flag {
+	d := coordinator.DefaultSpec()
+	sgdLR := params.OptimizerConfig{Name: params.OptimizerSGD}.WithDefaults().LR
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML job spec (fields as in coordinator.JobSpec: loss, dataset, way, shards, steps, optimizer, ...)"},
-		&cli.StringFlag{Name: "job", Usage: "job ID (default \"fsl\")"},
-		&cli.StringFlag{Name: "loss", Usage: "proto, triplet or siamese (default proto)"},
-		&cli.StringFlag{Name: "data", Usage: "dataset: glyphs (default, generated), or an Omniglot/miniImageNet/image-tree folder"},
-		&cli.StringFlag{Name: "split", Usage: "training split (default train: background minus validation groups)"},
-		&cli.IntFlag{Name: "size", Usage: "image side in pixels (default 28)"},
-		&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes"},
-		&cli.IntFlag{Name: "way", Usage: "classes per proto shard (default 10)"},
-		&cli.IntFlag{Name: "shot", Usage: "support images per class (default 1)"},
-		&cli.IntFlag{Name: "query", Usage: "query images per class (default 2)"},
-		&cli.IntFlag{Name: "pairs", Usage: "pairs per siamese shard (default 30)"},
-		&cli.IntFlag{Name: "triplets", Usage: "triplets per triplet shard (default 20)"},
-		&cli.IntFlag{Name: "shards", Usage: "shards per step (default 2)"},
-		&cli.IntFlag{Name: "steps", Usage: "optimizer steps (default 400)"},
-		&cli.Uint64Flag{Name: "seed", Usage: "seed of initialisation and batches (default 1)"},
-		&cli.StringFlag{Name: "optimizer", Usage: "adam (default) or sgd"},
-		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default 1e-3 for adam)"},
-		&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints (default 100; the last step always)"},
-		&cli.DurationFlag{Name: "lease-timeout", Usage: "how long a worker may hold a shard (default 30s)"},
-		&cli.DurationFlag{Name: "heartbeat-timeout", Usage: "silence after which a worker is lost (default 10s)"},
+		&cli.StringFlag{Name: "job", Value: d.ID, Usage: "job ID"},
+		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto, triplet or siamese"},
+		&cli.StringFlag{Name: "data", Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},
+		&cli.StringFlag{Name: "split", Value: d.Split, Usage: "training split (train: background minus validation groups)"},
+		&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side in pixels"},
+		&cli.BoolFlag{Name: "rotations", Value: d.Rotations, Usage: "add 90° rotations of each class as new classes"},
+		&cli.IntFlag{Name: "way", Value: d.Way, Usage: "classes per proto shard"},
+		&cli.IntFlag{Name: "shot", Value: d.Shot, Usage: "support images per class"},
+		&cli.IntFlag{Name: "query", Value: d.Query, Usage: "query images per class"},
+		&cli.IntFlag{Name: "pairs", Value: d.Pairs, Usage: "pairs per siamese shard"},
+		&cli.IntFlag{Name: "triplets", Value: d.Triplets, Usage: "triplets per triplet shard"},
+		&cli.IntFlag{Name: "shards", Value: d.Shards, Usage: "shards per step"},
+		&cli.IntFlag{Name: "steps", Value: d.Steps, Usage: "optimizer steps"},
+		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of initialisation and batches"},
+		&cli.StringFlag{Name: "optimizer", Value: d.Optimizer.Name, Usage: "adam or sgd"},
+		&cli.Float64Flag{Name: "lr", Value: d.Optimizer.LR, Usage: fmt.Sprintf("learning rate (%g with --optimizer sgd and no --lr)", sgdLR)},
+		&cli.IntFlag{Name: "checkpoint-every", Value: d.CheckpointEvery, Usage: "steps between checkpoints (the last step always)"},
+		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
+		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
 		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
 		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
-		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker (default: all cores, so a worker waiting at the step barrier leaves its cores to the others; results do not depend on it)"},
-		&cli.IntFlag{Name: "eval-every", Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
+		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},
+		&cli.IntFlag{Name: "eval-every", Value: d.EvalEvery, Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
 		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
@@ -205,7 +211,7 @@ func runStart(c *cli.Context) error {
 		return err
 	}
 	sum, err := runDriver(ctx, mon, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
-		OnStep: prog.step, Validate: validate})
+		Observer: coordinator.StepFunc(prog.step), Validate: validate})
 	close(driverDone)
 	prog.finish()
 	wg.Wait()
@@ -230,6 +236,24 @@ func runStart(c *cli.Context) error {
 	return nil
 }
 
+// newValidator returns the driver's Validate hook for spec with --eval-every
+// and --val-episodes n (nil when either is off): eval.NewValidator on the
+// validation split of the job's dataset, opened once.
+func newValidator(spec coordinator.JobSpec, n int) (func(int, params.Vector, params.Vector) (map[string]float64, error), error) {
+	if spec.EvalEvery <= 0 || n <= 0 {
+		return nil, nil
+	}
+	val, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitVal})
+	if err != nil {
+		return nil, fmt.Errorf("validation classes of %q: %w", spec.Dataset, err)
+	}
+	v, err := eval.NewValidator(spec.ModelConfig(), val, n)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: validation: %w", spec.ID, err)
+	}
+	return v, nil
+}
+
 // writeJSON writes v to path atomically: a reader never sees half a file.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -250,7 +274,7 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	if err != nil {
 		return fmt.Errorf("held-out classes: %w", err)
 	}
-	net, err := loadNet(c.String("db"), spec.ID, "latest")
+	net, err := loadNet(c.String("db"), spec.ID, checkpoints.Selector{})
 	if err != nil {
 		return err
 	}

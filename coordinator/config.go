@@ -6,21 +6,25 @@ import (
 	"time"
 )
 
-// Defaults that New puts in place of zero Config fields.
+// The values the driver gives the machine, and (the timeouts) DefaultSpec's.
 const (
-	DefaultLeaseTimeout       = 30 * time.Second
-	DefaultHeartbeatTimeout   = 10 * time.Second
-	DefaultRetryAfter         = 200 * time.Millisecond
-	DefaultMaxBackupsPerShard = 1
-	DefaultBackupSlowFactor   = 1.5
+	DefaultLeaseTimeout     = 30 * time.Second
+	DefaultHeartbeatTimeout = 10 * time.Second
+	DefaultRetryAfter       = 200 * time.Millisecond
+	// DefaultBackupWhenRemaining: backups of the last outstanding shard of
+	// a step.
+	DefaultBackupWhenRemaining = 1
+	DefaultMaxBackupsPerShard  = 1
+	DefaultBackupSlowFactor    = 1.5
 )
 
 // MaxShardsPerStep bounds Config.ShardsPerStep: the machine keeps per-shard
 // state and every step's results in memory.
 const MaxShardsPerStep = 1 << 16
 
-// Config describes one job to the machine. The zero value of every optional
-// field works: see each field.
+// Config describes one job to the machine. Every field is concrete: New
+// fills in nothing (the driver, which makes the Config, gives it the
+// Default values above).
 type Config struct {
 	// Job identifies the job; a result naming another job is invalid.
 	// Required.
@@ -33,14 +37,14 @@ type Config struct {
 	TotalSteps int
 
 	// LeaseTimeout is how long a worker may hold a shard before the shard
-	// goes back to pending. Zero means DefaultLeaseTimeout.
+	// goes back to pending; positive.
 	LeaseTimeout time.Duration
 	// HeartbeatTimeout is how long a worker may stay silent (no join,
 	// heartbeat, work request or result) before it is declared lost and its
-	// leases go back at once. Zero means DefaultHeartbeatTimeout.
+	// leases go back at once; positive.
 	HeartbeatTimeout time.Duration
-	// RetryAfter is the delay a Wait reply suggests to an idle worker. Zero
-	// means DefaultRetryAfter.
+	// RetryAfter is the delay a Wait reply suggests to an idle worker;
+	// positive.
 	RetryAfter time.Duration
 
 	// BackupWhenRemaining enables backup leases near the end of a step:
@@ -48,12 +52,12 @@ type Config struct {
 	// outstanding, an idle worker asking for work gets a copy of the
 	// outstanding shard leased longest ago. Zero disables backups.
 	BackupWhenRemaining int
-	// MaxBackupsPerShard caps the live backup leases of one shard. Zero
-	// means DefaultMaxBackupsPerShard.
+	// MaxBackupsPerShard caps the live backup leases of one shard; at least
+	// 1 when BackupWhenRemaining is.
 	MaxBackupsPerShard int
 	// BackupSlowFactor is how many mean shard times (lease to accepted
 	// result) a lease must have been out before a backup of it is granted;
-	// zero means DefaultBackupSlowFactor. Until a shard time is known any
+	// positive when BackupWhenRemaining is. Until a shard time is known any
 	// lease qualifies.
 	BackupSlowFactor float64
 
@@ -72,26 +76,6 @@ type Config struct {
 	LayoutHash uint64
 }
 
-// withDefaults returns c with zero optional fields replaced by defaults.
-func (c Config) withDefaults() Config {
-	if c.LeaseTimeout == 0 {
-		c.LeaseTimeout = DefaultLeaseTimeout
-	}
-	if c.HeartbeatTimeout == 0 {
-		c.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if c.RetryAfter == 0 {
-		c.RetryAfter = DefaultRetryAfter
-	}
-	if c.MaxBackupsPerShard == 0 {
-		c.MaxBackupsPerShard = DefaultMaxBackupsPerShard
-	}
-	if c.BackupSlowFactor == 0 {
-		c.BackupSlowFactor = DefaultBackupSlowFactor
-	}
-	return c
-}
-
 // validate reports every field out of range, each error wrapping
 // ErrInvalidConfig and naming the field.
 func (c Config) validate() error {
@@ -108,23 +92,23 @@ func (c Config) validate() error {
 	if c.TotalSteps < 1 {
 		bad("TotalSteps is %d, want at least 1", c.TotalSteps)
 	}
-	if c.LeaseTimeout < 0 {
-		bad("LeaseTimeout is %v, want positive (or zero for %v)", c.LeaseTimeout, DefaultLeaseTimeout)
+	if c.LeaseTimeout <= 0 {
+		bad("LeaseTimeout is %v, want positive (e.g. %v)", c.LeaseTimeout, DefaultLeaseTimeout)
 	}
-	if c.HeartbeatTimeout < 0 {
-		bad("HeartbeatTimeout is %v, want positive (or zero for %v)", c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	if c.HeartbeatTimeout <= 0 {
+		bad("HeartbeatTimeout is %v, want positive (e.g. %v)", c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	}
-	if c.RetryAfter < 0 {
-		bad("RetryAfter is %v, want positive (or zero for %v)", c.RetryAfter, DefaultRetryAfter)
+	if c.RetryAfter <= 0 {
+		bad("RetryAfter is %v, want positive (e.g. %v)", c.RetryAfter, DefaultRetryAfter)
 	}
 	if c.BackupWhenRemaining < 0 {
 		bad("BackupWhenRemaining is %d, want 0 (off) or more", c.BackupWhenRemaining)
 	}
-	if c.MaxBackupsPerShard < 0 {
-		bad("MaxBackupsPerShard is %d, want positive (or zero for %d)", c.MaxBackupsPerShard, DefaultMaxBackupsPerShard)
+	if c.MaxBackupsPerShard < 0 || (c.BackupWhenRemaining > 0 && c.MaxBackupsPerShard < 1) {
+		bad("MaxBackupsPerShard is %d, want 1 or more with backups on (e.g. %d)", c.MaxBackupsPerShard, DefaultMaxBackupsPerShard)
 	}
-	if !(c.BackupSlowFactor >= 0) {
-		bad("BackupSlowFactor is %v, want positive (or zero for %v)", c.BackupSlowFactor, DefaultBackupSlowFactor)
+	if !(c.BackupSlowFactor >= 0) || (c.BackupWhenRemaining > 0 && !(c.BackupSlowFactor > 0)) {
+		bad("BackupSlowFactor is %v, want positive with backups on (e.g. %v)", c.BackupSlowFactor, DefaultBackupSlowFactor)
 	}
 	if c.CheckpointEvery < 0 {
 		bad("CheckpointEvery is %d, want 0 (last step only) or more", c.CheckpointEvery)

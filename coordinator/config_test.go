@@ -17,10 +17,15 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"ShardsPerStep", func(c *Config) { c.ShardsPerStep = MaxShardsPerStep + 1 }},
 		{"TotalSteps", func(c *Config) { c.TotalSteps = 0 }},
 		{"LeaseTimeout", func(c *Config) { c.LeaseTimeout = -time.Second }},
+		{"LeaseTimeout", func(c *Config) { c.LeaseTimeout = 0 }},
 		{"HeartbeatTimeout", func(c *Config) { c.HeartbeatTimeout = -1 }},
+		{"HeartbeatTimeout", func(c *Config) { c.HeartbeatTimeout = 0 }},
 		{"RetryAfter", func(c *Config) { c.RetryAfter = -1 }},
+		{"RetryAfter", func(c *Config) { c.RetryAfter = 0 }},
 		{"BackupWhenRemaining", func(c *Config) { c.BackupWhenRemaining = -1 }},
 		{"MaxBackupsPerShard", func(c *Config) { c.MaxBackupsPerShard = -1 }},
+		{"MaxBackupsPerShard", func(c *Config) { c.BackupWhenRemaining, c.MaxBackupsPerShard = 1, 0 }},
+		{"BackupSlowFactor", func(c *Config) { c.BackupWhenRemaining, c.BackupSlowFactor = 1, 0 }},
 		{"CheckpointEvery", func(c *Config) { c.CheckpointEvery = -2 }},
 		{"GradLen", func(c *Config) { c.GradLen = 0 }},
 		{"StateLen", func(c *Config) { c.StateLen = -1 }},
@@ -44,18 +49,13 @@ func TestNewReportsEveryBadField(t *testing.T) {
 	}
 }
 
-func TestNewFillsDefaults(t *testing.T) {
-	cfg := Config{Job: "j", ShardsPerStep: 1, TotalSteps: 1, GradLen: 1}
+func TestNewKeepsConfigAsGiven(t *testing.T) {
+	cfg := testConfig()
 	m, err := New(cfg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := m.Config()
-	if got.LeaseTimeout != DefaultLeaseTimeout || got.HeartbeatTimeout != DefaultHeartbeatTimeout ||
-		got.RetryAfter != DefaultRetryAfter || got.MaxBackupsPerShard != DefaultMaxBackupsPerShard {
-		t.Fatalf("defaults not filled: %+v", got)
-	}
-	if got.BackupWhenRemaining != 0 || got.CheckpointEvery != 0 || got.StateLen != 0 {
-		t.Fatalf("zero-means-off fields changed: %+v", got)
+	if got := m.Config(); got != cfg {
+		t.Fatalf("Config() = %+v, want %+v as given", got, cfg)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 // DriverConfig connects a job's Machine and Trainer to NATS, the checkpoint
 // store and the clock.
 type DriverConfig struct {
+	// Spec is the job, complete (see JobSpec.WithDefaults).
 	Spec JobSpec
 	// Dataset is the training split; when nil, Run opens it from the spec.
 	Dataset *episodes.Dataset
@@ -31,11 +31,9 @@ type DriverConfig struct {
 	Conn *nats.Conn
 	// Logger receives the job's events (default slog.Default()).
 	Logger *slog.Logger
-	// OnStep is called from the driver's goroutine after every applied
-	// step; it must not block for long.
-	OnStep func(Progress)
 	// Observer, when set, is told of steps, checkpoints and validations
-	// (metrics, dashboards), from the driver's goroutine; it must not block.
+	// (progress lines, metrics, dashboards), from the driver's goroutine; it
+	// must not block. StepFunc and Observers adapt and combine them.
 	Observer Observer
 	// Validate, when set, measures parameters of a version on held-out
 	// classes every Spec.EvalEvery steps (and after the last step); its
@@ -47,9 +45,6 @@ type DriverConfig struct {
 	// HeartbeatEvery is how often workers are asked to heartbeat (default
 	// a third of the spec's heartbeat timeout).
 	HeartbeatEvery time.Duration
-	// BackupWhenRemaining hands backup copies of the slowest shards to idle
-	// workers once this many or fewer are outstanding (default 1; -1 off).
-	BackupWhenRemaining int
 	// HoldWork is how long a work request that finds nothing to do is held
 	// (long polling) before it is answered Wait: an idle worker gets the
 	// next step's shard the moment the step advances instead of after a
@@ -162,7 +157,7 @@ func (d *Driver) Status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Steps: d.spec.Steps}
 }
 
-// Spec is the job's spec with defaults filled in.
+// Spec is the job's spec.
 func (d *Driver) Spec() JobSpec { return d.spec }
 
 func (d *Driver) refresh() {
@@ -173,7 +168,7 @@ func (d *Driver) refresh() {
 // NewDriver opens the job's dataset and checkpoint store, restores the
 // newest valid checkpoint, and returns a driver ready to Run.
 func NewDriver(cfg DriverConfig) (*Driver, error) {
-	spec := cfg.Spec.WithDefaults()
+	spec := cfg.Spec
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -191,12 +186,6 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if cfg.HeartbeatEvery <= 0 {
 		cfg.HeartbeatEvery = time.Duration(spec.HeartbeatTimeout) / 3
-	}
-	if cfg.BackupWhenRemaining == 0 {
-		cfg.BackupWhenRemaining = 1
-	}
-	if cfg.BackupWhenRemaining < 0 {
-		cfg.BackupWhenRemaining = 0
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Second
@@ -237,7 +226,10 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		TotalSteps:          spec.Steps,
 		LeaseTimeout:        time.Duration(spec.LeaseTimeout),
 		HeartbeatTimeout:    time.Duration(spec.HeartbeatTimeout),
-		BackupWhenRemaining: cfg.BackupWhenRemaining,
+		RetryAfter:          DefaultRetryAfter,
+		BackupWhenRemaining: DefaultBackupWhenRemaining,
+		MaxBackupsPerShard:  DefaultMaxBackupsPerShard,
+		BackupSlowFactor:    DefaultBackupSlowFactor,
 		CheckpointEvery:     spec.CheckpointEvery,
 		GradLen:             d.tr.Layout().Size(),
 		StateLen:            d.tr.StateLayout().Size(),
@@ -364,7 +356,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			return d.summary(), nil
 		case <-ctx.Done():
 			if !d.done {
-				if err := d.save(nil); err != nil {
+				if err := d.save(); err != nil {
 					d.log.Error("checkpoint on shutdown", "err", err)
 				}
 			}
@@ -571,21 +563,13 @@ func (d *Driver) status() JobStatus {
 // by this process: the export format, which Import and eval read.
 func (d *Driver) replyCheckpoint(to, which string) {
 	var c *checkpoints.Checkpoint
-	var err error
-	switch which {
-	case "", "latest":
-		c, err = d.store.Latest(d.spec.ID)
-	case "best":
-		c, err = d.store.Best(d.spec.ID)
-	default:
-		var step uint64
-		if step, err = strconv.ParseUint(which, 10, 64); err == nil {
-			c, err = d.store.At(d.spec.ID, step)
-		}
+	sel, err := checkpoints.ParseSelector(which)
+	if err == nil {
+		c, err = d.store.Select(d.spec.ID, sel)
 	}
 	if err != nil {
 		code := wire.CodeInternal
-		if errors.Is(err, checkpoints.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) {
+		if errors.Is(err, checkpoints.ErrNotFound) || errors.Is(err, checkpoints.ErrBadSelector) {
 			code = wire.CodeNotFound
 		}
 		d.reply(to, &wire.Error{Code: code, Text: err.Error()})
@@ -639,14 +623,11 @@ func (d *Driver) drainOutputs() error {
 				st := d.Status()
 				pr := Progress{Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss, Validation: d.lastVal,
 					Images: d.images, Elapsed: time.Since(d.start), Workers: len(st.Status.Workers), Counters: st.Status.Counters}
-				if d.cfg.OnStep != nil {
-					d.cfg.OnStep(pr)
-				}
 				if d.cfg.Observer != nil {
 					d.cfg.Observer.StepApplied(pr)
 				}
 			case CheckpointDue:
-				if err := d.save(nil); err != nil {
+				if err := d.save(); err != nil {
 					return err
 				}
 			case JobDone:
@@ -690,8 +671,9 @@ func (d *Driver) validate() error {
 
 // save checkpoints the trainer's version with its loss and, when the last
 // validation was of this very version, its validation metrics.
-func (d *Driver) save(metrics map[string]float64) error {
-	if metrics == nil && d.tr.Version > 0 {
+func (d *Driver) save() error {
+	var metrics map[string]float64
+	if d.tr.Version > 0 {
 		metrics = map[string]float64{"loss": d.tr.LastLoss}
 		if d.valStep == d.tr.Version {
 			for k, v := range d.lastVal {

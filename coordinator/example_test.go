@@ -13,6 +13,7 @@ import (
 func Example() {
 	m, err := coordinator.New(coordinator.Config{
 		Job: "demo", ShardsPerStep: 2, TotalSteps: 2, GradLen: 3, LayoutHash: 42,
+		LeaseTimeout: 30 * time.Second, HeartbeatTimeout: 10 * time.Second, RetryAfter: 200 * time.Millisecond,
 	}, 0)
 	if err != nil {
 		panic(err)

@@ -34,6 +34,8 @@ func FuzzMachine(f *testing.F) {
 			TotalSteps:          1 + byteAt(1)%5,
 			LeaseTimeout:        4 * time.Second,
 			HeartbeatTimeout:    6 * time.Second,
+			RetryAfter:          DefaultRetryAfter,
+			BackupSlowFactor:    DefaultBackupSlowFactor,
 			BackupWhenRemaining: byteAt(2) % 4,
 			MaxBackupsPerShard:  1 + byteAt(3)%2,
 			CheckpointEvery:     byteAt(4) % 3,

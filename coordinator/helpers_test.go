@@ -14,18 +14,21 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 // testConfig is a small job: 3 shards, 4 steps, 10 s leases, 30 s
-// heartbeat timeout, no backups.
+// heartbeat timeout, no backups (but the default backup limits, for tests
+// that turn them on).
 func testConfig() Config {
 	return Config{
-		Job:              "job-1",
-		ShardsPerStep:    3,
-		TotalSteps:       4,
-		LeaseTimeout:     10 * time.Second,
-		HeartbeatTimeout: 30 * time.Second,
-		RetryAfter:       time.Second,
-		GradLen:          4,
-		StateLen:         2,
-		LayoutHash:       0xfeed,
+		Job:                "job-1",
+		ShardsPerStep:      3,
+		TotalSteps:         4,
+		LeaseTimeout:       10 * time.Second,
+		HeartbeatTimeout:   30 * time.Second,
+		RetryAfter:         time.Second,
+		MaxBackupsPerShard: DefaultMaxBackupsPerShard,
+		BackupSlowFactor:   DefaultBackupSlowFactor,
+		GradLen:            4,
+		StateLen:           2,
+		LayoutHash:         0xfeed,
 	}
 }
 

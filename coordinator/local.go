@@ -19,8 +19,8 @@ type ComputeFunc func(p, st params.Vector, b *params.Batch) (params.Result, erro
 // Trainer.Apply the driver uses. It is the single-process baseline that the
 // distributed run must match bit for bit and approach in speed. onStep,
 // when set, follows every step. A cancelled ctx stops it between steps.
+// spec must be complete (see JobSpec.WithDefaults).
 func RunLocal(ctx context.Context, spec JobSpec, ds *episodes.Dataset, compute ComputeFunc, onStep func(Progress)) (*Trainer, error) {
-	spec = spec.WithDefaults()
 	tr, err := NewTrainer(spec)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,6 @@ type Machine struct {
 // PublishVersion for that version, and also a JobDone when resumeStep is
 // TotalSteps. Errors wrap ErrInvalidConfig and name every field at fault.
 func New(cfg Config, resumeStep int) (*Machine, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

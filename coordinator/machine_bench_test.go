@@ -14,7 +14,7 @@ import (
 func BenchmarkStep(b *testing.B) {
 	for _, S := range []int{8, 64, 512} {
 		b.Run(fmt.Sprintf("shards=%d", S), func(b *testing.B) {
-			cfg := Config{Job: "bench", ShardsPerStep: S, TotalSteps: b.N + 1, GradLen: 16, LayoutHash: 1, BackupWhenRemaining: 2}
+			cfg := benchConfig(Config{Job: "bench", ShardsPerStep: S, TotalSteps: b.N + 1, GradLen: 16, LayoutHash: 1, BackupWhenRemaining: 2})
 			m := mustNew(b, cfg, 0)
 			workers := make([]string, 16)
 			for i := range workers {
@@ -54,7 +54,7 @@ func BenchmarkStep(b *testing.B) {
 // the NaN/Inf scan.
 func BenchmarkResultValidation(b *testing.B) {
 	const gradLen = 112_000
-	cfg := Config{Job: "bench", ShardsPerStep: 1, TotalSteps: b.N + 1, GradLen: gradLen, LayoutHash: 1}
+	cfg := benchConfig(Config{Job: "bench", ShardsPerStep: 1, TotalSteps: b.N + 1, GradLen: gradLen, LayoutHash: 1})
 	m := mustNew(b, cfg, 0)
 	r := validResult(cfg, "w", 0, 0)
 	b.SetBytes(4 * gradLen)
@@ -76,7 +76,7 @@ func BenchmarkResultValidation(b *testing.B) {
 // whole step and waits.
 func BenchmarkRequestWorkAllLeased(b *testing.B) {
 	const S = 4096
-	cfg := Config{Job: "bench", ShardsPerStep: S, TotalSteps: 1, GradLen: 1, BackupWhenRemaining: 8, LeaseTimeout: time.Hour}
+	cfg := benchConfig(Config{Job: "bench", ShardsPerStep: S, TotalSteps: 1, GradLen: 1, BackupWhenRemaining: 8, LeaseTimeout: time.Hour})
 	m := mustNew(b, cfg, 0)
 	for range S {
 		mustLease(b, m, "holder", t0)
@@ -87,4 +87,14 @@ func BenchmarkRequestWorkAllLeased(b *testing.B) {
 			b.Fatalf("reply %#v", r)
 		}
 	}
+}
+
+// benchConfig gives c the driver's values for the fields it leaves zero.
+func benchConfig(c Config) Config {
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = DefaultLeaseTimeout
+	}
+	c.HeartbeatTimeout, c.RetryAfter = DefaultHeartbeatTimeout, DefaultRetryAfter
+	c.MaxBackupsPerShard, c.BackupSlowFactor = DefaultMaxBackupsPerShard, DefaultBackupSlowFactor
+	return c
 }

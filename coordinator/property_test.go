@@ -95,6 +95,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 	if rng.IntN(2) == 0 {
 		cfg.BackupWhenRemaining = 1 + rng.IntN(cfg.ShardsPerStep)
 		cfg.MaxBackupsPerShard = 1 + rng.IntN(2)
+		cfg.BackupSlowFactor = DefaultBackupSlowFactor
 	}
 	s := &sim{t: t, rng: rng, cfg: cfg}
 	m, err := New(cfg, 0)

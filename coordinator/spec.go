@@ -14,8 +14,9 @@ import (
 
 // JobSpec is everything that defines a training job: two runs with equal
 // specs (and equal datasets) end with bit-identical parameters, whatever the
-// workers do. The zero value, after WithDefaults, trains a prototypical
-// Conv-4 on the synthetic glyphs for a minute or two on a laptop.
+// workers do. DefaultSpec (which WithDefaults fills zero fields from)
+// trains a prototypical Conv-4 on the synthetic glyphs for a minute or two
+// on a laptop; the defaults named below are its values.
 type JobSpec struct {
 	// ID names the job in subjects and in the checkpoint store.
 	ID string `yaml:"id" json:"id"`
@@ -79,49 +80,78 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// WithDefaults returns s with zero fields set to their defaults.
+// DefaultSpec is the job every default comes from: the flags' defaults,
+// the values WithDefaults fills in, and the docs above. It trains a
+// prototypical Conv-4 on the synthetic glyphs.
+func DefaultSpec() JobSpec {
+	return JobSpec{
+		ID:               "fsl",
+		Loss:             "proto",
+		Dataset:          "glyphs",
+		Size:             episodes.DefaultSize,
+		Split:            episodes.SplitTrain,
+		Way:              10,
+		Shot:             1,
+		Query:            2,
+		Pairs:            30,
+		Triplets:         20,
+		Shards:           2,
+		Steps:            400,
+		Seed:             1,
+		Margin:           model.DefaultMargin,
+		BNMomentum:       model.DefaultMomentum,
+		Optimizer:        params.DefaultOptimizerConfig(),
+		CheckpointEvery:  100,
+		LeaseTimeout:     Duration(DefaultLeaseTimeout),
+		HeartbeatTimeout: Duration(DefaultHeartbeatTimeout),
+	}
+}
+
+// WithDefaults returns s with zero fields set to DefaultSpec's (the
+// optimizer's zero fields to params' defaults for its kind). It is applied
+// once, where a spec is made (from flags and YAML, or read back from a
+// store); NewDriver, NewTrainer and RunLocal take the result as it is.
 func (s JobSpec) WithDefaults() JobSpec {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
+	d := DefaultSpec()
+	str := func(v *string, def string) {
+		if *v == "" {
+			*v = def
 		}
 	}
-	if s.ID == "" {
-		s.ID = "fsl"
+	num := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
 	}
-	if s.Loss == "" {
-		s.Loss = "proto"
-	}
-	if s.Dataset == "" {
-		s.Dataset = "glyphs"
-	}
-	if s.Split == "" {
-		s.Split = episodes.SplitTrain
-	}
-	def(&s.Size, episodes.DefaultSize)
-	def(&s.Way, 10)
-	def(&s.Shot, 1)
-	def(&s.Query, 2)
-	def(&s.Pairs, 30)
-	def(&s.Triplets, 20)
-	def(&s.Shards, 2)
-	def(&s.Steps, 400)
-	def(&s.CheckpointEvery, 100)
+	str(&s.ID, d.ID)
+	str(&s.Loss, d.Loss)
+	str(&s.Dataset, d.Dataset)
+	str(&s.Split, d.Split)
+	num(&s.Size, d.Size)
+	num(&s.Way, d.Way)
+	num(&s.Shot, d.Shot)
+	num(&s.Query, d.Query)
+	num(&s.Pairs, d.Pairs)
+	num(&s.Triplets, d.Triplets)
+	num(&s.Shards, d.Shards)
+	num(&s.Steps, d.Steps)
+	num(&s.CheckpointEvery, d.CheckpointEvery)
 	if s.Seed == 0 {
-		s.Seed = 1
+		s.Seed = d.Seed
 	}
 	if s.Margin == 0 {
-		s.Margin = model.DefaultMargin
+		s.Margin = d.Margin
 	}
 	if s.BNMomentum == 0 {
-		s.BNMomentum = model.DefaultMomentum
+		s.BNMomentum = d.BNMomentum
 	}
 	if s.LeaseTimeout == 0 {
-		s.LeaseTimeout = Duration(DefaultLeaseTimeout)
+		s.LeaseTimeout = d.LeaseTimeout
 	}
 	if s.HeartbeatTimeout == 0 {
-		s.HeartbeatTimeout = Duration(DefaultHeartbeatTimeout)
+		s.HeartbeatTimeout = d.HeartbeatTimeout
 	}
+	// Not d.Optimizer: an SGD optimizer's default lr is not Adam's.
 	s.Optimizer = s.Optimizer.WithDefaults()
 	return s
 }
@@ -139,9 +169,9 @@ func (s JobSpec) Kind() (params.Kind, error) {
 	return 0, fmt.Errorf("job %q: loss %q unknown, want proto, triplet or siamese", s.ID, s.Loss)
 }
 
-// Validate reports every field of the spec (after defaults) at fault.
+// Validate reports every field of the spec at fault. It fills in no
+// defaults: a zero field that WithDefaults would fill is an error here.
 func (s JobSpec) Validate() error {
-	s = s.WithDefaults()
 	var errs []error
 	if err := wire.ValidateJob(s.ID); err != nil {
 		errs = append(errs, fmt.Errorf("job id: %w", err))
@@ -154,6 +184,26 @@ func (s JobSpec) Validate() error {
 	}
 	if s.Steps < 1 {
 		errs = append(errs, fmt.Errorf("job %q: steps %d, want at least 1", s.ID, s.Steps))
+	}
+	if s.Dataset == "" {
+		errs = append(errs, fmt.Errorf("job %q: dataset is empty", s.ID))
+	}
+	if s.Split == "" {
+		errs = append(errs, fmt.Errorf("job %q: split is empty", s.ID))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"size", s.Size}, {"way", s.Way}, {"shot", s.Shot}, {"query", s.Query}, {"pairs", s.Pairs}, {"triplets", s.Triplets}} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("job %q: %s %d, want at least 1", s.ID, f.name, f.v))
+		}
+	}
+	if s.LeaseTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("job %q: lease_timeout %v, want positive", s.ID, time.Duration(s.LeaseTimeout)))
+	}
+	if s.HeartbeatTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("job %q: heartbeat_timeout %v, want positive", s.ID, time.Duration(s.HeartbeatTimeout)))
 	}
 	if s.EvalEvery < 0 {
 		errs = append(errs, fmt.Errorf("job %q: eval_every %d, want 0 or more", s.ID, s.EvalEvery))

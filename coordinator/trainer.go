@@ -27,9 +27,8 @@ type Trainer struct {
 }
 
 // NewTrainer lays out the spec's model and initialises it from the spec's
-// seed, at version 0.
+// seed, at version 0. spec must be complete (see JobSpec.WithDefaults).
 func NewTrainer(spec JobSpec) (*Trainer, error) {
-	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}

@@ -10,13 +10,11 @@ import (
 //	mean = sum_i(count_i * v_i) / sum_i(count_i),  i = 0..S-1,
 //
 // accumulating in float64 strictly in shard order 0, 1, ..., S-1 and
-// rounding once to float32, whatever order the shards arrive in. So the
+// rounding once to float32. Add takes shards in that order only, so the
 // result is the same bits however many workers computed the shards, in which
-// order and with which retries: sum in shard order, not arrival order.
-//
-// Shards that arrive in order are folded into the accumulator at once; a
-// shard that arrives early is copied and held until those before it are in.
-// Add copies what it keeps: the caller may reuse its vector.
+// order and with which retries: the caller (the coordinator's machine) hands
+// results in shard order, never arrival order. Add keeps nothing of its
+// vector: the caller may reuse it.
 //
 // Gradients are the main use; any per-shard vector that is averaged by
 // example count (batch-norm batch means, a one-value loss) works the same.
@@ -25,14 +23,11 @@ import (
 //
 // An Aggregator is not safe for concurrent use.
 type Aggregator struct {
-	n       int
-	acc     []float64
-	pending []Vector // early arrivals, by shard; nil when absent or folded
-	spare   []Vector // buffers of folded early arrivals, for reuse
-	counts  []int    // 0 until the shard is added
-	next    int      // first shard not yet folded into acc
-	added   int
-	total   int
+	n      int
+	shards int
+	acc    []float64
+	next   int // the shard Add takes next; shards before it are summed
+	total  int
 }
 
 // NewAggregator returns an empty aggregator for shards vectors of length n
@@ -44,27 +39,26 @@ func NewAggregator(shards, n int) (*Aggregator, error) {
 	if n < 0 || n > MaxLen {
 		return nil, fmt.Errorf("params: new aggregator: length %d, want 0..%d: %w", n, MaxLen, ErrLength)
 	}
-	return &Aggregator{
-		n:       n,
-		acc:     make([]float64, n),
-		pending: make([]Vector, shards),
-		counts:  make([]int, shards),
-	}, nil
+	return &Aggregator{n: n, shards: shards, acc: make([]float64, n)}, nil
 }
 
 // Shards is the number of shards S.
-func (a *Aggregator) Shards() int { return len(a.counts) }
+func (a *Aggregator) Shards() int { return a.shards }
 
-// Add takes shard's vector and its example count. It fails, keeping nothing,
-// when shard is outside 0..S-1 or already added, count <= 0 (ErrShard), the
+// Add takes shard's vector and its example count; shard must be the next in
+// shard order. It fails, keeping nothing, when shard is outside 0..S-1,
+// already added or not the next (ErrShard), count <= 0 (ErrShard), the
 // length is not n (ErrLength), or v holds a NaN or an infinity
 // (ErrNonFinite), so a caller may drop the result and wait for another copy.
 func (a *Aggregator) Add(shard int, v Vector, count int) error {
-	if shard < 0 || shard >= len(a.counts) {
-		return fmt.Errorf("params: aggregate shard %d: want 0..%d: %w", shard, len(a.counts)-1, ErrShard)
+	if shard < 0 || shard >= a.shards {
+		return fmt.Errorf("params: aggregate shard %d: want 0..%d: %w", shard, a.shards-1, ErrShard)
 	}
-	if a.counts[shard] != 0 {
+	if shard < a.next {
 		return fmt.Errorf("params: aggregate shard %d: already added: %w", shard, ErrShard)
+	}
+	if shard != a.next {
+		return fmt.Errorf("params: aggregate shard %d: out of order, want shard %d (shards are summed in shard order): %w", shard, a.next, ErrShard)
 	}
 	if count <= 0 {
 		return fmt.Errorf("params: aggregate shard %d: count %d, want > 0: %w", shard, count, ErrShard)
@@ -78,36 +72,6 @@ func (a *Aggregator) Add(shard int, v Vector, count int) error {
 	if err := v.CheckFinite(); err != nil {
 		return fmt.Errorf("params: aggregate shard %d: %w", shard, err)
 	}
-	a.counts[shard] = count
-	a.added++
-	a.total += count
-	if shard != a.next {
-		a.pending[shard] = a.hold(v)
-		return nil
-	}
-	a.fold(v, count)
-	for a.next < len(a.counts) && a.pending[a.next] != nil {
-		p := a.pending[a.next]
-		a.pending[a.next] = nil
-		a.fold(p, a.counts[a.next])
-		a.spare = append(a.spare, p)
-	}
-	return nil
-}
-
-// hold copies v into a spare buffer, allocating only when none is free.
-func (a *Aggregator) hold(v Vector) Vector {
-	if k := len(a.spare); k > 0 {
-		buf := a.spare[k-1]
-		a.spare = a.spare[:k-1]
-		copy(buf, v)
-		return buf
-	}
-	return v.Clone()
-}
-
-// fold adds count*v to the accumulator as shard a.next and advances it.
-func (a *Aggregator) fold(v Vector, count int) {
 	w := float64(count)
 	acc := a.acc[:len(v)]
 	for i, x := range v {
@@ -115,26 +79,26 @@ func (a *Aggregator) fold(v Vector, count int) {
 		acc[i] += float64(w * float64(x))
 	}
 	a.next++
+	a.total += count
+	return nil
 }
 
 // Has reports whether shard has been added.
 func (a *Aggregator) Has(shard int) bool {
-	return shard >= 0 && shard < len(a.counts) && a.counts[shard] != 0
+	return shard >= 0 && shard < a.next
 }
 
 // Missing lists the shards not yet added, in increasing order.
 func (a *Aggregator) Missing() []int {
 	var m []int
-	for i, c := range a.counts {
-		if c == 0 {
-			m = append(m, i)
-		}
+	for i := a.next; i < a.shards; i++ {
+		m = append(m, i)
 	}
 	return m
 }
 
 // Complete reports whether every shard has been added.
-func (a *Aggregator) Complete() bool { return a.added == len(a.counts) }
+func (a *Aggregator) Complete() bool { return a.next == a.shards }
 
 // Total is the sum of the counts added so far.
 func (a *Aggregator) Total() int { return a.total }
@@ -144,7 +108,7 @@ func (a *Aggregator) Total() int { return a.total }
 // called more than once and returns the same bits each time.
 func (a *Aggregator) Mean() (Vector, error) {
 	if !a.Complete() {
-		return nil, fmt.Errorf("params: aggregate mean: shards %v missing of %d: %w", a.Missing(), len(a.counts), ErrIncomplete)
+		return nil, fmt.Errorf("params: aggregate mean: shards %v missing of %d: %w", a.Missing(), a.shards, ErrIncomplete)
 	}
 	out := make(Vector, a.n)
 	t := float64(a.total)
@@ -157,14 +121,7 @@ func (a *Aggregator) Mean() (Vector, error) {
 // Reset empties the aggregator for the next step, keeping its buffers.
 func (a *Aggregator) Reset() {
 	clear(a.acc)
-	for _, p := range a.pending {
-		if p != nil {
-			a.spare = append(a.spare, p)
-		}
-	}
-	clear(a.pending)
-	clear(a.counts)
-	a.next, a.added, a.total = 0, 0, 0
+	a.next, a.total = 0, 0
 }
 
 // WeightedMean is the Aggregator's mean of vs[i] weighted by counts[i], for

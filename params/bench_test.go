@@ -19,37 +19,25 @@ func benchVectors(shards int) []Vector {
 }
 
 // BenchmarkAggregator8Shards measures one step's Add of 8 shard gradients
-// plus Mean, for shards arriving in order (folded at once) and in reverse
-// (all but the last copied and held).
+// plus Mean.
 func BenchmarkAggregator8Shards(b *testing.B) {
 	const shards = 8
 	vs := benchVectors(shards)
-	for _, tc := range []struct {
-		name    string
-		reverse bool
-	}{{"InOrder", false}, {"Reverse", true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			a, err := NewAggregator(shards, benchLen)
-			if err != nil {
+	a, err := NewAggregator(shards, benchLen)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(4 * benchLen * shards))
+	for b.Loop() {
+		a.Reset()
+		for k := range shards {
+			if err := a.Add(k, vs[k], 10+k); err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(int64(4 * benchLen * shards))
-			for b.Loop() {
-				a.Reset()
-				for i := range shards {
-					k := i
-					if tc.reverse {
-						k = shards - 1 - i
-					}
-					if err := a.Add(k, vs[k], 10+k); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if _, err := a.Mean(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		}
+		if _, err := a.Mean(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

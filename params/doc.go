@@ -24,10 +24,10 @@
 //     state is a list of Vectors that the checkpoint store saves, with L2 or
 //     decoupled weight decay, global gradient-norm clipping and learning-rate
 //     schedules (constant, step, cosine, each with optional linear warmup).
-//   - Aggregator: the weighted mean of per-shard vectors, summed in shard
-//     order, so the result is the same bits however many workers there were
-//     and however they were scheduled; and EMA, the running-statistics
-//     merge.
+//   - Aggregator: the weighted mean of per-shard vectors, taken and summed
+//     in shard order only (the caller orders arrivals), so the result is the
+//     same bits however many workers there were and however they were
+//     scheduled; and EMA, the running-statistics merge.
 //
 // All arithmetic that must be reproducible is done element by element in a
 // fixed order in float64 and rounded once to float32; products are wrapped in

@@ -6,16 +6,16 @@ import (
 	"github.com/fsl-project/fsl/params"
 )
 
-// Shards arrive in any order; the mean is summed in shard order.
+// Shards are added, and summed, in shard order.
 func ExampleAggregator() {
 	agg, err := params.NewAggregator(3, 2)
 	if err != nil {
 		panic(err)
 	}
-	_ = agg.Add(2, params.Vector{3, 3}, 2)
 	_ = agg.Add(0, params.Vector{1, 0}, 1)
 	fmt.Println(agg.Add(0, params.Vector{9, 9}, 1)) // a late copy
 	_ = agg.Add(1, params.Vector{0, 1}, 1)
+	_ = agg.Add(2, params.Vector{3, 3}, 2)
 	mean, err := agg.Mean()
 	fmt.Println(mean, agg.Total(), err)
 	// Output:

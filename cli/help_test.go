@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/coordinator"
+)
+
+// helpOf renders `app args... --help`.
+func helpOf(t *testing.T, app *cli.App, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &out
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	if err := app.RunContext(context.Background(), append(append([]string{app.Name}, args...), "--help")); err != nil {
+		t.Fatalf("%s %s --help: %v", app.Name, strings.Join(args, " "), err)
+	}
+	return out.String()
+}
+
+// commandPaths lists every visible command and subcommand of cmds.
+func commandPaths(prefix []string, cmds []*cli.Command) [][]string {
+	var out [][]string
+	for _, c := range cmds {
+		if c.Hidden {
+			continue
+		}
+		p := append(append([]string{}, prefix...), c.Name)
+		out = append(out, p)
+		out = append(out, commandPaths(p, c.Subcommands)...)
+	}
+	return out
+}
+
+func TestHelpPrintsEachDefaultOnce(t *testing.T) {
+	type page struct {
+		name string
+		text string
+	}
+	pages := []page{{"fsl-worker", helpOf(t, NewWorkerApp())}}
+	for _, p := range commandPaths(nil, NewCoordApp().Commands) {
+		pages = append(pages, page{"fsl-coord " + strings.Join(p, " "), helpOf(t, NewCoordApp(), p...)})
+	}
+	for _, p := range pages {
+		for _, line := range strings.Split(p.text, "\n") {
+			if n := strings.Count(strings.ToLower(line), "default"); n > 1 {
+				t.Errorf("%s --help: %d defaults on one line: %q", p.name, n, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+func TestJobFlagsShowTheSpecDefaults(t *testing.T) {
+	d := coordinator.DefaultSpec()
+	want := map[string]string{
+		"--job":               fmt.Sprintf("(default: %q)", d.ID),
+		"--loss":              fmt.Sprintf("(default: %q)", d.Loss),
+		"--data":              fmt.Sprintf("(default: %q)", d.Dataset),
+		"--split":             fmt.Sprintf("(default: %q)", d.Split),
+		"--size":              fmt.Sprintf("(default: %d)", d.Size),
+		"--way":               fmt.Sprintf("(default: %d)", d.Way),
+		"--shot":              fmt.Sprintf("(default: %d)", d.Shot),
+		"--query":             fmt.Sprintf("(default: %d)", d.Query),
+		"--pairs":             fmt.Sprintf("(default: %d)", d.Pairs),
+		"--triplets":          fmt.Sprintf("(default: %d)", d.Triplets),
+		"--shards":            fmt.Sprintf("(default: %d)", d.Shards),
+		"--steps":             fmt.Sprintf("(default: %d)", d.Steps),
+		"--seed":              fmt.Sprintf("(default: %d)", d.Seed),
+		"--optimizer":         fmt.Sprintf("(default: %q)", d.Optimizer.Name),
+		"--lr":                fmt.Sprintf("(default: %v)", d.Optimizer.LR),
+		"--checkpoint-every":  fmt.Sprintf("(default: %d)", d.CheckpointEvery),
+		"--lease-timeout":     fmt.Sprintf("(default: %v)", time.Duration(d.LeaseTimeout)),
+		"--heartbeat-timeout": fmt.Sprintf("(default: %v)", time.Duration(d.HeartbeatTimeout)),
+	}
+	for _, cmd := range [][]string{{"start"}, {"bench", "train"}, {"bench", "cluster"}} {
+		lines := map[string]string{}
+		for _, line := range strings.Split(helpOf(t, NewCoordApp(), cmd...), "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				lines[f[0]] = line
+			}
+		}
+		for flag, def := range want {
+			if !strings.HasSuffix(lines[flag], def) {
+				t.Errorf("%s --help: %s line %q, want it to end with %s", strings.Join(cmd, " "), flag, lines[flag], def)
+			}
+		}
+	}
+}
