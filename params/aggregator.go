@@ -123,24 +123,3 @@ func (a *Aggregator) Reset() {
 	clear(a.acc)
 	a.next, a.total = 0, 0
 }
-
-// WeightedMean is the Aggregator's mean of vs[i] weighted by counts[i], for
-// callers that already hold every shard.
-func WeightedMean(vs []Vector, counts []int) (Vector, error) {
-	if len(vs) != len(counts) {
-		return nil, fmt.Errorf("params: weighted mean: %d vectors, %d counts: %w", len(vs), len(counts), ErrShard)
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("params: weighted mean: no vectors: %w", ErrShard)
-	}
-	a, err := NewAggregator(len(vs), len(vs[0]))
-	if err != nil {
-		return nil, err
-	}
-	for i, v := range vs {
-		if err := a.Add(i, v, counts[i]); err != nil {
-			return nil, err
-		}
-	}
-	return a.Mean()
-}

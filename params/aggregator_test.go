@@ -102,12 +102,18 @@ func TestAggregatorSumsInShardOrder(t *testing.T) {
 }
 
 func TestAggregatorWeightsByCount(t *testing.T) {
-	got, err := WeightedMean([]Vector{{1, 2}, {3, 4}}, []int{1, 3})
+	two, _ := NewAggregator(2, 2)
+	for k, v := range []Vector{{1, 2}, {3, 4}} {
+		if err := two.Add(k, v, 1+2*k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := two.Mean()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (Vector{2.5, 3.5}); !got.Equal(want) {
-		t.Errorf("WeightedMean = %v, want %v", got, want)
+		t.Errorf("mean weighted 1:3 = %v, want %v", got, want)
 	}
 	// A one-value aggregator averages losses the same way.
 	a, _ := NewAggregator(3, 1)
@@ -178,11 +184,5 @@ func TestNewAggregatorRejectsBadSizes(t *testing.T) {
 		if _, err := NewAggregator(tt.shards, tt.n); err == nil {
 			t.Errorf("NewAggregator(%d, %d) succeeded", tt.shards, tt.n)
 		}
-	}
-	if _, err := WeightedMean(nil, nil); !errors.Is(err, ErrShard) {
-		t.Errorf("WeightedMean of nothing: %v", err)
-	}
-	if _, err := WeightedMean([]Vector{{1}}, []int{1, 2}); !errors.Is(err, ErrShard) {
-		t.Errorf("WeightedMean with more counts than vectors: %v", err)
 	}
 }
