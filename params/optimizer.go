@@ -220,7 +220,7 @@ func (b *base) prepare(p, g Vector, step int) (lr, scale float64, err error) {
 	if step < 0 {
 		return 0, 0, fmt.Errorf("params: %s step %d: want step >= 0: %w", b.cfg.Name, step, ErrConfig)
 	}
-	norm := GlobalNorm(g)
+	norm := globalNorm(g)
 	if !finite(norm) {
 		return 0, 0, fmt.Errorf("params: %s step %d: gradient: %w", b.cfg.Name, step, g.CheckFinite())
 	}

@@ -81,9 +81,9 @@ func (v Vector) CheckFinite() error {
 	return nil
 }
 
-// GlobalNorm is the L2 norm of v, accumulated in float64 in index order. It
+// globalNorm is the L2 norm of v, accumulated in float64 in index order. It
 // is NaN or +Inf when v holds a NaN or an infinity.
-func GlobalNorm(v Vector) float64 {
+func globalNorm(v Vector) float64 {
 	var s float64
 	for _, x := range v {
 		f := float64(x)

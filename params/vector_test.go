@@ -75,18 +75,18 @@ func TestCheckFiniteNamesFirstBadValue(t *testing.T) {
 }
 
 func TestGlobalNormIsL2(t *testing.T) {
-	if got := GlobalNorm(Vector{3, 4}); got != 5 {
-		t.Errorf("GlobalNorm(3,4) = %v, want 5", got)
+	if got := globalNorm(Vector{3, 4}); got != 5 {
+		t.Errorf("globalNorm(3,4) = %v, want 5", got)
 	}
-	if got := GlobalNorm(nil); got != 0 {
-		t.Errorf("GlobalNorm(nil) = %v", got)
+	if got := globalNorm(nil); got != 0 {
+		t.Errorf("globalNorm(nil) = %v", got)
 	}
 	// float32 squares would overflow; float64 accumulation must not.
-	if got := GlobalNorm(Vector{3e37, 4e37}); math.Abs(got-5e37)/5e37 > 1e-7 {
-		t.Errorf("GlobalNorm(3e37, 4e37) = %v, want 5e37", got)
+	if got := globalNorm(Vector{3e37, 4e37}); math.Abs(got-5e37)/5e37 > 1e-7 {
+		t.Errorf("globalNorm(3e37, 4e37) = %v, want 5e37", got)
 	}
-	if got := GlobalNorm(Vector{1, float32(math.NaN())}); !math.IsNaN(got) {
-		t.Errorf("GlobalNorm with NaN = %v", got)
+	if got := globalNorm(Vector{1, float32(math.NaN())}); !math.IsNaN(got) {
+		t.Errorf("globalNorm with NaN = %v", got)
 	}
 }
 
