@@ -302,7 +302,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	}
 	backoff := 100 * time.Millisecond
 	for !w.stopping(ctx) {
-		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, HaveVersion: w.ver})
+		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id})
 		if err != nil {
 			w.log.Debug("work request", "err", err)
 			if !w.pause(ctx, backoff) {
