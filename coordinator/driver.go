@@ -667,9 +667,6 @@ func (d *Driver) drainOutputs() error {
 					return fmt.Errorf("job %q: mark done: %w", d.spec.ID, err)
 				}
 				d.log.Info("job done", "version", d.tr.Version, "params_sha256", d.tr.Params.SHA256())
-			case PublishVersion:
-				// Parameters are served on request from the trainer, which
-				// always holds the machine's current version.
 			}
 		}
 	}

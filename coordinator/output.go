@@ -1,8 +1,7 @@
 package coordinator
 
 // Output is work the machine asks its driver to do, drained in order by
-// Machine.Ready: a StepComplete, a PublishVersion, a CheckpointDue or a
-// JobDone. The set is closed; switch on the concrete type.
+// Machine.Ready: a StepComplete, a CheckpointDue or a JobDone. The set is closed; switch on the concrete type.
 type Output interface {
 	output()
 }
@@ -17,13 +16,6 @@ type StepComplete struct {
 	Step    int
 	Version int
 	Results []Result
-}
-
-// PublishVersion asks the driver to make parameters of Version available to
-// workers. New emits one for the starting version; Advance one for each new
-// version.
-type PublishVersion struct {
-	Version int
 }
 
 // CheckpointDue asks the driver to write a checkpoint of the parameters of
@@ -41,7 +33,6 @@ type JobDone struct {
 	Version int
 }
 
-func (StepComplete) output()   {}
-func (PublishVersion) output() {}
-func (CheckpointDue) output()  {}
-func (JobDone) output()        {}
+func (StepComplete) output()  {}
+func (CheckpointDue) output() {}
+func (JobDone) output()       {}
