@@ -269,15 +269,15 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := make(chan string, 4)
-	sub, err := wire.Subscribe(nc, subj.Checkpoint, func(m wire.Message, reply string) {
+	sub, err := nc.Subscribe(subj.Checkpoint, func(m wire.Message, reply string) {
 		req := m.(*wire.CheckpointRequest)
 		asked <- req.Which
 		var buf bytes.Buffer
 		if err := held.Export("j", 10, &buf); err != nil {
-			wire.Send(nc, reply, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
+			nc.Send(reply, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return
 		}
-		wire.Send(nc, reply, &wire.Checkpoint{Step: 10, Body: buf.Bytes()})
+		nc.Send(reply, &wire.Checkpoint{Step: 10, Body: buf.Bytes()})
 	}, wire.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func fetchCheckpoint(ctx context.Context, url, token, job, which string, timeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	reply, err := wire.Request(ctx, nc, subj.Checkpoint, &wire.CheckpointRequest{Which: which})
+	reply, err := nc.Request(ctx, subj.Checkpoint, &wire.CheckpointRequest{Which: which})
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("ask the coordinator of job %q for checkpoint %s: %w", job, which, err)
 	}

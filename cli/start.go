@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
@@ -175,14 +174,14 @@ func runStart(c *cli.Context) error {
 	}
 
 	url, token := c.String("nats"), c.String("token")
-	var inProc nats.InProcessConnProvider // the embedded server, in memory
+	var inProc *wire.Server // the embedded server, reached in memory
 	if url == "" {
 		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token})
 		if err != nil {
 			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
 		}
 		defer srv.Shutdown()
-		url, inProc = srv.ClientURL(), srv.InProcess()
+		url, inProc = srv.ClientURL(), srv
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
 	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, Logger: log, InProcess: inProc})
@@ -286,14 +285,14 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	return nil
 }
 
-func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, inProc nats.InProcessConnProvider, log *slog.Logger) error {
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, inProc *wire.Server, log *slog.Logger) error {
 	for i := 0; i < n; i++ {
 		nc, err := wire.Connect(url, wire.ConnectOptions{Name: fmt.Sprintf("local-worker-%d", i), Token: token, Logger: log, InProcess: inProc})
 		if err != nil {
 			return fmt.Errorf("local worker %d: %w", i, err)
 		}
 		wg.Add(1)
-		go func(i int, nc *nats.Conn) {
+		go func(i int, nc *wire.Conn) {
 			defer wg.Done()
 			defer nc.Close()
 			_, err := worker.Run(ctx, worker.Config{Job: job, Conn: nc, Name: fmt.Sprintf("local%d", i), Threads: threads, Logger: log})

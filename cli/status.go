@@ -107,7 +107,7 @@ func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}
 	defer nc.Close()
-	m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+	m, err := nc.Request(ctx, subj.Status, &wire.StatusRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("status of job %q on %s: %w (is its coordinator running? check --job and --nats)", job, url, err)
 	}

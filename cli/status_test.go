@@ -53,9 +53,9 @@ func fakeCoordinator(t *testing.T, st coordinator.JobStatus) (url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = wire.Subscribe(nc, subj.Status, func(m wire.Message, reply string) {
+	_, err = nc.Subscribe(subj.Status, func(m wire.Message, reply string) {
 		if _, ok := m.(*wire.StatusRequest); ok {
-			if err := wire.Send(nc, reply, &wire.Status{Body: body}); err != nil {
+			if err := nc.Send(reply, &wire.Status{Body: body}); err != nil {
 				t.Errorf("reply: %v", err)
 			}
 		}

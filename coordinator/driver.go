@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/params"
@@ -27,8 +25,8 @@ type DriverConfig struct {
 	Dataset *episodes.Dataset
 	// DB is the checkpoint store's path (required).
 	DB string
-	// Conn is the NATS connection the coordinator serves the job on.
-	Conn *nats.Conn
+	// Conn is the connection the coordinator serves the job on.
+	Conn *wire.Conn
 	// Logger receives the job's events (default slog.Default()).
 	Logger *slog.Logger
 	// Observer, when set, is told of steps, checkpoints and validations
@@ -300,7 +298,7 @@ func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
 	var subs []*wire.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
-		sub, err := wire.Subscribe(d.cfg.Conn, s, push, wire.SubscribeOptions{Logger: d.log})
+		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log})
 		if err != nil {
 			for _, o := range subs {
 				o.Unsubscribe() //nolint:errcheck // failing anyway
@@ -403,7 +401,7 @@ func (d *Driver) fail(err error) {
 }
 
 func (d *Driver) broadcastDone() {
-	if err := wire.Send(d.cfg.Conn, d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
+	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
 		d.log.Warn("broadcast done", "err", err)
 	}
 }
@@ -412,7 +410,7 @@ func (d *Driver) reply(to string, m wire.Message) {
 	if to == "" {
 		return
 	}
-	if err := wire.Send(d.cfg.Conn, to, m); err != nil {
+	if err := d.cfg.Conn.Send(to, m); err != nil {
 		d.log.Warn("reply", "type", m.Type(), "err", err)
 	}
 }
@@ -536,7 +534,7 @@ func (d *Driver) replyParams(to string) {
 	if to == "" {
 		return
 	}
-	if err := wire.SendEncoded(d.cfg.Conn, to, d.params); err != nil {
+	if err := d.cfg.Conn.SendEncoded(to, d.params); err != nil {
 		d.log.Warn("reply", "type", "params", "err", err)
 	}
 }
@@ -641,9 +639,6 @@ func (d *Driver) drainOutputs() error {
 					return fmt.Errorf("job %q: mark done: %w", d.spec.ID, err)
 				}
 				d.log.Info("job done", "version", d.tr.Version, "params_sha256", d.tr.Params.SHA256())
-			case PublishVersion:
-				// Parameters are served on request from the trainer, which
-				// always holds the machine's current version.
 			}
 		}
 	}

@@ -75,7 +75,7 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 	future := valid()
 	future.Step, future.Version = 2, 2
 	for _, r := range []*wire.Result{nan, short, future} {
-		if err := wire.Send(rogue, subj.Result, r); err != nil {
+		if err := rogue.Send(subj.Result, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +84,7 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	corrupt[len(corrupt)/2] ^= 0xff
-	if err := rogue.Publish(subj.Result, corrupt); err != nil {
+	if err := rogue.PublishBytes(subj.Result, corrupt); err != nil {
 		t.Fatal(err)
 	}
 	if err := rogue.Flush(); err != nil {

@@ -24,8 +24,6 @@ func Example() {
 		for m.HasReady() {
 			for _, o := range m.Ready() {
 				switch o := o.(type) {
-				case coordinator.PublishVersion:
-					fmt.Println("publish version", o.Version)
 				case coordinator.StepComplete:
 					fmt.Println("step", o.Step, "complete with", len(o.Results), "results")
 					// Aggregate o.Results in order, run the optimizer, then:
@@ -58,15 +56,12 @@ func Example() {
 		act()
 	}
 	// Output:
-	// publish version 0
 	// shard 0 of step 0 accepted
 	// shard 1 of step 0 accepted
 	// step 0 complete with 2 results
-	// publish version 1
 	// shard 0 of step 1 accepted
 	// shard 1 of step 1 accepted
 	// step 1 complete with 2 results
-	// publish version 2
 	// checkpoint version 2
 	// job done at version 2
 	// worker told coordinator.Done

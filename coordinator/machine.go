@@ -38,8 +38,7 @@ type Machine struct {
 // New returns a machine for the job cfg describes, starting at step
 // resumeStep with parameters of version resumeStep: 0 for a new job, the
 // Step of the loaded checkpoint when resuming. Its first Ready holds a
-// PublishVersion for that version, and also a JobDone when resumeStep is
-// TotalSteps. Errors wrap ErrInvalidConfig and name every field at fault.
+// JobDone when resumeStep is TotalSteps, and nothing otherwise. Errors wrap ErrInvalidConfig and name every field at fault.
 func New(cfg Config, resumeStep int) (*Machine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -54,7 +53,6 @@ func New(cfg Config, resumeStep int) (*Machine, error) {
 		workers: make(map[string]*worker),
 		pending: cfg.ShardsPerStep,
 	}
-	m.emit(PublishVersion{Version: resumeStep})
 	if resumeStep == cfg.TotalSteps {
 		m.phase = PhaseDone
 		m.emit(JobDone{Version: resumeStep})
@@ -79,8 +77,8 @@ func (m *Machine) HasReady() bool { return len(m.outbox) > 0 }
 // Advance tells the machine that the driver has applied the complete
 // current step and holds parameters of version newVersion, which must be the
 // current step plus one. It moves to the next step with every shard pending
-// and queues a PublishVersion, a CheckpointDue when one is due, and a
-// JobDone after the last step. It fails, changing nothing, with
+// and queues a CheckpointDue when one is due and a JobDone after the last
+// step. It fails, changing nothing, with
 // ErrStepIncomplete before the step's StepComplete, with ErrAdvanceVersion
 // for any other version, and with ErrJobDone after the last step.
 func (m *Machine) Advance(newVersion int) error {
@@ -99,7 +97,6 @@ func (m *Machine) Advance(newVersion int) error {
 	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
 	m.c.StepsAdvanced++
 	m.c.StepApplied = 0
-	m.emit(PublishVersion{Version: newVersion})
 	last := newVersion == m.cfg.TotalSteps
 	if last || (m.cfg.CheckpointEvery > 0 && newVersion%m.cfg.CheckpointEvery == 0) {
 		m.emit(CheckpointDue{Step: newVersion, Version: newVersion})

@@ -8,18 +8,13 @@ import (
 	"time"
 )
 
-func TestNewPublishesStartingVersion(t *testing.T) {
+func TestNewJobHasNothingReady(t *testing.T) {
 	m, err := New(testConfig(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := m.Ready()
-	want := []Output{PublishVersion{Version: 0}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("first Ready = %#v, want %#v", got, want)
-	}
 	if m.HasReady() || len(m.Ready()) != 0 {
-		t.Fatal("Ready did not forget what it returned")
+		t.Fatal("a new job has outputs before any work")
 	}
 	checkInvariants(t, m)
 }
@@ -178,8 +173,8 @@ func TestAdvanceOutputsInOrder(t *testing.T) {
 	cfg.TotalSteps, cfg.CheckpointEvery = 2, 1
 	m := mustNew(t, cfg, 0)
 	want := []Output{
-		PublishVersion{1}, CheckpointDue{Step: 1, Version: 1},
-		PublishVersion{2}, CheckpointDue{Step: 2, Version: 2}, JobDone{Version: 2},
+		CheckpointDue{Step: 1, Version: 1},
+		CheckpointDue{Step: 2, Version: 2}, JobDone{Version: 2},
 	}
 	if got := runSteps(t, m); !reflect.DeepEqual(got, want) {
 		t.Fatalf("outputs %#v, want %#v", got, want)
@@ -193,8 +188,8 @@ func TestResumeFromStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := m.Ready(), []Output{PublishVersion{3}}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("first Ready = %#v, want %#v", got, want)
+	if got := m.Ready(); len(got) != 0 {
+		t.Fatalf("first Ready = %#v, want nothing", got)
 	}
 	l := mustLease(t, m, "a", at(0))
 	if l.Step != 3 || l.Version != 3 {
@@ -235,7 +230,7 @@ func TestResumeAtLastStepIsDone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Output{PublishVersion{cfg.TotalSteps}, JobDone{cfg.TotalSteps}}
+	want := []Output{JobDone{cfg.TotalSteps}}
 	if got := m.Ready(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Ready = %#v, want %#v", got, want)
 	}

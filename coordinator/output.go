@@ -3,8 +3,7 @@ package coordinator
 import "github.com/fsl-project/fsl/params"
 
 // Output is work the machine asks its driver to do, drained in order by
-// Machine.Ready: a StepComplete, a PublishVersion, a CheckpointDue or a
-// JobDone. The set is closed; switch on the concrete type.
+// Machine.Ready: a StepComplete, a CheckpointDue or a JobDone. The set is closed; switch on the concrete type.
 type Output interface {
 	output()
 }
@@ -19,13 +18,6 @@ type StepComplete struct {
 	Step    int
 	Version int
 	Results []params.Result
-}
-
-// PublishVersion asks the driver to make parameters of Version available to
-// workers. New emits one for the starting version; Advance one for each new
-// version.
-type PublishVersion struct {
-	Version int
 }
 
 // CheckpointDue asks the driver to write a checkpoint of the parameters of
@@ -43,7 +35,6 @@ type JobDone struct {
 	Version int
 }
 
-func (StepComplete) output()   {}
-func (PublishVersion) output() {}
-func (CheckpointDue) output()  {}
-func (JobDone) output()        {}
+func (StepComplete) output()  {}
+func (CheckpointDue) output() {}
+func (JobDone) output()       {}

@@ -74,7 +74,7 @@ func BenchmarkRequestParams5MB(b *testing.B) {
 	b.SetBytes(5 << 20)
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := Request(ctx, nc, subj.Params, &ParamsRequest{Version: 1})
+		_, err := nc.Request(ctx, subj.Params, &ParamsRequest{Version: 1})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -90,7 +90,7 @@ func BenchmarkSendResultConv4(b *testing.B) {
 	subj := testSubjects(b)
 	done := make(chan struct{}, 1)
 	coord := connect(b, s.ClientURL(), ConnectOptions{})
-	if _, err := Subscribe(coord, subj.Result, func(Message, string) { done <- struct{}{} }, SubscribeOptions{Logger: quiet}); err != nil {
+	if _, err := coord.Subscribe(subj.Result, func(Message, string) { done <- struct{}{} }, SubscribeOptions{Logger: quiet}); err != nil {
 		b.Fatal(err)
 	}
 	if err := coord.Flush(); err != nil {
@@ -100,7 +100,7 @@ func BenchmarkSendResultConv4(b *testing.B) {
 	m := conv4Result()
 	b.SetBytes(4 * conv4Floats)
 	for b.Loop() {
-		if err := Send(nc, subj.Result, m); err != nil {
+		if err := nc.Send(subj.Result, m); err != nil {
 			b.Fatal(err)
 		}
 		select {

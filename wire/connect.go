@@ -46,15 +46,24 @@ type ConnectOptions struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// InProcess, when set, connects to that embedded server in memory,
-	// without a socket: a coordinator and its local workers in one process
-	// (Server.InProcess). url is then only named in errors.
-	InProcess nats.InProcessConnProvider
+	// without a socket: a coordinator and its local workers in one process.
+	// url is then only named in errors.
+	InProcess *Server
+}
+
+// Conn is a connection to a NATS server that speaks fsl's protocol: Send,
+// Request and Subscribe carry Messages, chunked when they exceed the
+// server's max payload. Callers never see the NATS client underneath. A Conn
+// is safe for concurrent use; make one with Connect.
+type Conn struct {
+	nc *nats.Conn
 }
 
 // Connect connects to the NATS server(s) at url (comma-separated URLs for a
 // cluster) and reconnects forever after losing the connection, buffering
-// publishes meanwhile.
-func Connect(url string, opts ConnectOptions) (*nats.Conn, error) {
+// publishes meanwhile. A server that refuses the credentials gives an error
+// wrapping ErrAuthorization; errors never show credentials in url.
+func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -110,13 +119,38 @@ func Connect(url string, opts ConnectOptions) (*nats.Conn, error) {
 		nopts = append(nopts, nats.Secure(opts.TLS))
 	}
 	if opts.InProcess != nil {
-		nopts = append(nopts, nats.InProcessServer(opts.InProcess))
+		nopts = append(nopts, nats.InProcessServer(opts.InProcess.ns))
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), err)
+		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), fromNATS(err))
 	}
-	return nc, nil
+	return &Conn{nc: nc}, nil
+}
+
+// Close closes the connection: subscriptions end and later calls fail with
+// ErrClosed. Publishes still buffered are dropped, so Flush first to be sure
+// they reached the server. It is safe to call more than once.
+func (c *Conn) Close() { c.nc.Close() }
+
+// Flush waits until the server has processed everything sent on c so far:
+// subscriptions made before it are then live on the server, and publishes
+// made before it have reached it. It gives up after 10 seconds.
+func (c *Conn) Flush() error {
+	if err := c.nc.Flush(); err != nil {
+		return fmt.Errorf("wire: flush: %w", fromNATS(err))
+	}
+	return nil
+}
+
+// authError returns the server's refusal of c's credentials, wrapping
+// ErrAuthorization, when that is what the connection last failed with, and
+// nil otherwise.
+func (c *Conn) authError() error {
+	if last := c.nc.LastError(); last != nil && isAuth(last) {
+		return fromNATS(last)
+	}
+	return nil
 }
 
 // redact hides credentials (user info: a token or user:password) in each

@@ -4,12 +4,11 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // waitConnected polls nc until it is connected, for at most limit.
-func waitConnected(t *testing.T, nc *nats.Conn, limit time.Duration) {
+func waitConnected(t *testing.T, c *Conn, limit time.Duration) {
+	nc := c.nc
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !nc.IsConnected() {
@@ -39,7 +38,7 @@ func TestClientReconnectsAfterServerRestartAndKeepsSubscriptions(t *testing.T) {
 	nc := connect(t, a.ClientURL(), ConnectOptions{ReconnectWait: 50 * time.Millisecond})
 	subj := testSubjects(t)
 	got := make(chan Message, 4)
-	if _, err := Subscribe(nc, subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+	if _, err := nc.Subscribe(subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -55,7 +54,7 @@ func TestClientReconnectsAfterServerRestartAndKeepsSubscriptions(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Send(pub, subj.Ctl, &Ctl{Kind: CtlDone, FinalVersion: 5}); err != nil {
+	if err := pub.Send(subj.Ctl, &Ctl{Kind: CtlDone, FinalVersion: 5}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -75,7 +74,7 @@ func TestRetryOnFailedConnectWaitsForALateServer(t *testing.T) {
 		t.Fatalf("Connect with retry and no server: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	if nc.IsConnected() {
+	if nc.nc.IsConnected() {
 		t.Fatal("connected with no server running")
 	}
 	startServer(t, ServerOptions{Port: port})

@@ -29,12 +29,12 @@ func Example() {
 	}
 	defer coord.Close()
 	current := &wire.Params{Version: 7, Params: make(params.Vector, 100_000)}
-	_, err = wire.Subscribe(coord, subj.Params, func(m wire.Message, reply string) {
+	_, err = coord.Subscribe(subj.Params, func(m wire.Message, reply string) {
 		var resp wire.Message = current
 		if req, ok := m.(*wire.ParamsRequest); !ok || req.Version != current.Version {
 			resp = &wire.Error{Code: wire.CodeStaleVersion, Text: "only version 7 is served"}
 		}
-		if err := wire.Send(coord, reply, resp); err != nil {
+		if err := coord.Send(reply, resp); err != nil {
 			log.Print(err)
 		}
 	}, wire.SubscribeOptions{})
@@ -52,7 +52,7 @@ func Example() {
 	defer worker.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := wire.Request(ctx, worker, subj.Params, &wire.ParamsRequest{Version: 7})
+	m, err := worker.Request(ctx, subj.Params, &wire.ParamsRequest{Version: 7})
 	if err != nil {
 		log.Fatal(err)
 	}

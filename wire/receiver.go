@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // Receiver defaults, used for zero ReceiverOptions fields.
@@ -94,11 +92,6 @@ type Receiver struct {
 // NewReceiver returns a Receiver bounded by opts.
 func NewReceiver(opts ReceiverOptions) *Receiver {
 	return &Receiver{opts: opts.withDefaults(), partial: make(map[partialKey]*partial)}
-}
-
-// Add feeds the payload of a NATS message received now; see Feed.
-func (r *Receiver) Add(m *nats.Msg) (Message, error) {
-	return r.Feed(m.Data, time.Now())
 }
 
 // Feed takes one payload received at now. It returns the whole message when

@@ -3,7 +3,6 @@ package wire
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/nats-io/nats.go"
 	"log/slog"
 	"net"
 	"strconv"
@@ -40,14 +39,11 @@ type ServerOptions struct {
 	Logger *slog.Logger
 }
 
-// Server is a running embedded NATS server.
+// Server is a running embedded NATS server. Pass it as
+// ConnectOptions.InProcess to connect to it in memory, without a socket.
 type Server struct {
 	ns *server.Server
 }
-
-// InProcess is what ConnectOptions.InProcess takes to connect to this
-// server in memory, without a socket.
-func (s *Server) InProcess() nats.InProcessConnProvider { return s.ns }
 
 // StartServer starts an embedded NATS server and returns once it accepts
 // client connections, or fails when it does not within the ready timeout.

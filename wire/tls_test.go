@@ -59,15 +59,15 @@ func TestTLSServerAcceptsOnlyClientsTrustingItsCA(t *testing.T) {
 
 	t.Run("right CA connects and exchanges messages", func(t *testing.T) {
 		nc := connect(t, url, ConnectOptions{Token: "tok", TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
-		if _, err := nc.TLSConnectionState(); err != nil {
+		if _, err := nc.nc.TLSConnectionState(); err != nil {
 			t.Fatalf("connection is not TLS: %v", err)
 		}
 		subj := testSubjects(t)
 		got := make(chan Message, 1)
-		if _, err := Subscribe(nc, subj.Status, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+		if _, err := nc.Subscribe(subj.Status, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 			t.Fatal(err)
 		}
-		if err := Send(nc, subj.Status, &Status{Body: []byte("ok")}); err != nil {
+		if err := nc.Send(subj.Status, &Status{Body: []byte("ok")}); err != nil {
 			t.Fatal(err)
 		}
 		select {

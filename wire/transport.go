@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
 // Send publishes m on subject, split into chunks on the same subject when it
 // exceeds the connection's max payload. Chunks of one message go out in
-// order from one connection, and NATS keeps that order per publisher.
-func Send(nc *nats.Conn, subject string, m Message) error {
-	return publish(nc, subject, "", m)
+// order from one connection, and NATS keeps that order per publisher. Send
+// returns once the payloads are buffered, not when they reach the server
+// (see Flush); on a closed connection it fails with ErrClosed.
+func (c *Conn) Send(subject string, m Message) error {
+	return c.publish(subject, "", m)
 }
 
 // Encoded is a message encoded once to be sent many times, such as one
@@ -23,7 +26,7 @@ type Encoded struct {
 	b   []byte
 }
 
-// Prepare encodes m for SendEncoded.
+// Prepare encodes m for Conn.SendEncoded.
 func Prepare(m Message) (*Encoded, error) {
 	b, err := Encode(m)
 	if err != nil {
@@ -32,22 +35,38 @@ func Prepare(m Message) (*Encoded, error) {
 	return &Encoded{typ: m.Type(), b: b}, nil
 }
 
-// SendEncoded publishes a prepared message on subject, chunked like Send.
-func SendEncoded(nc *nats.Conn, subject string, e *Encoded) error {
-	return publishEncoded(nc, subject, "", e.typ, e.b)
+// SendEncoded publishes a prepared message on subject, chunked like Send,
+// without encoding it again.
+func (c *Conn) SendEncoded(subject string, e *Encoded) error {
+	return c.publishEncoded(subject, "", e.typ, e.b)
 }
 
-func publish(nc *nats.Conn, subject, reply string, m Message) error {
+// PublishBytes publishes payload on subject as it is, neither framed nor
+// chunked: for tests and tools that must put bytes on a subject that no
+// Message encodes to (a corrupted frame). Receivers count and drop what does
+// not decode.
+func (c *Conn) PublishBytes(subject string, payload []byte) error {
+	if err := c.nc.Publish(subject, payload); err != nil {
+		return fmt.Errorf("wire: publish %d bytes on %q: %w", len(payload), subject, fromNATS(err))
+	}
+	return nil
+}
+
+func (c *Conn) publish(subject, reply string, m Message) error {
 	enc, err := Encode(m)
 	if err != nil {
 		return err
 	}
-	return publishEncoded(nc, subject, reply, m.Type(), enc)
+	return c.publishEncoded(subject, reply, m.Type(), enc)
 }
 
-func publishEncoded(nc *nats.Conn, subject, reply string, t Type, enc []byte) error {
+func (c *Conn) publishEncoded(subject, reply string, t Type, enc []byte) error {
+	nc := c.nc
 	max := int(nc.MaxPayload())
 	if max <= 0 {
+		if nc.IsClosed() {
+			return fmt.Errorf("wire: send %s on %q: %w", t, subject, ErrClosed)
+		}
 		return fmt.Errorf("wire: send %s on %q: connection reports no max payload (status %v)", t, subject, nc.Status())
 	}
 	err := eachPayload(enc, max, t, func(p []byte) error {
@@ -57,7 +76,7 @@ func publishEncoded(nc *nats.Conn, subject, reply string, t Type, enc []byte) er
 		return nc.PublishRequest(subject, reply, p)
 	})
 	if err != nil {
-		return fmt.Errorf("wire: send %s on %q: %w", t, subject, err)
+		return fmt.Errorf("wire: send %s on %q: %w", t, subject, fromNATS(err))
 	}
 	return nil
 }
@@ -66,30 +85,45 @@ func publishEncoded(nc *nats.Conn, subject, reply string, t Type, enc []byte) er
 // returns the first whole message that arrives there, reassembling chunks.
 // An Error reply is returned as the error (errors.Is matches ErrStaleVersion,
 // ErrNotFound, ErrRejected). With no subscriber on subject it fails with
-// nats.ErrNoResponders. It waits until ctx is done: give ctx a deadline.
-func Request(ctx context.Context, nc *nats.Conn, subject string, m Message) (Message, error) {
+// ErrNoResponders. It waits until ctx is done: give ctx a deadline. When it
+// fails while the server refuses the connection's credentials (a connection
+// made with RetryOnFailedConnect and a wrong token), the error also wraps
+// ErrAuthorization, so the caller can stop retrying.
+func (c *Conn) Request(ctx context.Context, subject string, m Message) (Message, error) {
+	reply, err := c.request(ctx, subject, m)
+	if err != nil {
+		if auth := c.authError(); auth != nil {
+			return nil, fmt.Errorf("%w (%w)", err, auth)
+		}
+		return nil, err
+	}
+	return reply, nil
+}
+
+func (c *Conn) request(ctx context.Context, subject string, m Message) (Message, error) {
+	nc := c.nc
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, fmt.Errorf("wire: request %s on %q: subscribe to reply inbox: %w", m.Type(), subject, err)
+		return nil, fmt.Errorf("wire: request %s on %q: subscribe to reply inbox: %w", m.Type(), subject, fromNATS(err))
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // nothing to do about a failed unsubscribe of a private inbox
 	r := NewReceiver(ReceiverOptions{})
 	if err := sub.SetPendingLimits(-1, r.opts.MaxPendingBytes); err != nil {
 		return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, err)
 	}
-	if err := publish(nc, subject, inbox, m); err != nil {
+	if err := c.publish(subject, inbox, m); err != nil {
 		return nil, err
 	}
 	for {
 		msg, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("wire: request %s on %q: waiting for the reply: %w", m.Type(), subject, err)
+			return nil, fmt.Errorf("wire: request %s on %q: waiting for the reply: %w", m.Type(), subject, fromNATS(err))
 		}
 		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
-			return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, nats.ErrNoResponders)
+			return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, ErrNoResponders)
 		}
-		reply, err := r.Add(msg)
+		reply, err := r.Feed(msg.Data, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("wire: request %s on %q: reply: %w", m.Type(), subject, err)
 		}
@@ -104,11 +138,11 @@ func Request(ctx context.Context, nc *nats.Conn, subject string, m Message) (Mes
 }
 
 // Handler receives each whole message of a subscription, with the reply
-// subject of its last payload ("" for plain publishes); answer with Send on
-// that subject.
+// subject of its last payload ("" for plain publishes); answer with
+// Conn.Send on that subject.
 type Handler func(m Message, reply string)
 
-// SubscribeOptions configure Subscribe. The zero value subscribes plainly
+// SubscribeOptions configure Conn.Subscribe. The zero value subscribes plainly
 // with default receiver bounds and logs bad payloads to slog.Default().
 type SubscribeOptions struct {
 	// Queue, when set, joins a queue group so only one member gets each
@@ -122,18 +156,14 @@ type SubscribeOptions struct {
 	Logger *slog.Logger
 }
 
-// Subscription is a subscription made by Subscribe.
+// Subscription is a subscription made by Conn.Subscribe.
 type Subscription struct {
 	sub *nats.Subscription
 	r   *Receiver
 }
 
 // Unsubscribe stops delivery.
-func (s *Subscription) Unsubscribe() error { return s.sub.Unsubscribe() }
-
-// Drain unsubscribes once the payloads already queued are handled; it
-// returns at once, without waiting for them.
-func (s *Subscription) Drain() error { return s.sub.Drain() }
+func (s *Subscription) Unsubscribe() error { return fromNATS(s.sub.Unsubscribe()) }
 
 // Stats returns the reassembly counters: dropped and rejected payloads.
 func (s *Subscription) Stats() ReceiverStats { return s.r.Stats() }
@@ -141,14 +171,15 @@ func (s *Subscription) Stats() ReceiverStats { return s.r.Stats() }
 // Subscribe calls h with every whole message published on subject,
 // reassembling chunks. Bad payloads are counted and logged, never passed to
 // h. h runs on the subscription's goroutine, one message at a time.
-func Subscribe(nc *nats.Conn, subject string, h Handler, opts SubscribeOptions) (*Subscription, error) {
+func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Subscription, error) {
+	nc := c.nc
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	r := NewReceiver(opts.Receiver)
 	cb := func(msg *nats.Msg) {
-		m, err := r.Add(msg)
+		m, err := r.Feed(msg.Data, time.Now())
 		if err != nil {
 			log.Warn("wire: dropped bad payload", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 			return
@@ -165,7 +196,7 @@ func Subscribe(nc *nats.Conn, subject string, h Handler, opts SubscribeOptions) 
 		sub, err = nc.Subscribe(subject, cb)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("wire: subscribe to %q: %w", subject, err)
+		return nil, fmt.Errorf("wire: subscribe to %q: %w", subject, fromNATS(err))
 	}
 	if err := sub.SetPendingLimits(-1, r.opts.MaxPendingBytes); err != nil {
 		return nil, errors.Join(fmt.Errorf("wire: subscribe to %q: %w", subject, err), sub.Unsubscribe())

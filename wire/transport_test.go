@@ -30,7 +30,7 @@ func startServer(t testing.TB, opts ServerOptions) *Server {
 	return s
 }
 
-func connect(t testing.TB, url string, opts ConnectOptions) *nats.Conn {
+func connect(t testing.TB, url string, opts ConnectOptions) *Conn {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quiet
@@ -54,9 +54,9 @@ func testSubjects(t testing.TB) Subjects {
 
 // serveParams answers ParamsRequests with a Params of n values for versions
 // >= current and a stale-version Error below it.
-func serveParams(t testing.TB, nc *nats.Conn, subject string, current uint64, n int) {
+func serveParams(t testing.TB, nc *Conn, subject string, current uint64, n int) {
 	t.Helper()
-	_, err := Subscribe(nc, subject, func(m Message, reply string) {
+	_, err := nc.Subscribe(subject, func(m Message, reply string) {
 		req, ok := m.(*ParamsRequest)
 		var resp Message = &Error{Code: CodeBadRequest, Text: fmt.Sprintf("unexpected %v", m.Type())}
 		switch {
@@ -66,7 +66,7 @@ func serveParams(t testing.TB, nc *nats.Conn, subject string, current uint64, n 
 		default:
 			resp = bigParams(req.Version, n)
 		}
-		if err := Send(nc, reply, resp); err != nil {
+		if err := nc.Send(reply, resp); err != nil {
 			t.Errorf("reply: %v", err)
 		}
 	}, SubscribeOptions{Logger: quiet})
@@ -94,16 +94,16 @@ func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 			opts := func(name string, inProc bool) ConnectOptions {
 				o := ConnectOptions{Name: name}
 				if inProc {
-					o.InProcess = s.InProcess()
+					o.InProcess = s
 				}
 				return o
 			}
 			coord := connect(t, s.ClientURL(), opts("coord", tc.coordInProc))
 			worker := connect(t, s.ClientURL(), opts("worker", tc.inProc))
-			if got := worker.MaxPayload(); got != maxPayload {
+			if got := worker.nc.MaxPayload(); got != maxPayload {
 				t.Fatalf("server max payload %d, want %d", got, maxPayload)
 			}
-			if addr := worker.ConnectedAddr(); (addr == "pipe") != tc.inProc {
+			if addr := worker.nc.ConnectedAddr(); (addr == "pipe") != tc.inProc {
 				t.Fatalf("worker connected to %q, in-process %v", addr, tc.inProc)
 			}
 			const n = 5 << 20 / 4 // 5 MB of float32
@@ -111,7 +111,7 @@ func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 5})
+			got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: 5})
 			if err != nil {
 				t.Fatalf("Request: %v", err)
 			}
@@ -120,7 +120,7 @@ func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 				t.Fatal("the 5 MB Params came back different")
 			}
 
-			_, err = Request(ctx, worker, subj.Params, &ParamsRequest{Version: 4})
+			_, err = worker.Request(ctx, subj.Params, &ParamsRequest{Version: 4})
 			if !errors.Is(err, ErrStaleVersion) {
 				t.Fatalf("request for a superseded version: err = %v, want ErrStaleVersion", err)
 			}
@@ -133,7 +133,7 @@ func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
 	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
 	got := make(chan *Result, 16)
-	sub, err := Subscribe(coord, subj.Result, func(m Message, _ string) {
+	sub, err := coord.Subscribe(subj.Result, func(m Message, _ string) {
 		if r, ok := m.(*Result); ok {
 			got <- r
 		}
@@ -160,7 +160,7 @@ func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perWorker; i++ {
-				if err := Send(nc, subj.Result, result(name, i)); err != nil {
+				if err := nc.Send(subj.Result, result(name, i)); err != nil {
 					t.Errorf("%s: Send: %v", name, err)
 				}
 			}
@@ -198,16 +198,16 @@ func TestSubscribeSkipsCorruptPayloadsAndKeepsGoing(t *testing.T) {
 	subj := testSubjects(t)
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	got := make(chan Message, 4)
-	sub, err := Subscribe(nc, subj.Heartbeat, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet})
+	sub, err := nc.Subscribe(subj.Heartbeat, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := mustEncode(t, &Heartbeat{Worker: "w1"})
 	bad[3] ^= 1
-	if err := nc.Publish(subj.Heartbeat, bad); err != nil {
+	if err := nc.PublishBytes(subj.Heartbeat, bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := Send(nc, subj.Heartbeat, &Heartbeat{Worker: "w2", Step: 9}); err != nil {
+	if err := nc.Send(subj.Heartbeat, &Heartbeat{Worker: "w2", Step: 9}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -229,9 +229,9 @@ func TestRequestWithoutResponderFailsFast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := Request(ctx, nc, testSubjects(t).Work, &WorkRequest{Worker: "w"})
-	if !errors.Is(err, nats.ErrNoResponders) {
-		t.Fatalf("err = %v, want nats.ErrNoResponders", err)
+	_, err := nc.Request(ctx, testSubjects(t).Work, &WorkRequest{Worker: "w"})
+	if !errors.Is(err, ErrNoResponders) {
+		t.Fatalf("err = %v, want ErrNoResponders", err)
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("no-responders took %v", time.Since(start))
@@ -242,7 +242,7 @@ func TestRequestGivesUpWhenContextEnds(t *testing.T) {
 	s := startServer(t, ServerOptions{})
 	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{})
-	if _, err := Subscribe(coord, subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
+	if _, err := coord.Subscribe(subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := coord.Flush(); err != nil {
@@ -251,7 +251,7 @@ func TestRequestGivesUpWhenContextEnds(t *testing.T) {
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := Request(ctx, nc, subj.Work, &WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
 }
@@ -267,12 +267,12 @@ func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
 	}
 	var mu sync.Mutex
 	next := 0
-	if _, err := Subscribe(coord, subj.Work, func(_ Message, reply string) {
+	if _, err := coord.Subscribe(subj.Work, func(_ Message, reply string) {
 		mu.Lock()
 		r := replies[next%len(replies)]
 		next++
 		mu.Unlock()
-		if err := Send(coord, reply, r); err != nil {
+		if err := coord.Send(reply, r); err != nil {
 			t.Error(err)
 		}
 	}, SubscribeOptions{Queue: "coord", Logger: quiet}); err != nil {
@@ -284,7 +284,7 @@ func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	for _, want := range replies {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got, err := Request(ctx, nc, subj.Work, &WorkRequest{Worker: "w"})
+		got, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -311,8 +311,8 @@ func TestTokenAuthGatesEveryClient(t *testing.T) {
 				nc.Close()
 				t.Fatal("connected without the right token")
 			}
-			if !errors.Is(err, nats.ErrAuthorization) {
-				t.Fatalf("err = %v, want nats.ErrAuthorization", err)
+			if !errors.Is(err, ErrAuthorization) || !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("err = %v, want ErrAuthorization wrapping nats.ErrAuthorization", err)
 			}
 		})
 	}
@@ -320,10 +320,10 @@ func TestTokenAuthGatesEveryClient(t *testing.T) {
 		nc := connect(t, s.ClientURL(), ConnectOptions{Token: "s3cret-token"})
 		subj := testSubjects(t)
 		got := make(chan Message, 1)
-		if _, err := Subscribe(nc, subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+		if _, err := nc.Subscribe(subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 			t.Fatal(err)
 		}
-		if err := Send(nc, subj.Ctl, &Ctl{Kind: CtlDrain}); err != nil {
+		if err := nc.Send(subj.Ctl, &Ctl{Kind: CtlDrain}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -389,8 +389,8 @@ func TestPreparedParamsServeManyRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Subscribe(coord, subj.Params, func(_ Message, reply string) {
-		if err := SendEncoded(coord, reply, enc); err != nil {
+	_, err = coord.Subscribe(subj.Params, func(_ Message, reply string) {
+		if err := coord.SendEncoded(reply, enc); err != nil {
 			t.Errorf("SendEncoded: %v", err)
 		}
 	}, SubscribeOptions{})
@@ -402,7 +402,7 @@ func TestPreparedParamsServeManyRequests(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got, err := Request(ctx, worker, subj.Params, &ParamsRequest{Version: 3})
+		got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: 3})
 		cancel()
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -410,5 +410,31 @@ func TestPreparedParamsServeManyRequests(t *testing.T) {
 		if !reflect.DeepEqual(got, Message(want)) {
 			t.Fatalf("request %d: the prepared Params came back different", i)
 		}
+	}
+}
+
+// TestRequestOfARefusedClientWrapsErrAuthorization: a client that keeps
+// retrying with a wrong token (a worker started with --token wrong) learns
+// from its requests that retrying will not help.
+func TestRequestOfARefusedClientWrapsErrAuthorization(t *testing.T) {
+	s := startServer(t, ServerOptions{Token: "s3cret-token"})
+	nc := connect(t, s.ClientURL(), ConnectOptions{Token: "guess", RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := nc.Request(ctx, testSubjects(t).Join, &Join{Worker: "w"})
+	if !errors.Is(err, ErrAuthorization) {
+		t.Fatalf("err = %v, want ErrAuthorization", err)
+	}
+}
+
+func TestSendOnAClosedConnFailsWithErrClosed(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	nc.Close()
+	if err := nc.Send(testSubjects(t).Heartbeat, &Heartbeat{Worker: "w"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+	if err := nc.PublishBytes(testSubjects(t).Heartbeat, []byte{1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PublishBytes: err = %v, want ErrClosed", err)
 	}
 }

@@ -11,25 +11,16 @@ import (
 type WorkRequest struct {
 	// Worker is the WorkerID from JoinAck.
 	Worker string
-	// HaveVersion is the newest parameter version the worker holds, so the
-	// coordinator may prefer shards the worker can start at once.
-	HaveVersion uint64
 }
 
 // Type implements Message.
 func (*WorkRequest) Type() Type { return TypeWorkRequest }
 
-func (m *WorkRequest) sizeHint() int { return 12 + len(m.Worker) }
+func (m *WorkRequest) sizeHint() int { return 4 + len(m.Worker) }
 
-func (m *WorkRequest) encode(e *encoder) {
-	e.str("worker", m.Worker)
-	e.U64(m.HaveVersion)
-}
+func (m *WorkRequest) encode(e *encoder) { e.str("worker", m.Worker) }
 
-func (m *WorkRequest) decode(d *decoder) {
-	m.Worker = d.str("worker")
-	m.HaveVersion = d.U64("have_version")
-}
+func (m *WorkRequest) decode(d *decoder) { m.Worker = d.str("worker") }
 
 // Lease hands one shard of one step to a worker.
 type Lease struct {

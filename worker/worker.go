@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
@@ -26,7 +24,7 @@ type Config struct {
 	Job string
 	// Conn is an open connection to use; when nil, Run connects to NATS
 	// with Connect.
-	Conn *nats.Conn
+	Conn *wire.Conn
 	// NATS is the server URL and Connect the options used when Conn is nil.
 	NATS    string
 	Connect wire.ConnectOptions
@@ -72,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 type loop struct {
 	cfg   Config
 	log   *slog.Logger
-	nc    *nats.Conn
+	nc    *wire.Conn
 	own   bool // nc was opened here
 	subj  wire.Subjects
 	id    string
@@ -165,7 +163,7 @@ func (w *loop) close() {
 func (w *loop) request(subject string, m wire.Message) (wire.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
 	defer cancel()
-	return wire.Request(ctx, w.nc, subject, m)
+	return w.nc.Request(ctx, subject, m)
 }
 
 // pause waits d, or less when ctx ends or a drain comes; false means stop.
@@ -208,8 +206,8 @@ func (w *loop) join(ctx context.Context) error {
 		}
 		// A wrong token or credentials never start to work: say so and stop
 		// instead of retrying forever.
-		if last := w.nc.LastError(); last != nil && (errors.Is(last, nats.ErrAuthorization) || errors.Is(last, nats.ErrAuthExpired)) {
-			return fmt.Errorf("worker: join job %q: NATS refused this worker's credentials (check --token or --creds): %w", w.cfg.Job, last)
+		if errors.Is(err, wire.ErrAuthorization) {
+			return fmt.Errorf("worker: join job %q: NATS refused this worker's credentials (check --token or --creds): %w", w.cfg.Job, err)
 		}
 		if attempt == 1 || attempt%20 == 0 {
 			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err)
@@ -266,9 +264,6 @@ func (w *loop) heartbeat(every time.Duration) {
 		case <-w.drain:
 			return
 		}
-		if w.nc.IsClosed() {
-			return
-		}
 		hb := &wire.Heartbeat{Worker: w.id}
 		w.mu.Lock()
 		if l := w.busy; l != nil {
@@ -276,14 +271,17 @@ func (w *loop) heartbeat(every time.Duration) {
 		}
 		hb.Version = w.ver
 		w.mu.Unlock()
-		if err := wire.Send(w.nc, w.subj.Heartbeat, hb); err != nil {
+		if err := w.nc.Send(w.subj.Heartbeat, hb); err != nil {
+			if errors.Is(err, wire.ErrClosed) {
+				return
+			}
 			w.log.Debug("heartbeat", "err", err)
 		}
 	}
 }
 
 func (w *loop) watchCtl() (*wire.Subscription, error) {
-	return wire.Subscribe(w.nc, w.subj.Ctl, func(m wire.Message, _ string) {
+	return w.nc.Subscribe(w.subj.Ctl, func(m wire.Message, _ string) {
 		c, ok := m.(*wire.Ctl)
 		if !ok || (c.Worker != "" && c.Worker != w.id) {
 			return
@@ -308,7 +306,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	}
 	backoff := 100 * time.Millisecond
 	for !w.stopping(ctx) {
-		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, HaveVersion: w.ver})
+		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id})
 		if err != nil {
 			w.log.Debug("work request", "err", err)
 			if !w.pause(ctx, backoff) {
@@ -362,7 +360,7 @@ func (w *loop) work(l *wire.Lease) error {
 	if res.LayoutHash == 0 {
 		res.LayoutHash = w.layout
 	}
-	if err := wire.Send(w.nc, w.subj.Result, res); err != nil {
+	if err := w.nc.Send(w.subj.Result, res); err != nil {
 		return fmt.Errorf("send result of step %d shard %d: %w", l.Step, l.Shard, err)
 	}
 	w.stats.Shards++

@@ -176,11 +176,11 @@ func workers(t *testing.T, url string, n int) []*proc {
 
 // step asks the coordinator for its current step over the status subject;
 // -1 when it does not answer.
-func step(nc *nats.Conn) int {
+func step(nc *wire.Conn) int {
 	subj, _ := wire.NewSubjects(testJob)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+	m, err := nc.Request(ctx, subj.Status, &wire.StatusRequest{})
 	if err != nil {
 		return -1
 	}
@@ -192,7 +192,7 @@ func step(nc *nats.Conn) int {
 }
 
 // waitStep blocks until the coordinator reports at least step min.
-func waitStep(t *testing.T, nc *nats.Conn, min int) {
+func waitStep(t *testing.T, nc *wire.Conn, min int) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -209,13 +209,13 @@ func waitStep(t *testing.T, nc *nats.Conn, min int) {
 
 // waitHolding blocks until the worker whose ID starts with prefix holds a
 // lease, so a kill lands mid-shard.
-func waitHolding(t *testing.T, nc *nats.Conn, prefix string) {
+func waitHolding(t *testing.T, nc *wire.Conn, prefix string) {
 	t.Helper()
 	subj, _ := wire.NewSubjects(testJob)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		m, err := wire.Request(ctx, nc, subj.Status, &wire.StatusRequest{})
+		m, err := nc.Request(ctx, subj.Status, &wire.StatusRequest{})
 		cancel()
 		var st coordinator.JobStatus
 		if s, ok := m.(*wire.Status); err == nil && ok && json.Unmarshal(s.Body, &st) == nil {
@@ -230,7 +230,7 @@ func waitHolding(t *testing.T, nc *nats.Conn, prefix string) {
 	t.Fatalf("worker %s* never held a lease", prefix)
 }
 
-func observer(t *testing.T, url string) *nats.Conn {
+func observer(t *testing.T, url string) *wire.Conn {
 	t.Helper()
 	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true})
 	if err != nil {
@@ -477,7 +477,7 @@ func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
 	subj, _ := wire.NewSubjects(testJob)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	m, err := wire.Request(ctx, obs, subj.Status, &wire.StatusRequest{})
+	m, err := obs.Request(ctx, subj.Status, &wire.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
