@@ -169,6 +169,17 @@ func (s *Store) Import(r io.Reader) (job string, step uint64, err error) {
 	return rec.ID, c.Step, nil
 }
 
+// ReadExport reads one export (Store.Export) without storing it: the job's
+// record and its checkpoint, fully verified as Import verifies them
+// (ErrCorrupt, ErrNewerFormat).
+func ReadExport(r io.Reader) (JobRecord, *Checkpoint, error) {
+	rec, _, c, err := readExport(r)
+	if err != nil {
+		return JobRecord{}, nil, fmt.Errorf("read export: %w", err)
+	}
+	return rec, c, nil
+}
+
 // readExport parses and fully verifies one export. Allocations stay within
 // a small multiple of the bytes actually read.
 func readExport(r io.Reader) (JobRecord, []byte, *Checkpoint, error) {

@@ -184,11 +184,11 @@ func saveFinal(db string, spec coordinator.JobSpec, ds *episodes.Dataset, tr *co
 		return fmt.Errorf("--db: %w", err)
 	}
 	defer st.Close()
-	specJSON, err := json.Marshal(spec)
+	specJSON, format, err := coordinator.EncodeSpec(spec)
 	if err != nil {
 		return err
 	}
-	if err := st.PutJob(checkpoints.JobRecord{ID: spec.ID, Spec: specJSON, SpecFormat: "json", Layout: tr.Layout(),
+	if err := st.PutJob(checkpoints.JobRecord{ID: spec.ID, Spec: specJSON, SpecFormat: format, Layout: tr.Layout(),
 		Dataset: ds.Fingerprint(), Status: checkpoints.StatusDone}); err != nil {
 		return fmt.Errorf("--db %s: %w", db, err)
 	}

@@ -199,7 +199,7 @@ func TestEvalRefusesBadInput(t *testing.T) {
 		{"missing checkpoint", []string{"--db", db, "--job", "j", "--checkpoint", "15"}, []string{`job "j"`, "checkpoint 15", "not found"}},
 		{"bad checkpoint selector", []string{"--db", db, "--job", "j", "--checkpoint", "newest"}, []string{`checkpoint "newest"`, "latest, best or a step"}},
 		{"layout differs from the spec's model", []string{"--db", mismatched, "--job", "j"}, []string{"loss siamese", "the spec and the parameters disagree"}},
-		{"parameter count differs from the spec's model", []string{"--db", resized, "--job", "j"}, []string{"32×32", "but checkpoint 20 has"}},
+		{"parameter count differs from the spec's model", []string{"--db", resized, "--job", "j"}, []string{"32×32", "checkpoint 20", "the checkpoint 111680"}},
 		{"another dataset", []string{"--db", db, "--job", "j", "--data", "glyphs:seed=4,alphabets=5,chars=5,drawers=6"},
 			[]string{"training split", `job "j" trained on`, "--force"}},
 		{"malformed all_runs.zip", []string{"--db", db, "--job", "j", "--data", badRuns, "--official-runs"}, []string{"all_runs.zip", "not a zip"}},

@@ -3,14 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/wire"
-	"gopkg.in/yaml.v3"
 )
 
 // hostOf and portOf split a --listen address; a bad one gives port -1,
@@ -116,31 +113,11 @@ func readExportFile(path string) (loadedCheckpoint, error) {
 	return readExport(path, f)
 }
 
-// readExport verifies and decodes an export by importing it into a
-// throwaway store: the checkpoints package stays the one reader of its
-// format.
+// readExport verifies and decodes an export.
 func readExport(name string, r io.Reader) (loadedCheckpoint, error) {
-	dir, err := os.MkdirTemp("", "fsl-eval-*")
+	rec, c, err := checkpoints.ReadExport(r)
 	if err != nil {
-		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
-	}
-	defer os.RemoveAll(dir)
-	st, err := checkpoints.Open(filepath.Join(dir, "import.db"))
-	if err != nil {
-		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
-	}
-	defer st.Close()
-	job, step, err := st.Import(r)
-	if err != nil {
-		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
-	}
-	rec, err := st.Job(job)
-	if err != nil {
-		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
-	}
-	c, err := st.At(job, step)
-	if err != nil {
-		return loadedCheckpoint{}, fmt.Errorf("read export %s: %w", name, err)
+		return loadedCheckpoint{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return loadedCheckpoint{rec: rec, ckpt: c, source: name}, nil
 }
@@ -183,32 +160,18 @@ func fetchCheckpoint(ctx context.Context, url, token, job, which string, timeout
 // buildNet decodes a job's spec and builds the network of its checkpoint,
 // refusing parameters that do not fit the network the spec describes.
 func buildNet(lc loadedCheckpoint) (eval.Net, coordinator.JobSpec, error) {
-	var spec coordinator.JobSpec
-	var err error
-	switch strings.ToLower(lc.rec.SpecFormat) {
-	case "yaml", "yml":
-		err = yaml.Unmarshal(lc.rec.Spec, &spec)
-	default:
-		err = json.Unmarshal(lc.rec.Spec, &spec)
-	}
+	spec, err := coordinator.DecodeSpec(lc.rec)
 	if err != nil {
-		return eval.Net{}, spec, fmt.Errorf("job %q in %s: spec: %w", lc.rec.ID, lc.source, err)
+		return eval.Net{}, spec, fmt.Errorf("%s: %w", lc.source, err)
 	}
-	spec = spec.WithDefaults()
 	m, err := model.New(spec.ModelConfig())
 	if err != nil {
 		return eval.Net{}, spec, fmt.Errorf("job %q in %s: %w", lc.rec.ID, lc.source, err)
 	}
-	what := fmt.Sprintf("job %q in %s: its spec (loss %s, %d×%d images)", lc.rec.ID, lc.source, spec.Loss, spec.Size, spec.Size)
-	if l := lc.rec.Layout; len(l.Entries) > 0 && l.Hash() != m.Layout().Hash() {
-		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters laid out otherwise than the job's %d stored ones; the spec and the parameters disagree",
-			what, m.NumParams(), l.Size())
+	net, err := eval.NewNet(m, lc.rec.Layout, lc.ckpt.Params, lc.ckpt.State)
+	if err != nil {
+		return net, spec, fmt.Errorf("job %q in %s, checkpoint %d, spec (loss %s, %d×%d images): %w",
+			lc.rec.ID, lc.source, lc.ckpt.Step, spec.Loss, spec.Size, spec.Size, err)
 	}
-	if len(lc.ckpt.Params) != m.NumParams() {
-		return eval.Net{}, spec, fmt.Errorf("%s builds a network of %d parameters, but checkpoint %d has %d", what, m.NumParams(), lc.ckpt.Step, len(lc.ckpt.Params))
-	}
-	if n := m.StateLayout().Size(); len(lc.ckpt.State) != n {
-		return eval.Net{}, spec, fmt.Errorf("%s keeps %d batch-norm statistics, but checkpoint %d has %d", what, n, lc.ckpt.Step, len(lc.ckpt.State))
-	}
-	return eval.Net{Model: m, Params: lc.ckpt.Params, State: lc.ckpt.State}, spec, nil
+	return net, spec, nil
 }

@@ -251,23 +251,23 @@ func specKey(s JobSpec) []byte {
 // resume records a new job in the store, or loads the newest valid
 // checkpoint of an existing one after checking it is the same job.
 func (d *Driver) resume(fingerprint string) error {
-	specJSON, err := json.Marshal(d.spec)
+	specJSON, format, err := EncodeSpec(d.spec)
 	if err != nil {
-		return fmt.Errorf("job %q: encode spec: %w", d.spec.ID, err)
+		return err
 	}
 	rec, err := d.store.Job(d.spec.ID)
 	switch {
 	case errors.Is(err, checkpoints.ErrNotFound):
 		return d.store.PutJob(checkpoints.JobRecord{
-			ID: d.spec.ID, Spec: specJSON, SpecFormat: "json", Layout: d.tr.Layout(), Dataset: fingerprint,
+			ID: d.spec.ID, Spec: specJSON, SpecFormat: format, Layout: d.tr.Layout(), Dataset: fingerprint,
 			Status: checkpoints.StatusRunning,
 		})
 	case err != nil:
 		return fmt.Errorf("job %q: %w", d.spec.ID, err)
 	}
-	var old JobSpec
-	if err := json.Unmarshal(rec.Spec, &old); err != nil {
-		return fmt.Errorf("job %q in %s: stored spec: %w", d.spec.ID, d.cfg.DB, err)
+	old, err := DecodeSpec(rec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.cfg.DB, err)
 	}
 	if !bytes.Equal(specKey(old), specKey(d.spec)) {
 		return fmt.Errorf("job %q exists in %s with another spec (stored %s); choose another --job or --db", d.spec.ID, d.cfg.DB, rec.Spec)

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
@@ -252,4 +254,30 @@ func EncodeModelConfig(c model.Config) ([]byte, error) {
 		return nil, fmt.Errorf("encode model config: %w", err)
 	}
 	return b, nil
+}
+
+// specFormat is how a job's spec is written into its checkpoint record.
+const specFormat = "json"
+
+// EncodeSpec returns s as a job record stores it, and the record's
+// SpecFormat.
+func EncodeSpec(s JobSpec) (spec []byte, format string, err error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, "", fmt.Errorf("job %q: encode spec: %w", s.ID, err)
+	}
+	return b, specFormat, nil
+}
+
+// DecodeSpec reads the spec a job record stores (EncodeSpec), with zero
+// fields, such as ones added since it was written, set to their defaults.
+func DecodeSpec(rec checkpoints.JobRecord) (JobSpec, error) {
+	var s JobSpec
+	if f := strings.ToLower(rec.SpecFormat); f != specFormat && f != "" {
+		return s, fmt.Errorf("job %q: spec format %q, this build reads %s", rec.ID, rec.SpecFormat, specFormat)
+	}
+	if err := json.Unmarshal(rec.Spec, &s); err != nil {
+		return s, fmt.Errorf("job %q: stored spec: %w", rec.ID, err)
+	}
+	return s.WithDefaults(), nil
 }

@@ -2,9 +2,12 @@ package eval
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 func TestOpenCheckedRefusesAnotherTrainingSplit(t *testing.T) {
@@ -21,5 +24,42 @@ func TestOpenCheckedRefusesAnotherTrainingSplit(t *testing.T) {
 	}
 	if _, err := OpenChecked(spec, train, test, "j", "0123456789abcdef"); !errors.Is(err, ErrOtherDataset) {
 		t.Errorf("OpenChecked with another fingerprint: %v, want ErrOtherDataset", err)
+	}
+}
+
+func TestNewNetRefusesVectorsThatDoNotFitTheModel(t *testing.T) {
+	m, err := model.New(model.Config{Size: 16, Filters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := model.New(model.Config{Size: 16, Filters: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, st := m.Init(1)
+	for _, c := range []struct {
+		name   string
+		layout params.Layout
+		p, st  params.Vector
+		want   string // "" for success
+	}{
+		{"fits", m.Layout(), p, st, ""},
+		{"no stored layout", params.Layout{}, p, st, ""},
+		{"another layout", other.Layout(), p, st, "laid out otherwise"},
+		{"short parameters", m.Layout(), p[:len(p)-1], st, "parameters"},
+		{"short statistics", m.Layout(), p, st[:len(st)-1], "batch-norm statistics"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			net, err := NewNet(m, c.layout, c.p, c.st)
+			if c.want == "" {
+				if err != nil || net.Model != m {
+					t.Fatalf("NewNet: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("NewNet: %v, want an error about %q", err, c.want)
+			}
+		})
 	}
 }
