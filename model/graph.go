@@ -18,6 +18,16 @@ const bnEps = cpu.BNEps
 // while building.
 var buildMu sync.Mutex
 
+// gorgoniaBLAS hands the kernels' BLAS (OpenBLAS when installed) to
+// Gorgonia's own ops once: gorgonia.Use sets a process-wide value that
+// running graphs read.
+var gorgoniaBLAS sync.Once
+
+// useBLAS chooses the process's BLAS for the kernels and Gorgonia.
+func useBLAS() {
+	gorgoniaBLAS.Do(func() { G.Use(cpu.UseBLAS()) })
+}
+
 // protect runs f, turning a Gorgonia panic into an error wrapping
 // ErrCompute; what names the operation.
 func protect(what string, f func() error) (err error) {

@@ -61,7 +61,7 @@ func newModel(cfg Config, dt tensor.Dtype, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model config: state layout: %v: %w", err, ErrConfig)
 	}
-	cpu.UseBLAS()
+	useBLAS()
 	m := &Model{
 		cfg:         cfg,
 		dt:          dt,

@@ -69,7 +69,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
-	G "gorgonia.org/gorgonia"
 )
 
 var (
@@ -122,19 +121,19 @@ func (openBLASImpl) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
 
-// useOnce: Gorgonia's BLAS is one per process (G.Use), and OpenBLAS's
-// kernel set and thread count are process-wide too, so the choice is made
-// once, the same for every Kernels and every model.
+// useOnce: OpenBLAS's kernel set and thread count are process-wide, so
+// the choice is made once, the same for every Kernels and every model.
 var useOnce sync.Once
 
-// UseBLAS routes Gorgonia's (and gorgonia/tensor's) matrix products, and
-// this package's, through OpenBLAS when it is installed, once per process;
-// otherwise gonum's pure-Go BLAS stays. If OpenBLAS fell back to its
+// UseBLAS routes this package's matrix products through OpenBLAS when it
+// is installed, once per process, and returns the implementation chosen
+// (for Gorgonia's own ops too: model hands it to gorgonia.Use); otherwise
+// gonum's pure-Go BLAS stays. If OpenBLAS fell back to its
 // generic "Prescott" kernels although the CPU has AVX2 or AVX-512 (VMs that
 // hide the CPU model) and OPENBLAS_CORETYPE is not set, it switches to the
 // kernels SuggestedBLASCore names: about 3× faster sgemm for this network.
 // Set OPENBLAS_CORETYPE to choose yourself.
-func UseBLAS() {
+func UseBLAS() BLAS {
 	useOnce.Do(func() {
 		if !openBLAS() {
 			return
@@ -148,8 +147,9 @@ func UseBLAS() {
 				C.free(unsafe.Pointer(name))
 			}
 		}
-		G.Use(openBLASImpl{})
+		impl = openBLASImpl{}
 	})
+	return impl
 }
 
 // BLASName names the BLAS this process computes with: "openblas" when the

@@ -2,8 +2,8 @@
 
 package cpu
 
-// UseBLAS keeps Gorgonia's default, gonum's pure-Go BLAS.
-func UseBLAS() {}
+// UseBLAS keeps gonum's pure-Go BLAS and returns it.
+func UseBLAS() BLAS { return impl }
 
 // BLASName names the BLAS this process computes with.
 func BLASName() string { return "gonum" }

@@ -4,7 +4,23 @@ import (
 	"strings"
 
 	xcpu "golang.org/x/sys/cpu"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 )
+
+// BLAS is a BLAS implementation: gonum's interfaces, the set Gorgonia's
+// BLAS asks for too, so one implementation serves the kernels and
+// Gorgonia's own ops.
+type BLAS interface {
+	blas.Float32
+	blas.Float64
+	blas.Complex64
+	blas.Complex128
+}
+
+// impl is the BLAS this process computes with: gonum's until UseBLAS
+// chooses OpenBLAS, once per process.
+var impl BLAS = gonum.Implementation{}
 
 // SuggestedBLASCore returns the OPENBLAS_CORETYPE value that fits this
 // CPU when OpenBLAS is on its generic "Prescott" kernels: "SkylakeX" with AVX-512 (F, DQ, BW, VL), "Haswell"

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"gonum.org/v1/gonum/blas"
-	G "gorgonia.org/gorgonia"
 )
 
 // 3×3 convolution (pad 1, stride 1, no bias). Activations
@@ -62,13 +61,13 @@ func gemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb 
 		if accumulate {
 			beta = 1
 		}
-		G.WhichBLAS().Sgemm(ta, tb, m, n, k, 1, any(a).([]float32), lda, any(b).([]float32), ldb, beta, cs, ldc)
+		impl.Sgemm(ta, tb, m, n, k, 1, any(a).([]float32), lda, any(b).([]float32), ldb, beta, cs, ldc)
 	case []float64:
 		var beta float64
 		if accumulate {
 			beta = 1
 		}
-		G.WhichBLAS().Dgemm(ta, tb, m, n, k, 1, any(a).([]float64), lda, any(b).([]float64), ldb, beta, cs, ldc)
+		impl.Dgemm(ta, tb, m, n, k, 1, any(a).([]float64), lda, any(b).([]float64), ldb, beta, cs, ldc)
 	}
 }
 
