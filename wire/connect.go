@@ -27,6 +27,9 @@ type ConnectOptions struct {
 	// CredsFile is a NATS user credentials file (JWT and NKey seed), for
 	// servers that use decentralised auth instead of a token.
 	CredsFile string
+	// NKeyFile is the seed file of a role's NKey (AuthDir.Seed), for servers
+	// that admit clients by role (ServerOptions.Users).
+	NKeyFile string
 	// TLS, when set, is used for a TLS connection (RootCAs to trust a
 	// private CA, Certificates for client certificates).
 	TLS *tls.Config
@@ -114,6 +117,13 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	}
 	if opts.CredsFile != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	}
+	if opts.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(opts.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("wire: connect to NATS at %s: NKey seed: %w", redact(url), err)
+		}
+		nopts = append(nopts, o)
 	}
 	if opts.TLS != nil {
 		nopts = append(nopts, nats.Secure(opts.TLS))

@@ -25,8 +25,12 @@ type ServerOptions struct {
 	// Port is the client port; 0 picks a free one (see Server.ClientURL).
 	Port int
 	// Token, when set, is required of every client: without it a client
-	// cannot connect, so it can neither read nor write any subject.
+	// cannot connect, so it can neither read nor write any subject; with it
+	// a client can do anything on every subject.
 	Token string
+	// Users, when set instead of Token, are the only clients admitted, each
+	// by its NKey and limited to its Role's subjects (see WriteAuth).
+	Users []User
 	// TLS, when set, makes the server require TLS with this config.
 	TLS *tls.Config
 	// MaxPayload is the largest payload in bytes the server accepts; 0 is
@@ -59,6 +63,9 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if opts.MaxPayload < 0 || opts.MaxPayload > 64<<20 {
 		return nil, fmt.Errorf("wire: start NATS server: max payload %d out of range 0..%d", opts.MaxPayload, 64<<20)
 	}
+	if opts.Token != "" && len(opts.Users) > 0 {
+		return nil, fmt.Errorf("wire: start NATS server: a token and role credentials both given; use one")
+	}
 	nopts := &server.Options{
 		Host:          host,
 		Port:          port,
@@ -66,6 +73,13 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		MaxPayload:    int32(opts.MaxPayload),
 		NoSigs:        true,
 		NoLog:         opts.Logger == nil,
+	}
+	if len(opts.Users) > 0 {
+		users, err := nkeyUsers(opts.Users)
+		if err != nil {
+			return nil, fmt.Errorf("wire: start NATS server: %w", err)
+		}
+		nopts.Nkeys = users
 	}
 	if opts.TLS != nil {
 		nopts.TLS = true
@@ -110,8 +124,11 @@ func (s *Server) Shutdown() {
 // slogAdapter routes nats-server's log lines to slog.
 type slogAdapter struct{ l *slog.Logger }
 
+// Noticef lines (listening, starting) are the server's routine chatter:
+// debug level, so a coordinator's log shows the server's warnings and
+// errors (a client's permissions violation, say) and not its start-up.
 func (a slogAdapter) Noticef(format string, v ...any) {
-	a.l.Info(fmt.Sprintf(format, v...), "component", "nats-server")
+	a.l.Debug(fmt.Sprintf(format, v...), "component", "nats-server")
 }
 func (a slogAdapter) Warnf(format string, v ...any) {
 	a.l.Warn(fmt.Sprintf(format, v...), "component", "nats-server")
