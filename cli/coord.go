@@ -20,6 +20,7 @@ func NewCoordApp() *cli.App {
 			checkpointsCommand(),
 			datasetCommand(),
 			evalCommand(),
+			authCommand(),
 		},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
+	"github.com/fsl-project/fsl/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
@@ -49,6 +50,7 @@ func evalCommand() *cli.Command {
 			ckptLockFlag(),
 			&cli.StringFlag{Name: "nats", Usage: "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint", EnvVars: []string{"FSL_NATS"}},
 			&cli.StringFlag{Name: "token", Usage: "NATS auth token for --nats", EnvVars: []string{"FSL_TOKEN"}},
+			nkeyFlag(wire.RoleReader),
 			&cli.DurationFlag{Name: "nats-timeout", Value: 30 * time.Second, Usage: "how long to wait for the coordinator's reply"},
 		},
 		Action: evalAction,
@@ -216,7 +218,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if url == "" {
 		return lc, fmt.Errorf("%w; pass --nats URL (and --token) to ask the running coordinator for the checkpoint, or export it", err)
 	}
-	return fetchCheckpoint(c.Context, url, c.String("token"), job, which.String(), c.Duration("nats-timeout"))
+	return fetchCheckpoint(c.Context, url, wire.ConnectOptions{Token: c.String("token"), NKeyFile: c.String("nkey")}, job, which.String(), c.Duration("nats-timeout"))
 }
 
 // evalDatasets opens the classes to evaluate on and, unless --force,

@@ -123,12 +123,13 @@ func readExport(name string, r io.Reader) (loadedCheckpoint, error) {
 }
 
 // fetchCheckpoint asks the coordinator of job at url for checkpoint which.
-func fetchCheckpoint(ctx context.Context, url, token, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
+func fetchCheckpoint(ctx context.Context, url string, opts wire.ConnectOptions, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
 	subj, err := wire.NewSubjects(job)
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("job %q: %w", job, err)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord eval", Token: token, Logger: slog.New(slog.DiscardHandler)})
+	opts.Name, opts.Logger = "fsl-coord eval", slog.New(slog.DiscardHandler)
+	nc, err := wire.Connect(url, opts)
 	if err != nil {
 		return loadedCheckpoint{}, err
 	}

@@ -59,6 +59,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
+		authFlag,
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},
 		&cli.IntFlag{Name: "eval-every", Value: d.EvalEvery, Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
@@ -174,9 +175,16 @@ func runStart(c *cli.Context) error {
 	}
 
 	url, token := c.String("nats"), c.String("token")
+	auth, err := startAuth(c)
+	if err != nil {
+		return err
+	}
 	var inProc *wire.Server // the embedded server, reached in memory
 	if url == "" {
-		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token})
+		// The server logs a client's permission violations (a worker
+		// publishing a control message) into the coordinator's log.
+		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token,
+			Users: auth.users, Logger: log})
 		if err != nil {
 			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
 		}
@@ -184,7 +192,7 @@ func runStart(c *cli.Context) error {
 		url, inProc = srv.ClientURL(), srv
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, Logger: log, InProcess: inProc})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, NKeyFile: auth.coordKey, Logger: log, InProcess: inProc})
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", url, err)
 	}
@@ -200,7 +208,8 @@ func runStart(c *cli.Context) error {
 		if threads < 1 {
 			threads = runtime.GOMAXPROCS(0)
 		}
-		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, token, inProc, log); err != nil {
+		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url,
+			wire.ConnectOptions{Token: token, NKeyFile: auth.workKey, Logger: log, InProcess: inProc}, log); err != nil {
 			return err
 		}
 		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
@@ -285,9 +294,10 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	return nil
 }
 
-func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url, token string, inProc *wire.Server, log *slog.Logger) error {
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url string, opts wire.ConnectOptions, log *slog.Logger) error {
 	for i := 0; i < n; i++ {
-		nc, err := wire.Connect(url, wire.ConnectOptions{Name: fmt.Sprintf("local-worker-%d", i), Token: token, Logger: log, InProcess: inProc})
+		opts.Name = fmt.Sprintf("local-worker-%d", i)
+		nc, err := wire.Connect(url, opts)
 		if err != nil {
 			return fmt.Errorf("local worker %d: %w", i, err)
 		}

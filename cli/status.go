@@ -29,6 +29,7 @@ func statusCommand() *cli.Command {
 			&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server the coordinator serves the job on"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
 			&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+			nkeyFlag(wire.RoleReader),
 			&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID"},
 			&cli.StringFlag{Name: "http", Usage: "ask the coordinator's HTTP server at this URL instead of NATS"},
 			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
@@ -102,7 +103,7 @@ func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
 		return nil, fmt.Errorf("--job %q: %w", job, err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), Logger: log})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}

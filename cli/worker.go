@@ -19,6 +19,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server of the coordinator"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
 		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+		nkeyFlag(wire.RoleWorker),
 		&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID to work for"},
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
@@ -59,7 +60,7 @@ func runWorker(c *cli.Context) error {
 	st, err := worker.Run(ctx, worker.Config{
 		Job:     c.String("job"),
 		NATS:    c.String("nats"),
-		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds")},
+		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey")},
 		Name:    c.String("name"),
 		Threads: c.Int("threads"),
 		UseGPU:  c.Int("gpu") >= 0,

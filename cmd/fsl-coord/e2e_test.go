@@ -489,3 +489,78 @@ func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
 		t.Fatalf("status shows %d workers at step %d, want none at 0", n, st.Step)
 	}
 }
+
+// TestControlMessagesNeedTheCoordinatorRole is the forged-drain attack with
+// role credentials: clients holding the worker or the reader key publish
+// Ctl{drain}; the server refuses it, the workers keep working to the end
+// of the job, and the coordinator's log names the violation.
+func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	authDir := filepath.Join(dir, "auth")
+	init := start(t, "auth init", bins.coord, "auth", "init", "--dir", authDir)
+	init.wait(t, 30*time.Second)
+	auth := wire.AuthDir(authDir)
+
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	args := jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json"))
+	for i := range args {
+		if args[i] == "--token" { // role credentials instead of the shared token
+			args = append(args[:i], args[i+2:]...)
+			break
+		}
+	}
+	c := start(t, "coord", bins.coord, append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--auth", authDir)...)
+	var ws []*proc
+	for i := 0; i < 2; i++ {
+		ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker,
+			"--nats", url, "--nkey", auth.Seed(wire.RoleWorker), "--job", testJob, "--name", fmt.Sprintf("w%d", i), "--log-level", "info"))
+	}
+	reader, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-reader", NKeyFile: auth.Seed(wire.RoleReader), RetryOnFailedConnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reader.Close)
+	waitStep(t, reader, 3)
+
+	subj, _ := wire.NewSubjects(testJob)
+	for _, r := range []wire.Role{wire.RoleWorker, wire.RoleReader} {
+		rogue, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-" + string(r), NKeyFile: auth.Seed(r)})
+		if err != nil {
+			t.Fatalf("connect with the %s key: %v", r, err)
+		}
+		if err := rogue.Send(subj.Ctl, &wire.Ctl{Kind: wire.CtlDrain, Reason: "forged"}); err != nil {
+			t.Fatalf("send as %s: %v", r, err)
+		}
+		if err := rogue.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		rogue.Close()
+	}
+	// A worker key cannot ask for the status either: only readers can.
+	wk, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-status", NKeyFile: auth.Seed(wire.RoleWorker)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := step(wk); s >= 0 {
+		t.Errorf("a worker key read the job's status (step %d)", s)
+	}
+	wk.Close()
+
+	c.wait(t, 3*time.Minute)
+	for _, w := range ws {
+		w.wait(t, 30*time.Second)
+		if strings.Contains(w.out.String(), "forged") {
+			t.Errorf("%s saw the forged drain:\n%s", w.name, w.out.String())
+		}
+	}
+	s := readSummary(t, filepath.Join(dir, "summary.json"))
+	checkExactlyOnce(t, s)
+	if log := c.out.String(); !strings.Contains(log, "Publish Violation") || !strings.Contains(log, subj.Ctl) {
+		t.Errorf("the coordinator's log does not name the refused control message:\n%s", log)
+	}
+	if got := s.Counters.WorkersLost; got != 0 {
+		t.Errorf("%d workers lost: a forged drain stopped one", got)
+	}
+}
