@@ -74,3 +74,21 @@ func (k *Kernels) parallelFor(n int, f func(worker, i int)) {
 	}
 	wg.Wait()
 }
+
+// Set names the kernel set k computes with — the assembly it uses
+// ("avx512", "avx2" or "go") and whether 3×3 convolutions may take
+// Winograd — which, with the BLAS library and its kernels (BLASName,
+// BLASCore), decides a computation's bits.
+func (k *Kernels) Set() string {
+	set := "go"
+	switch {
+	case k.simd && k.simd512:
+		set = "avx512"
+	case k.simd:
+		set = "avx2"
+	}
+	if k.useWinograd {
+		set += "+winograd"
+	}
+	return set
+}
