@@ -48,6 +48,10 @@ type JobRecord struct {
 	LowerIsBetter bool
 	// Status is the job's state; empty means StatusRunning.
 	Status Status
+	// Class is the compute class the job's parameters were computed in:
+	// the canary of its first worker (model.Canary) and that worker's
+	// description (model.Class). Empty until a worker has asked for work.
+	Class Class
 	// Created is set on the first PutJob when zero; Updated is set by every
 	// PutJob and Save.
 	Created time.Time
@@ -94,6 +98,15 @@ func validateRecord(r JobRecord) error {
 	return nil
 }
 
+// Class is a job's compute class (JobRecord.Class).
+type Class struct {
+	Canary      string `json:"canary,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Mixed records that workers of other classes were admitted (the job
+	// allowed it): the job's bits then match no single class's reference.
+	Mixed bool `json:"mixed,omitempty"`
+}
+
 // jobJSON is the stored form of JobRecord; its field names are the format.
 type jobJSON struct {
 	ID            string      `json:"id"`
@@ -104,6 +117,7 @@ type jobJSON struct {
 	BestMetric    string      `json:"best_metric,omitempty"`
 	LowerIsBetter bool        `json:"lower_is_better,omitempty"`
 	Status        Status      `json:"status"`
+	Class         *Class      `json:"class,omitempty"`
 	Created       time.Time   `json:"created"`
 	Updated       time.Time   `json:"updated"`
 }
@@ -120,6 +134,9 @@ func encodeJob(r JobRecord) ([]byte, error) {
 		BestMetric: r.BestMetric, LowerIsBetter: r.LowerIsBetter, Status: r.Status,
 		Created: r.Created.UTC(), Updated: r.Updated.UTC(),
 	}
+	if r.Class != (Class{}) {
+		j.Class = &r.Class
+	}
 	for _, e := range r.Layout.Entries {
 		j.Layout = append(j.Layout, entryJSON{e.Name, e.Shape, e.Offset})
 	}
@@ -135,6 +152,9 @@ func decodeJob(b []byte) (JobRecord, error) {
 		ID: j.ID, Spec: j.Spec, SpecFormat: j.SpecFormat, Dataset: j.Dataset,
 		BestMetric: j.BestMetric, LowerIsBetter: j.LowerIsBetter, Status: j.Status,
 		Created: j.Created, Updated: j.Updated,
+	}
+	if j.Class != nil {
+		r.Class = *j.Class
 	}
 	for _, e := range j.Layout {
 		r.Layout.Entries = append(r.Layout.Entries, params.Entry{Name: e.Name, Shape: e.Shape, Offset: e.Offset})

@@ -125,6 +125,8 @@ type Driver struct {
 	paramsVer int
 	lastVal   map[string]float64 // metrics of the last validation
 	valStep   int                // the version lastVal measured
+	class     checkpoints.Class  // the job's compute class (class.go)
+	admitted  map[string]string  // canary each admitted worker gave
 }
 
 // Run trains the job to its last step and returns how it ended. It resumes
@@ -191,7 +193,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.HoldWork == 0 {
 		cfg.HoldWork = 2 * time.Second
 	}
-	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
+	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024), admitted: map[string]string{}}
 	var err error
 	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
 		return nil, err
@@ -275,6 +277,7 @@ func (d *Driver) resume(fingerprint string) error {
 	if rec.Dataset != fingerprint {
 		return fmt.Errorf("job %q in %s was trained on dataset %s, this one is %s", d.spec.ID, d.cfg.DB, rec.Dataset, fingerprint)
 	}
+	d.class = rec.Class
 	c, err := d.store.Latest(d.spec.ID)
 	if errors.Is(err, checkpoints.ErrNotFound) {
 		return nil
@@ -433,6 +436,10 @@ func (d *Driver) handle(ev event, now time.Time) {
 			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec,
 		})
 	case *wire.WorkRequest:
+		if refused := d.checkClass(m.Worker, m.Canary, m.Class); refused != nil {
+			d.reply(ev.reply, refused)
+			return
+		}
 		rep, err := d.m.RequestWork(m.Worker, now)
 		if err != nil {
 			d.reply(ev.reply, badRequest(err))
@@ -670,6 +677,9 @@ func (d *Driver) save() error {
 	var metrics map[string]float64
 	if d.tr.Version > 0 {
 		metrics = map[string]float64{"loss": d.tr.LastLoss}
+		if d.class.Mixed {
+			metrics["mixed_classes"] = 1
+		}
 		if d.valStep == d.tr.Version {
 			for k, v := range d.lastVal {
 				metrics[k] = v

@@ -64,6 +64,12 @@ type JobSpec struct {
 	LeaseTimeout Duration `yaml:"lease_timeout" json:"lease_timeout"`
 	// HeartbeatTimeout declares a silent worker lost (default 10s).
 	HeartbeatTimeout Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+	// AllowMixedClasses admits workers whose compute class (their canary,
+	// model.Canary) differs from the job's first worker's. Their bits
+	// differ, so the final parameters then match no single class's
+	// reference run; the job record and its checkpoints say so. Off by
+	// default: such workers are refused.
+	AllowMixedClasses bool `yaml:"allow_mixed_classes" json:"allow_mixed_classes,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.

@@ -16,6 +16,9 @@ const (
 	CodeUnavailable
 	// CodeInternal: the responder failed.
 	CodeInternal
+	// CodeWrongClass: the worker computes other bits than the job's
+	// workers (another compute class); it must not work for the job.
+	CodeWrongClass
 )
 
 // String names the code for errors and logs.
@@ -31,13 +34,16 @@ func (c Code) String() string {
 		return "unavailable"
 	case CodeInternal:
 		return "internal error"
+	case CodeWrongClass:
+		return "wrong compute class"
 	}
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
 
 // Error is a negative reply to a request. It is also a Go error: Request
 // returns it as the error, and errors.Is matches it against ErrStaleVersion
-// (CodeStaleVersion), ErrNotFound (CodeNotFound) or ErrRejected (any code).
+// (CodeStaleVersion), ErrNotFound (CodeNotFound), ErrWrongClass
+// (CodeWrongClass) or ErrRejected (any code).
 type Error struct {
 	Code Code
 	// Text explains the refusal to a human.
@@ -64,6 +70,8 @@ func (m *Error) Is(target error) bool {
 		return m.Code == CodeStaleVersion
 	case ErrNotFound:
 		return m.Code == CodeNotFound
+	case ErrWrongClass:
+		return m.Code == CodeWrongClass
 	}
 	return false
 }

@@ -27,6 +27,9 @@ var (
 	// ErrNotFound is returned by Request when the responder answered with an
 	// Error of code CodeNotFound (for example, no such checkpoint).
 	ErrNotFound = errors.New("not found")
+	// ErrWrongClass is returned by Request when the coordinator refuses a
+	// worker whose compute class (its canary) is not the job's.
+	ErrWrongClass = errors.New("wrong compute class")
 	// ErrRejected is returned by Request for any other Error reply.
 	ErrRejected = errors.New("request rejected")
 	// ErrInvalidJob means a job ID cannot be used in a NATS subject.

@@ -21,7 +21,7 @@ func sampleMessages() []Message {
 		&Join{Worker: "gpu-node-3", ID: "w-7f3a", Threads: 16, GPU: -1, Version: "v0.3.1"},
 		&JoinAck{Job: "omniglot-proto", WorkerID: "w-7f3a#2", LeaseTimeout: 30 * time.Second, HeartbeatEvery: 5 * time.Second,
 			Version: 41, LayoutHash: 0xdeadbeefcafe, Spec: []byte("model: conv4\nloss: proto\n")},
-		&WorkRequest{Worker: "w-7f3a#2"},
+		&WorkRequest{Worker: "w-7f3a#2", Canary: "485a016f", Class: "cpu amd64 kernels=avx512+winograd blas=openblas/Haswell"},
 		&Lease{Step: 41, Shard: 3, Version: 41, Timeout: 20 * time.Second, Attempt: 1, Batch: params.Batch{
 			Kind: 1, Size: 4, Pixels: []uint8{0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 200, 201, 202, 203, 0, 0, 0, 0, 1, 1, 1, 1, 9, 9, 9, 9},
 			Labels: []int32{0, 1}, Way: 2, Shot: 1, Query: 0, Same: nil}},

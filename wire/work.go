@@ -7,20 +7,35 @@ import (
 )
 
 // WorkRequest is a worker's request for a shard on Subjects.Work. The reply
-// is a Lease, a Wait or a Done.
+// is a Lease, a Wait, a Done, or an Error with CodeWrongClass when the
+// worker's compute class is not the job's.
 type WorkRequest struct {
 	// Worker is the WorkerID from JoinAck.
 	Worker string
+	// Canary is the worker's model.Canary for the job's model: the hash of
+	// one fixed step, equal on every worker that computes the same bits.
+	Canary string
+	// Class is the worker's model.Class: what it says decides its bits,
+	// for messages.
+	Class string
 }
 
 // Type implements Message.
 func (*WorkRequest) Type() Type { return TypeWorkRequest }
 
-func (m *WorkRequest) sizeHint() int { return 4 + len(m.Worker) }
+func (m *WorkRequest) sizeHint() int { return 12 + len(m.Worker) + len(m.Canary) + len(m.Class) }
 
-func (m *WorkRequest) encode(e *encoder) { e.str("worker", m.Worker) }
+func (m *WorkRequest) encode(e *encoder) {
+	e.str("worker", m.Worker)
+	e.str("canary", m.Canary)
+	e.str("class", m.Class)
+}
 
-func (m *WorkRequest) decode(d *decoder) { m.Worker = d.str("worker") }
+func (m *WorkRequest) decode(d *decoder) {
+	m.Worker = d.str("worker")
+	m.Canary = d.str("canary")
+	m.Class = d.str("class")
+}
 
 // Lease hands one shard of one step to a worker.
 type Lease struct {

@@ -78,6 +78,9 @@ type loop struct {
 
 	mopts  []model.Option // threads and device of every model this worker builds
 	m      *model.Model
+	// canary and class of m (model.Canary, model.Class), sent with every
+	// work request so the coordinator can refuse another compute class.
+	canary, class string
 	layout uint64
 	ver    uint64 // version of p and st; valid when have
 	have   bool
@@ -221,7 +224,9 @@ func (w *loop) join(ctx context.Context) error {
 
 func (w *loop) build(ack *wire.JoinAck) error {
 	if w.cfg.Compute != nil {
-		w.layout = ack.LayoutHash
+		// Fake gradients are a class of their own: a job's workers are
+		// either all fake or all real.
+		w.layout, w.canary, w.class = ack.LayoutHash, "compute-func", "Config.Compute"
 		w.startHeartbeat(ack.HeartbeatEvery)
 		return nil
 	}
@@ -239,8 +244,12 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if h := m.Layout().Hash(); h != ack.LayoutHash {
 		return fmt.Errorf("worker: join job %q: this build lays the model out with hash %016x, the coordinator with %016x (mismatched versions?)", w.cfg.Job, h, ack.LayoutHash)
 	}
-	w.m, w.layout, w.have = m, ack.LayoutHash, false
-	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout)
+	canary, err := m.Canary()
+	if err != nil {
+		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
+	}
+	w.m, w.layout, w.have, w.canary, w.class = m, ack.LayoutHash, false, canary, m.Class()
+	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout, "class", w.class, "canary", canary[:12])
 	w.startHeartbeat(ack.HeartbeatEvery)
 	return nil
 }
@@ -306,7 +315,10 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	}
 	backoff := 100 * time.Millisecond
 	for !w.stopping(ctx) {
-		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id})
+		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
+		if errors.Is(err, wire.ErrWrongClass) {
+			return w.stats, fmt.Errorf("worker: job %q refuses this worker: %w", w.cfg.Job, err)
+		}
 		if err != nil {
 			w.log.Debug("work request", "err", err)
 			if !w.pause(ctx, backoff) {

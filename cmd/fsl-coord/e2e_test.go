@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
 )
@@ -563,4 +564,98 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 	if got := s.Counters.WorkersLost; got != 0 {
 		t.Errorf("%d workers lost: a forged drain stopped one", got)
 	}
+}
+
+// TestWorkersOfAnotherComputeClassAreRefused joins workers that compute
+// other bits than the job's first worker — AVX-512 switched off, OpenBLAS's
+// SkylakeX kernels instead of the default — and checks each is refused with
+// both classes named; then, in a job that allows mixing, that they are
+// admitted and the store records it.
+func TestWorkersOfAnotherComputeClassAreRefused(t *testing.T) {
+	build(t)
+	others := []struct{ name, env string }{
+		{"avx512 off", "GODEBUG=cpu.avx512f=off"},
+		{"skylakex blas", "OPENBLAS_CORETYPE=SkylakeX"},
+	}
+	run := func(t *testing.T, mixed bool) (string, []*proc) {
+		dir := t.TempDir()
+		port := freePort(t)
+		url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+		args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+		if mixed {
+			cfg := filepath.Join(dir, "job.yaml")
+			if err := os.WriteFile(cfg, []byte("allow_mixed_classes: true\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--config", cfg)
+		}
+		c := start(t, "coord", bins.coord, args...)
+		obs := observer(t, url)
+		first := start(t, "worker0", bins.worker, workerArgs(url, "w0")...)
+		waitStep(t, obs, 1)
+		var ps []*proc
+		for i, o := range others {
+			p := &proc{name: o.name, cmd: exec.Command(bins.worker, workerArgs(url, fmt.Sprintf("x%d", i))...), out: &syncBuffer{}, done: make(chan struct{})}
+			p.cmd.Env = append(os.Environ(), o.env)
+			p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+			if err := p.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { p.err = p.cmd.Wait(); close(p.done) }()
+			t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done }) //nolint:errcheck
+			ps = append(ps, p)
+		}
+		if mixed {
+			c.wait(t, 3*time.Minute)
+			first.wait(t, 30*time.Second)
+			return dir, ps
+		}
+		for _, p := range ps {
+			select {
+			case <-p.done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the %s worker was not refused within 60s:\n%s", p.name, p.out.String())
+			}
+		}
+		c.wait(t, 3*time.Minute)
+		first.wait(t, 30*time.Second)
+		return dir, ps
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		dir, ps := run(t, false)
+		for _, p := range ps {
+			out := p.out.String()
+			if p.err == nil {
+				t.Errorf("the %s worker exited 0:\n%s", p.name, out)
+			}
+			if !strings.Contains(out, "wrong compute class") || strings.Count(out, "class \"cpu ") < 2 || !strings.Contains(out, "allow_mixed_classes") {
+				t.Errorf("the %s worker's message does not name both classes and the way out:\n%s", p.name, out)
+			}
+		}
+		s := readSummary(t, filepath.Join(dir, "summary.json"))
+		checkExactlyOnce(t, s)
+	})
+	t.Run("allowed and recorded", func(t *testing.T) {
+		dir, _ := run(t, true)
+		st, err := checkpoints.Open(filepath.Join(dir, "fsl.db"), checkpoints.WithReadOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		rec, err := st.Job(testJob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rec.Class.Mixed || rec.Class.Canary == "" {
+			t.Fatalf("job record's class %+v, want it marked mixed", rec.Class)
+		}
+		last, err := st.Latest(testJob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last.Metrics["mixed_classes"] != 1 {
+			t.Fatalf("last checkpoint's metrics %v do not record mixed classes", last.Metrics)
+		}
+	})
 }

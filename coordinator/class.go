@@ -1,0 +1,61 @@
+package coordinator
+
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/wire"
+)
+
+// checkClass admits a worker's work request only when the worker computes
+// in the job's compute class: its canary (the hash of one fixed step,
+// model.Canary) equals the job's. The job's class is its first worker's,
+// kept in the job record so a restarted coordinator holds workers to it.
+// A worker of another class is refused with both classes named, unless
+// the spec allows mixing, which is then recorded in the job record and in
+// every later checkpoint's metrics ("mixed_classes").
+func (d *Driver) checkClass(worker, canary, class string) *wire.Error {
+	if d.admitted[worker] == canary && canary != "" {
+		return nil
+	}
+	if canary == "" {
+		return &wire.Error{Code: wire.CodeWrongClass,
+			Text: fmt.Sprintf("job %q: the work request carries no compute-class canary (a worker older than this coordinator?)", d.spec.ID)}
+	}
+	switch job := d.class; {
+	case job.Canary == "":
+		d.class = checkpoints.Class{Canary: canary, Description: class}
+		if err := d.putClass(); err != nil {
+			d.log.Error("record the job's compute class", "err", err)
+		}
+		d.log.Info("job compute class", "class", class, "canary", short(canary), "worker", worker)
+	case job.Canary != canary && !d.spec.AllowMixedClasses:
+		d.log.Warn("worker of another compute class refused", "worker", worker, "class", class, "canary", short(canary),
+			"job_class", job.Description, "job_canary", short(job.Canary))
+		return &wire.Error{Code: wire.CodeWrongClass, Text: fmt.Sprintf(
+			"job %q computes in class %q (canary %s); this worker computes in class %q (canary %s): its bits would differ. "+
+				"Run it on a machine of the job's class, or allow mixing with allow_mixed_classes in the job spec",
+			d.spec.ID, job.Description, short(job.Canary), class, short(canary))}
+	case job.Canary != canary && !job.Mixed:
+		d.class.Mixed = true
+		if err := d.putClass(); err != nil {
+			d.log.Error("record the job's mixed compute classes", "err", err)
+		}
+		d.log.Warn("worker of another compute class admitted (allow_mixed_classes): the job's bits now match no single class",
+			"worker", worker, "class", class, "job_class", job.Description)
+	}
+	d.admitted[worker] = canary
+	return nil
+}
+
+// putClass writes the job's compute class into its record.
+func (d *Driver) putClass() error {
+	rec, err := d.store.Job(d.spec.ID)
+	if err != nil {
+		return err
+	}
+	rec.Class = d.class
+	return d.store.PutJob(rec)
+}
+
+func short(canary string) string { return canary[:min(12, len(canary))] }
