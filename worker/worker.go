@@ -76,15 +76,15 @@ type loop struct {
 	id    string
 	stats Stats
 
-	mopts  []model.Option // threads and device of every model this worker builds
-	m      *model.Model
+	mopts []model.Option // threads and device of every model this worker builds
+	m     *model.Model
 	// canary and class of m (model.Canary, model.Class), sent with every
 	// work request so the coordinator can refuse another compute class.
 	canary, class string
-	layout uint64
-	ver    uint64 // version of p and st; valid when have
-	have   bool
-	p, st  params.Vector
+	layout        uint64
+	ver           uint64 // version of p and st; valid when have
+	have          bool
+	p, st         params.Vector
 
 	beating bool // the heartbeat goroutine runs
 
