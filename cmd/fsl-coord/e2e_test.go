@@ -438,6 +438,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("every scenario ended with params sha256 %s", ref)
 }
 
 func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
