@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -125,7 +126,18 @@ type Driver struct {
 	paramsVer int
 	lastVal   map[string]float64 // metrics of the last validation
 	valStep   int                // the version lastVal measured
+	epoch     uint64             // this process's identity, random per start
+	hellos    int                // hellos sent so far (see helloCount)
+	nextHello time.Time
 }
+
+// A started coordinator says hello helloCount times, helloEvery apart:
+// workers of a killed one reconnect to the server over the next second or
+// two and must hear it, whenever they come back.
+const (
+	helloCount = 20
+	helloEvery = 200 * time.Millisecond
+)
 
 // Run trains the job to its last step and returns how it ended. It resumes
 // from the newest valid checkpoint of the job in cfg.DB when there is one.
@@ -191,7 +203,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.HoldWork == 0 {
 		cfg.HoldWork = 2 * time.Second
 	}
-	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024)}
+	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024), epoch: rand.Uint64() | 1}
 	var err error
 	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
 		return nil, err
@@ -329,6 +341,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	d.start = time.Now()
+	d.hello(d.start)
 	tick := time.NewTicker(d.cfg.TickEvery)
 	defer tick.Stop()
 	var lingerEnd <-chan time.Time
@@ -348,6 +361,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 		case ev := <-d.events:
 			d.handle(ev, time.Now())
 		case now := <-tick.C:
+			d.hello(now)
 			d.m.Tick(now)
 			d.refresh()
 		case <-lingerEnd:
@@ -401,8 +415,23 @@ func (d *Driver) fail(err error) {
 }
 
 func (d *Driver) broadcastDone() {
-	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
+	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done", Epoch: d.epoch}); err != nil {
 		d.log.Warn("broadcast done", "err", err)
+	}
+}
+
+// hello tells workers this process serves the job now, so those that
+// waited on a killed coordinator ask again at once instead of waiting out
+// their request timeout. It sends at most helloCount hellos, helloEvery
+// apart.
+func (d *Driver) hello(now time.Time) {
+	if d.hellos >= helloCount || now.Before(d.nextHello) {
+		return
+	}
+	d.hellos++
+	d.nextHello = now.Add(helloEvery)
+	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlHello, Epoch: d.epoch, Reason: "coordinator started"}); err != nil {
+		d.log.Debug("hello", "err", err)
 	}
 }
 
@@ -430,7 +459,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 		d.reply(ev.reply, &wire.JoinAck{
 			Job: d.spec.ID, WorkerID: m.ID, LeaseTimeout: time.Duration(d.spec.LeaseTimeout),
 			HeartbeatEvery: d.cfg.HeartbeatEvery, Version: uint64(d.tr.Version),
-			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec,
+			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec, Epoch: d.epoch,
 		})
 	case *wire.WorkRequest:
 		rep, err := d.m.RequestWork(m.Worker, now)

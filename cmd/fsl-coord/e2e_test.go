@@ -230,9 +230,32 @@ func waitHolding(t *testing.T, nc *wire.Conn, prefix string) {
 	t.Fatalf("worker %s* never held a lease", prefix)
 }
 
+// waitFirstStep returns how long after began the coordinator answering on
+// the status subject reports its first applied step. It polls every 10ms,
+// so the figure is at most that late.
+func waitFirstStep(t *testing.T, nc *wire.Conn, began time.Time) time.Duration {
+	t.Helper()
+	subj, _ := wire.NewSubjects(testJob)
+	deadline := began.Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		m, err := nc.Request(ctx, subj.Status, &wire.StatusRequest{})
+		cancel()
+		var st coordinator.JobStatus
+		if s, ok := m.(*wire.Status); err == nil && ok && json.Unmarshal(s.Body, &st) == nil && st.Status.Counters.StepsAdvanced > 0 {
+			return time.Since(began)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the restarted coordinator applied no step within 60s")
+	return 0
+}
+
 func observer(t *testing.T, url string) *wire.Conn {
 	t.Helper()
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true})
+	// A short reconnect wait: the observer must not be what makes a
+	// restarted coordinator look slow.
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,6 +376,33 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 				t.Fatalf("restarted coordinator resumed from step %d, want the checkpoint at 12 or later", s.ResumedFrom)
 			}
 			return s
+		}},
+		{"coordinator killed three times, each restart working within 2s", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			ws := workers(t, url, 2)
+			var took []time.Duration
+			for i, at := range []int{6, 13, 20} {
+				waitStep(t, obs, at)
+				waitHolding(t, obs, "w") // a request or shard of a worker is in flight
+				c.kill(t)
+				began := time.Now()
+				c = embedded(t, dir, port, fmt.Sprintf("coord restarted %d", i+1))
+				took = append(took, waitFirstStep(t, obs, began))
+			}
+			c.wait(t, 3*time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
+			t.Logf("restarted coordinator's start to its first applied step: %v", took)
+			for i, d := range took {
+				if d > 2*time.Second {
+					t.Errorf("restart %d applied its first step %v after starting, want within 2s", i+1, d)
+				}
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
 		{"worker hangs (SIGSTOP)", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
