@@ -126,6 +126,7 @@ type Driver struct {
 	paramsVer int
 	lastVal   map[string]float64 // metrics of the last validation
 	valStep   int                // the version lastVal measured
+	logLimit  wire.LogLimiter    // bounds the lines of bad payloads and invalid results
 	epoch     uint64             // this process's identity, random per start
 	hellos    int                // hellos sent so far (see helloCount)
 	nextHello time.Time
@@ -310,7 +311,7 @@ func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
 	var subs []*wire.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
-		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log})
+		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit})
 		if err != nil {
 			for _, o := range subs {
 				o.Unsubscribe() //nolint:errcheck // failing anyway
@@ -362,6 +363,9 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			d.handle(ev, time.Now())
 		case now := <-tick.C:
 			d.hello(now)
+			for _, s := range d.logLimit.Due(now) {
+				d.log.Warn(s.String())
+			}
 			d.m.Tick(now)
 			d.refresh()
 		case <-lingerEnd:
@@ -475,7 +479,18 @@ func (d *Driver) handle(ev event, now time.Time) {
 	case *wire.Result:
 		v := d.m.Result(m.Result, now)
 		if v.Outcome == Invalid {
-			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
+			// A worker chooses its ID: keep keys short.
+			who := m.Worker
+			if len(who) > 64 {
+				who = who[:64] + "…"
+			}
+			ok, sum := d.logLimit.Allow(fmt.Sprintf("invalid results from %q: %s", who, v.Reason), now)
+			if sum.Dropped > 0 {
+				d.log.Warn(sum.String())
+			}
+			if ok {
+				d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
+			}
 		}
 	case *wire.ParamsRequest:
 		if int(m.Version) != d.tr.Version {
