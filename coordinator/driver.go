@@ -49,6 +49,11 @@ type DriverConfig struct {
 	// next step's shard the moment the step advances instead of after a
 	// retry delay (default 2s; negative: answer Wait at once).
 	HoldWork time.Duration
+	// MaxPendingBytes bounds the bytes held for incomplete chunked
+	// messages, in total over all the job's subjects: incomplete messages
+	// beyond it are evicted, oldest first (default 16 results' worth, at
+	// least 32 MiB).
+	MaxPendingBytes int
 	// Linger is how long the coordinator still answers Done to work
 	// requests after the job ends, for workers that missed the broadcast
 	// (default 1s).
@@ -79,7 +84,8 @@ type Summary struct {
 	Counters        Counters       `json:"counters"`
 	InvalidByReason map[string]int `json:"invalid_by_reason"`
 	// Dropped counts payloads that failed to decode (bad checksum,
-	// malformed) on the result subject.
+	// malformed, too large) and incomplete chunked messages abandoned, on
+	// all the job's subjects.
 	Dropped int           `json:"dropped_payloads"`
 	Images  int           `json:"images"`
 	Elapsed time.Duration `json:"elapsed_ns"`
@@ -309,9 +315,18 @@ func (d *Driver) resume(fingerprint string) error {
 
 func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
+	// One receiver for every subject: its bounds hold for all of them
+	// together, so a flood of incomplete messages on one cannot add up
+	// with another's.
+	budget := d.cfg.MaxPendingBytes
+	if budget <= 0 {
+		result := 4*(d.tr.Layout().Size()+d.tr.StateLayout().Size()) + 4096
+		budget = max(32<<20, 16*result)
+	}
+	r := wire.NewReceiver(wire.ReceiverOptions{MaxPendingBytes: budget, MaxPendingCount: 1024})
 	var subs []*wire.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
-		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit})
+		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit, Reassembly: r})
 		if err != nil {
 			for _, o := range subs {
 				o.Unsubscribe() //nolint:errcheck // failing anyway

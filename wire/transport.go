@@ -151,6 +151,12 @@ type SubscribeOptions struct {
 	Queue string
 	// Receiver bounds reassembly.
 	Receiver ReceiverOptions
+	// Reassembly, when set, is the Receiver to reassemble with instead of
+	// one made from Receiver: several subscriptions sharing one are bounded
+	// together (ReceiverOptions.MaxPendingBytes holds across all their
+	// subjects, and a new message evicts the oldest incomplete one of any
+	// of them), and Subscription.Stats reports all of them.
+	Reassembly *Receiver
 	// Logger logs payloads that fail to decode (at Warn); nil is
 	// slog.Default().
 	Logger *slog.Logger
@@ -197,7 +203,10 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 	if lim == nil {
 		lim = &LogLimiter{}
 	}
-	r := NewReceiver(opts.Receiver)
+	r := opts.Reassembly
+	if r == nil {
+		r = NewReceiver(opts.Receiver)
+	}
 	cb := func(msg *nats.Msg) {
 		now := time.Now()
 		m, err := r.Feed(msg.Data, now)
