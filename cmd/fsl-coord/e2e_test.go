@@ -444,29 +444,9 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		}},
 	}
 	scenarios = append(scenarios, scenario{"single process without NATS", func(t *testing.T, dir string) coordinator.Summary {
-		args := jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json"))[1:] // drop "start"
-		var bench []string
-		for i := 0; i < len(args); i++ { // bench train takes only the job's flags
-			switch args[i] {
-			case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
-				i++
-			case "--quiet":
-			default:
-				bench = append(bench, args[i])
-			}
-		}
-		sum := filepath.Join(dir, "bench.json")
-		p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
-		p.wait(t, 3*time.Minute)
-		var r struct {
-			ParamsSHA256 string `json:"params_sha256"`
-		}
-		b, err := os.ReadFile(sum)
-		if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
-			t.Fatalf("bench train summary: %v %s", err, b)
-		}
+		sha := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
 		// No coordinator counters to check: report a clean exactly-once run.
-		return coordinator.Summary{Version: testSteps, ParamsSHA256: r.ParamsSHA256,
+		return coordinator.Summary{Version: testSteps, ParamsSHA256: sha,
 			Counters: coordinator.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
 	}})
 	hashes := map[string]string{}
@@ -538,4 +518,33 @@ func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
 	if n := len(st.Status.Workers); n != 0 || st.Step != 0 {
 		t.Fatalf("status shows %d workers at step %d, want none at 0", n, st.Step)
 	}
+}
+
+// benchTrain runs the job of start's args in one process without NATS
+// (bench train) and returns its final parameters' SHA-256: the reference a
+// distributed run must end with.
+func benchTrain(t *testing.T, dir string, startArgs []string) string {
+	t.Helper()
+	args := startArgs[1:] // drop "start"
+	var bench []string
+	for i := 0; i < len(args); i++ { // bench train takes only the job's flags
+		switch args[i] {
+		case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
+			i++
+		case "--quiet":
+		default:
+			bench = append(bench, args[i])
+		}
+	}
+	sum := filepath.Join(dir, "bench.json")
+	p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
+	p.wait(t, 3*time.Minute)
+	var r struct {
+		ParamsSHA256 string `json:"params_sha256"`
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
+		t.Fatalf("bench train summary: %v %s", err, b)
+	}
+	return r.ParamsSHA256
 }
