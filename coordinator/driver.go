@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,11 @@ type DriverConfig struct {
 	// next step's shard the moment the step advances instead of after a
 	// retry delay (default 2s; negative: answer Wait at once).
 	HoldWork time.Duration
+	// MaxPendingBytes bounds the bytes held for incomplete chunked
+	// messages, in total over all the job's subjects: incomplete messages
+	// beyond it are evicted, oldest first (default 16 results' worth, at
+	// least 32 MiB).
+	MaxPendingBytes int
 	// Linger is how long the coordinator still answers Done to work
 	// requests after the job ends, for workers that missed the broadcast
 	// (default 1s).
@@ -78,7 +84,8 @@ type Summary struct {
 	Counters        Counters       `json:"counters"`
 	InvalidByReason map[string]int `json:"invalid_by_reason"`
 	// Dropped counts payloads that failed to decode (bad checksum,
-	// malformed) on the result subject.
+	// malformed, too large) and incomplete chunked messages abandoned, on
+	// all the job's subjects.
 	Dropped int           `json:"dropped_payloads"`
 	Images  int           `json:"images"`
 	Elapsed time.Duration `json:"elapsed_ns"`
@@ -127,7 +134,19 @@ type Driver struct {
 	valStep   int                // the version lastVal measured
 	class     checkpoints.Class  // the job's compute class (class.go)
 	admitted  map[string]string  // canary each admitted worker gave
+	logLimit  wire.LogLimiter    // bounds the lines of bad payloads and invalid results
+	epoch     uint64             // this process's identity, random per start
+	hellos    int                // hellos sent so far (see helloCount)
+	nextHello time.Time
 }
+
+// A started coordinator says hello helloCount times, helloEvery apart:
+// workers of a killed one reconnect to the server over the next second or
+// two and must hear it, whenever they come back.
+const (
+	helloCount = 20
+	helloEvery = 200 * time.Millisecond
+)
 
 // Run trains the job to its last step and returns how it ended. It resumes
 // from the newest valid checkpoint of the job in cfg.DB when there is one.
@@ -193,7 +212,8 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.HoldWork == 0 {
 		cfg.HoldWork = 2 * time.Second
 	}
-	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024), admitted: map[string]string{}}
+	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024),
+		admitted: map[string]string{}, epoch: rand.Uint64() | 1}
 	var err error
 	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
 		return nil, err
@@ -299,9 +319,18 @@ func (d *Driver) resume(fingerprint string) error {
 
 func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
+	// One receiver for every subject: its bounds hold for all of them
+	// together, so a flood of incomplete messages on one cannot add up
+	// with another's.
+	budget := d.cfg.MaxPendingBytes
+	if budget <= 0 {
+		result := 4*(d.tr.Layout().Size()+d.tr.StateLayout().Size()) + 4096
+		budget = max(32<<20, 16*result)
+	}
+	r := wire.NewReceiver(wire.ReceiverOptions{MaxPendingBytes: budget, MaxPendingCount: 1024})
 	var subs []*wire.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
-		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log})
+		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit, Reassembly: r})
 		if err != nil {
 			for _, o := range subs {
 				o.Unsubscribe() //nolint:errcheck // failing anyway
@@ -332,6 +361,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	d.start = time.Now()
+	d.hello(d.start)
 	tick := time.NewTicker(d.cfg.TickEvery)
 	defer tick.Stop()
 	var lingerEnd <-chan time.Time
@@ -351,6 +381,10 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 		case ev := <-d.events:
 			d.handle(ev, time.Now())
 		case now := <-tick.C:
+			d.hello(now)
+			for _, s := range d.logLimit.Due(now) {
+				d.log.Warn(s.String())
+			}
 			d.m.Tick(now)
 			d.refresh()
 		case <-lingerEnd:
@@ -404,8 +438,23 @@ func (d *Driver) fail(err error) {
 }
 
 func (d *Driver) broadcastDone() {
-	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done"}); err != nil {
+	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: uint64(d.tr.Version), Reason: "job done", Epoch: d.epoch}); err != nil {
 		d.log.Warn("broadcast done", "err", err)
+	}
+}
+
+// hello tells workers this process serves the job now, so those that
+// waited on a killed coordinator ask again at once instead of waiting out
+// their request timeout. It sends at most helloCount hellos, helloEvery
+// apart.
+func (d *Driver) hello(now time.Time) {
+	if d.hellos >= helloCount || now.Before(d.nextHello) {
+		return
+	}
+	d.hellos++
+	d.nextHello = now.Add(helloEvery)
+	if err := d.cfg.Conn.Send(d.subj.Ctl, &wire.Ctl{Kind: wire.CtlHello, Epoch: d.epoch, Reason: "coordinator started"}); err != nil {
+		d.log.Debug("hello", "err", err)
 	}
 }
 
@@ -433,7 +482,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 		d.reply(ev.reply, &wire.JoinAck{
 			Job: d.spec.ID, WorkerID: m.ID, LeaseTimeout: time.Duration(d.spec.LeaseTimeout),
 			HeartbeatEvery: d.cfg.HeartbeatEvery, Version: uint64(d.tr.Version),
-			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec,
+			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec, Epoch: d.epoch,
 		})
 	case *wire.WorkRequest:
 		if refused := d.checkClass(m.Worker, m.Canary, m.Class); refused != nil {
@@ -453,7 +502,18 @@ func (d *Driver) handle(ev event, now time.Time) {
 	case *wire.Result:
 		v := d.m.Result(m.Result, now)
 		if v.Outcome == Invalid {
-			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
+			// A worker chooses its ID: keep keys short.
+			who := m.Worker
+			if len(who) > 64 {
+				who = who[:64] + "…"
+			}
+			ok, sum := d.logLimit.Allow(fmt.Sprintf("invalid results from %q: %s", who, v.Reason), now)
+			if sum.Dropped > 0 {
+				d.log.Warn(sum.String())
+			}
+			if ok {
+				d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
+			}
 		}
 	case *wire.ParamsRequest:
 		if int(m.Version) != d.tr.Version {

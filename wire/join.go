@@ -60,12 +60,15 @@ type JoinAck struct {
 	// Spec is the job specification the worker builds its model from, in
 	// an encoding the coordinator and worker agree on; opaque to wire.
 	Spec []byte
+	// Epoch identifies the coordinator process: random, new at every
+	// start. A CtlHello with another epoch means this one is gone.
+	Epoch uint64
 }
 
 // Type implements Message.
 func (*JoinAck) Type() Type { return TypeJoinAck }
 
-func (m *JoinAck) sizeHint() int { return 48 + len(m.Job) + len(m.WorkerID) + len(m.Spec) }
+func (m *JoinAck) sizeHint() int { return 56 + len(m.Job) + len(m.WorkerID) + len(m.Spec) }
 
 func (m *JoinAck) encode(e *encoder) {
 	e.str("job", m.Job)
@@ -75,6 +78,7 @@ func (m *JoinAck) encode(e *encoder) {
 	e.U64(m.Version)
 	e.U64(m.LayoutHash)
 	e.bytes("spec", m.Spec)
+	e.U64(m.Epoch)
 }
 
 func (m *JoinAck) decode(d *decoder) {
@@ -85,4 +89,5 @@ func (m *JoinAck) decode(d *decoder) {
 	m.Version = d.U64("version")
 	m.LayoutHash = d.U64("layout_hash")
 	m.Spec = d.bytes("spec")
+	m.Epoch = d.U64("epoch")
 }

@@ -10,8 +10,9 @@ import (
 
 // ProtocolVersion is the version byte this build writes and the only one it
 // reads. Bump it when any message layout changes (2: WorkRequest lost
-// HaveVersion).
-const ProtocolVersion = 3
+// HaveVersion; 3: Ctl and JoinAck carry the coordinator's Epoch; 4:
+// WorkRequest carries the worker's compute-class canary).
+const ProtocolVersion = 4
 
 // frameOverhead is the type byte, the version byte and the trailing CRC.
 const frameOverhead = 2 + 4

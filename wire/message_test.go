@@ -20,7 +20,7 @@ func sampleMessages() []Message {
 	return []Message{
 		&Join{Worker: "gpu-node-3", ID: "w-7f3a", Threads: 16, GPU: -1, Version: "v0.3.1"},
 		&JoinAck{Job: "omniglot-proto", WorkerID: "w-7f3a#2", LeaseTimeout: 30 * time.Second, HeartbeatEvery: 5 * time.Second,
-			Version: 41, LayoutHash: 0xdeadbeefcafe, Spec: []byte("model: conv4\nloss: proto\n")},
+			Version: 41, LayoutHash: 0xdeadbeefcafe, Spec: []byte("model: conv4\nloss: proto\n"), Epoch: 42},
 		&WorkRequest{Worker: "w-7f3a#2", Canary: "485a016f", Class: "cpu amd64 kernels=avx512+winograd blas=openblas/Haswell"},
 		&Lease{Step: 41, Shard: 3, Version: 41, Timeout: 20 * time.Second, Attempt: 1, Batch: params.Batch{
 			Kind: 1, Size: 4, Pixels: []uint8{0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 200, 201, 202, 203, 0, 0, 0, 0, 1, 1, 1, 1, 9, 9, 9, 9},
@@ -36,6 +36,7 @@ func sampleMessages() []Message {
 		&Heartbeat{Worker: "w-7f3a#2", Busy: true, Step: 41, Shard: 3, Attempt: 1, Version: 41},
 		&Ctl{Kind: CtlDrain, Worker: "w-7f3a#2", FinalVersion: 0, Reason: "scale down"},
 		&Ctl{Kind: CtlDone, FinalVersion: 10000, Reason: "finished"},
+		&Ctl{Kind: CtlHello, Reason: "coordinator started", Epoch: 0x9e3779b97f4a7c15},
 		&StatusRequest{},
 		&Status{Body: []byte(`{"step":41}`)},
 		&CheckpointRequest{Which: "best"},
@@ -177,7 +178,7 @@ func TestDecodeErrorsNameTheCondition(t *testing.T) {
 		{"string length past the end", frame(TypeWait, ProtocolVersion, append(make([]byte, 8), hugeLen...)), ErrMalformed},
 		{"vector length past the end", frame(TypeParams, ProtocolVersion, append(make([]byte, 16), hugeLen...)), ErrMalformed},
 		{"boolean byte 2", reframe(append(append([]byte(nil), hb[:2+4+1]...), append([]byte{2}, hb[2+4+1+1:]...)...)), ErrMalformed},
-		{"unknown ctl kind", frame(TypeCtl, ProtocolVersion, append([]byte{9}, make([]byte, 16)...)), ErrMalformed},
+		{"unknown ctl kind", frame(TypeCtl, ProtocolVersion, append([]byte{9}, make([]byte, 24)...)), ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

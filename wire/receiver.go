@@ -10,7 +10,7 @@ import (
 const (
 	DefaultReassemblyTimeout = 30 * time.Second
 	DefaultMaxMessageBytes   = 256 << 20
-	DefaultMaxPendingBytes   = 512 << 20
+	DefaultMaxPendingBytes   = 256 << 20
 	DefaultMaxPendingCount   = 64
 )
 
@@ -24,8 +24,10 @@ type ReceiverOptions struct {
 	// of larger messages are refused with ErrTooLarge.
 	MaxMessageBytes int
 	// MaxPendingBytes bounds the chunk data buffered for incomplete
-	// messages; when a chunk would exceed it, the oldest incomplete
-	// messages are dropped.
+	// messages, in total over all of them; when a chunk would exceed it,
+	// the oldest incomplete messages are dropped (counted in Dropped), and
+	// when the chunk's own message alone would, it is refused (Rejected).
+	// Subscriptions also cap the bytes NATS queues for them at this.
 	MaxPendingBytes int
 	// MaxPendingCount bounds the number of incomplete messages; the oldest
 	// is dropped to make room for a new one.

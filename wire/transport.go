@@ -151,9 +151,31 @@ type SubscribeOptions struct {
 	Queue string
 	// Receiver bounds reassembly.
 	Receiver ReceiverOptions
+	// Reassembly, when set, is the Receiver to reassemble with instead of
+	// one made from Receiver: several subscriptions sharing one are bounded
+	// together (ReceiverOptions.MaxPendingBytes holds across all their
+	// subjects, and a new message evicts the oldest incomplete one of any
+	// of them), and Subscription.Stats reports all of them.
+	Reassembly *Receiver
 	// Logger logs payloads that fail to decode (at Warn); nil is
 	// slog.Default().
 	Logger *slog.Logger
+	// Limiter bounds those lines per (reason, subject): the first few per
+	// interval, then one summary, written with the next bad payload after
+	// the interval, or by whoever calls Limiter.Due. nil is a limiter of
+	// this subscription's own with the default bounds.
+	Limiter *LogLimiter
+}
+
+// badReason names the class of a payload that failed to decode, for
+// limiting and summarising log lines.
+func badReason(err error) string {
+	for _, s := range []error{ErrChecksum, ErrMalformed, ErrUnknownType, ErrProtocolVersion, ErrTooLarge} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "other"
 }
 
 // Subscription is a subscription made by Conn.Subscribe.
@@ -177,11 +199,25 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 	if log == nil {
 		log = slog.Default()
 	}
-	r := NewReceiver(opts.Receiver)
+	lim := opts.Limiter
+	if lim == nil {
+		lim = &LogLimiter{}
+	}
+	r := opts.Reassembly
+	if r == nil {
+		r = NewReceiver(opts.Receiver)
+	}
 	cb := func(msg *nats.Msg) {
-		m, err := r.Feed(msg.Data, time.Now())
+		now := time.Now()
+		m, err := r.Feed(msg.Data, now)
 		if err != nil {
-			log.Warn("wire: dropped bad payload", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
+			ok, sum := lim.Allow("bad payloads on "+msg.Subject+": "+badReason(err), now)
+			if sum.Dropped > 0 {
+				log.Warn(sum.String())
+			}
+			if ok {
+				log.Warn("wire: dropped bad payload", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
+			}
 			return
 		}
 		if m != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -436,5 +437,77 @@ func TestSendOnAClosedConnFailsWithErrClosed(t *testing.T) {
 	}
 	if err := nc.PublishBytes(testSubjects(t).Heartbeat, []byte{1}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("PublishBytes: err = %v, want ErrClosed", err)
+	}
+}
+
+// Incomplete chunked messages on several subjects sharing one receiver
+// are bounded together: 2 MiB of them on two subjects never hold more than
+// the 256 KiB bound, the oldest go first, and a whole message still
+// arrives.
+func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
+	s := startServer(t, ServerOptions{MaxPayload: 16 << 10})
+	subj := testSubjects(t)
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	const bound = 256 << 10
+	r := NewReceiver(ReceiverOptions{MaxPendingBytes: bound, MaxPendingCount: 1024})
+	got := make(chan Message, 1)
+	var peak atomic.Int64
+	h := func(m Message, _ string) { got <- m }
+	for _, subject := range []string{subj.Result, subj.Heartbeat} {
+		sub, err := nc.Subscribe(subject, h, SubscribeOptions{Reassembly: r, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Unsubscribe() }) //nolint:errcheck
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rogue := connect(t, s.ClientURL(), ConnectOptions{})
+	data := make([]byte, 8<<10)
+	for i := 0; i < 256; i++ { // 256 messages of 2 chunks, each missing its second: 2 MiB
+		subject := []string{subj.Result, subj.Heartbeat}[i%2]
+		frame := appendChunk(nil, chunk{sender: 7, id: uint64(i), index: 0, count: 2, total: 2 * uint32(len(data)), data: data})
+		if err := rogue.PublishBytes(subject, frame); err != nil {
+			t.Fatal(err)
+		}
+		if i%16 == 15 {
+			if err := rogue.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			// pace the flood to the callbacks: NATS itself drops what a
+			// subscription queues beyond the bound (a slow consumer)
+			for deadline := time.Now().Add(5 * time.Second); r.Stats().Chunks <= i && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			peak.Store(max(peak.Load(), int64(r.Stats().PendingBytes)))
+		}
+	}
+	if err := rogue.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	whole := &Status{Body: make([]byte, 40<<10)} // chunked: larger than the max payload
+	if err := nc.Send(subj.Heartbeat, whole); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if st, ok := m.(*Status); !ok || len(st.Body) != len(whole.Body) {
+			t.Fatalf("got %s, want the whole status", m.Type())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the whole message never arrived; stats %+v", r.Stats())
+	}
+	// the two subjects' callbacks run apart: wait for the other one
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Stats().Chunks < 256 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := r.Stats()
+	if st.PendingBytes > bound || peak.Load() > bound {
+		t.Fatalf("pending %d bytes (peak seen %d), bound %d", st.PendingBytes, peak.Load(), bound)
+	}
+	if st.Chunks < 256 || st.Dropped < 256-bound/len(data) {
+		t.Fatalf("stats %+v: want all 256 first chunks taken and all but %d of their messages evicted", st, bound/len(data))
 	}
 }

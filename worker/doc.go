@@ -1,7 +1,9 @@
 // Package worker is the loop of one fsl worker: join a job, pull a shard,
 // bring its parameters up to the shard's version, compute the gradient with
 // model, reply, heartbeat; on a drain request or SIGTERM it finishes the
-// shard in hand and leaves.
+// shard in hand and leaves. A CtlHello with a new coordinator epoch cancels
+// the request in flight, which went to a coordinator that is gone, and the
+// worker asks again at once.
 //
 // A worker keeps no dataset and no state a restart would lose: every lease
 // carries its batch, and parameters are fetched from the coordinator.

@@ -88,10 +88,12 @@ type loop struct {
 
 	beating bool // the heartbeat goroutine runs
 
-	mu    sync.Mutex
-	busy  *wire.Lease // lease in hand, for heartbeats
-	drain chan struct{}
-	once  sync.Once
+	mu     sync.Mutex
+	busy   *wire.Lease             // lease in hand, for heartbeats
+	epoch  uint64                  // the coordinator process last heard from (JoinAck, CtlHello)
+	cancel context.CancelCauseFunc // cancels the request in flight, if any
+	drain  chan struct{}
+	once   sync.Once
 }
 
 func newLoop(cfg Config) (*loop, error) {
@@ -161,12 +163,47 @@ func (w *loop) close() {
 	}
 }
 
-// request sends m and waits for the reply, bounded by RequestTimeout. It
-// deliberately ignores the run's ctx: a draining worker still finishes.
+// errNewCoordinator ends a request when another coordinator process says
+// hello: the one asked is gone, and its answer will never come.
+var errNewCoordinator = errors.New("a new coordinator started")
+
+// request sends m and waits for the reply, bounded by RequestTimeout, or
+// until a new coordinator says hello (errNewCoordinator: ask again at once).
+// It deliberately ignores the run's ctx: a draining worker still finishes.
+// One request is in flight at a time.
 func (w *loop) request(subject string, m wire.Message) (wire.Message, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
-	defer cancel()
-	return w.nc.Request(ctx, subject, m)
+	base, cancel := context.WithCancelCause(context.Background())
+	ctx, stop := context.WithTimeout(base, w.cfg.RequestTimeout)
+	defer stop()
+	w.mu.Lock()
+	w.cancel = cancel
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.cancel = nil
+		w.mu.Unlock()
+		cancel(nil)
+	}()
+	reply, err := w.nc.Request(ctx, subject, m)
+	if err != nil && errors.Is(context.Cause(base), errNewCoordinator) {
+		return nil, fmt.Errorf("%s request abandoned: %w", m.Type(), errNewCoordinator)
+	}
+	return reply, err
+}
+
+// hello notes the coordinator's epoch; a new one cancels the request in
+// flight, which went to a process that is gone.
+func (w *loop) hello(epoch uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if epoch == w.epoch {
+		return
+	}
+	w.log.Info("new coordinator", "epoch", fmt.Sprintf("%016x", epoch), "in_flight", w.cancel != nil)
+	w.epoch = epoch
+	if w.cancel != nil {
+		w.cancel(errNewCoordinator)
+	}
 }
 
 // pause waits d, or less when ctx ends or a drain comes; false means stop.
@@ -207,6 +244,9 @@ func (w *loop) join(ctx context.Context) error {
 			}
 			return w.build(ack)
 		}
+		if errors.Is(err, errNewCoordinator) && !w.stopping(ctx) {
+			continue
+		}
 		// A wrong token or credentials never start to work: say so and stop
 		// instead of retrying forever.
 		if errors.Is(err, wire.ErrAuthorization) {
@@ -223,6 +263,9 @@ func (w *loop) join(ctx context.Context) error {
 }
 
 func (w *loop) build(ack *wire.JoinAck) error {
+	w.mu.Lock()
+	w.epoch = ack.Epoch
+	w.mu.Unlock()
 	if w.cfg.Compute != nil {
 		// Fake gradients are a class of their own: a job's workers are
 		// either all fake or all real.
@@ -295,6 +338,10 @@ func (w *loop) watchCtl() (*wire.Subscription, error) {
 		if !ok || (c.Worker != "" && c.Worker != w.id) {
 			return
 		}
+		if c.Kind == wire.CtlHello {
+			w.hello(c.Epoch)
+			return
+		}
 		w.log.Info("control message", "kind", c.Kind, "reason", c.Reason)
 		w.once.Do(func() { close(w.drain) })
 	}, wire.SubscribeOptions{Logger: w.log})
@@ -316,6 +363,9 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	backoff := 100 * time.Millisecond
 	for !w.stopping(ctx) {
 		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
+		if errors.Is(err, errNewCoordinator) {
+			continue
+		}
 		if errors.Is(err, wire.ErrWrongClass) {
 			return w.stats, fmt.Errorf("worker: job %q refuses this worker: %w", w.cfg.Job, err)
 		}

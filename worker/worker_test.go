@@ -127,3 +127,68 @@ func TestWorkerRefusesGPUWithoutCUDA(t *testing.T) {
 		t.Fatalf("Run with a GPU in a CPU build = %v, want ErrNoCUDA", err)
 	}
 }
+
+// A coordinator that dies with a work request in flight never answers it;
+// the hello of its successor (a new epoch) makes the worker ask again at
+// once instead of waiting out its request timeout.
+func TestWorkerAsksANewCoordinatorAtOnce(t *testing.T) {
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "fake-coord"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	subj, _ := wire.NewSubjects("hello")
+	join, err := nc.Subscribe(subj.Join, func(_ wire.Message, reply string) {
+		nc.Send(reply, &wire.JoinAck{Job: "hello", WorkerID: "x", Epoch: 1}) //nolint:errcheck // the test fails below if it is lost
+	}, wire.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer join.Unsubscribe() //nolint:errcheck
+	asked := make(chan string, 8)
+	work, err := nc.Subscribe(subj.Work, func(_ wire.Message, reply string) { asked <- reply }, wire.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer work.Unsubscribe() //nolint:errcheck
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Config{Job: "hello", NATS: srv.ClientURL(), Name: "t", RequestTimeout: 20 * time.Second,
+			Compute: func(*wire.Lease) (*wire.Result, error) { return nil, errors.New("no lease expected") }})
+		out <- err
+	}()
+	select { // the first request goes unanswered: its coordinator "died"
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never asked for work")
+	}
+	began := time.Now()
+	if err := nc.Send(subj.Ctl, &wire.Ctl{Kind: wire.CtlHello, Epoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reply := <-asked:
+		if err := nc.Send(reply, &wire.Done{}); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not ask the new coordinator within 5s of its hello")
+	}
+	if err := <-out; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("the worker ended %v after the hello, want well under its 20s request timeout", d)
+	}
+}

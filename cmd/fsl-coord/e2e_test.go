@@ -231,9 +231,32 @@ func waitHolding(t *testing.T, nc *wire.Conn, prefix string) {
 	t.Fatalf("worker %s* never held a lease", prefix)
 }
 
+// waitFirstStep returns how long after began the coordinator answering on
+// the status subject reports its first applied step. It polls every 10ms,
+// so the figure is at most that late.
+func waitFirstStep(t *testing.T, nc *wire.Conn, began time.Time) time.Duration {
+	t.Helper()
+	subj, _ := wire.NewSubjects(testJob)
+	deadline := began.Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		m, err := nc.Request(ctx, subj.Status, &wire.StatusRequest{})
+		cancel()
+		var st coordinator.JobStatus
+		if s, ok := m.(*wire.Status); err == nil && ok && json.Unmarshal(s.Body, &st) == nil && st.Status.Counters.StepsAdvanced > 0 {
+			return time.Since(began)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the restarted coordinator applied no step within 60s")
+	return 0
+}
+
 func observer(t *testing.T, url string) *wire.Conn {
 	t.Helper()
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true})
+	// A short reconnect wait: the observer must not be what makes a
+	// restarted coordinator look slow.
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +378,33 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			}
 			return s
 		}},
+		{"coordinator killed three times, each restart working within 2s", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			ws := workers(t, url, 2)
+			var took []time.Duration
+			for i, at := range []int{6, 13, 20} {
+				waitStep(t, obs, at)
+				waitHolding(t, obs, "w") // a request or shard of a worker is in flight
+				c.kill(t)
+				began := time.Now()
+				c = embedded(t, dir, port, fmt.Sprintf("coord restarted %d", i+1))
+				took = append(took, waitFirstStep(t, obs, began))
+			}
+			c.wait(t, 3*time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
+			t.Logf("restarted coordinator's start to its first applied step: %v", took)
+			for i, d := range took {
+				if d > 2*time.Second {
+					t.Errorf("restart %d applied its first step %v after starting, want within 2s", i+1, d)
+				}
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
 		{"worker hangs (SIGSTOP)", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
@@ -395,29 +445,9 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		}},
 	}
 	scenarios = append(scenarios, scenario{"single process without NATS", func(t *testing.T, dir string) coordinator.Summary {
-		args := jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json"))[1:] // drop "start"
-		var bench []string
-		for i := 0; i < len(args); i++ { // bench train takes only the job's flags
-			switch args[i] {
-			case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
-				i++
-			case "--quiet":
-			default:
-				bench = append(bench, args[i])
-			}
-		}
-		sum := filepath.Join(dir, "bench.json")
-		p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
-		p.wait(t, 3*time.Minute)
-		var r struct {
-			ParamsSHA256 string `json:"params_sha256"`
-		}
-		b, err := os.ReadFile(sum)
-		if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
-			t.Fatalf("bench train summary: %v %s", err, b)
-		}
+		sha := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
 		// No coordinator counters to check: report a clean exactly-once run.
-		return coordinator.Summary{Version: testSteps, ParamsSHA256: r.ParamsSHA256,
+		return coordinator.Summary{Version: testSteps, ParamsSHA256: sha,
 			Counters: coordinator.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
 	}})
 	hashes := map[string]string{}
@@ -659,4 +689,33 @@ func TestWorkersOfAnotherComputeClassAreRefused(t *testing.T) {
 			t.Fatalf("last checkpoint's metrics %v do not record mixed classes", last.Metrics)
 		}
 	})
+}
+
+// benchTrain runs the job of start's args in one process without NATS
+// (bench train) and returns its final parameters' SHA-256: the reference a
+// distributed run must end with.
+func benchTrain(t *testing.T, dir string, startArgs []string) string {
+	t.Helper()
+	args := startArgs[1:] // drop "start"
+	var bench []string
+	for i := 0; i < len(args); i++ { // bench train takes only the job's flags
+		switch args[i] {
+		case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
+			i++
+		case "--quiet":
+		default:
+			bench = append(bench, args[i])
+		}
+	}
+	sum := filepath.Join(dir, "bench.json")
+	p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
+	p.wait(t, 3*time.Minute)
+	var r struct {
+		ParamsSHA256 string `json:"params_sha256"`
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
+		t.Fatalf("bench train summary: %v %s", err, b)
+	}
+	return r.ParamsSHA256
 }
