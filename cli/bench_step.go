@@ -56,6 +56,9 @@ type stepRate struct {
 }
 
 func runBenchStep(c *cli.Context) error {
+	if err := positive(c, "images", "size", "steps", "runs"); err != nil {
+		return err
+	}
 	if one := c.String("one"); one != "" {
 		r, err := measureStep(one, c.Int("images"), c.Int("size"), c.Int("steps"))
 		if err != nil {

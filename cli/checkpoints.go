@@ -88,6 +88,9 @@ func ckptLockFlag() cli.Flag {
 }
 
 func ckptOpen(c *cli.Context, write bool) (*checkpoints.Store, error) {
+	if err := positiveDuration(c, "lock-timeout"); err != nil {
+		return nil, err
+	}
 	opts := []checkpoints.Option{
 		checkpoints.WithLockTimeout(c.Duration("lock-timeout")),
 		checkpoints.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
@@ -372,6 +375,9 @@ func ckptPrune(c *cli.Context) error {
 	}
 	defer st.Close()
 	job := c.String("job")
+	if err := nonNegative(c, "keep-last", "keep-best"); err != nil {
+		return err
+	}
 	deleted, err := st.Prune(job, c.Int("keep-last"), c.Int("keep-best"))
 	if err != nil {
 		return err
