@@ -369,15 +369,15 @@ func ckptImport(c *cli.Context) error {
 }
 
 func ckptPrune(c *cli.Context) error {
+	if err := nonNegative(c, "keep-last", "keep-best"); err != nil {
+		return err
+	}
 	st, err := ckptOpen(c, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	job := c.String("job")
-	if err := nonNegative(c, "keep-last", "keep-best"); err != nil {
-		return err
-	}
 	deleted, err := st.Prune(job, c.Int("keep-last"), c.Int("keep-best"))
 	if err != nil {
 		return err
