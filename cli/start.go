@@ -57,7 +57,7 @@ func startFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
 		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
 		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
-		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
+		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port); off loopback it needs --token, client certificates or --insecure"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present (with --nats: the token this process presents)"},
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},

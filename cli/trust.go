@@ -15,7 +15,7 @@ import (
 // insecureFlag is start's --insecure: the one way to serve NATS or the HTTP
 // monitor on a non-loopback address without credentials.
 func insecureFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "insecure", Usage: "allow --listen and --http on a non-loopback address without credentials (anyone who reaches them may join, read and write the job)"}
+	return &cli.BoolFlag{Name: "insecure", Usage: "allow --listen and --http on a non-loopback address without credentials: whoever reaches NATS may control the job, whoever reaches HTTP may read its status"}
 }
 
 // httpTokenFlag is the HTTP monitor's bearer token; start serves with it
