@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/wire"
 )
 
 // testPKI is a CA and two certificates it signed, as PEM files in a
@@ -264,5 +267,32 @@ func TestOpenServersOnTheNetworkAreRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStartOnAnExternalTLSServerPresentsItsClientCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := readCAs(pki.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := wire.StartServer(wire.ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	url := "nats://" + srv.Addr().String()
+	args := []string{"start", "--nats", url, "--job", "ext", "--loss", "triplet", "--size", "16", "--triplets", "4", "--shards", "2",
+		"--steps", "1", "--local-workers", "1", "--http", "", "--eval-episodes", "0", "--quiet", "--db", filepath.Join(t.TempDir(), "fsl.db")}
+	if out, err := runCoord(t, append(args, "--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey)...); err != nil || !strings.Contains(out, "done: step 1") {
+		t.Fatalf("start --nats with a client certificate: %v\n%s", err, out)
+	}
+	if out, err := runCoord(t, append(args, "--tls-ca", pki.ca)...); err == nil || !strings.Contains(err.Error(), "--nats") {
+		t.Fatalf("start --nats without a client certificate: %v, want a refusal naming --nats\n%s", err, out)
 	}
 }
