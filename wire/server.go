@@ -20,14 +20,18 @@ const DefaultReadyTimeout = 10 * time.Second
 // payload.
 type ServerOptions struct {
 	// Host is the interface to listen on; "" is 127.0.0.1. Use "0.0.0.0"
-	// for workers on other machines, together with a Token or TLS.
+	// for workers on other machines, together with a Token or TLS client
+	// certificates (TLS alone encrypts but admits anyone).
 	Host string
 	// Port is the client port; 0 picks a free one (see Server.ClientURL).
 	Port int
 	// Token, when set, is required of every client: without it a client
 	// cannot connect, so it can neither read nor write any subject.
 	Token string
-	// TLS, when set, makes the server require TLS with this config.
+	// TLS, when set, makes the server require TLS with this config on its
+	// socket (in-process connections do none); ClientAuth
+	// tls.RequireAndVerifyClientCert with ClientCAs requires client
+	// certificates.
 	TLS *tls.Config
 	// MaxPayload is the largest payload in bytes the server accepts; 0 is
 	// NATS's default (1 MB). Larger messages are chunked by Send.
