@@ -93,6 +93,12 @@ type benchTrainResult struct {
 }
 
 func runBenchTrain(c *cli.Context) error {
+	if err := positive(c, "threads", "eval-shot", "eval-query"); err != nil {
+		return err
+	}
+	if err := nonNegative(c, "eval-episodes"); err != nil {
+		return err
+	}
 	spec, err := loadSpec(c)
 	if err != nil {
 		return err

@@ -104,6 +104,12 @@ func jobArgsOf(c *cli.Context) []string {
 }
 
 func runBenchCluster(c *cli.Context) error {
+	if err := positive(c, "workers", "runs"); err != nil {
+		return err
+	}
+	if err := nonNegative(c, "warmup"); err != nil {
+		return err
+	}
 	spec, err := loadSpec(c)
 	if err != nil {
 		return err
@@ -232,6 +238,9 @@ func baselineRate(ctx context.Context, self string, jobArgs []string, n int) (fl
 }
 
 func runBenchScale(c *cli.Context) error {
+	if err := positive(c, "workers"); err != nil {
+		return err
+	}
 	spec, err := loadSpec(c)
 	if err != nil {
 		return err
@@ -333,6 +342,12 @@ func fakeGradient(n int, step uint64, shard int) params.Vector {
 }
 
 func runFakeWorkers(c *cli.Context) error {
+	if err := positive(c, "workers", "grad-len"); err != nil {
+		return err
+	}
+	if err := nonNegative(c, "state-len"); err != nil {
+		return err
+	}
 	n, gradLen, stateLen := c.Int("workers"), c.Int("grad-len"), c.Int("state-len")
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {

@@ -56,6 +56,9 @@ type stepRate struct {
 }
 
 func runBenchStep(c *cli.Context) error {
+	if err := positive(c, "images", "size", "steps", "runs"); err != nil {
+		return err
+	}
 	if one := c.String("one"); one != "" {
 		r, err := measureStep(one, c.Int("images"), c.Int("size"), c.Int("steps"))
 		if err != nil {
@@ -67,9 +70,6 @@ func runBenchStep(c *cli.Context) error {
 	threads, err := intList("threads", c.String("threads"))
 	if err != nil {
 		return err
-	}
-	if c.Int("runs") < 1 || c.Int("steps") < 1 {
-		return fmt.Errorf("--runs %d and --steps %d: want at least 1", c.Int("runs"), c.Int("steps"))
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -88,6 +88,9 @@ func ckptLockFlag() cli.Flag {
 }
 
 func ckptOpen(c *cli.Context, write bool) (*checkpoints.Store, error) {
+	if err := positiveDuration(c, "lock-timeout"); err != nil {
+		return nil, err
+	}
 	opts := []checkpoints.Option{
 		checkpoints.WithLockTimeout(c.Duration("lock-timeout")),
 		checkpoints.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
@@ -366,6 +369,9 @@ func ckptImport(c *cli.Context) error {
 }
 
 func ckptPrune(c *cli.Context) error {
+	if err := nonNegative(c, "keep-last", "keep-best"); err != nil {
+		return err
+	}
 	st, err := ckptOpen(c, true)
 	if err != nil {
 		return err

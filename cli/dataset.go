@@ -61,6 +61,9 @@ func datasetInspect(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit("dataset inspect: want exactly one SPEC argument (e.g. glyphs or ../shared/data/omniglot)", 2)
 	}
+	if err := positive(c, "size"); err != nil {
+		return err
+	}
 	ds, err := episodes.Open(c.Args().First(), episodes.Options{
 		Size: c.Int("size"), Split: c.String("split"), Rotations: c.Bool("rotations"),
 	})

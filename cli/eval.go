@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func evalCommand() *cli.Command {
 		Usage: "measure few-shot accuracy of a checkpoint on held-out classes (random episodes with 95% CI, Omniglot's official runs)",
 		Description: "Every figure is printed with its protocol, seed and dataset fingerprint.\n" +
 			"--way and --shot take lists (--way 5,20 --shot 1,5, or repeated flags): every combination is evaluated.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			ckptDBFlag(),
 			&cli.StringFlag{Name: "job", Usage: "job ID (with --from: optional, checked against the export)"},
 			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best or a step number"},
@@ -52,7 +53,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "token", Usage: "NATS auth token for --nats", EnvVars: []string{"FSL_TOKEN"}},
 			nkeyFlag(wire.RoleReader),
 			&cli.DurationFlag{Name: "nats-timeout", Value: 30 * time.Second, Usage: "how long to wait for the coordinator's reply"},
-		},
+		}, tlsClientFlags()...),
 		Action: evalAction,
 	}
 }
@@ -89,6 +90,9 @@ func evalFlags(c *cli.Context) (evalSettings, error) {
 	}
 	if s.episodes < 1 {
 		return s, fmt.Errorf("--episodes %d: want 1 or more", s.episodes)
+	}
+	if err := positiveDuration(c, "nats-timeout", "lock-timeout"); err != nil {
+		return s, err
 	}
 	if c.String("from") == "" && c.String("job") == "" {
 		return s, errors.New("--job is required (or --from an export file)")
@@ -218,7 +222,12 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if url == "" {
 		return lc, fmt.Errorf("%w; pass --nats URL (and --token) to ask the running coordinator for the checkpoint, or export it", err)
 	}
-	return fetchCheckpoint(c.Context, url, wire.ConnectOptions{Token: c.String("token"), NKeyFile: c.String("nkey")}, job, which.String(), c.Duration("nats-timeout"))
+	tlsCfg, err := tlsConfig(c, false)
+	if err != nil {
+		return lc, err
+	}
+	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
+	return fetchCheckpoint(c.Context, url, conn, job, which.String(), c.Duration("nats-timeout"))
 }
 
 // evalDatasets opens the classes to evaluate on and, unless --force,

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -246,6 +247,30 @@ func exportOf(t *testing.T, db string) string {
 }
 
 func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
+	t.Run("token", func(t *testing.T) {
+		evalAsksTheCoordinator(t, wire.ServerOptions{Token: "s3cret"}, []string{"--token", "s3cret"}, []string{"--token", "wrong"})
+	})
+	t.Run("TLS with client certificates", func(t *testing.T) {
+		pki := newTestPKI(t)
+		cert, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := readCAs(pki.ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := wire.ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
+		evalAsksTheCoordinator(t, opts, []string{"--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey},
+			[]string{"--tls-ca", pki.ca})
+	})
+}
+
+// evalAsksTheCoordinator checks that eval, with clientArgs, reads a checkpoint
+// from a fake coordinator on a server started with opts when the store is
+// held, and fails with wrongArgs.
+func evalAsksTheCoordinator(t *testing.T, opts wire.ServerOptions, clientArgs, wrongArgs []string) {
 	db := evalJob(t, glyphSpec(), nil)
 	// A writer without release-between-writes holds the file until Close,
 	// as a coordinator could.
@@ -254,12 +279,12 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	srv, err := wire.StartServer(wire.ServerOptions{Token: "s3cret"})
+	srv, err := wire.StartServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Token: "s3cret"})
+	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Token: opts.Token, InProcess: srv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +312,8 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 	if _, _, err := runEval(t, common...); err == nil || !strings.Contains(err.Error(), "--nats") {
 		t.Errorf("held store without --nats: %v", err)
 	}
-	stdout, _, err := runEval(t, append(common, "--nats", srv.ClientURL(), "--token", "s3cret", "--nats-timeout", "20s")...)
+	url := "nats://" + srv.Addr().String()
+	stdout, _, err := runEval(t, append(append(common, "--nats", url, "--nats-timeout", "20s"), clientArgs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +329,8 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 	if out.Step != 10 || !strings.Contains(out.Source, "coordinator") || len(out.Results) != 1 {
 		t.Errorf("output %+v", out)
 	}
-	if _, _, err := runEval(t, append(common, "--nats", srv.ClientURL(), "--token", "wrong", "--nats-timeout", "2s")...); err == nil {
-		t.Error("wrong token: no error")
+	if _, _, err := runEval(t, append(append(common, "--nats", url, "--nats-timeout", "2s"), wrongArgs...)...); err == nil {
+		t.Errorf("eval with %v: no error", wrongArgs)
 	}
 }
 

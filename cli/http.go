@@ -18,7 +18,9 @@ func logFormatFlag() cli.Flag {
 }
 
 // serveMonitor starts the coordinator's HTTP server on --http for job: the
-// dashboard, /metrics, /status, /history, /healthz and /readyz. It returns a
+// dashboard, /metrics, /status, /history, /healthz and /readyz (the ones but
+// /metrics and the probes guarded by --http-token when set; pprof with
+// --pprof). It returns a
 // nil monitor when --http is "". When --http was left at its default and the
 // port is taken (another coordinator on this host), it warns and goes on
 // without; an address given explicitly must work. stop shuts the server
@@ -28,7 +30,11 @@ func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinato
 	if addr == "" {
 		return nil, func() {}, nil
 	}
-	mon = coordinator.NewMonitor(job)
+	opts := []coordinator.MonitorOption{coordinator.WithBearerToken(c.String("http-token"))}
+	if c.Bool("pprof") {
+		opts = append(opts, coordinator.WithPprof())
+	}
+	mon = coordinator.NewMonitor(job, opts...)
 	srv, err := coordinator.ListenHTTP(addr, mon.Handler(), log)
 	if err != nil {
 		if !c.IsSet("http") {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -122,16 +121,16 @@ func readExport(name string, r io.Reader) (loadedCheckpoint, error) {
 	return loadedCheckpoint{rec: rec, ckpt: c, source: name}, nil
 }
 
-// fetchCheckpoint asks the coordinator of job at url for checkpoint which.
-func fetchCheckpoint(ctx context.Context, url string, opts wire.ConnectOptions, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
+// fetchCheckpoint asks the coordinator of job at url, connected with conn,
+// for checkpoint which.
+func fetchCheckpoint(ctx context.Context, url string, conn wire.ConnectOptions, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
 	subj, err := wire.NewSubjects(job)
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("job %q: %w", job, err)
 	}
-	opts.Name, opts.Logger = "fsl-coord eval", slog.New(slog.DiscardHandler)
-	nc, err := wire.Connect(url, opts)
+	nc, err := wire.Connect(url, conn)
 	if err != nil {
-		return loadedCheckpoint{}, err
+		return loadedCheckpoint{}, fmt.Errorf("--nats %s: %w", url, err)
 	}
 	defer nc.Close()
 	if ctx == nil {

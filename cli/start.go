@@ -34,7 +34,7 @@ import (
 func startFlags() []cli.Flag {
 	d := coordinator.DefaultSpec()
 	sgdLR := params.OptimizerConfig{Name: params.OptimizerSGD}.WithDefaults().LR
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML job spec (fields as in coordinator.JobSpec: loss, dataset, way, shards, steps, optimizer, ...)"},
 		&cli.StringFlag{Name: "job", Value: d.ID, Usage: "job ID"},
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto, triplet or siamese"},
@@ -57,8 +57,8 @@ func startFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
 		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
 		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
-		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port)"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present"},
+		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port); off loopback it needs --token, --auth, client certificates or --insecure"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present (with --nats: the token this process presents)"},
 		authFlag,
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},
@@ -70,7 +70,10 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
 		&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the dashboard, /metrics (Prometheus), /status and /healthz on this address (\"\": off)"},
-	}
+		httpTokenFlag("bearer token the HTTP monitor requires on all but /metrics, /healthz and /readyz"),
+		&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiles on the HTTP monitor under /debug/pprof/"},
+		insecureFlag(),
+	}, tlsStartFlags()...)
 }
 
 func startCommand() *cli.Command {
@@ -87,6 +90,8 @@ func startCommand() *cli.Command {
 }
 
 // loadSpec reads --config (if any) and applies the flags that were given.
+// A given 0 (flag or field) that WithDefaults would replace is an error, not
+// the default.
 func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	var spec coordinator.JobSpec
 	if path := c.String("config"); path != "" {
@@ -99,6 +104,12 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		if err := dec.Decode(&spec); err != nil && !errors.Is(err, io.EOF) {
 			return spec, fmt.Errorf("--config %s: %w", path, err)
 		}
+		if err := explicitZeros(path, b); err != nil {
+			return spec, err
+		}
+	}
+	if err := givenJobFlags(c); err != nil {
+		return spec, err
 	}
 	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split, "optimizer": &spec.Optimizer.Name}
 	for name, p := range str {
@@ -150,8 +161,24 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 }
 
 func runStart(c *cli.Context) error {
+	url, token := c.String("nats"), c.String("token")
+	tlsCfg, err := tlsConfig(c, url == "")
+	if err != nil {
+		return err
+	}
+	if url == "" {
+		if err := checkListen(c, token, tlsCfg); err != nil {
+			return err
+		}
+	}
+	if err := checkHTTP(c); err != nil {
+		return err
+	}
 	spec, err := loadSpec(c)
 	if err != nil {
+		return err
+	}
+	if err := nonNegative(c, "local-workers", "threads", "val-episodes", "eval-episodes"); err != nil {
 		return err
 	}
 	log, err := newLogger(c, c.App.ErrWriter)
@@ -174,25 +201,26 @@ func runStart(c *cli.Context) error {
 		return err
 	}
 
-	url, token := c.String("nats"), c.String("token")
 	auth, err := startAuth(c)
 	if err != nil {
 		return err
 	}
 	var inProc *wire.Server // the embedded server, reached in memory
+	clientTLS := tlsCfg
 	if url == "" {
 		// The server logs a client's permission violations (a worker
 		// publishing a control message) into the coordinator's log.
 		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token,
-			Users: auth.users, Logger: log})
+			Users: auth.users, TLS: tlsCfg, Logger: log})
 		if err != nil {
 			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
 		}
 		defer srv.Shutdown()
-		url, inProc = srv.ClientURL(), srv
+		// in memory there is no TLS to do: the server's config is not a client's
+		url, inProc, clientTLS = srv.ClientURL(), srv, nil
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, NKeyFile: auth.coordKey, Logger: log, InProcess: inProc})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, NKeyFile: auth.coordKey, TLS: clientTLS, Logger: log, InProcess: inProc})
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", url, err)
 	}
@@ -208,8 +236,8 @@ func runStart(c *cli.Context) error {
 		if threads < 1 {
 			threads = runtime.GOMAXPROCS(0)
 		}
-		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url,
-			wire.ConnectOptions{Token: token, NKeyFile: auth.workKey, Logger: log, InProcess: inProc}, log); err != nil {
+		conn := wire.ConnectOptions{Token: token, NKeyFile: auth.workKey, TLS: clientTLS, Logger: log, InProcess: inProc}
+		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, conn); err != nil {
 			return err
 		}
 		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
@@ -294,10 +322,13 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 	return nil
 }
 
-func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url string, opts wire.ConnectOptions, log *slog.Logger) error {
+// startLocalWorkers starts n workers in this process, each connected to url
+// with conn (its Name set per worker).
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url string, conn wire.ConnectOptions) error {
+	log := conn.Logger
 	for i := 0; i < n; i++ {
-		opts.Name = fmt.Sprintf("local-worker-%d", i)
-		nc, err := wire.Connect(url, opts)
+		conn.Name = fmt.Sprintf("local-worker-%d", i)
+		nc, err := wire.Connect(url, conn)
 		if err != nil {
 			return fmt.Errorf("local worker %d: %w", i, err)
 		}

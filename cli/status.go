@@ -25,16 +25,17 @@ func statusCommand() *cli.Command {
 		Description: "Asks a running coordinator over NATS (the job's status subject; --nats, --token or --creds, --job)\n" +
 			"or over its HTTP server (--http URL, e.g. http://coord:8080), and prints a table or, with --json,\n" +
 			"the coordinator's JobStatus as JSON.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server the coordinator serves the job on"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
 			&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
 			nkeyFlag(wire.RoleReader),
 			&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID"},
 			&cli.StringFlag{Name: "http", Usage: "ask the coordinator's HTTP server at this URL instead of NATS"},
+			httpTokenFlag("bearer token of the HTTP server (start --http-token)"),
 			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for an answer"},
-		},
+		}, tlsClientFlags()...),
 		Action: runStatus,
 	}
 }
@@ -43,12 +44,15 @@ func runStatus(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("status takes no arguments, got %q", c.Args().Slice())
 	}
+	if err := positiveDuration(c, "timeout"); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	var raw []byte
 	var err error
 	if u := c.String("http"); u != "" {
-		raw, err = statusOverHTTP(ctx, u)
+		raw, err = statusOverHTTP(ctx, u, c.String("http-token"))
 	} else {
 		raw, err = statusOverNATS(ctx, c)
 	}
@@ -70,8 +74,9 @@ func runStatus(c *cli.Context) error {
 	return printStatus(c.App.Writer, st, time.Now())
 }
 
-// statusOverHTTP GETs base/status from a coordinator's HTTP server.
-func statusOverHTTP(ctx context.Context, base string) ([]byte, error) {
+// statusOverHTTP GETs base/status from a coordinator's HTTP server,
+// presenting token (when set) as a bearer token.
+func statusOverHTTP(ctx context.Context, base, token string) ([]byte, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
@@ -79,6 +84,9 @@ func statusOverHTTP(ctx context.Context, base string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", base, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -103,7 +111,11 @@ func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
 		return nil, fmt.Errorf("--job %q: %w", job, err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Logger: log})
+	tlsCfg, err := tlsConfig(c, false)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}

@@ -15,7 +15,7 @@ import (
 
 // workerFlags are fsl-worker's flags.
 func workerFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server of the coordinator"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
 		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
@@ -26,7 +26,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
-	}
+	}, tlsClientFlags()...)
 }
 
 // NewWorkerApp returns the fsl-worker application.
@@ -43,6 +43,16 @@ func NewWorkerApp() *cli.App {
 }
 
 func runWorker(c *cli.Context) error {
+	if err := positive(c, "threads"); err != nil {
+		return err
+	}
+	if err := atLeast(c, -1, "gpu"); err != nil {
+		return fmt.Errorf("%w (-1: the CPU)", err)
+	}
+	tlsCfg, err := tlsConfig(c, false)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err
@@ -60,7 +70,7 @@ func runWorker(c *cli.Context) error {
 	st, err := worker.Run(ctx, worker.Config{
 		Job:     c.String("job"),
 		NATS:    c.String("nats"),
-		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey")},
+		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},
 		Name:    c.String("name"),
 		Threads: c.Int("threads"),
 		UseGPU:  c.Int("gpu") >= 0,

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,7 @@ import (
 // /status answer 503: the job is still opening its dataset and store.
 type Monitor struct {
 	job     string
+	opts    monitorOptions
 	metrics *Metrics
 	history *History
 	reg     *prometheus.Registry
@@ -44,6 +47,22 @@ type MonitorOption func(*monitorOptions)
 type monitorOptions struct {
 	historyPoints int
 	runtime       bool
+	pprof         bool
+	token         string
+}
+
+// WithPprof serves Go's profiles under /debug/pprof/ (404 without it):
+// they reveal the process's memory and code paths, so they are off unless
+// asked for.
+func WithPprof() MonitorOption {
+	return func(o *monitorOptions) { o.pprof = true }
+}
+
+// WithBearerToken makes every endpoint but /metrics, /healthz and /readyz
+// (the ones Prometheus and probes read) answer 401 unless the request
+// carries "Authorization: Bearer token". An empty token leaves them open.
+func WithBearerToken(token string) MonitorOption {
+	return func(o *monitorOptions) { o.token = token }
 }
 
 // WithHistoryPoints bounds each series of the dashboard's history
@@ -65,7 +84,7 @@ func NewMonitor(job string, opts ...MonitorOption) *Monitor {
 	for _, f := range opts {
 		f(&o)
 	}
-	m := &Monitor{job: job, metrics: NewMetrics(job), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
+	m := &Monitor{job: job, opts: o, metrics: NewMetrics(job), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(m.metrics)
 	if o.runtime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -115,15 +134,20 @@ func (m *Monitor) Validated(step int, metrics map[string]float64) {
 //	GET /readyz      200 once the job is attached, 503 before (readiness)
 //	GET /status      the job's JobStatus as JSON (503 before Attach)
 //	GET /history     the dashboard's HistorySnapshot as JSON
-//	GET /debug/pprof/ Go's profiles (net/http/pprof): where a slow run's CPU goes
+//	GET /debug/pprof/ Go's profiles (net/http/pprof): where a slow run's CPU goes;
+//	                 404 unless WithPprof
+//
+// With WithBearerToken, all but /metrics, /healthz and /readyz need the
+// token.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	open := http.NewServeMux() // what needs no token
+	open.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	open.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	open.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if m.status.Load() == nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -148,10 +172,39 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, DashboardFS(), "index.html")
 	})
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+	if m.opts.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	guarded := requireBearer(m.opts.token, mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			open.ServeHTTP(w, r)
+		default:
+			guarded.ServeHTTP(w, r)
+		}
+	})
+}
+
+// requireBearer answers 401 to requests without "Authorization: Bearer
+// token"; an empty token lets every request through.
+func requireBearer(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// constant time: the comparison must not tell how much of a guess was right
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fsl"`)
+			http.Error(w, "401 unauthorized: this endpoint needs Authorization: Bearer <--http-token>", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // statusJSON is JobStatus as /status serves it: JSON has no NaN or Inf, so

@@ -142,8 +142,7 @@ func TestMonitorEndpointsBeforeAndAfterAttach(t *testing.T) {
 		{"/dashboard/app.js", 200, "drawChart"},
 		{"/dashboard/style.css", 200, "canvas"},
 		{"/metrics", 200, "go_goroutines"},
-		{"/debug/pprof/", 200, "goroutine"},
-		{"/debug/pprof/heap?debug=1", 200, "heap profile"},
+		{"/debug/pprof/", 404, ""}, // only WithPprof
 		{"/nope", 404, ""},
 	}
 	for _, c := range cases {
@@ -165,6 +164,50 @@ func TestMonitorEndpointsBeforeAndAfterAttach(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/status", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /status = %d, want 405", rec.Code)
+	}
+}
+
+func TestPprofOnlyWithPprof(t *testing.T) {
+	for _, c := range []struct {
+		opts []MonitorOption
+		code int
+	}{{nil, 404}, {[]MonitorOption{WithPprof()}, 200}} {
+		h := NewMonitor("j1", c.opts...).Handler()
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1"} {
+			if code, body := fetch(t, h, path); code != c.code {
+				t.Errorf("GET %s with %d options = %d %.80q, want %d", path, len(c.opts), code, body, c.code)
+			}
+		}
+	}
+}
+
+func TestBearerTokenGuardsAllButMetricsAndProbes(t *testing.T) {
+	mon := NewMonitor("j1", WithBearerToken("s3cret"), WithPprof(), WithoutRuntimeMetrics())
+	mon.Attach(func() JobStatus { return JobStatus{Job: "j1"} })
+	h := mon.Handler()
+	get := func(path, auth string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code := get(path, ""); code != 200 {
+			t.Errorf("GET %s without a token = %d, want 200 (Prometheus and probes have none)", path, code)
+		}
+	}
+	for _, path := range []string{"/status", "/history", "/", "/dashboard/app.js", "/debug/pprof/"} {
+		for _, auth := range []string{"", "Bearer wrong", "s3cret", "Basic czNjcmV0"} {
+			if code := get(path, auth); code != 401 {
+				t.Errorf("GET %s with Authorization %q = %d, want 401", path, auth, code)
+			}
+		}
+		if code := get(path, "Bearer s3cret"); code != 200 {
+			t.Errorf("GET %s with the token = %d, want 200", path, code)
+		}
 	}
 }
 

@@ -50,7 +50,8 @@ type ConnectOptions struct {
 	Logger *slog.Logger
 	// InProcess, when set, connects to that embedded server in memory,
 	// without a socket: a coordinator and its local workers in one process.
-	// url is then only named in errors.
+	// url is then only named in errors, and TLS is not used (the server
+	// does none in memory), even when the server requires it on its socket.
 	InProcess *Server
 }
 
@@ -125,13 +126,20 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 		}
 		nopts = append(nopts, o)
 	}
-	if opts.TLS != nil {
+	dial := url
+	switch {
+	case opts.InProcess != nil:
+		// In memory there is nothing to encrypt and the server does no TLS
+		// there: a TLS client (TLS set, or the tls:// URL of a TLS server)
+		// would wait for a handshake that never comes.
+		nopts = append(nopts, nats.InProcessServer(opts.InProcess.ns))
+		if rest, ok := strings.CutPrefix(url, "tls://"); ok {
+			dial = "nats://" + rest
+		}
+	case opts.TLS != nil:
 		nopts = append(nopts, nats.Secure(opts.TLS))
 	}
-	if opts.InProcess != nil {
-		nopts = append(nopts, nats.InProcessServer(opts.InProcess.ns))
-	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := nats.Connect(dial, nopts...)
 	if err != nil {
 		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), fromNATS(err))
 	}

@@ -20,7 +20,8 @@ const DefaultReadyTimeout = 10 * time.Second
 // payload.
 type ServerOptions struct {
 	// Host is the interface to listen on; "" is 127.0.0.1. Use "0.0.0.0"
-	// for workers on other machines, together with a Token or TLS.
+	// for workers on other machines, together with a Token or TLS client
+	// certificates (TLS alone encrypts but admits anyone).
 	Host string
 	// Port is the client port; 0 picks a free one (see Server.ClientURL).
 	Port int
@@ -31,7 +32,10 @@ type ServerOptions struct {
 	// Users, when set instead of Token, are the only clients admitted, each
 	// by its NKey and limited to its Role's subjects (see WriteAuth).
 	Users []User
-	// TLS, when set, makes the server require TLS with this config.
+	// TLS, when set, makes the server require TLS with this config on its
+	// socket (in-process connections do none); ClientAuth
+	// tls.RequireAndVerifyClientCert with ClientCAs requires client
+	// certificates.
 	TLS *tls.Config
 	// MaxPayload is the largest payload in bytes the server accepts; 0 is
 	// NATS's default (1 MB). Larger messages are chunked by Send.

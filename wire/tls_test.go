@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,5 +99,26 @@ func TestTLSServerAcceptsOnlyClientsTrustingItsCA(t *testing.T) {
 				t.Fatalf("err = %v, want a refusal of the server's certificate", err)
 			}
 		})
+	}
+}
+
+func TestInProcessConnectsToATLSServerWithoutTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	s := startServer(t, ServerOptions{
+		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		Logger: quiet,
+	})
+	if !strings.HasPrefix(s.ClientURL(), "tls://") {
+		t.Fatalf("ClientURL %q, want tls://", s.ClientURL())
+	}
+	for _, tc := range []*tls.Config{nil, {RootCAs: pool, MinVersion: tls.VersionTLS12}} {
+		nc, err := Connect(s.ClientURL(), ConnectOptions{InProcess: s, TLS: tc, Logger: quiet, Timeout: 3 * time.Second})
+		if err != nil {
+			t.Fatalf("in-process connection with TLS %v: %v", tc != nil, err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		nc.Close()
 	}
 }
