@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fsl-project/fsl/params"
@@ -13,6 +14,20 @@ type shard struct {
 	leases   []lease       // live leases, at most one per worker, oldest first
 	attempts int           // leases granted for this shard in this step
 	result   params.Result // the accepted result once state is ShardDone
+
+	// expiredBy lists the workers that let a lease on this shard expire in
+	// this step, and expiredAt when the last did: they get the shard back
+	// only once no one else has taken it for a LeaseTimeout (see reserved).
+	expiredBy []string
+	expiredAt time.Time
+}
+
+// reserved reports whether pending shard s should go to someone other than
+// w at now: w let a lease on it expire, and the shard has been pending for
+// less than a lease timeout since. After that w may have it back, so a job
+// whose only worker is slow still advances.
+func (s *shard) reserved(w string, now time.Time, leaseTimeout time.Duration) bool {
+	return now.Before(s.expiredAt.Add(leaseTimeout)) && slices.Contains(s.expiredBy, w)
 }
 
 // lease is one worker's claim on a shard.
@@ -45,14 +60,23 @@ func (s *shard) backups() int {
 	return n
 }
 
-// RequestWork answers an idle worker at time now. It leases the
-// lowest-numbered pending shard; failing that, near the end of a step, a
-// backup copy of the shard leased longest ago (see
-// Config.BackupWhenRemaining); failing that, Wait. After the last step it
-// answers Done. An unknown worker is registered, as by Join (minus taking
-// back leases). A worker may hold several leases: asking again does not
-// give up the one it has, which stays until its result, its deadline or
-// the worker's loss. The only error is ErrNoWorkerID, with a nil Reply.
+// RequestWork answers an idle worker at time now. After the last step it
+// answers Done, and while a step waits for Advance, Wait. Otherwise:
+//
+//   - a quarantined worker (see Config.QuarantineAfter) gets Wait with the
+//     rest of its back-off as RetryAfter;
+//   - a worker holding MaxLeasesPerWorker live leases gets Wait;
+//   - else it gets the lowest-numbered pending shard it did not itself let
+//     expire in the last LeaseTimeout (an expired shard goes to another
+//     worker first, so a worker that never answers cannot keep one);
+//   - failing that, near the end of a step, a backup copy of the shard
+//     leased longest ago (see Config.BackupWhenRemaining);
+//   - failing that, Wait.
+//
+// An unknown worker is registered, as by Join (minus taking back leases).
+// A worker may hold several leases, up to the cap: asking again does not
+// give up the one it has, which stays until its result, its deadline or the
+// worker's loss. The only error is ErrNoWorkerID, with a nil Reply.
 func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	if worker == "" {
 		return nil, fmt.Errorf("work request: %w", ErrNoWorkerID)
@@ -65,18 +89,44 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	case PhaseComplete:
 		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
 	}
+	if w.quarantined(now) {
+		return Wait{RetryAfter: w.until.Sub(now)}, nil
+	}
+	i, backup := m.pick(w, now)
+	if i < 0 {
+		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	}
+	if m.cfg.MaxLeasesPerWorker > 0 && len(w.shards) >= m.cfg.MaxLeasesPerWorker {
+		m.c.Refused++
+		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	}
+	return m.grant(i, w, now, backup), nil
+}
+
+// pick chooses the shard w would be leased at now, and whether as a backup;
+// -1 when there is none.
+func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
 	if m.pending > 0 {
+		seen := false
 		for i := m.pendingFrom; i < len(m.shards); i++ {
-			if m.shards[i].state == ShardPending {
-				m.pendingFrom = i
-				return m.grant(i, w, now, false), nil
+			sh := &m.shards[i]
+			if sh.state != ShardPending {
+				continue
+			}
+			if !seen {
+				seen, m.pendingFrom = true, i
+			}
+			if !sh.reserved(w.id, now, m.cfg.LeaseTimeout) {
+				return i, false
 			}
 		}
+		// Every pending shard waits for another worker: no backup either.
+		return -1, false
 	}
 	if i := m.backupFor(w, now); i >= 0 {
-		return m.grant(i, w, now, true), nil
+		return i, true
 	}
-	return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	return -1, false
 }
 
 // grant leases shard i to w.
@@ -192,7 +242,12 @@ func (m *Machine) expire(now time.Time) {
 			m.c.Expired++
 			if w := m.workers[l.worker]; w != nil {
 				w.drop(i)
+				m.strike(w, now)
 			}
+			if !slices.Contains(sh.expiredBy, l.worker) {
+				sh.expiredBy = append(sh.expiredBy, l.worker)
+			}
+			sh.expiredAt = now
 		}
 		sh.leases = kept
 		if len(kept) == 0 {

@@ -11,6 +11,46 @@ type worker struct {
 	joined   time.Time
 	lastSeen time.Time
 	shards   []int // shards of the current step it holds a live lease on
+
+	// strikes counts its leases that expired in a row with no accepted
+	// result from it in between; until is when its quarantine ends (see
+	// Config.QuarantineAfter).
+	strikes int
+	until   time.Time
+}
+
+// quarantined reports whether w's work requests are refused at now.
+func (w *worker) quarantined(now time.Time) bool { return now.Before(w.until) }
+
+// strike records that one of w's leases expired at now, and quarantines w
+// once QuarantineAfter have in a row: for QuarantineFor, doubled for each
+// further strike, up to QuarantineMax.
+func (m *Machine) strike(w *worker, now time.Time) {
+	w.strikes++
+	n := m.cfg.QuarantineAfter
+	if n == 0 || w.strikes < n {
+		return
+	}
+	d := m.cfg.QuarantineFor
+	for k := w.strikes - n; k > 0 && d < m.cfg.QuarantineMax; k-- {
+		d *= 2
+	}
+	d = min(d, m.cfg.QuarantineMax)
+	if !w.quarantined(now) {
+		m.c.Quarantines++
+	}
+	if end := now.Add(d); end.After(w.until) {
+		w.until = end
+	}
+}
+
+// acquit clears w's strikes and ends its quarantine: it delivered an
+// accepted result, so it computes. Only an accepted result counts: a
+// duplicate takes no work to forge (any valid-shaped vector of a finished
+// shard), so it must not lift a quarantine.
+func (w *worker) acquit() {
+	w.strikes = 0
+	w.until = time.Time{}
 }
 
 // drop forgets w's lease on shard i.
