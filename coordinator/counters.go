@@ -25,7 +25,7 @@ type Counters struct {
 	// Expired counts leases that reached their deadline first.
 	Expired int
 	// Returned counts leases taken back from workers that left, rejoined or
-	// were lost.
+	// were lost, and suspects' backups taken back for a proven worker's.
 	Returned int
 
 	// Applied counts accepted results over all steps.

@@ -100,7 +100,26 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 		m.c.Refused++
 		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
 	}
+	if backup && m.shards[i].backups() >= m.cfg.MaxBackupsPerShard {
+		m.takeBackBackup(i)
+	}
 	return m.grant(i, w, now, backup), nil
+}
+
+// takeBackBackup returns the newest backup lease of shard i (a suspect's:
+// see backupFor), making room for a proven worker's.
+func (m *Machine) takeBackBackup(i int) {
+	sh := &m.shards[i]
+	for j := len(sh.leases) - 1; j >= 0; j-- {
+		if l := sh.leases[j]; l.backup {
+			if w := m.workers[l.worker]; w != nil {
+				w.drop(i)
+			}
+			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
+			m.c.Returned++
+			return
+		}
+	}
 }
 
 // pick chooses the shard w would be leased at now, and whether as a backup;
@@ -186,20 +205,33 @@ func (m *Machine) slow(issued, now time.Time) bool {
 }
 
 // backupFor picks the shard w should get a backup copy of at now, or -1.
-// Called only when no shard is pending. Among leased shards with room for
-// another backup that w does not already hold and whose oldest lease is
-// slow (see slow: equal workers then never duplicate each other's work), it
-// picks the one whose oldest live lease was issued first (the likeliest
-// straggler), the lowest number on a tie.
+// Called only when no shard is pending, and only with backups on.
+//
+// Near the end of a step (BackupWhenRemaining) a leased shard qualifies
+// when it has room for another backup (MaxBackupsPerShard). Before that,
+// and even at that cap, so does a shard every holder of which is suspect
+// (see suspect), for a proven worker only (RequestWork then takes back a
+// suspect's backup to make room): a client that takes leases and never
+// answers holds up no step for longer than a slow shard, even before its
+// leases expire, and other suspects cannot block the copy. A
+// worker with a lease expired since its last accepted result gets no
+// backup at all. Of the qualifying shards that w does not already hold and
+// whose oldest lease is slow (see slow: equal workers then never duplicate
+// each other's work), it picks the one whose oldest live lease was issued
+// first (the likeliest straggler), the lowest number on a tie.
 func (m *Machine) backupFor(w *worker, now time.Time) int {
-	if m.cfg.BackupWhenRemaining == 0 || len(m.shards)-m.done > m.cfg.BackupWhenRemaining {
+	if m.cfg.BackupWhenRemaining == 0 || w.strikes > 0 {
 		return -1
 	}
+	window := len(m.shards)-m.done <= m.cfg.BackupWhenRemaining
 	best := -1
 	var bestIssued time.Time
 	for i := range m.shards {
 		sh := &m.shards[i]
-		if sh.state != ShardLeased || sh.backups() >= m.cfg.MaxBackupsPerShard || sh.leaseOf(w.id) >= 0 {
+		if sh.state != ShardLeased || sh.leaseOf(w.id) >= 0 {
+			continue
+		}
+		if !(w.proven && m.heldBySuspects(sh)) && (!window || sh.backups() >= m.cfg.MaxBackupsPerShard) {
 			continue
 		}
 		issued := sh.leases[0].issued
@@ -216,6 +248,21 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		}
 	}
 	return best
+}
+
+// suspect reports whether w has yet to show it computes: none of its
+// results was accepted since the machine knew it, or a lease of its expired
+// since its last accepted one.
+func (m *Machine) suspect(w *worker) bool { return !w.proven || w.strikes > 0 }
+
+// heldBySuspects reports whether every live lease on sh is a suspect's.
+func (m *Machine) heldBySuspects(sh *shard) bool {
+	for _, l := range sh.leases {
+		if w := m.workers[l.worker]; w != nil && !m.suspect(w) {
+			return false
+		}
+	}
+	return true
 }
 
 // expire drops every lease whose deadline is at or before now. It scans the

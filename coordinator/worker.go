@@ -17,6 +17,8 @@ type worker struct {
 	// Config.QuarantineAfter).
 	strikes int
 	until   time.Time
+	// proven: a result of it was accepted since the machine knew it.
+	proven bool
 }
 
 // quarantined reports whether w's work requests are refused at now.
@@ -44,11 +46,12 @@ func (m *Machine) strike(w *worker, now time.Time) {
 	}
 }
 
-// acquit clears w's strikes and ends its quarantine: it delivered an
+// acquit marks w proven, clears its strikes and ends its quarantine: it delivered an
 // accepted result, so it computes. Only an accepted result counts: a
 // duplicate takes no work to forge (any valid-shaped vector of a finished
 // shard), so it must not lift a quarantine.
 func (w *worker) acquit() {
+	w.proven = true
 	w.strikes = 0
 	w.until = time.Time{}
 }

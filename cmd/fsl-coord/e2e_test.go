@@ -394,29 +394,8 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		}},
 	}
 	scenarios = append(scenarios, scenario{"single process without NATS", func(t *testing.T, dir string) coordinator.Summary {
-		args := jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json"))[1:] // drop "start"
-		var bench []string
-		for i := 0; i < len(args); i++ { // bench train takes only the job's flags
-			switch args[i] {
-			case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
-				i++
-			case "--quiet":
-			default:
-				bench = append(bench, args[i])
-			}
-		}
-		sum := filepath.Join(dir, "bench.json")
-		p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
-		p.wait(t, 3*time.Minute)
-		var r struct {
-			ParamsSHA256 string `json:"params_sha256"`
-		}
-		b, err := os.ReadFile(sum)
-		if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
-			t.Fatalf("bench train summary: %v %s", err, b)
-		}
 		// No coordinator counters to check: report a clean exactly-once run.
-		return coordinator.Summary{Version: testSteps, ParamsSHA256: r.ParamsSHA256,
+		return coordinator.Summary{Version: testSteps, ParamsSHA256: benchTrain(t, dir),
 			Counters: coordinator.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
 	}})
 	hashes := map[string]string{}
@@ -437,6 +416,35 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			break
 		}
 	}
+}
+
+// benchTrain runs the job of jobArgs in one process without NATS (bench
+// train) and returns its final parameters' SHA-256: the reference every
+// distributed run must match.
+func benchTrain(t *testing.T, dir string) string {
+	t.Helper()
+	args := jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json"))[1:] // drop "start"
+	var bench []string
+	for i := 0; i < len(args); i++ { // bench train takes only the job's flags
+		switch args[i] {
+		case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
+			i++
+		case "--quiet":
+		default:
+			bench = append(bench, args[i])
+		}
+	}
+	sum := filepath.Join(dir, "bench.json")
+	p := start(t, "bench train", bins.coord, append([]string{"bench", "train", "--eval-episodes", "0", "--quiet", "--summary", sum}, bench...)...)
+	p.wait(t, 3*time.Minute)
+	var r struct {
+		ParamsSHA256 string `json:"params_sha256"`
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil || json.Unmarshal(b, &r) != nil || r.ParamsSHA256 == "" {
+		t.Fatalf("bench train summary: %v %s", err, b)
+	}
+	return r.ParamsSHA256
 }
 
 func TestClientWithoutTokenCannotReachTheJob(t *testing.T) {
