@@ -301,3 +301,87 @@ func TestQuarantineConfigIsValidated(t *testing.T) {
 		})
 	}
 }
+
+func TestSuspectLeaseIsBackedUpByAProvenWorkerOnceSlow(t *testing.T) {
+	tests := []struct {
+		name         string
+		holderProven bool // the holder of shards 1 and 2 had a result accepted
+		asker        string
+		after        time.Duration
+		shard        int // -1: Wait
+	}{
+		{"a proven worker backs up an unproven holder's slow lease", false, "honest", 3 * time.Second, 1},
+		{"not before the lease is slow", false, "honest", 2 * time.Second, -1},
+		{"an unproven worker gets no such backup", false, "fresh", 3 * time.Second, -1},
+		{"a proven holder's lease is backed up only near the end of the step", true, "honest", 3 * time.Second, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := trustConfig()
+			cfg.BackupWhenRemaining = 1
+			m := mustNew(t, cfg, 0)
+			first := "other"
+			if tt.holderProven {
+				first = "h"
+			}
+			mustLease(t, m, first, at(0)) // shard 0, done in 1 s: the mean shard time
+			mustAccept(t, m, validResult(cfg, first, 0, 0), at(time.Second))
+			mustLease(t, m, "h", at(time.Second)) // shards 1 and 2
+			mustLease(t, m, "h", at(time.Second))
+			mustLease(t, m, "honest", at(time.Second)) // shard 3
+			mustAccept(t, m, validResult(cfg, "honest", 0, 3), at(1500*time.Millisecond))
+			r := ask(t, m, tt.asker, at(tt.after))
+			l, ok := r.(Lease)
+			switch {
+			case tt.shard < 0 && ok:
+				t.Fatalf("%s got %+v, want Wait", tt.asker, l)
+			case tt.shard >= 0 && (!ok || l.Shard != tt.shard || !l.Backup):
+				t.Fatalf("%s got %#v, want a backup of shard %d", tt.asker, r, tt.shard)
+			}
+			checkInvariants(t, m)
+		})
+	}
+}
+
+func TestProvenWorkerTakesTheBackupOfASuspect(t *testing.T) {
+	cfg := trustConfig()
+	cfg.ShardsPerStep = 2
+	cfg.BackupWhenRemaining = 1
+	m := mustNew(t, cfg, 0)
+	mustLease(t, m, "honest", at(0))
+	mustLease(t, m, "hoarder", at(0)) // shard 1
+	mustAccept(t, m, validResult(cfg, "honest", 0, 0), at(time.Second))
+	if l := mustLease(t, m, "hoarder2", at(2*time.Second)); !l.Backup { // near the end: anyone not struck
+		t.Fatalf("hoarder2 got %+v, want a backup", l)
+	}
+	l := mustLease(t, m, "honest", at(2*time.Second))
+	if !l.Backup || l.Shard != 1 {
+		t.Fatalf("honest got %+v, want a backup of shard 1", l)
+	}
+	st := m.Status()
+	if c := st.Counters; c.Returned != 1 || c.Backups != 2 {
+		t.Fatalf("Returned %d Backups %d, want hoarder2's backup taken back", c.Returned, c.Backups)
+	}
+	for _, w := range st.Workers {
+		if w.ID == "hoarder2" && len(w.Shards) != 0 {
+			t.Fatalf("hoarder2 still holds %v", w.Shards)
+		}
+	}
+	checkInvariants(t, m)
+}
+
+func TestStruckWorkerGetsNoBackup(t *testing.T) {
+	cfg := trustConfig()
+	cfg.ShardsPerStep = 3
+	cfg.BackupWhenRemaining = 3
+	m := mustNew(t, cfg, 0)
+	mustLease(t, m, "struck", at(0)) // shard 0, expires
+	m.Tick(at(cfg.LeaseTimeout))
+	mustLease(t, m, "other", at(cfg.LeaseTimeout)) // shard 0
+	mustLease(t, m, "other", at(cfg.LeaseTimeout)) // shard 1
+	mustLease(t, m, "third", at(cfg.LeaseTimeout)) // shard 2
+	mustWait(t, m, "struck", at(cfg.LeaseTimeout+time.Second))
+	if l := mustLease(t, m, "fresh", at(cfg.LeaseTimeout+time.Second)); !l.Backup {
+		t.Fatalf("fresh got %+v, want a backup", l)
+	}
+}
