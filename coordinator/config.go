@@ -60,7 +60,10 @@ type Config struct {
 	// BackupWhenRemaining enables backup leases near the end of a step:
 	// once no shard is pending and at most this many shards are still
 	// outstanding, an idle worker asking for work gets a copy of the
-	// outstanding shard leased longest ago. Zero disables backups.
+	// outstanding shard leased longest ago. With backups on, a worker that
+	// has had a result accepted may also get, at any time, a copy of a slow
+	// lease held only by workers that have not (or whose leases expired
+	// since): see RequestWork. Zero disables backups.
 	BackupWhenRemaining int
 	// MaxBackupsPerShard caps the live backup leases of one shard; at least
 	// 1 when BackupWhenRemaining is.

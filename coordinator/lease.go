@@ -69,8 +69,9 @@ func (s *shard) backups() int {
 //   - else it gets the lowest-numbered pending shard it did not itself let
 //     expire in the last LeaseTimeout (an expired shard goes to another
 //     worker first, so a worker that never answers cannot keep one);
-//   - failing that, near the end of a step, a backup copy of the shard
-//     leased longest ago (see Config.BackupWhenRemaining);
+//   - failing that, a backup copy of a slow lease: near the end of a step
+//     (see Config.BackupWhenRemaining), or at any time, for a proven
+//     worker, of a lease only suspects hold (see backupFor);
 //   - failing that, Wait.
 //
 // An unknown worker is registered, as by Join (minus taking back leases).
@@ -205,7 +206,8 @@ func (m *Machine) slow(issued, now time.Time) bool {
 }
 
 // backupFor picks the shard w should get a backup copy of at now, or -1.
-// Called only when no shard is pending, and only with backups on.
+// Called only when no shard is pending; none with backups off
+// (BackupWhenRemaining 0).
 //
 // Near the end of a step (BackupWhenRemaining) a leased shard qualifies
 // when it has room for another backup (MaxBackupsPerShard). Before that,
