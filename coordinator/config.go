@@ -61,7 +61,7 @@ type Config struct {
 	// once no shard is pending and at most this many shards are still
 	// outstanding, an idle worker asking for work gets a copy of the
 	// outstanding shard leased longest ago. With backups on, a worker that
-	// has had a result accepted may also get, at any time, a copy of a slow
+	// has had a result accepted may also get, at any time, a copy of a
 	// lease held only by workers that have not (or whose leases expired
 	// since): see RequestWork. Zero disables backups.
 	BackupWhenRemaining int

@@ -69,7 +69,7 @@ func (s *shard) backups() int {
 //   - else it gets the lowest-numbered pending shard it did not itself let
 //     expire in the last LeaseTimeout (an expired shard goes to another
 //     worker first, so a worker that never answers cannot keep one);
-//   - failing that, a backup copy of a slow lease: near the end of a step
+//   - failing that, a backup copy: of a slow lease near the end of a step
 //     (see Config.BackupWhenRemaining), or at any time, for a proven
 //     worker, of a lease only suspects hold (see backupFor);
 //   - failing that, Wait.
@@ -207,20 +207,21 @@ func (m *Machine) slow(issued, now time.Time) bool {
 
 // backupFor picks the shard w should get a backup copy of at now, or -1.
 // Called only when no shard is pending; none with backups off
-// (BackupWhenRemaining 0).
+// (BackupWhenRemaining 0), and none for a worker with a lease expired since
+// its last accepted result.
 //
 // Near the end of a step (BackupWhenRemaining) a leased shard qualifies
-// when it has room for another backup (MaxBackupsPerShard). Before that,
-// and even at that cap, so does a shard every holder of which is suspect
-// (see suspect), for a proven worker only (RequestWork then takes back a
-// suspect's backup to make room): a client that takes leases and never
-// answers holds up no step for longer than a slow shard, even before its
-// leases expire, and other suspects cannot block the copy. A
-// worker with a lease expired since its last accepted result gets no
-// backup at all. Of the qualifying shards that w does not already hold and
-// whose oldest lease is slow (see slow: equal workers then never duplicate
-// each other's work), it picks the one whose oldest live lease was issued
-// first (the likeliest straggler), the lowest number on a tie.
+// when it has room for another backup (MaxBackupsPerShard) and its oldest
+// lease is slow (see slow: equal workers then never duplicate each other's
+// work). At any time, and even at that cap, so does a shard every holder of
+// which is suspect (see suspect), for a proven worker only (RequestWork
+// then takes back a suspect's backup to make room): a client that takes
+// leases and never answers holds up no step, even before its leases
+// expire, and other suspects cannot block the copy. The price is a
+// duplicate of the first shard of an honest worker that joins while a
+// proven one is idle. Of the qualifying shards that w does not already
+// hold, it picks the one whose oldest live lease was issued first (the
+// likeliest straggler), the lowest number on a tie.
 func (m *Machine) backupFor(w *worker, now time.Time) int {
 	if m.cfg.BackupWhenRemaining == 0 || w.strikes > 0 {
 		return -1
@@ -233,16 +234,14 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		if sh.state != ShardLeased || sh.leaseOf(w.id) >= 0 {
 			continue
 		}
-		if !(w.proven && m.heldBySuspects(sh)) && (!window || sh.backups() >= m.cfg.MaxBackupsPerShard) {
-			continue
-		}
 		issued := sh.leases[0].issued
 		for _, l := range sh.leases[1:] {
 			if l.issued.Before(issued) {
 				issued = l.issued
 			}
 		}
-		if !m.slow(issued, now) {
+		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
+		if !hedge && !(w.proven && m.heldBySuspects(sh)) {
 			continue
 		}
 		if best < 0 || issued.Before(bestIssued) {

@@ -302,7 +302,7 @@ func TestQuarantineConfigIsValidated(t *testing.T) {
 	}
 }
 
-func TestSuspectLeaseIsBackedUpByAProvenWorkerOnceSlow(t *testing.T) {
+func TestSuspectLeaseIsBackedUpByAProvenWorkerAtOnce(t *testing.T) {
 	tests := []struct {
 		name         string
 		holderProven bool // the holder of shards 1 and 2 had a result accepted
@@ -310,8 +310,8 @@ func TestSuspectLeaseIsBackedUpByAProvenWorkerOnceSlow(t *testing.T) {
 		after        time.Duration
 		shard        int // -1: Wait
 	}{
-		{"a proven worker backs up an unproven holder's slow lease", false, "honest", 3 * time.Second, 1},
-		{"not before the lease is slow", false, "honest", 2 * time.Second, -1},
+		{"a proven worker backs up an unproven holder's lease", false, "honest", 3 * time.Second, 1},
+		{"even before the lease is slow", false, "honest", 2 * time.Second, 1},
 		{"an unproven worker gets no such backup", false, "fresh", 3 * time.Second, -1},
 		{"a proven holder's lease is backed up only near the end of the step", true, "honest", 3 * time.Second, -1},
 	}

@@ -112,7 +112,16 @@ func hoardRun(t *testing.T, n int) (coordinator.Summary, time.Duration) {
 	dir := t.TempDir()
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	c := embedded(t, dir, port, "coord")
+	// The job of the other tests, with 2s leases: a hoarder's first leases
+	// (taken before any worker has delivered) stall the job once, for a
+	// lease timeout.
+	args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	for i := range args {
+		if args[i] == "--lease-timeout" {
+			args[i+1] = "2s"
+		}
+	}
+	c := start(t, "coord", bins.coord, args...)
 	obs := observer(t, url)
 	for deadline := time.Now().Add(30 * time.Second); step(obs) < 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
