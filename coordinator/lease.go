@@ -214,7 +214,7 @@ func (m *Machine) slow(issued, now time.Time) bool {
 // when it has room for another backup (MaxBackupsPerShard) and its oldest
 // lease is slow (see slow: equal workers then never duplicate each other's
 // work). At any time, and even at that cap, so does a shard every holder of
-// which is suspect (see suspect), for a proven worker only (RequestWork
+// which is suspect (see worker.suspect), for a proven worker only (RequestWork
 // then takes back a suspect's backup to make room): a client that takes
 // leases and never answers holds up no step, even before its leases
 // expire, and other suspects cannot block the copy. The price is a
@@ -227,6 +227,9 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		return -1
 	}
 	window := len(m.shards)-m.done <= m.cfg.BackupWhenRemaining
+	if !window && (!w.proven || m.suspects == 0) {
+		return -1 // keeps an idle worker's request independent of ShardsPerStep
+	}
 	best := -1
 	var bestIssued time.Time
 	for i := range m.shards {
@@ -251,15 +254,10 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 	return best
 }
 
-// suspect reports whether w has yet to show it computes: none of its
-// results was accepted since the machine knew it, or a lease of its expired
-// since its last accepted one.
-func (m *Machine) suspect(w *worker) bool { return !w.proven || w.strikes > 0 }
-
 // heldBySuspects reports whether every live lease on sh is a suspect's.
 func (m *Machine) heldBySuspects(sh *shard) bool {
 	for _, l := range sh.leases {
-		if w := m.workers[l.worker]; w != nil && !m.suspect(w) {
+		if w := m.workers[l.worker]; w != nil && !w.suspect() {
 			return false
 		}
 	}

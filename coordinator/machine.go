@@ -33,6 +33,9 @@ type Machine struct {
 	// leaseTime is a running mean of how long a shard takes from lease to
 	// accepted result (the holder's own lease); zero until one is seen.
 	leaseTime time.Duration
+	// suspects counts the known workers for which worker.suspect holds:
+	// backupFor looks for their leases only when there are some.
+	suspects int
 	// now is the latest time an event carried, for Status.
 	now time.Time
 }
@@ -126,10 +129,10 @@ func (m *Machine) sweep(now time.Time) {
 		m.now = now
 	}
 	m.expire(now)
-	for id, w := range m.workers {
+	for _, w := range m.workers {
 		if now.Sub(w.lastSeen) >= m.cfg.HeartbeatTimeout {
 			m.returnLeases(w)
-			delete(m.workers, id)
+			m.forget(w)
 			m.c.WorkersLost++
 		}
 	}

@@ -151,7 +151,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.c.Applied++
 	m.c.StepApplied++
 	if from != nil {
-		from.acquit()
+		m.acquit(from)
 	}
 	if m.done == len(m.shards) {
 		m.complete()

@@ -21,6 +21,19 @@ type worker struct {
 	proven bool
 }
 
+// suspect reports whether w has yet to show it computes: none of its
+// results was accepted since the machine knew it, or a lease of its expired
+// since its last accepted one.
+func (w *worker) suspect() bool { return !w.proven || w.strikes > 0 }
+
+// forget deletes w, lost or gone.
+func (m *Machine) forget(w *worker) {
+	if w.suspect() {
+		m.suspects--
+	}
+	delete(m.workers, w.id)
+}
+
 // quarantined reports whether w's work requests are refused at now.
 func (w *worker) quarantined(now time.Time) bool { return now.Before(w.until) }
 
@@ -28,6 +41,9 @@ func (w *worker) quarantined(now time.Time) bool { return now.Before(w.until) }
 // once QuarantineAfter have in a row: for QuarantineFor, doubled for each
 // further strike, up to QuarantineMax.
 func (m *Machine) strike(w *worker, now time.Time) {
+	if !w.suspect() {
+		m.suspects++
+	}
 	w.strikes++
 	n := m.cfg.QuarantineAfter
 	if n == 0 || w.strikes < n {
@@ -50,7 +66,10 @@ func (m *Machine) strike(w *worker, now time.Time) {
 // accepted result, so it computes. Only an accepted result counts: a
 // duplicate takes no work to forge (any valid-shaped vector of a finished
 // shard), so it must not lift a quarantine.
-func (w *worker) acquit() {
+func (m *Machine) acquit(w *worker) {
+	if w.suspect() {
+		m.suspects--
+	}
 	w.proven = true
 	w.strikes = 0
 	w.until = time.Time{}
@@ -72,6 +91,7 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 	if w == nil {
 		w = &worker{id: id, joined: now, lastSeen: now}
 		m.workers[id] = w
+		m.suspects++
 		m.c.WorkersJoined++
 	}
 	if now.After(w.lastSeen) {
@@ -113,7 +133,7 @@ func (m *Machine) Heartbeat(id string, now time.Time) error {
 func (m *Machine) Leave(id string, now time.Time) {
 	if w := m.workers[id]; w != nil {
 		m.returnLeases(w)
-		delete(m.workers, id)
+		m.forget(w)
 		m.c.WorkersLeft++
 	}
 	m.sweep(now)
