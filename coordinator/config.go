@@ -16,6 +16,16 @@ const (
 	DefaultBackupWhenRemaining = 1
 	DefaultMaxBackupsPerShard  = 1
 	DefaultBackupSlowFactor    = 1.5
+	// DefaultMaxLeasesPerWorker: an honest worker holds the shard it
+	// computes, plus at most one it lost track of (a lease whose reply it
+	// never got, a shard it dropped) until that one expires.
+	DefaultMaxLeasesPerWorker = 2
+	// DefaultQuarantineAfter: two leases in a row expired without a result.
+	DefaultQuarantineAfter = 2
+	// DefaultQuarantineFactor and DefaultQuarantineMaxFactor give the first
+	// and the longest back-off in lease timeouts (the driver multiplies).
+	DefaultQuarantineFactor    = 1
+	DefaultQuarantineMaxFactor = 32
 )
 
 // MaxShardsPerStep bounds Config.ShardsPerStep: the machine keeps per-shard
@@ -50,7 +60,10 @@ type Config struct {
 	// BackupWhenRemaining enables backup leases near the end of a step:
 	// once no shard is pending and at most this many shards are still
 	// outstanding, an idle worker asking for work gets a copy of the
-	// outstanding shard leased longest ago. Zero disables backups.
+	// outstanding shard leased longest ago. With backups on, a worker that
+	// has had a result accepted may also get, at any time, a copy of a
+	// lease held only by workers that have not (or whose leases expired
+	// since): see RequestWork. Zero disables backups.
 	BackupWhenRemaining int
 	// MaxBackupsPerShard caps the live backup leases of one shard; at least
 	// 1 when BackupWhenRemaining is.
@@ -60,6 +73,24 @@ type Config struct {
 	// positive when BackupWhenRemaining is. Until a shard time is known any
 	// lease qualifies.
 	BackupSlowFactor float64
+
+	// MaxLeasesPerWorker caps the live leases (backups included) one worker
+	// holds at once; a worker at the cap is answered Wait. Zero: no cap.
+	MaxLeasesPerWorker int
+
+	// QuarantineAfter is how many of a worker's leases in a row may expire
+	// without a valid result from it in between before its work requests
+	// are answered Wait for a back-off; an accepted result from it clears
+	// the count and ends the back-off. Zero disables quarantine. The count
+	// lives as long as the machine knows the worker (a Leave or a loss
+	// forgets it), and worker IDs are the clients' own: the cap and the
+	// quarantine bound what one ID can hold, not what one token can.
+	QuarantineAfter int
+	// QuarantineFor is the first back-off; each further expiry before a
+	// valid result doubles it, up to QuarantineMax. Both positive when
+	// QuarantineAfter is.
+	QuarantineFor time.Duration
+	QuarantineMax time.Duration
 
 	// CheckpointEvery asks for a checkpoint after every this many steps.
 	// A checkpoint is always due after the last step; zero asks for that one
@@ -109,6 +140,15 @@ func (c Config) validate() error {
 	}
 	if !(c.BackupSlowFactor >= 0) || (c.BackupWhenRemaining > 0 && !(c.BackupSlowFactor > 0)) {
 		bad("BackupSlowFactor is %v, want positive with backups on (e.g. %v)", c.BackupSlowFactor, DefaultBackupSlowFactor)
+	}
+	if c.MaxLeasesPerWorker < 0 {
+		bad("MaxLeasesPerWorker is %d, want 0 (no cap) or more (e.g. %d)", c.MaxLeasesPerWorker, DefaultMaxLeasesPerWorker)
+	}
+	if c.QuarantineAfter < 0 {
+		bad("QuarantineAfter is %d, want 0 (off) or more (e.g. %d)", c.QuarantineAfter, DefaultQuarantineAfter)
+	}
+	if c.QuarantineAfter > 0 && (c.QuarantineFor <= 0 || c.QuarantineMax < c.QuarantineFor) {
+		bad("QuarantineFor %v and QuarantineMax %v, want 0 < QuarantineFor <= QuarantineMax with quarantine on", c.QuarantineFor, c.QuarantineMax)
 	}
 	if c.CheckpointEvery < 0 {
 		bad("CheckpointEvery is %d, want 0 (last step only) or more", c.CheckpointEvery)

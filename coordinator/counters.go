@@ -25,7 +25,7 @@ type Counters struct {
 	// Expired counts leases that reached their deadline first.
 	Expired int
 	// Returned counts leases taken back from workers that left, rejoined or
-	// were lost.
+	// were lost, and suspects' backups taken back for a proven worker's.
 	Returned int
 
 	// Applied counts accepted results over all steps.
@@ -51,6 +51,15 @@ type Counters struct {
 	WorkersLeft int
 	// WorkersLost counts workers silent for HeartbeatTimeout.
 	WorkersLost int
+
+	// Quarantines counts quarantines begun (see Config.QuarantineAfter); an
+	// extension of a running one is not counted again.
+	Quarantines int
+	// Refused counts work requests answered Wait, though a shard was free,
+	// because the worker held MaxLeasesPerWorker leases. A request the
+	// driver holds (long polling) is asked again at every event, so one
+	// held request may count several times.
+	Refused int
 }
 
 // Counters returns a snapshot of the machine's counters.

@@ -19,6 +19,12 @@
 // are validated for shape, job, step, version, layout and finiteness; their
 // values are the worker's business (the machine cannot recompute them).
 //
+// Clients that hold the job's token are not trusted to answer: a cap on
+// one worker's leases, expired shards going to another worker first,
+// backups of the leases of workers yet to deliver, and a doubling
+// quarantine for a worker whose leases keep expiring keep a client that
+// takes leases and never answers from stalling the job (see RequestWork).
+//
 // Step s is always computed from parameters of version s: version is the
 // number of steps applied so far. A complete step waits for the driver to
 // aggregate its results, run the optimizer and call Advance(s+1).

@@ -129,6 +129,15 @@ func checkInvariants(t testing.TB, m *Machine) {
 // invariants reports the first inconsistency in m's state, or nil.
 func (m *Machine) invariants() error {
 	cfg := m.cfg
+	suspects := 0
+	for _, w := range m.workers {
+		if w.suspect() {
+			suspects++
+		}
+	}
+	if suspects != m.suspects {
+		return fmt.Errorf("%d suspect workers counted, %d known", m.suspects, suspects)
+	}
 	S := len(m.shards)
 	if S != cfg.ShardsPerStep {
 		return fmt.Errorf("%d shards, want %d", S, cfg.ShardsPerStep)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fsl-project/fsl/params"
@@ -13,6 +14,20 @@ type shard struct {
 	leases   []lease       // live leases, at most one per worker, oldest first
 	attempts int           // leases granted for this shard in this step
 	result   params.Result // the accepted result once state is ShardDone
+
+	// expiredBy lists the workers that let a lease on this shard expire in
+	// this step, and expiredAt when the last did: they get the shard back
+	// only once no one else has taken it for a LeaseTimeout (see reserved).
+	expiredBy []string
+	expiredAt time.Time
+}
+
+// reserved reports whether pending shard s should go to someone other than
+// w at now: w let a lease on it expire, and the shard has been pending for
+// less than a lease timeout since. After that w may have it back, so a job
+// whose only worker is slow still advances.
+func (s *shard) reserved(w string, now time.Time, leaseTimeout time.Duration) bool {
+	return now.Before(s.expiredAt.Add(leaseTimeout)) && slices.Contains(s.expiredBy, w)
 }
 
 // lease is one worker's claim on a shard.
@@ -45,14 +60,24 @@ func (s *shard) backups() int {
 	return n
 }
 
-// RequestWork answers an idle worker at time now. It leases the
-// lowest-numbered pending shard; failing that, near the end of a step, a
-// backup copy of the shard leased longest ago (see
-// Config.BackupWhenRemaining); failing that, Wait. After the last step it
-// answers Done. An unknown worker is registered, as by Join (minus taking
-// back leases). A worker may hold several leases: asking again does not
-// give up the one it has, which stays until its result, its deadline or
-// the worker's loss. The only error is ErrNoWorkerID, with a nil Reply.
+// RequestWork answers an idle worker at time now. After the last step it
+// answers Done, and while a step waits for Advance, Wait. Otherwise:
+//
+//   - a quarantined worker (see Config.QuarantineAfter) gets Wait with the
+//     rest of its back-off as RetryAfter;
+//   - a worker holding MaxLeasesPerWorker live leases gets Wait;
+//   - else it gets the lowest-numbered pending shard it did not itself let
+//     expire in the last LeaseTimeout (an expired shard goes to another
+//     worker first, so a worker that never answers cannot keep one);
+//   - failing that, a backup copy: of a slow lease near the end of a step
+//     (see Config.BackupWhenRemaining), or at any time, for a proven
+//     worker, of a lease only suspects hold (see backupFor);
+//   - failing that, Wait.
+//
+// An unknown worker is registered, as by Join (minus taking back leases).
+// A worker may hold several leases, up to the cap: asking again does not
+// give up the one it has, which stays until its result, its deadline or the
+// worker's loss. The only error is ErrNoWorkerID, with a nil Reply.
 func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	if worker == "" {
 		return nil, fmt.Errorf("work request: %w", ErrNoWorkerID)
@@ -65,18 +90,63 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	case PhaseComplete:
 		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
 	}
-	if m.pending > 0 {
-		for i := m.pendingFrom; i < len(m.shards); i++ {
-			if m.shards[i].state == ShardPending {
-				m.pendingFrom = i
-				return m.grant(i, w, now, false), nil
+	if w.quarantined(now) {
+		return Wait{RetryAfter: w.until.Sub(now)}, nil
+	}
+	i, backup := m.pick(w, now)
+	if i < 0 {
+		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	}
+	if m.cfg.MaxLeasesPerWorker > 0 && len(w.shards) >= m.cfg.MaxLeasesPerWorker {
+		m.c.Refused++
+		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	}
+	if backup && m.shards[i].backups() >= m.cfg.MaxBackupsPerShard {
+		m.takeBackBackup(i)
+	}
+	return m.grant(i, w, now, backup), nil
+}
+
+// takeBackBackup returns the newest backup lease of shard i (a suspect's:
+// see backupFor), making room for a proven worker's.
+func (m *Machine) takeBackBackup(i int) {
+	sh := &m.shards[i]
+	for j := len(sh.leases) - 1; j >= 0; j-- {
+		if l := sh.leases[j]; l.backup {
+			if w := m.workers[l.worker]; w != nil {
+				w.drop(i)
 			}
+			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
+			m.c.Returned++
+			return
 		}
 	}
-	if i := m.backupFor(w, now); i >= 0 {
-		return m.grant(i, w, now, true), nil
+}
+
+// pick chooses the shard w would be leased at now, and whether as a backup;
+// -1 when there is none.
+func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
+	if m.pending > 0 {
+		seen := false
+		for i := m.pendingFrom; i < len(m.shards); i++ {
+			sh := &m.shards[i]
+			if sh.state != ShardPending {
+				continue
+			}
+			if !seen {
+				seen, m.pendingFrom = true, i
+			}
+			if !sh.reserved(w.id, now, m.cfg.LeaseTimeout) {
+				return i, false
+			}
+		}
+		// Every pending shard waits for another worker: no backup either.
+		return -1, false
 	}
-	return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+	if i := m.backupFor(w, now); i >= 0 {
+		return i, true
+	}
+	return -1, false
 }
 
 // grant leases shard i to w.
@@ -136,20 +206,35 @@ func (m *Machine) slow(issued, now time.Time) bool {
 }
 
 // backupFor picks the shard w should get a backup copy of at now, or -1.
-// Called only when no shard is pending. Among leased shards with room for
-// another backup that w does not already hold and whose oldest lease is
-// slow (see slow: equal workers then never duplicate each other's work), it
-// picks the one whose oldest live lease was issued first (the likeliest
-// straggler), the lowest number on a tie.
+// Called only when no shard is pending; none with backups off
+// (BackupWhenRemaining 0), and none for a worker with a lease expired since
+// its last accepted result.
+//
+// Near the end of a step (BackupWhenRemaining) a leased shard qualifies
+// when it has room for another backup (MaxBackupsPerShard) and its oldest
+// lease is slow (see slow: equal workers then never duplicate each other's
+// work). At any time, and even at that cap, so does a shard every holder of
+// which is suspect (see worker.suspect), for a proven worker only (RequestWork
+// then takes back a suspect's backup to make room): a client that takes
+// leases and never answers holds up no step, even before its leases
+// expire, and other suspects cannot block the copy. The price is a
+// duplicate of the first shard of an honest worker that joins while a
+// proven one is idle. Of the qualifying shards that w does not already
+// hold, it picks the one whose oldest live lease was issued first (the
+// likeliest straggler), the lowest number on a tie.
 func (m *Machine) backupFor(w *worker, now time.Time) int {
-	if m.cfg.BackupWhenRemaining == 0 || len(m.shards)-m.done > m.cfg.BackupWhenRemaining {
+	if m.cfg.BackupWhenRemaining == 0 || w.strikes > 0 {
 		return -1
+	}
+	window := len(m.shards)-m.done <= m.cfg.BackupWhenRemaining
+	if !window && (!w.proven || m.suspects == 0) {
+		return -1 // keeps an idle worker's request independent of ShardsPerStep
 	}
 	best := -1
 	var bestIssued time.Time
 	for i := range m.shards {
 		sh := &m.shards[i]
-		if sh.state != ShardLeased || sh.backups() >= m.cfg.MaxBackupsPerShard || sh.leaseOf(w.id) >= 0 {
+		if sh.state != ShardLeased || sh.leaseOf(w.id) >= 0 {
 			continue
 		}
 		issued := sh.leases[0].issued
@@ -158,7 +243,8 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 				issued = l.issued
 			}
 		}
-		if !m.slow(issued, now) {
+		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
+		if !hedge && !(w.proven && m.heldBySuspects(sh)) {
 			continue
 		}
 		if best < 0 || issued.Before(bestIssued) {
@@ -166,6 +252,16 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		}
 	}
 	return best
+}
+
+// heldBySuspects reports whether every live lease on sh is a suspect's.
+func (m *Machine) heldBySuspects(sh *shard) bool {
+	for _, l := range sh.leases {
+		if w := m.workers[l.worker]; w != nil && !w.suspect() {
+			return false
+		}
+	}
+	return true
 }
 
 // expire drops every lease whose deadline is at or before now. It scans the
@@ -192,7 +288,12 @@ func (m *Machine) expire(now time.Time) {
 			m.c.Expired++
 			if w := m.workers[l.worker]; w != nil {
 				w.drop(i)
+				m.strike(w, now)
 			}
+			if !slices.Contains(sh.expiredBy, l.worker) {
+				sh.expiredBy = append(sh.expiredBy, l.worker)
+			}
+			sh.expiredAt = now
 		}
 		sh.leases = kept
 		if len(kept) == 0 {

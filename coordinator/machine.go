@@ -33,6 +33,11 @@ type Machine struct {
 	// leaseTime is a running mean of how long a shard takes from lease to
 	// accepted result (the holder's own lease); zero until one is seen.
 	leaseTime time.Duration
+	// suspects counts the known workers for which worker.suspect holds:
+	// backupFor looks for their leases only when there are some.
+	suspects int
+	// now is the latest time an event carried, for Status.
+	now time.Time
 }
 
 // New returns a machine for the job cfg describes, starting at step
@@ -120,11 +125,14 @@ func (m *Machine) Tick(now time.Time) { m.sweep(now) }
 
 // sweep expires leases, then loses silent workers.
 func (m *Machine) sweep(now time.Time) {
+	if now.After(m.now) {
+		m.now = now
+	}
 	m.expire(now)
-	for id, w := range m.workers {
+	for _, w := range m.workers {
 		if now.Sub(w.lastSeen) >= m.cfg.HeartbeatTimeout {
 			m.returnLeases(w)
-			delete(m.workers, id)
+			m.forget(w)
 			m.c.WorkersLost++
 		}
 	}

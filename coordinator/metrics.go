@@ -59,6 +59,9 @@ var statusMetrics = []struct {
 	{"fsl_results_duplicate_total", "Valid results dropped because their shard was already done.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.Duplicates) }},
 	{"fsl_workers_joined_total", "Workers registered.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.WorkersJoined) }},
 	{"fsl_workers_left_total", "Workers that left.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.WorkersLeft) }},
+	{"fsl_workers_quarantined", "Workers whose work requests are refused for a back-off after their leases kept expiring.", false, func(s JobStatus) float64 { return float64(s.Status.Quarantined()) }},
+	{"fsl_workers_quarantines_total", "Quarantines begun (leases of one worker expired QuarantineAfter times in a row).", true, func(s JobStatus) float64 { return float64(s.Status.Counters.Quarantines) }},
+	{"fsl_leases_refused_total", "Work requests answered Wait because the worker held the maximum number of leases.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.Refused) }},
 	{"fsl_workers_lost_total", "Workers declared lost after a heartbeat timeout.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.WorkersLost) }},
 }
 

@@ -87,8 +87,8 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 
 	var cur atomic.Pointer[JobStatus]
 	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
-		Workers:  []WorkerStatus{{ID: "a"}, {ID: "b"}},
-		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}},
+		Workers:  []WorkerStatus{{ID: "a"}, {ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute)}},
+		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}, Quarantines: 2, Refused: 5},
 	}})
 	mon.Attach(func() JobStatus { return *cur.Load() })
 	mon.Checkpointed(3, 20*time.Millisecond)
@@ -101,7 +101,8 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	want := map[string]float64{
 		"fsl_step": 3, "fsl_steps": 10, "fsl_loss": 0.5, "fsl_images_total": 120, "fsl_workers": 2, "fsl_done": 0,
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
-		"fsl_results_applied_total":                          6,
+		"fsl_results_applied_total": 6,
+		"fsl_workers_quarantined":   1, "fsl_workers_quarantines_total": 2, "fsl_leases_refused_total": 5,
 		"fsl_results_invalid_total{reason=non-finite value}": 3,
 		"fsl_results_invalid_total{reason=stale step}":       1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,

@@ -114,8 +114,9 @@ func (v Verdict) Err() error {
 // A result from a worker the machine does not know registers that worker,
 // as a Join would (minus taking back leases).
 func (m *Machine) Result(r params.Result, now time.Time) Verdict {
+	var from *worker
 	if r.Worker != "" {
-		m.touch(r.Worker, now)
+		from = m.touch(r.Worker, now)
 	}
 	m.sweep(now)
 	if reason, detail := m.check(&r); reason != ReasonNone {
@@ -149,6 +150,9 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.done++
 	m.c.Applied++
 	m.c.StepApplied++
+	if from != nil {
+		m.acquit(from)
+	}
 	if m.done == len(m.shards) {
 		m.complete()
 	}

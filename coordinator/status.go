@@ -98,6 +98,11 @@ type WorkerStatus struct {
 	Joined   time.Time
 	LastSeen time.Time
 	Shards   []int // shards of the current step it holds live leases on, ascending
+	// Strikes counts its leases expired in a row without an accepted
+	// result; QuarantinedUntil is when its quarantine ends, zero when it is
+	// not quarantined (as of the latest event the machine was fed).
+	Strikes          int
+	QuarantinedUntil time.Time
 }
 
 // Status returns a snapshot of the machine.
@@ -130,12 +135,25 @@ func (m *Machine) Status() Status {
 		shards := make([]int, len(w.shards)) // never nil, even when empty
 		copy(shards, w.shards)
 		slices.Sort(shards)
-		st.Workers = append(st.Workers, WorkerStatus{
-			ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards,
-		})
+		ws := WorkerStatus{ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards, Strikes: w.strikes}
+		if w.quarantined(m.now) {
+			ws.QuarantinedUntil = w.until
+		}
+		st.Workers = append(st.Workers, ws)
 	}
 	slices.SortFunc(st.Workers, func(a, b WorkerStatus) int { return strings.Compare(a.ID, b.ID) })
 	return st
+}
+
+// Quarantined counts the workers quarantined in s.
+func (s Status) Quarantined() int {
+	n := 0
+	for _, w := range s.Workers {
+		if !w.QuarantinedUntil.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // Step returns the current step, which is also the version of the

@@ -11,6 +11,68 @@ type worker struct {
 	joined   time.Time
 	lastSeen time.Time
 	shards   []int // shards of the current step it holds a live lease on
+
+	// strikes counts its leases that expired in a row with no accepted
+	// result from it in between; until is when its quarantine ends (see
+	// Config.QuarantineAfter).
+	strikes int
+	until   time.Time
+	// proven: a result of it was accepted since the machine knew it.
+	proven bool
+}
+
+// suspect reports whether w has yet to show it computes: none of its
+// results was accepted since the machine knew it, or a lease of its expired
+// since its last accepted one.
+func (w *worker) suspect() bool { return !w.proven || w.strikes > 0 }
+
+// forget deletes w, lost or gone.
+func (m *Machine) forget(w *worker) {
+	if w.suspect() {
+		m.suspects--
+	}
+	delete(m.workers, w.id)
+}
+
+// quarantined reports whether w's work requests are refused at now.
+func (w *worker) quarantined(now time.Time) bool { return now.Before(w.until) }
+
+// strike records that one of w's leases expired at now, and quarantines w
+// once QuarantineAfter have in a row: for QuarantineFor, doubled for each
+// further strike, up to QuarantineMax.
+func (m *Machine) strike(w *worker, now time.Time) {
+	if !w.suspect() {
+		m.suspects++
+	}
+	w.strikes++
+	n := m.cfg.QuarantineAfter
+	if n == 0 || w.strikes < n {
+		return
+	}
+	d := m.cfg.QuarantineFor
+	for k := w.strikes - n; k > 0 && d < m.cfg.QuarantineMax; k-- {
+		d *= 2
+	}
+	d = min(d, m.cfg.QuarantineMax)
+	if !w.quarantined(now) {
+		m.c.Quarantines++
+	}
+	if end := now.Add(d); end.After(w.until) {
+		w.until = end
+	}
+}
+
+// acquit marks w proven, clears its strikes and ends its quarantine: it delivered an
+// accepted result, so it computes. Only an accepted result counts: a
+// duplicate takes no work to forge (any valid-shaped vector of a finished
+// shard), so it must not lift a quarantine.
+func (m *Machine) acquit(w *worker) {
+	if w.suspect() {
+		m.suspects--
+	}
+	w.proven = true
+	w.strikes = 0
+	w.until = time.Time{}
 }
 
 // drop forgets w's lease on shard i.
@@ -29,6 +91,7 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 	if w == nil {
 		w = &worker{id: id, joined: now, lastSeen: now}
 		m.workers[id] = w
+		m.suspects++
 		m.c.WorkersJoined++
 	}
 	if now.After(w.lastSeen) {
@@ -70,7 +133,7 @@ func (m *Machine) Heartbeat(id string, now time.Time) error {
 func (m *Machine) Leave(id string, now time.Time) {
 	if w := m.workers[id]; w != nil {
 		m.returnLeases(w)
-		delete(m.workers, id)
+		m.forget(w)
 		m.c.WorkersLeft++
 	}
 	m.sweep(now)
