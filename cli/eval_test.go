@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -252,16 +251,7 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 	})
 	t.Run("TLS with client certificates", func(t *testing.T) {
 		pki := newTestPKI(t)
-		cert, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool, err := readCAs(pki.ca)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts := wire.ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
+		opts := wire.ServerOptions{TLS: pki.serverTLS(t)}
 		evalAsksTheCoordinator(t, opts, []string{"--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey},
 			[]string{"--tls-ca", pki.ca})
 	})

@@ -97,6 +97,22 @@ func newTestPKI(t *testing.T) testPKI {
 	return p
 }
 
+// serverTLS is the server side of pki: its certificate, requiring and
+// verifying client certificates signed by the CA.
+func (pki testPKI) serverTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := readCAs(pki.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+}
+
 // freeAddr returns a 127.0.0.1 address with a port free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -272,16 +288,7 @@ func TestOpenServersOnTheNetworkAreRefused(t *testing.T) {
 
 func TestStartOnAnExternalTLSServerPresentsItsClientCertificate(t *testing.T) {
 	pki := newTestPKI(t)
-	cert, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := readCAs(pki.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := wire.StartServer(wire.ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}})
+	srv, err := wire.StartServer(wire.ServerOptions{TLS: pki.serverTLS(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
