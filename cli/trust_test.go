@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,17 +129,49 @@ func freeAddr(t *testing.T) string {
 // output once it ends (and again on later calls).
 type appRun struct {
 	done  chan error
-	out   *bytes.Buffer
+	out   *lockedBuffer
 	ended bool
 	err   error
 }
 
+// lockedBuffer is a background app's output, which the test reads while
+// the app writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func runInBackground(ctx context.Context, app *cli.App, args ...string) *appRun {
-	r := &appRun{done: make(chan error, 1), out: &bytes.Buffer{}}
+	r := &appRun{done: make(chan error, 1), out: &lockedBuffer{}}
 	app.Writer, app.ErrWriter = r.out, r.out
 	app.ExitErrHandler = func(*cli.Context, error) {}
 	go func() { r.done <- app.RunContext(ctx, append([]string{app.Name}, args...)) }()
 	return r
+}
+
+// waitFor blocks until the app's output holds s. A test must let one app
+// finish parsing its flags before it runs another in the same process:
+// urfave/cli's help flag is a package variable every app's parsing writes.
+func (r *appRun) waitFor(t *testing.T, s string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(r.out.String(), s) {
+			return
+		}
+	}
+	t.Fatalf("no %q in the output within %v:\n%s", s, within, r.out.String())
 }
 
 func (r *appRun) wait(t *testing.T, within time.Duration) (string, error) {
@@ -165,6 +198,7 @@ func TestTLSWithClientCertificates(t *testing.T) {
 	coord := runInBackground(ctx, NewCoordApp(), "start", "--job", "tlsjob", "--loss", "triplet", "--size", "16", "--triplets", "4",
 		"--shards", "2", "--steps", "2", "--listen", addr, "--http", "", "--eval-episodes", "0", "--quiet", "--db", filepath.Join(t.TempDir(), "fsl.db"),
 		"--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-ca", pki.ca)
+	coord.waitFor(t, "embedded NATS at", 30*time.Second)
 	defer func() {
 		cancel()
 		if out, err := coord.wait(t, 30*time.Second); t.Failed() {
