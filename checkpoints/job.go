@@ -52,6 +52,15 @@ type JobRecord struct {
 	// the canary of its first worker (model.Canary) and that worker's
 	// description (model.Class). Empty until a worker has asked for work.
 	Class Class
+	// Lineage counts the job's rollbacks (the coordinator's verified
+	// results): parameters are one value per (Lineage, step).
+	Lineage uint64
+	// Banned lists the workers banned for the job, sorted.
+	Banned []string
+	// Trusted maps each worker whose result the job took unchecked (a shard
+	// not verified) to the first step it did: a ban of that worker rolls the
+	// job back to a checkpoint at or before that step.
+	Trusted map[string]int
 	// Created is set on the first PutJob when zero; Updated is set by every
 	// PutJob and Save.
 	Created time.Time
@@ -109,17 +118,20 @@ type Class struct {
 
 // jobJSON is the stored form of JobRecord; its field names are the format.
 type jobJSON struct {
-	ID            string      `json:"id"`
-	Spec          []byte      `json:"spec,omitempty"`
-	SpecFormat    string      `json:"spec_format,omitempty"`
-	Layout        []entryJSON `json:"layout,omitempty"`
-	Dataset       string      `json:"dataset,omitempty"`
-	BestMetric    string      `json:"best_metric,omitempty"`
-	LowerIsBetter bool        `json:"lower_is_better,omitempty"`
-	Status        Status      `json:"status"`
-	Class         *Class      `json:"class,omitempty"`
-	Created       time.Time   `json:"created"`
-	Updated       time.Time   `json:"updated"`
+	ID            string         `json:"id"`
+	Spec          []byte         `json:"spec,omitempty"`
+	SpecFormat    string         `json:"spec_format,omitempty"`
+	Layout        []entryJSON    `json:"layout,omitempty"`
+	Dataset       string         `json:"dataset,omitempty"`
+	BestMetric    string         `json:"best_metric,omitempty"`
+	LowerIsBetter bool           `json:"lower_is_better,omitempty"`
+	Status        Status         `json:"status"`
+	Class         *Class         `json:"class,omitempty"`
+	Lineage       uint64         `json:"lineage,omitempty"`
+	Banned        []string       `json:"banned,omitempty"`
+	Trusted       map[string]int `json:"trusted,omitempty"`
+	Created       time.Time      `json:"created"`
+	Updated       time.Time      `json:"updated"`
 }
 
 type entryJSON struct {
@@ -133,6 +145,7 @@ func encodeJob(r JobRecord) ([]byte, error) {
 		ID: r.ID, Spec: r.Spec, SpecFormat: r.SpecFormat, Dataset: r.Dataset,
 		BestMetric: r.BestMetric, LowerIsBetter: r.LowerIsBetter, Status: r.Status,
 		Created: r.Created.UTC(), Updated: r.Updated.UTC(),
+		Lineage: r.Lineage, Banned: r.Banned, Trusted: r.Trusted,
 	}
 	if r.Class != (Class{}) {
 		j.Class = &r.Class
@@ -152,6 +165,7 @@ func decodeJob(b []byte) (JobRecord, error) {
 		ID: j.ID, Spec: j.Spec, SpecFormat: j.SpecFormat, Dataset: j.Dataset,
 		BestMetric: j.BestMetric, LowerIsBetter: j.LowerIsBetter, Status: j.Status,
 		Created: j.Created, Updated: j.Updated,
+		Lineage: j.Lineage, Banned: j.Banned, Trusted: j.Trusted,
 	}
 	if j.Class != nil {
 		r.Class = *j.Class

@@ -84,3 +84,51 @@ func (s *Store) Prune(job string, keepLast, keepBest int) ([]uint64, error) {
 	}
 	return deleted, nil
 }
+
+// Rollback deletes every checkpoint of job after step after and, in the same
+// transaction, replaces the job's record with what update makes of it (the
+// coordinator records its new lineage there), then re-picks the best
+// checkpoint among those left. Either all of it happens or none: a crash
+// cannot leave the discarded checkpoints behind a record that says they
+// are gone. It returns the deleted steps in ascending order.
+func (s *Store) Rollback(job string, after uint64, update func(*JobRecord)) ([]uint64, error) {
+	var deleted []uint64
+	err := s.update(func(tx *bolt.Tx) error {
+		deleted = deleted[:0]
+		jb, rec, err := jobBucket(tx, job)
+		if err != nil {
+			return err
+		}
+		steps := jb.Bucket(bucketSteps)
+		var doomed [][]byte
+		cur := steps.Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			if len(k) == 8 && binary.BigEndian.Uint64(k) > after {
+				doomed = append(doomed, slices.Clone(k))
+			}
+		}
+		for _, k := range doomed {
+			if err := steps.Delete(k); err != nil {
+				return err
+			}
+			deleted = append(deleted, binary.BigEndian.Uint64(k))
+		}
+		if update != nil {
+			update(&rec)
+			if rec.ID != job {
+				return fmt.Errorf("update changed the job ID to %q", rec.ID)
+			}
+			if err := validateRecord(rec); err != nil {
+				return err
+			}
+		}
+		if err := putRecord(jb, rec, s.cfg.now()); err != nil {
+			return err
+		}
+		return recomputeBest(jb, rec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("roll back job %q in %q to step %d: %w", job, s.path, after, err)
+	}
+	return deleted, nil
+}

@@ -105,6 +105,18 @@ type Config struct {
 	// LayoutHash is the params.Layout.Hash of the model; a result computed
 	// under another layout is invalid.
 	LayoutHash uint64
+
+	// Verify is the fraction of each step's shards, from 0 to 1, computed
+	// by two different workers whose bits must agree (see verify.go); 0
+	// turns verification off. A verified shard needs two workers, and
+	// settling a disagreement a third.
+	Verify float64
+	// VerifyKey keys the choice of verified shards; the driver draws it at
+	// random so workers cannot predict it.
+	VerifyKey uint64
+	// Lineage is the lineage the machine starts at: the job's rollbacks so
+	// far (see Machine.Lineage).
+	Lineage uint64
 }
 
 // validate reports every field out of range, each error wrapping
@@ -155,6 +167,9 @@ func (c Config) validate() error {
 	}
 	if c.GradLen < 1 {
 		bad("GradLen is %d, want at least 1", c.GradLen)
+	}
+	if !(c.Verify >= 0 && c.Verify <= 1) {
+		bad("Verify is %v, want 0 (off) to 1", c.Verify)
 	}
 	if c.StateLen < 0 {
 		bad("StateLen is %d, want 0 or more", c.StateLen)

@@ -4,6 +4,9 @@ package coordinator
 type counters struct {
 	Counters
 	invalid [numReasons]int
+	// expelled counts workers forgotten because they were banned while
+	// known (see Machine.ban).
+	expelled int
 }
 
 // Counters is a snapshot of what the machine has done since New. Every lease
@@ -12,8 +15,8 @@ type counters struct {
 //	Leased == Fulfilled + Expired + Returned + (live leases in Status)
 //
 // and every result is counted once, so results fed ==
-// Applied + Duplicates + InvalidTotal, and Applied == StepsAdvanced *
-// ShardsPerStep + StepApplied.
+// Applied + Held + Duplicates + LostRaces + InvalidTotal, and Applied ==
+// StepsAdvanced * ShardsPerStep + StepApplied + Discarded.
 type Counters struct {
 	// Leased counts leases granted, backups included.
 	Leased int
@@ -39,6 +42,10 @@ type Counters struct {
 	Late int
 	// Duplicates counts valid results for shards already done.
 	Duplicates int
+	// LostRaces counts copies of the previous step's shards from workers
+	// whose leases on them lost the race (Outcome Lost): hedged backups and
+	// slow workers in a healthy run.
+	LostRaces int
 	// Invalid counts dropped invalid results by reason; reasons never seen
 	// are absent.
 	Invalid map[Reason]int
@@ -55,6 +62,17 @@ type Counters struct {
 	// Quarantines counts quarantines begun (see Config.QuarantineAfter); an
 	// extension of a running one is not counted again.
 	Quarantines int
+	// Verified results (Config.Verify). Held counts copies of verified
+	// shards kept for comparison (the second agreeing copy is Applied);
+	// Checks counts verified shards settled by two agreeing copies;
+	// Mismatches counts copies that differed from a kept or settled one;
+	// Bans counts workers banned.
+	Held, Checks, Mismatches, Bans int
+	// Rollbacks counts rewinds to an earlier checkpoint after a ban;
+	// StepsRolledBack the steps they discarded; Discarded the accepted
+	// results of the interrupted steps they threw away.
+	Rollbacks, StepsRolledBack, Discarded int
+
 	// Refused counts work requests answered Wait, though a shard was free,
 	// because the worker held MaxLeasesPerWorker leases. A request the
 	// driver holds (long polling) is asked again at every event, so one

@@ -138,6 +138,15 @@ type Driver struct {
 	epoch     uint64             // this process's identity, random per start
 	hellos    int                // hellos sent so far (see helloCount)
 	nextHello time.Time
+
+	// Verified results (verify.go): the job record's lineage, trusted
+	// workers and bans, handed to the machine; the lineage of params.
+	lineage       uint64
+	trustedIn     map[string]int
+	bannedIn      []string
+	paramsLineage uint64
+	savedTrust    map[string]int // as last written by saveTrust
+	savedBans     int
 }
 
 // A started coordinator says hello helloCount times, helloEvery apart:
@@ -258,18 +267,24 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		GradLen:             d.tr.Layout().Size(),
 		StateLen:            d.tr.StateLayout().Size(),
 		LayoutHash:          d.tr.Layout().Hash(),
+		Verify:              spec.Verify,
+		VerifyKey:           rand.Uint64(),
+		Lineage:             d.lineage,
 	}, d.tr.Version)
 	if err != nil {
 		d.store.Close()
 		return nil, err
 	}
+	d.m.RestoreTrust(d.trustedIn, d.bannedIn)
 	return d, nil
 }
 
 // specKey is the part of a spec that must match to resume a job: all of it
-// but the step count, which a user may raise to train longer.
+// but the step count, which a user may raise to train longer, and the
+// verified fraction, which changes no parameter.
 func specKey(s JobSpec) []byte {
 	s.Steps = 0
+	s.Verify = 0
 	b, _ := json.Marshal(s)
 	return b
 }
@@ -302,6 +317,7 @@ func (d *Driver) resume(fingerprint string) error {
 		return fmt.Errorf("job %q in %s was trained on dataset %s, this one is %s", d.spec.ID, d.cfg.DB, rec.Dataset, fingerprint)
 	}
 	d.class = rec.Class
+	d.lineage, d.trustedIn, d.bannedIn = rec.Lineage, rec.Trusted, rec.Banned
 	c, err := d.store.Latest(d.spec.ID)
 	if errors.Is(err, checkpoints.ErrNotFound) {
 		return nil
@@ -479,6 +495,10 @@ func (d *Driver) handle(ev event, now time.Time) {
 	switch m := ev.msg.(type) {
 	case *wire.Join:
 		if err := d.m.Join(m.ID, now); err != nil {
+			if errors.Is(err, ErrBanned) {
+				d.reply(ev.reply, d.bannedError())
+				return
+			}
 			d.reply(ev.reply, badRequest(err))
 			return
 		}
@@ -505,6 +525,12 @@ func (d *Driver) handle(ev event, now time.Time) {
 		d.reply(ev.reply, d.toWire(rep))
 	case *wire.Result:
 		v := d.m.Result(m.Result, now)
+		switch {
+		case v.Outcome == Lost:
+			d.log.Debug("copy lost the race", "worker", m.Worker, "step", m.Step, "shard", m.Shard)
+		case v.Mismatch:
+			d.log.Warn("verification: copies of a shard differ", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "detail", v.Detail)
+		}
 		if v.Outcome == Invalid {
 			// A worker chooses its ID: keep keys short.
 			who := m.Worker
@@ -520,9 +546,9 @@ func (d *Driver) handle(ev event, now time.Time) {
 			}
 		}
 	case *wire.ParamsRequest:
-		if int(m.Version) != d.tr.Version {
+		if int(m.Version) != d.tr.Version || m.Lineage != d.m.Lineage() {
 			d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion,
-				Text: fmt.Sprintf("version %d requested, current is %d", m.Version, d.tr.Version)})
+				Text: fmt.Sprintf("version %d of lineage %d requested, current is %d of lineage %d", m.Version, m.Lineage, d.tr.Version, d.m.Lineage())})
 			return
 		}
 		d.replyParams(ev.reply)
@@ -594,13 +620,13 @@ func isWait(r Reply) bool {
 // replyParams sends the current version's parameters, encoded once per
 // version however many workers ask.
 func (d *Driver) replyParams(to string) {
-	if d.params == nil || d.paramsVer != d.tr.Version {
-		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
+	if d.params == nil || d.paramsVer != d.tr.Version || d.paramsLineage != d.m.Lineage() {
+		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), Lineage: d.m.Lineage(), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
 		if err != nil {
 			d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return
 		}
-		d.params, d.paramsVer = e, d.tr.Version
+		d.params, d.paramsVer, d.paramsLineage = e, d.tr.Version, d.m.Lineage()
 	}
 	if to == "" {
 		return
@@ -660,12 +686,14 @@ func (d *Driver) toWire(rep Reply) wire.Message {
 	case Lease:
 		b := d.sampler.Batch(d.spec.Seed, r.Step, r.Shard)
 		return &wire.Lease{
-			Step: uint64(r.Step), Shard: r.Shard, Version: uint64(r.Version),
+			Step: uint64(r.Step), Shard: r.Shard, Version: uint64(r.Version), Lineage: r.Lineage,
 			Timeout: time.Duration(d.spec.LeaseTimeout), Attempt: r.Attempt - 1,
 			Batch: *b,
 		}
 	case Wait:
 		return &wire.Wait{RetryAfter: r.RetryAfter}
+	case BannedReply:
+		return d.bannedError()
 	default:
 		return &wire.Done{FinalVersion: uint64(d.tr.Version)}
 	}
@@ -673,8 +701,18 @@ func (d *Driver) toWire(rep Reply) wire.Message {
 
 func (d *Driver) drainOutputs() error {
 	for d.m.HasReady() {
+	outputs:
 		for _, o := range d.m.Ready() {
 			switch o := o.(type) {
+			case Banned:
+				if err := d.recordBan(o); err != nil {
+					return err
+				}
+			case Rollback:
+				if err := d.rollback(o); err != nil {
+					return err
+				}
+				break outputs // the rest describe the discarded steps
 			case StepComplete:
 				if err := d.tr.Apply(o.Results); err != nil {
 					return fmt.Errorf("job %q: %w", d.spec.ID, err)
@@ -751,6 +789,9 @@ func (d *Driver) save() error {
 		}
 	}
 	start := time.Now()
+	if err := d.saveTrust(); err != nil {
+		return fmt.Errorf("checkpoint step %d of job %s: record trusted workers: %w", d.tr.Version, d.spec.ID, err)
+	}
 	if err := d.store.Save(d.spec.ID, d.tr.Checkpoint(metrics)); err != nil {
 		return fmt.Errorf("checkpoint step %d of job %s: %w", d.tr.Version, d.spec.ID, err)
 	}

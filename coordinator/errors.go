@@ -24,4 +24,6 @@ var (
 	ErrAdvanceVersion = errors.New("wrong version to advance to")
 	// ErrJobDone reports Advance called after the last step.
 	ErrJobDone = errors.New("job done")
+	// ErrBanned reports a join of a worker banned for the job.
+	ErrBanned = errors.New("worker banned for the job")
 )

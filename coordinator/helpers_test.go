@@ -153,17 +153,20 @@ func (m *Machine) invariants() error {
 		sh := &m.shards[i]
 		switch sh.state {
 		case ShardPending:
-			if len(sh.leases) != 0 {
-				return fmt.Errorf("pending shard %d has %d leases", i, len(sh.leases))
+			if !sh.short() {
+				return fmt.Errorf("pending shard %d has %d leases and %d copies, all it wants", i, len(sh.leases), len(sh.votes))
 			}
 		case ShardLeased:
-			if len(sh.leases) == 0 {
-				return fmt.Errorf("leased shard %d has no lease", i)
+			if len(sh.leases) == 0 || sh.short() {
+				return fmt.Errorf("leased shard %d has %d leases and %d copies of %d wanted", i, len(sh.leases), len(sh.votes), sh.copiesWanted())
 			}
 		case ShardDone:
 			done++
-			if len(sh.leases) != 0 {
-				return fmt.Errorf("done shard %d has %d leases", i, len(sh.leases))
+			if len(sh.leases) != 0 || len(sh.votes) != 0 {
+				return fmt.Errorf("done shard %d has %d leases and %d kept copies", i, len(sh.leases), len(sh.votes))
+			}
+			if sh.settled != sh.verify {
+				return fmt.Errorf("done shard %d: verified %v, settled %v", i, sh.verify, sh.settled)
 			}
 			if sh.result.Shard != i || sh.result.Step != m.step || sh.result.Version != m.step {
 				return fmt.Errorf("done shard %d of step %d holds result for step %d shard %d version %d",
@@ -174,6 +177,19 @@ func (m *Machine) invariants() error {
 		}
 		if m.phase != PhaseRunning && len(sh.leases) != 0 {
 			return fmt.Errorf("shard %d has leases in phase %v", i, m.phase)
+		}
+		if !sh.verify && len(sh.votes) != 0 {
+			return fmt.Errorf("shard %d is not verified but keeps %d copies", i, len(sh.votes))
+		}
+		for j, v := range sh.votes {
+			if m.banned[v.worker] || sh.leaseOf(v.worker) >= 0 {
+				return fmt.Errorf("shard %d keeps a copy of %q, banned %v or still leased", i, v.worker, m.banned[v.worker])
+			}
+			for _, u := range sh.votes[:j] {
+				if u.worker == v.worker || sameBits(&u.result, &v.result) {
+					return fmt.Errorf("shard %d keeps two copies of %q and %q that should have settled it", i, u.worker, v.worker)
+				}
+			}
 		}
 		if sh.backups() > cfg.MaxBackupsPerShard {
 			return fmt.Errorf("shard %d has %d backups, max %d", i, sh.backups(), cfg.MaxBackupsPerShard)
@@ -254,14 +270,19 @@ func (m *Machine) invariants() error {
 	if c.StepApplied != done {
 		return fmt.Errorf("step applied %d, done %d", c.StepApplied, done)
 	}
-	if c.Applied != c.StepsAdvanced*S+c.StepApplied {
-		return fmt.Errorf("applied %d != %d steps * %d + %d", c.Applied, c.StepsAdvanced, S, c.StepApplied)
+	if c.Applied != c.StepsAdvanced*S+c.StepApplied+c.Discarded {
+		return fmt.Errorf("applied %d != %d steps * %d + %d + discarded %d", c.Applied, c.StepsAdvanced, S, c.StepApplied, c.Discarded)
 	}
-	if c.Late > c.Applied {
-		return fmt.Errorf("late %d of %d applied", c.Late, c.Applied)
+	if c.Late > c.Applied+c.Held {
+		return fmt.Errorf("late %d of %d applied and %d held", c.Late, c.Applied, c.Held)
 	}
-	if n := c.WorkersJoined - c.WorkersLeft - c.WorkersLost; n != len(m.workers) {
-		return fmt.Errorf("joined %d - left %d - lost %d != %d workers", c.WorkersJoined, c.WorkersLeft, c.WorkersLost, len(m.workers))
+	if n := c.WorkersJoined - c.WorkersLeft - c.WorkersLost - m.c.expelled; n != len(m.workers) {
+		return fmt.Errorf("joined %d - left %d - lost %d - banned %d != %d workers", c.WorkersJoined, c.WorkersLeft, c.WorkersLost, m.c.expelled, len(m.workers))
+	}
+	for id := range m.banned {
+		if m.workers[id] != nil {
+			return fmt.Errorf("banned worker %q is known", id)
+		}
 	}
 	return nil
 }

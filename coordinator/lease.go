@@ -20,6 +20,16 @@ type shard struct {
 	// only once no one else has taken it for a LeaseTimeout (see reserved).
 	expiredBy []string
 	expiredAt time.Time
+	// losers lists the workers whose live leases were closed by another's
+	// accepted result (see Machine.prevLosers).
+	losers []string
+
+	// verify marks a verified shard (verify.go): it needs two agreeing
+	// copies from different workers. votes holds the valid copies kept
+	// until then; settled is set once two agreed.
+	verify  bool
+	votes   []vote
+	settled bool
 }
 
 // reserved reports whether pending shard s should go to someone other than
@@ -82,6 +92,10 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	if worker == "" {
 		return nil, fmt.Errorf("work request: %w", ErrNoWorkerID)
 	}
+	if m.banned[worker] {
+		m.sweep(now)
+		return BannedReply{}, nil
+	}
 	w := m.touch(worker, now)
 	m.sweep(now)
 	switch m.phase {
@@ -118,6 +132,7 @@ func (m *Machine) takeBackBackup(i int) {
 			}
 			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
 			m.c.Returned++
+			m.restate(i)
 			return
 		}
 	}
@@ -136,7 +151,7 @@ func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
 			if !seen {
 				seen, m.pendingFrom = true, i
 			}
-			if !sh.reserved(w.id, now, m.cfg.LeaseTimeout) {
+			if !sh.reserved(w.id, now, m.cfg.LeaseTimeout) && !sh.holds(w.id) {
 				return i, false
 			}
 		}
@@ -161,9 +176,7 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 		backup:   backup,
 	}
 	sh.leases = append(sh.leases, l)
-	if sh.state == ShardPending {
-		m.unpend(i, ShardLeased)
-	}
+	m.restate(i)
 	if !m.haveExpiry || l.deadline.Before(m.nextExpiry) {
 		m.haveExpiry, m.nextExpiry = true, l.deadline
 	}
@@ -176,6 +189,7 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 		Step:     m.step,
 		Shard:    i,
 		Version:  m.step,
+		Lineage:  m.lineage,
 		Deadline: l.deadline,
 		Attempt:  l.attempt,
 		Backup:   backup,
@@ -234,7 +248,7 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 	var bestIssued time.Time
 	for i := range m.shards {
 		sh := &m.shards[i]
-		if sh.state != ShardLeased || sh.leaseOf(w.id) >= 0 {
+		if sh.state != ShardLeased || sh.holds(w.id) {
 			continue
 		}
 		issued := sh.leases[0].issued
@@ -273,8 +287,8 @@ func (m *Machine) expire(now time.Time) {
 	m.haveExpiry = false
 	for i := range m.shards {
 		sh := &m.shards[i]
-		if sh.state != ShardLeased {
-			continue
+		if sh.state == ShardDone || len(sh.leases) == 0 {
+			continue // a pending shard may hold leases: a verified one short of copies
 		}
 		kept := sh.leases[:0]
 		for _, l := range sh.leases {
@@ -296,9 +310,7 @@ func (m *Machine) expire(now time.Time) {
 			sh.expiredAt = now
 		}
 		sh.leases = kept
-		if len(kept) == 0 {
-			m.pend(i)
-		}
+		m.restate(i)
 	}
 }
 
@@ -311,9 +323,7 @@ func (m *Machine) returnLeases(w *worker) {
 			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
 			m.c.Returned++
 		}
-		if sh.state == ShardLeased && len(sh.leases) == 0 {
-			m.pend(i)
-		}
+		m.restate(i)
 	}
 	w.shards = w.shards[:0]
 }
@@ -323,6 +333,18 @@ func (m *Machine) pend(i int) {
 	m.shards[i].state = ShardPending
 	m.pending++
 	m.pendingFrom = min(m.pendingFrom, i)
+}
+
+// restate moves shard i, not done, between pending and leased: pending
+// while it wants more copies than its live leases and kept copies (see
+// shard.short), leased otherwise.
+func (m *Machine) restate(i int) {
+	switch sh := &m.shards[i]; {
+	case sh.state == ShardLeased && sh.short():
+		m.pend(i)
+	case sh.state == ShardPending && !sh.short():
+		m.unpend(i, ShardLeased)
+	}
 }
 
 // unpend moves pending shard i to state st (leased or done).

@@ -38,6 +38,22 @@ type Machine struct {
 	suspects int
 	// now is the latest time an event carried, for Status.
 	now time.Time
+
+	// Verified results (verify.go): banned workers; for each worker the
+	// job took a result of unchecked, the first step it did; the lineage.
+	banned  map[string]bool
+	trusted map[string]int
+	lineage uint64
+	// prevLosers holds the (shard, worker) pairs of the previous step whose
+	// copies lost the race (another copy was accepted first, or their
+	// lease expired): their results, when they come, are Lost, not Invalid.
+	prevLosers map[loser]bool
+}
+
+// loser is a worker whose copy of a shard lost the race.
+type loser struct {
+	shard  int
+	worker string
 }
 
 // New returns a machine for the job cfg describes, starting at step
@@ -57,7 +73,11 @@ func New(cfg Config, resumeStep int) (*Machine, error) {
 		shards:  make([]shard, cfg.ShardsPerStep),
 		workers: make(map[string]*worker),
 		pending: cfg.ShardsPerStep,
+		banned:  make(map[string]bool),
+		trusted: make(map[string]int),
+		lineage: cfg.Lineage,
 	}
+	m.chooseVerified()
 	if resumeStep == cfg.TotalSteps {
 		m.phase = PhaseDone
 		m.emit(JobDone{Version: resumeStep})
@@ -96,9 +116,19 @@ func (m *Machine) Advance(newVersion int) error {
 	if newVersion != m.step+1 {
 		return fmt.Errorf("advance to version %d: %w: step %d completes version %d", newVersion, ErrAdvanceVersion, m.step, m.step+1)
 	}
+	m.prevLosers = make(map[loser]bool)
+	for i := range m.shards {
+		for _, w := range m.shards[i].losers {
+			m.prevLosers[loser{i, w}] = true
+		}
+		for _, w := range m.shards[i].expiredBy {
+			m.prevLosers[loser{i, w}] = true
+		}
+	}
 	m.step = newVersion
 	m.done = 0
 	clear(m.shards) // drops the old results so their vectors can be freed
+	m.chooseVerified()
 	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
 	m.c.StepsAdvanced++
 	m.c.StepApplied = 0

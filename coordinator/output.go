@@ -3,7 +3,8 @@ package coordinator
 import "github.com/fsl-project/fsl/params"
 
 // Output is work the machine asks its driver to do, drained in order by
-// Machine.Ready: a StepComplete, a CheckpointDue or a JobDone. The set is closed; switch on the concrete type.
+// Machine.Ready: a StepComplete, a CheckpointDue, a JobDone, a Banned or a
+// Rollback. The set is closed; switch on the concrete type.
 type Output interface {
 	output()
 }
@@ -35,6 +36,28 @@ type JobDone struct {
 	Version int
 }
 
+// Banned reports that Worker was banned for the job (see verify.go): a copy
+// of it for shard Shard of step Step differed from the bits two other
+// workers agreed on. The driver records the ban, so that a restarted
+// machine keeps it (RestoreTrust), and says so in the log.
+type Banned struct {
+	Worker      string
+	Step, Shard int
+}
+
+// Rollback asks the driver to discard the parameters computed from step
+// Step on: Worker, now banned, had a result taken unchecked at Step (the
+// earliest of the workers banned by one event). The driver restores the
+// newest checkpoint at or before Step (the initial parameters when there is
+// none), deletes the checkpoints after it, and calls Machine.Rewind with its
+// step; the outputs drained with this one that follow it are void.
+type Rollback struct {
+	Step   int
+	Worker string
+}
+
 func (StepComplete) output()  {}
 func (CheckpointDue) output() {}
 func (JobDone) output()       {}
+func (Banned) output()        {}
+func (Rollback) output()      {}

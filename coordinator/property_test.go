@@ -2,9 +2,11 @@ package coordinator
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +19,13 @@ import (
 // that delays and reorders messages. Whatever happens, every step must
 // complete once, in order, with exactly one correct result per shard in
 // shard order, and the counters must add up.
+//
+// In a third of the runs some shards are verified (Config.Verify), and in
+// half of those one worker cheats: it sends finite, well-formed but wrong
+// gradients for about half its shards. Then only it may be banned; once it
+// is (always, with every shard verified), every step of the final lineage
+// holds correct results only; with every shard verified no wrong result is
+// ever handed over.
 func TestRandomClusterCompletesEveryStepExactlyOnce(t *testing.T) {
 	seeds := 40
 	if testing.Short() {
@@ -24,9 +33,37 @@ func TestRandomClusterCompletesEveryStepExactlyOnce(t *testing.T) {
 	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			newSim(t, uint64(seed)).run()
+			newSim(t, uint64(seed), false).run()
 		})
 	}
+}
+
+// TestRandomClusterBansACheaterAndRollsBack runs the same simulation with
+// a cheater in every run and part of the shards verified, so that the
+// cheater's wrong results are mostly taken unchecked before it is caught:
+// the job must then roll back and end with correct results only.
+func TestRandomClusterBansACheaterAndRollsBack(t *testing.T) {
+	seeds := 60
+	if testing.Short() {
+		seeds = 12
+	}
+	var banned, rollbacks int
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			s := newSim(t, uint64(seed), true)
+			s.run()
+			c := s.m.Counters()
+			if s.banned {
+				banned++
+			}
+			rollbacks += c.Rollbacks
+		})
+	}
+	// Not a flaky bound: the runs are deterministic by seed.
+	if banned < seeds/2 || rollbacks < seeds/4 {
+		t.Fatalf("%d of %d runs banned the cheater, %d rollbacks in all: the test no longer exercises them", banned, seeds, rollbacks)
+	}
+	t.Logf("%d of %d runs banned the cheater, %d rollbacks", banned, seeds, rollbacks)
 }
 
 // simEvent is one thing that happens at a point of simulated time.
@@ -71,14 +108,22 @@ type sim struct {
 	workers []*simWorker
 
 	clock       time.Time // time of the event being run
-	completed   int       // StepComplete outputs seen
+	completed   int       // steps completed in the current lineage
 	finished    bool
 	fed         int // results fed to the machine
 	fedCorrupt  int
 	advancePend bool
+
+	cheater    string       // the cheating worker's ID, "" for none
+	banned     bool         // the cheater was banned
+	wrong      map[int]bool // steps of the current lineage handed over with a wrong result
+	everWrong  bool         // some StepComplete held a wrong result
+	ckpts      []int        // checkpointed versions of the current lineage, ascending
+	rewinds    int          // rollbacks so far: an advance scheduled before one is void
+	rolledBack bool
 }
 
-func newSim(t *testing.T, seed uint64) *sim {
+func newSim(t *testing.T, seed uint64, cheat bool) *sim {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	cfg := Config{
 		Job:              "sim",
@@ -97,14 +142,28 @@ func newSim(t *testing.T, seed uint64) *sim {
 		cfg.MaxBackupsPerShard = 1 + rng.IntN(2)
 		cfg.BackupSlowFactor = DefaultBackupSlowFactor
 	}
-	s := &sim{t: t, rng: rng, cfg: cfg}
+	workers := 1 + rng.IntN(10)
+	switch {
+	case cheat:
+		cfg.Verify, cfg.VerifyKey = []float64{0.2, 0.5}[rng.IntN(2)], rng.Uint64()
+		cfg.TotalSteps += 20
+		workers = max(workers, 4)
+	case rng.IntN(3) == 0:
+		cfg.Verify, cfg.VerifyKey = []float64{0.3, 1}[rng.IntN(2)], rng.Uint64()
+		workers = max(workers, 4) // two honest ones agree, a third settles a disagreement
+		cheat = rng.IntN(2) == 0
+	}
+	s := &sim{t: t, rng: rng, cfg: cfg, wrong: map[int]bool{}, ckpts: []int{0}}
+	if cheat {
+		s.cheater = "w0"
+	}
 	m, err := New(cfg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.m = m
 	s.drain()
-	for i := range 1 + rng.IntN(10) {
+	for i := range workers {
 		w := &simWorker{id: fmt.Sprintf("w%d", i)}
 		s.workers = append(s.workers, w)
 		s.after(t0, s.jitter(time.Second), func(now time.Time) { s.start(w, now) })
@@ -152,11 +211,27 @@ func (s *sim) run() {
 	}
 	c := s.m.Counters()
 	S, T := s.cfg.ShardsPerStep, s.cfg.TotalSteps
-	if s.completed != T || c.StepsAdvanced != T || c.Applied != S*T {
-		s.t.Fatalf("%d steps completed, %d advanced, %d applied; want %d, %d, %d", s.completed, c.StepsAdvanced, c.Applied, T, T, S*T)
+	advanced := T + c.StepsRolledBack
+	if s.completed != T || c.StepsAdvanced != advanced || c.Applied != S*advanced+c.Discarded {
+		s.t.Fatalf("%d steps completed, %d advanced, %d applied; want %d, %d, %d", s.completed, c.StepsAdvanced, c.Applied, T, advanced, S*advanced+c.Discarded)
 	}
-	if s.fed != c.Applied+c.Duplicates+c.InvalidTotal {
-		s.t.Fatalf("fed %d results != applied %d + duplicates %d + invalid %d", s.fed, c.Applied, c.Duplicates, c.InvalidTotal)
+	if s.fed != c.Applied+c.Held+c.Duplicates+c.LostRaces+c.InvalidTotal {
+		s.t.Fatalf("fed %d results != applied %d + held %d + duplicates %d + lost %d + invalid %d",
+			s.fed, c.Applied, c.Held, c.Duplicates, c.LostRaces, c.InvalidTotal)
+	}
+	if s.cfg.Verify == 1 && s.everWrong {
+		s.t.Fatalf("a wrong result was handed over with every shard verified")
+	}
+	if s.cfg.Verify == 1 && s.cheater != "" && c.Held > 0 && !s.banned && len(s.wrong) > 0 {
+		s.t.Fatalf("the cheater was not banned")
+	}
+	if s.banned || s.cheater == "" {
+		for step := range s.wrong {
+			s.t.Fatalf("step %d of the final lineage holds a wrong result (cheater banned: %v)", step, s.banned)
+		}
+	}
+	if s.banned != (c.Bans > 0) || c.Bans > 1 {
+		s.t.Fatalf("%d bans; the cheater banned: %v", c.Bans, s.banned)
 	}
 	if c.InvalidTotal < s.fedCorrupt {
 		s.t.Fatalf("%d invalid, but %d corrupt results were fed", c.InvalidTotal, s.fedCorrupt)
@@ -169,6 +244,7 @@ func (s *sim) run() {
 
 // drain acts on the machine's outputs as a driver would.
 func (s *sim) drain() {
+outputs:
 	for _, o := range s.m.Ready() {
 		switch o := o.(type) {
 		case StepComplete:
@@ -178,21 +254,59 @@ func (s *sim) drain() {
 			if len(o.Results) != s.cfg.ShardsPerStep {
 				s.t.Fatalf("step %d: %d results, want %d", o.Step, len(o.Results), s.cfg.ShardsPerStep)
 			}
+			delete(s.wrong, o.Step)
 			for i, r := range o.Results {
-				if r.Shard != i || r.Step != o.Step || r.Grads[0] != gradValue(o.Step, i) {
-					s.t.Fatalf("step %d Results[%d] = step %d shard %d grad %v: not the correct work for it", o.Step, i, r.Step, r.Shard, r.Grads[0])
+				if r.Shard != i || r.Step != o.Step {
+					s.t.Fatalf("step %d Results[%d] = step %d shard %d: not the work for it", o.Step, i, r.Step, r.Shard)
+				}
+				if r.Grads[0] != gradValue(o.Step, i) {
+					if r.Worker != s.cheater || s.m.shards[i].verify {
+						s.t.Fatalf("step %d Results[%d] from %q (verified %v) has grad %v: wrong work handed over",
+							o.Step, i, r.Worker, s.m.shards[i].verify, r.Grads[0])
+					}
+					s.wrong[o.Step], s.everWrong = true, true
 				}
 			}
 			s.completed++
 			s.advancePend = true
 			next := o.Version + 1
+			rewinds := s.rewinds
 			// Aggregation and the optimizer take a while.
 			s.after(s.clock, s.jitter(500*time.Millisecond), func(time.Time) {
+				if rewinds != s.rewinds {
+					return // a rollback discarded this step
+				}
 				s.advancePend = false
 				if err := s.m.Advance(next); err != nil {
 					s.t.Fatalf("Advance(%d): %v", next, err)
 				}
 			})
+		case CheckpointDue:
+			s.ckpts = append(s.ckpts, o.Version)
+		case Banned:
+			if o.Worker != s.cheater || s.cheater == "" {
+				s.t.Fatalf("honest worker %q banned at step %d shard %d", o.Worker, o.Step, o.Shard)
+			}
+			s.banned = true
+		case Rollback:
+			to := 0
+			for _, v := range s.ckpts {
+				if v <= o.Step {
+					to = v
+				}
+			}
+			s.ckpts = slices.DeleteFunc(s.ckpts, func(v int) bool { return v > to })
+			if err := s.m.Rewind(to); err != nil {
+				s.t.Fatalf("Rewind(%d) after %+v: %v", to, o, err)
+			}
+			for step := range s.wrong {
+				if step >= to {
+					delete(s.wrong, step)
+				}
+			}
+			s.completed, s.advancePend, s.rolledBack = to, false, true
+			s.rewinds++
+			break outputs
 		case JobDone:
 			if o.Version != s.cfg.TotalSteps {
 				s.t.Fatalf("JobDone at version %d, want %d", o.Version, s.cfg.TotalSteps)
@@ -214,6 +328,10 @@ func (s *sim) tick(now time.Time) {
 func (s *sim) start(w *simWorker, now time.Time) {
 	w.up = true
 	if err := s.m.Join(w.id, now); err != nil {
+		if errors.Is(err, ErrBanned) && w.id == s.cheater {
+			w.done = true
+			return
+		}
 		s.t.Fatal(err)
 	}
 	var beat func(time.Time)
@@ -233,7 +351,7 @@ func (s *sim) request(w *simWorker, now time.Time) {
 		s.t.Fatal(err)
 	}
 	switch r := r.(type) {
-	case Done:
+	case Done, BannedReply:
 		w.done = true
 	case Wait:
 		s.after(now, r.RetryAfter+s.jitter(100*time.Millisecond), s.alive(w, func(now time.Time) { s.request(w, now) }))
@@ -259,6 +377,11 @@ func (s *sim) work(w *simWorker, l Lease, now time.Time) {
 		return
 	}
 	r := validResult(s.cfg, w.id, l.Step, l.Shard)
+	r.Lineage = l.Lineage
+	if w.id == s.cheater && s.rng.IntN(2) == 0 {
+		r.Grads = slices.Clone(r.Grads)
+		r.Grads[0] += 0.5 // finite, well-formed, wrong
+	}
 	corrupt := s.rng.IntN(12) == 0
 	if corrupt {
 		s.corrupt(&r)
@@ -310,8 +433,11 @@ func (s *sim) feed(r params.Result, corrupt bool, now time.Time) {
 	switch {
 	case corrupt && v.Outcome != Invalid:
 		s.t.Fatalf("corrupt result step %d shard %d: verdict %+v", r.Step, r.Shard, v)
-	case !corrupt && v.Outcome == Invalid && v.Reason != ReasonStaleStep:
-		// A correct result can only be too late for its step.
+	case r.Worker == s.cheater:
+	case !corrupt && v.Outcome == Invalid && v.Reason != ReasonStaleStep &&
+		!(s.rolledBack && (v.Reason == ReasonFutureStep || v.Reason == ReasonWrongVersion)):
+		// A correct result can only be too late for its step (or its
+		// lineage, after a rollback).
 		s.t.Fatalf("correct result step %d shard %d at step %d: verdict %+v", r.Step, r.Shard, s.m.Step(), v)
 	}
 }

@@ -2,8 +2,8 @@ package coordinator
 
 import "time"
 
-// Reply answers a work request: a Lease, a Wait or a Done. The set is
-// closed; switch on the concrete type.
+// Reply answers a work request: a Lease, a Wait, a Done or a BannedReply. The
+// set is closed; switch on the concrete type.
 type Reply interface {
 	reply()
 }
@@ -14,6 +14,9 @@ type Lease struct {
 	Step    int
 	Shard   int
 	Version int
+	// Lineage is Machine.Lineage: the parameters are those of (Lineage,
+	// Version), and the result must echo both.
+	Lineage uint64
 	// Deadline is when the lease expires: if no valid result for the shard
 	// has arrived by then, the shard goes back to pending. A result that
 	// arrives later is still accepted if it is the shard's first.
@@ -35,6 +38,11 @@ type Wait struct {
 // Done tells a worker the job has finished all its steps.
 type Done struct{}
 
-func (Lease) reply() {}
-func (Wait) reply()  {}
-func (Done) reply()  {}
+// BannedReply tells a banned worker that the job takes no more work from it
+// (see verify.go).
+type BannedReply struct{}
+
+func (Lease) reply()       {}
+func (Wait) reply()        {}
+func (Done) reply()        {}
+func (BannedReply) reply() {}

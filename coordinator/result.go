@@ -21,6 +21,14 @@ const (
 	Duplicate
 	// Invalid: failed validation (see Reason). Dropped, never applied.
 	Invalid
+	// Held: a valid copy of a verified shard, kept until another worker's
+	// copy agrees with it (see verify.go).
+	Held
+	// Lost: a valid-looking copy of a shard of the previous step from a
+	// worker whose lease on it lost the race (another copy was accepted
+	// first, or the lease expired and another worker computed the shard):
+	// the normal fate of backups and slow workers. Dropped.
+	Lost
 )
 
 func (o Outcome) String() string {
@@ -31,6 +39,10 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case Invalid:
 		return "invalid"
+	case Held:
+		return "held"
+	case Lost:
+		return "lost"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -42,20 +54,23 @@ type Reason int
 // Reasons a result is Invalid.
 const (
 	ReasonNone         Reason = iota
+	ReasonBanned              // the sender is banned for the job (see verify.go)
 	ReasonStaleStep           // Step is before the current step
 	ReasonFutureStep          // Step is after the current step (or the job is done)
 	ReasonShardRange          // Shard is outside [0, ShardsPerStep)
-	ReasonWrongVersion        // Version is not the current step's version
+	ReasonWrongVersion        // Version (or Lineage) is not the current step's
 	ReasonWrongLayout         // LayoutHash is not Config.LayoutHash
 	ReasonGradLen             // len(Grads) is not Config.GradLen
 	ReasonStatsLen            // len(Stats) is not Config.StateLen
 	ReasonBadCount            // Count is zero or negative
 	ReasonNotFinite           // a NaN or infinity in Loss, Grads or Stats
+	ReasonMismatch            // differs from the verified result of its shard
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	ReasonNone:         "none",
+	ReasonBanned:       "banned worker",
 	ReasonStaleStep:    "stale step",
 	ReasonFutureStep:   "future step",
 	ReasonShardRange:   "shard out of range",
@@ -65,6 +80,7 @@ var reasonNames = [numReasons]string{
 	ReasonStatsLen:     "wrong stats length",
 	ReasonBadCount:     "non-positive count",
 	ReasonNotFinite:    "non-finite value",
+	ReasonMismatch:     "differs from the verified result",
 }
 
 func (r Reason) String() string {
@@ -79,9 +95,13 @@ type Verdict struct {
 	Outcome Outcome
 	// Reason is why an Invalid result was dropped; ReasonNone otherwise.
 	Reason Reason
-	// Late marks an Accepted result whose sender held no live lease on the
-	// shard (it expired, was returned, or never existed).
+	// Late marks an Accepted or Held result whose sender held no live
+	// lease on the shard (it expired, was returned, or never existed).
 	Late bool
+	// Mismatch marks a Held result that differs from another kept copy of
+	// its verified shard: a worker computes wrong bits, and a further copy
+	// from another worker will settle which.
+	Mismatch bool
 	// Detail names the offending value of an Invalid result, e.g.
 	// "step 3, want 5".
 	Detail string
@@ -93,8 +113,10 @@ func (v Verdict) Err() error {
 	switch v.Outcome {
 	case Accepted:
 		return nil
-	case Duplicate:
+	case Duplicate, Lost:
 		return ErrDuplicate
+	case Held:
+		return nil
 	case Invalid:
 		return fmt.Errorf("%w: %v: %s", ErrInvalidResult, v.Reason, v.Detail)
 	}
@@ -111,22 +133,49 @@ func (v Verdict) Err() error {
 // throwing it away would only waste the work. The last accepted shard of a
 // step queues a StepComplete.
 //
+// With Config.Verify, a verified shard's copies are Held until two from
+// different workers agree (see verify.go); a copy that differs from the
+// settled result of its shard is Invalid (ReasonMismatch) and bans its
+// sender, and so does a kept copy the settled result differs from.
+// A banned worker's results are Invalid (ReasonBanned). A copy of a shard
+// of the previous step from a worker whose lease on it lost the race is
+// Lost, not Invalid: backups and slow workers send those in healthy runs.
+//
 // A result from a worker the machine does not know registers that worker,
 // as a Join would (minus taking back leases).
 func (m *Machine) Result(r params.Result, now time.Time) Verdict {
+	if m.banned[r.Worker] {
+		m.sweep(now)
+		m.c.invalid[ReasonBanned]++
+		return Verdict{Outcome: Invalid, Reason: ReasonBanned, Detail: fmt.Sprintf("worker %q", r.Worker)}
+	}
 	var from *worker
 	if r.Worker != "" {
 		from = m.touch(r.Worker, now)
 	}
 	m.sweep(now)
+	if m.lost(&r) {
+		m.c.LostRaces++
+		return Verdict{Outcome: Lost}
+	}
 	if reason, detail := m.check(&r); reason != ReasonNone {
 		m.c.invalid[reason]++
 		return Verdict{Outcome: Invalid, Reason: reason, Detail: detail}
 	}
 	sh := &m.shards[r.Shard]
 	if sh.state == ShardDone {
+		if sh.settled && !sameBits(&sh.result, &r) {
+			m.c.Mismatches++
+			m.c.invalid[ReasonMismatch]++
+			m.ban(r.Worker, r.Shard)
+			return Verdict{Outcome: Invalid, Reason: ReasonMismatch,
+				Detail: fmt.Sprintf("step %d shard %d was verified by two other workers", r.Step, r.Shard)}
+		}
 		m.c.Duplicates++
 		return Verdict{Outcome: Duplicate}
+	}
+	if sh.verify {
+		return m.vote(r, from)
 	}
 	li := sh.leaseOf(r.Worker)
 	late := li < 0
@@ -140,6 +189,9 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 		if w := m.workers[l.worker]; w != nil {
 			w.drop(r.Shard)
 		}
+		if l.worker != r.Worker {
+			sh.losers = append(sh.losers, l.worker)
+		}
 	}
 	sh.leases = sh.leases[:0]
 	if sh.state == ShardPending {
@@ -150,6 +202,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.done++
 	m.c.Applied++
 	m.c.StepApplied++
+	m.trust(r.Worker)
 	if from != nil {
 		m.acquit(from)
 	}
@@ -171,6 +224,26 @@ func (m *Machine) check(r *params.Result) (Reason, string) {
 		return ReasonShardRange, fmt.Sprintf("shard %d, want 0 to %d", r.Shard, len(m.shards)-1)
 	case r.Version != m.step:
 		return ReasonWrongVersion, fmt.Sprintf("version %d, want %d", r.Version, m.step)
+	case r.Lineage != m.lineage:
+		return ReasonWrongVersion, fmt.Sprintf("lineage %d, want %d (a rollback discarded those parameters)", r.Lineage, m.lineage)
+	}
+	return m.checkShape(r)
+}
+
+// lost reports whether r is a well-formed copy of a shard of the previous
+// step from a worker whose lease on it lost the race.
+func (m *Machine) lost(r *params.Result) bool {
+	if r.Step+1 != m.step || r.Version != r.Step || r.Lineage != m.lineage || !m.prevLosers[loser{r.Shard, r.Worker}] {
+		return false
+	}
+	reason, _ := m.checkShape(r)
+	return reason == ReasonNone
+}
+
+// checkShape returns the first failure of r's layout, lengths, count and
+// values, or ReasonNone.
+func (m *Machine) checkShape(r *params.Result) (Reason, string) {
+	switch {
 	case r.LayoutHash != m.cfg.LayoutHash:
 		return ReasonWrongLayout, fmt.Sprintf("layout hash %#x, want %#x", r.LayoutHash, m.cfg.LayoutHash)
 	case len(r.Grads) != m.cfg.GradLen:

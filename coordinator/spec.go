@@ -70,6 +70,14 @@ type JobSpec struct {
 	// reference run; the job record and its checkpoints say so. Off by
 	// default: such workers are refused.
 	AllowMixedClasses bool `yaml:"allow_mixed_classes" json:"allow_mixed_classes,omitempty"`
+	// Verify is the fraction of each step's shards, from 0 (default: off)
+	// to 1, that two different workers compute and whose bits must agree;
+	// a worker whose bits differ from two others' is banned and the job
+	// rolls back past its results (see SECURITY.md). It costs about that
+	// fraction of extra computation, needs two workers (three to settle a
+	// disagreement), and does not change the parameters: a run may change
+	// it when it resumes.
+	Verify float64 `yaml:"verify" json:"verify,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
@@ -212,6 +220,9 @@ func (s JobSpec) Validate() error {
 	}
 	if s.HeartbeatTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("job %q: heartbeat_timeout %v, want positive", s.ID, time.Duration(s.HeartbeatTimeout)))
+	}
+	if !(s.Verify >= 0 && s.Verify <= 1) {
+		errs = append(errs, fmt.Errorf("job %q: verify %v, want 0 (off) to 1", s.ID, s.Verify))
 	}
 	if s.EvalEvery < 0 {
 		errs = append(errs, fmt.Errorf("job %q: eval_every %d, want 0 or more", s.ID, s.EvalEvery))

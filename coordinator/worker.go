@@ -108,6 +108,10 @@ func (m *Machine) Join(id string, now time.Time) error {
 	if id == "" {
 		return fmt.Errorf("join: %w", ErrNoWorkerID)
 	}
+	if m.banned[id] {
+		m.sweep(now)
+		return fmt.Errorf("join of %q: %w: a result of it differed from the bits two other workers agreed on", id, ErrBanned)
+	}
 	if w := m.workers[id]; w != nil {
 		m.returnLeases(w)
 	}
@@ -122,6 +126,10 @@ func (m *Machine) Join(id string, now time.Time) error {
 func (m *Machine) Heartbeat(id string, now time.Time) error {
 	if id == "" {
 		return fmt.Errorf("heartbeat: %w", ErrNoWorkerID)
+	}
+	if m.banned[id] {
+		m.sweep(now)
+		return nil
 	}
 	m.touch(id, now)
 	m.sweep(now)

@@ -16,6 +16,11 @@ type Result struct {
 	Step    int
 	Shard   int
 	Version int
+	// Lineage echoes the lease's too: how many rollbacks the job's
+	// parameters had been through (see the coordinator's verified results).
+	// Parameters are one value per (Lineage, Version); a result computed
+	// from parameters a rollback discarded is invalid.
+	Lineage uint64
 	// LayoutHash identifies the layout Grads follows (Layout.Hash).
 	LayoutHash uint64
 

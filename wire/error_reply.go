@@ -19,6 +19,9 @@ const (
 	// CodeWrongClass: the worker computes other bits than the job's
 	// workers (another compute class); it must not work for the job.
 	CodeWrongClass
+	// CodeBanned: the job banned the worker (a result of it differed from
+	// the bits two other workers agreed on); it must not work for the job.
+	CodeBanned
 )
 
 // String names the code for errors and logs.
@@ -36,6 +39,8 @@ func (c Code) String() string {
 		return "internal error"
 	case CodeWrongClass:
 		return "wrong compute class"
+	case CodeBanned:
+		return "banned"
 	}
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
@@ -43,7 +48,7 @@ func (c Code) String() string {
 // Error is a negative reply to a request. It is also a Go error: Request
 // returns it as the error, and errors.Is matches it against ErrStaleVersion
 // (CodeStaleVersion), ErrNotFound (CodeNotFound), ErrWrongClass
-// (CodeWrongClass) or ErrRejected (any code).
+// (CodeWrongClass), ErrBanned (CodeBanned) or ErrRejected (any code).
 type Error struct {
 	Code Code
 	// Text explains the refusal to a human.
@@ -72,6 +77,8 @@ func (m *Error) Is(target error) bool {
 		return m.Code == CodeNotFound
 	case ErrWrongClass:
 		return m.Code == CodeWrongClass
+	case ErrBanned:
+		return m.Code == CodeBanned
 	}
 	return false
 }

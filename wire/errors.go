@@ -30,6 +30,9 @@ var (
 	// ErrWrongClass is returned by Request when the coordinator refuses a
 	// worker whose compute class (its canary) is not the job's.
 	ErrWrongClass = errors.New("wrong compute class")
+	// ErrBanned is returned by Request when the coordinator refuses a
+	// worker it banned for the job (see the coordinator's verified results).
+	ErrBanned = errors.New("banned for the job")
 	// ErrRejected is returned by Request for any other Error reply.
 	ErrRejected = errors.New("request rejected")
 	// ErrInvalidJob means a job ID cannot be used in a NATS subject.

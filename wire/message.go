@@ -11,8 +11,9 @@ import (
 // ProtocolVersion is the version byte this build writes and the only one it
 // reads. Bump it when any message layout changes (2: WorkRequest lost
 // HaveVersion; 3: Ctl and JoinAck carry the coordinator's Epoch; 4:
-// WorkRequest carries the worker's compute-class canary).
-const ProtocolVersion = 4
+// WorkRequest carries the worker's compute-class canary; 5: Lease,
+// ParamsRequest, Params and Result carry the parameters' Lineage).
+const ProtocolVersion = 5
 
 // frameOverhead is the type byte, the version byte and the trailing CRC.
 const frameOverhead = 2 + 4

@@ -11,7 +11,7 @@ type Result struct {
 // Type implements Message.
 func (*Result) Type() Type { return TypeResult }
 
-func (m *Result) sizeHint() int { return 64 + len(m.Worker) + 4*len(m.Grads) + 4*len(m.Stats) }
+func (m *Result) sizeHint() int { return 72 + len(m.Worker) + 4*len(m.Grads) + 4*len(m.Stats) }
 
 func (m *Result) encode(e *encoder) {
 	e.str("worker", m.Worker)
@@ -23,6 +23,7 @@ func (m *Result) encode(e *encoder) {
 	e.f32s("grads", m.Grads)
 	e.f32s("stats", m.Stats)
 	e.U64(m.LayoutHash)
+	e.U64(m.Lineage)
 }
 
 func (m *Result) decode(d *decoder) {
@@ -35,4 +36,5 @@ func (m *Result) decode(d *decoder) {
 	m.Grads = d.f32s("grads")
 	m.Stats = d.f32s("stats")
 	m.LayoutHash = d.U64("layout_hash")
+	m.Lineage = d.U64("lineage")
 }

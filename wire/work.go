@@ -8,7 +8,8 @@ import (
 
 // WorkRequest is a worker's request for a shard on Subjects.Work. The reply
 // is a Lease, a Wait, a Done, or an Error with CodeWrongClass when the
-// worker's compute class is not the job's.
+// worker's compute class is not the job's or CodeBanned when the job banned
+// the worker.
 type WorkRequest struct {
 	// Worker is the WorkerID from JoinAck.
 	Worker string
@@ -42,8 +43,12 @@ type Lease struct {
 	// Step is the training step; Shard the shard within it.
 	Step  uint64
 	Shard int
-	// Version is the parameter version the gradient must be computed at.
+	// Version is the parameter version the gradient must be computed at,
+	// and Lineage the rollbacks the job's parameters had been through: a
+	// rollback recomputes versions, so parameters are one value per
+	// (Lineage, Version), and a worker's cache must be keyed by both.
 	Version uint64
+	Lineage uint64
 	// Timeout is how long the lease lasts, counted from when the worker
 	// receives it. A duration, not a wall-clock deadline: machines' clocks
 	// differ; the coordinator keeps the authoritative deadline.
@@ -58,12 +63,13 @@ type Lease struct {
 // Type implements Message.
 func (*Lease) Type() Type { return TypeLease }
 
-func (m *Lease) sizeHint() int { return 40 + batchSizeHint(&m.Batch) }
+func (m *Lease) sizeHint() int { return 48 + batchSizeHint(&m.Batch) }
 
 func (m *Lease) encode(e *encoder) {
 	e.U64(m.Step)
 	e.Int(m.Shard)
 	e.U64(m.Version)
+	e.U64(m.Lineage)
 	e.dur(m.Timeout)
 	e.Int(m.Attempt)
 	encodeBatch(e, &m.Batch)
@@ -73,6 +79,7 @@ func (m *Lease) decode(d *decoder) {
 	m.Step = d.U64("step")
 	m.Shard = d.Int("shard")
 	m.Version = d.U64("version")
+	m.Lineage = d.U64("lineage")
 	m.Timeout = d.dur("timeout")
 	m.Attempt = d.Int("attempt")
 	decodeBatch(d, &m.Batch)

@@ -17,6 +17,6 @@ func Compute(m *model.Model, p, st params.Vector, l *wire.Lease) (*wire.Result, 
 	if err != nil {
 		return nil, fmt.Errorf("compute step %d shard %d: %w", l.Step, l.Shard, err)
 	}
-	r.Step, r.Shard, r.Version = int(l.Step), l.Shard, int(l.Version)
+	r.Step, r.Shard, r.Version, r.Lineage = int(l.Step), l.Shard, int(l.Version), l.Lineage
 	return &wire.Result{Result: r}, nil
 }

@@ -83,6 +83,7 @@ type loop struct {
 	canary, class string
 	layout        uint64
 	ver           uint64 // version of p and st; valid when have
+	lineage       uint64 // their lineage (wire.Lease.Lineage)
 	have          bool
 	p, st         params.Vector
 
@@ -252,6 +253,9 @@ func (w *loop) join(ctx context.Context) error {
 		if errors.Is(err, wire.ErrAuthorization) {
 			return fmt.Errorf("worker: join job %q: NATS refused this worker's credentials (check --token or --creds): %w", w.cfg.Job, err)
 		}
+		if errors.Is(err, wire.ErrBanned) {
+			return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
+		}
 		if attempt == 1 || attempt%20 == 0 {
 			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err)
 		}
@@ -366,7 +370,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		if errors.Is(err, errNewCoordinator) {
 			continue
 		}
-		if errors.Is(err, wire.ErrWrongClass) {
+		if errors.Is(err, wire.ErrWrongClass) || errors.Is(err, wire.ErrBanned) {
 			return w.stats, fmt.Errorf("worker: job %q refuses this worker: %w", w.cfg.Job, err)
 		}
 		if err != nil {
@@ -437,8 +441,8 @@ func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
 	if w.cfg.Compute != nil {
 		return w.cfg.Compute(l)
 	}
-	if !w.have || w.ver != l.Version {
-		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version})
+	if !w.have || w.ver != l.Version || w.lineage != l.Lineage {
+		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version, Lineage: l.Lineage})
 		if errors.Is(err, wire.ErrStaleVersion) {
 			w.stats.Stale++
 			return nil, nil
@@ -447,11 +451,11 @@ func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
 			return nil, fmt.Errorf("fetch parameters of version %d: %w", l.Version, err)
 		}
 		pm, ok := reply.(*wire.Params)
-		if !ok || pm.Version != l.Version || pm.LayoutHash != w.layout {
+		if !ok || pm.Version != l.Version || pm.Lineage != l.Lineage || pm.LayoutHash != w.layout {
 			return nil, fmt.Errorf("fetch parameters of version %d: got %s", l.Version, reply.Type())
 		}
 		w.mu.Lock()
-		w.p, w.st, w.ver, w.have = pm.Params, pm.State, pm.Version, true
+		w.p, w.st, w.ver, w.lineage, w.have = pm.Params, pm.State, pm.Version, pm.Lineage, true
 		w.mu.Unlock()
 		w.stats.ParamsFetched++
 	}
