@@ -143,3 +143,69 @@ func TestPruneKeepsLastBestAndPointer(t *testing.T) {
 		})
 	}
 }
+
+// TestRollbackDeletesLaterCheckpointsAndUpdatesTheRecordAtOnce: Rollback
+// deletes the checkpoints after its step, re-picks the best among those
+// left, and writes the record's update, all in one transaction; an update
+// that makes an invalid record changes nothing.
+func TestRollbackDeletesLaterCheckpointsAndUpdatesTheRecordAtOnce(t *testing.T) {
+	acc := map[uint64]float64{2: 0.2, 4: 0.4, 6: 0.9, 8: 0.5}
+	tests := []struct {
+		name        string
+		after       uint64
+		bad         bool
+		wantKept    []uint64
+		wantBest    uint64
+		wantLineage uint64
+	}{
+		{"past the best", 4, false, []uint64{2, 4}, 4, 1},
+		{"keeping the best", 6, false, []uint64{2, 4, 6}, 6, 1},
+		{"to before the first", 0, false, nil, 0, 1},
+		{"an invalid update changes nothing", 4, true, []uint64{2, 4, 6, 8}, 6, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := tempStore(t, WithReleaseBetweenWrites())
+			if err := s.PutJob(testJob("j", 8)); err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range []uint64{2, 4, 6, 8} {
+				saveMetric(t, s, "j", step, map[string]float64{"val_acc": acc[step]})
+			}
+			deleted, err := s.Rollback("j", tt.after, func(r *JobRecord) {
+				r.Lineage = 1
+				if tt.bad {
+					r.Status = "bogus"
+				}
+			})
+			if (err != nil) != tt.bad {
+				t.Fatalf("Rollback: %v, want error %v", err, tt.bad)
+			}
+			infos, err := s.List("j")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []uint64
+			for _, in := range infos {
+				kept = append(kept, in.Step)
+			}
+			if !slices.Equal(kept, tt.wantKept) || len(kept)+len(deleted) != 4 && !tt.bad {
+				t.Fatalf("kept %v (deleted %v), want %v", kept, deleted, tt.wantKept)
+			}
+			rec, err := s.Job("j")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Lineage != tt.wantLineage {
+				t.Errorf("lineage %d, want %d", rec.Lineage, tt.wantLineage)
+			}
+			best, err := s.Best("j")
+			switch {
+			case tt.wantBest == 0 && !errors.Is(err, ErrNotFound):
+				t.Errorf("Best = %v, %v; want none", best, err)
+			case tt.wantBest != 0 && (err != nil || best.Step != tt.wantBest):
+				t.Errorf("Best = %v, %v; want step %d", best, err, tt.wantBest)
+			}
+		})
+	}
+}

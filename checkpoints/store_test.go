@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,7 @@ func TestJobRecordRoundTrips(t *testing.T) {
 	want.Layout.Entries = append(want.Layout.Entries, testLayout(3).Entries[0])
 	want.Layout.Entries[1].Name, want.Layout.Entries[1].Offset = "bias", 12
 	want.BestMetric, want.LowerIsBetter, want.Status = "val_loss", true, StatusDone
+	want.Lineage, want.Banned, want.Trusted = 2, []string{"w-bad"}, map[string]int{"w-1": 3, "w-2": 0}
 	if err := s.PutJob(want); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +129,8 @@ func TestJobRecordRoundTrips(t *testing.T) {
 	}
 	if got.ID != want.ID || !bytes.Equal(got.Spec, want.Spec) || got.SpecFormat != want.SpecFormat ||
 		got.Dataset != want.Dataset || got.BestMetric != want.BestMetric || !got.LowerIsBetter ||
-		got.Status != StatusDone || !got.Layout.Equal(want.Layout) {
+		got.Status != StatusDone || !got.Layout.Equal(want.Layout) || got.Lineage != 2 ||
+		!slices.Equal(got.Banned, want.Banned) || !maps.Equal(got.Trusted, want.Trusted) {
 		t.Fatalf("Job = %+v, want %+v", got, want)
 	}
 	jobs, err := s.Jobs()

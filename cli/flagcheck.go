@@ -63,6 +63,9 @@ func givenJobFlags(c *cli.Context) error {
 			}
 		}
 	}
+	if v := c.Float64("verify"); c.IsSet("verify") && !(v >= 0 && v <= 1) {
+		return fmt.Errorf("--verify %v: want a fraction of shards from 0 (off) to 1", v)
+	}
 	if c.IsSet("lr") && !(c.Float64("lr") > 0) {
 		return fmt.Errorf("--lr %v: want a positive learning rate", c.Float64("lr"))
 	}

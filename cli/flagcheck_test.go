@@ -41,6 +41,8 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--lease-timeout", "-1s"), "--lease-timeout"},
 		{append(start, "--heartbeat-timeout", "-5s"), "--heartbeat-timeout"},
 		{append(start, "--lr", "0"), "--lr 0"},
+		{append(start, "--verify", "-0.1"), "--verify -0.1"},
+		{append(start, "--verify", "1.5"), "--verify 1.5"},
 		{append(start, "--lr", "-0.1"), "--lr -0.1"},
 		{append(start, "--seed", "0"), "--seed 0"},
 		{append(start, "--threads", "-1"), "--threads -1"},

@@ -55,6 +55,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "checkpoint-every", Value: d.CheckpointEvery, Usage: "steps between checkpoints (the last step always)"},
 		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
+		&cli.Float64Flag{Name: "verify", Value: d.Verify, Usage: "fraction of shards (0 to 1) two workers compute and must agree on bit for bit; a worker that disagrees with two others is banned and the job rolls back past its results (see SECURITY.md)"},
 		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
 		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port); off loopback it needs --token, --auth, client certificates or --insecure"},
@@ -133,6 +134,9 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	}
 	if c.IsSet("lr") {
 		spec.Optimizer.LR = c.Float64("lr")
+	}
+	if c.IsSet("verify") {
+		spec.Verify = c.Float64("verify")
 	}
 	if c.IsSet("lease-timeout") {
 		spec.LeaseTimeout = coordinator.Duration(c.Duration("lease-timeout"))

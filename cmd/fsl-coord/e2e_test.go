@@ -700,7 +700,7 @@ func benchTrain(t *testing.T, dir string, startArgs []string) string {
 	var bench []string
 	for i := 0; i < len(args); i++ { // bench train takes only the job's flags
 		switch args[i] {
-		case "--db", "--token", "--eval-episodes", "--log-level", "--summary":
+		case "--db", "--token", "--eval-episodes", "--log-level", "--summary", "--verify":
 			i++
 		case "--quiet":
 		default:

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/worker"
+)
+
+// cheater is a client with the job's credentials that computes every lease
+// it takes with fsl's own model and worker code, in the job's compute class
+// (its canary is right), and then, after its first honest results (which
+// earn it trust: the job takes the unverified ones unchecked), multiplies
+// the gradients by 1.01 before sending them: finite, well-formed and
+// wrong.
+type cheater struct {
+	id     string
+	honest int64 // results sent right before it starts cheating
+	sent   atomic.Int64
+	banned atomic.Bool
+}
+
+func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) error {
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: c.id, Token: testToken, RetryOnFailedConnect: true})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	subj, _ := wire.NewSubjects(testJob)
+	request := func(subject string, m wire.Message) (wire.Message, error) {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return nc.Request(rctx, subject, m)
+	}
+	var ack *wire.JoinAck
+	for attempt := 0; ack == nil; attempt++ {
+		reply, err := request(subj.Join, &wire.Join{Worker: c.id, ID: c.id, Threads: 1, GPU: -1, Version: "cheat"})
+		if err == nil {
+			ack, _ = reply.(*wire.JoinAck)
+		}
+		if ack == nil && (ctx.Err() != nil || attempt == 100) {
+			return fmt.Errorf("join: %v (reply %v)", err, reply)
+		}
+		if ack == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var mc model.Config
+	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
+		return err
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return err
+	}
+	canary, err := m.Canary()
+	if err != nil {
+		return err
+	}
+	joined <- struct{}{}
+	go func() {
+		t := time.NewTicker(400 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				nc.Send(subj.Heartbeat, &wire.Heartbeat{Worker: c.id}) //nolint:errcheck // best effort
+			}
+		}
+	}()
+	var p, st params.Vector
+	var ver, lineage uint64
+	have := false
+	for i := 0; i < 100000 && ctx.Err() == nil; i++ {
+		reply, err := request(subj.Work, &wire.WorkRequest{Worker: c.id, Canary: canary, Class: m.Class()})
+		if errors.Is(err, wire.ErrBanned) {
+			c.banned.Store(true)
+			return nil
+		}
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		switch r := reply.(type) {
+		case *wire.Lease:
+			if !have || ver != r.Version || lineage != r.Lineage {
+				pr, err := request(subj.Params, &wire.ParamsRequest{Version: r.Version, Lineage: r.Lineage})
+				pm, ok := pr.(*wire.Params)
+				if err != nil || !ok {
+					continue // gone: the step finished without us
+				}
+				p, st, ver, lineage, have = pm.Params, pm.State, pm.Version, pm.Lineage, true
+			}
+			res, err := worker.Compute(m, p, st, r)
+			if err != nil {
+				return err
+			}
+			if c.sent.Load() >= c.honest {
+				for j := range res.Grads {
+					res.Grads[j] *= 1.01
+				}
+			}
+			res.Worker, res.LayoutHash = c.id, ack.LayoutHash
+			if err := nc.Send(subj.Result, res); err != nil {
+				return err
+			}
+			c.sent.Add(1)
+		case *wire.Wait:
+			time.Sleep(min(r.RetryAfter, 200*time.Millisecond))
+		case *wire.Done:
+			return nil
+		}
+	}
+	return nil
+}
+
+// TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients runs the e2e job
+// with two honest worker processes and a cheater that joins at step 9,
+// sends 6 right results and then ×1.01 gradients. With verify 0.2 the
+// cheater is caught, banned, and the job rolls back to a checkpoint before
+// its first result taken unchecked (the checkpoint of step 8 or later),
+// recomputes from there and ends with bench train's parameters; with
+// verify 0 (the default) the job takes its gradients and ends elsewhere,
+// with nothing in its counters.
+func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	ref := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
+	for _, tt := range []struct {
+		verify string
+		caught bool
+	}{{"0.2", true}, {"0", false}} {
+		t.Run("verify "+tt.verify, func(t *testing.T) {
+			s, c, log := cheatRun(t, tt.verify)
+			t.Logf("verify %s: checks %d, mismatches %d, bans %d, rollbacks %d (%d steps), cheater sent %d results, banned %v; params %s",
+				tt.verify, s.Counters.Checks, s.Counters.Mismatches, s.Counters.Bans, s.Counters.Rollbacks,
+				s.Counters.StepsRolledBack, c.sent.Load(), c.banned.Load(), s.ParamsSHA256)
+			if c.sent.Load() == 0 {
+				t.Fatal("the cheater sent no result: the test proves nothing")
+			}
+			if s.Version != testSteps {
+				t.Fatalf("final version %d, want %d", s.Version, testSteps)
+			}
+			if !tt.caught {
+				if s.ParamsSHA256 == ref {
+					t.Errorf("the cheater's gradients left the parameters unchanged: %s", ref)
+				}
+				if s.Counters.Bans+s.Counters.Checks+s.Counters.Rollbacks != 0 || c.banned.Load() {
+					t.Errorf("verification off, yet counters %+v, banned %v", s.Counters, c.banned.Load())
+				}
+				return
+			}
+			if s.ParamsSHA256 != ref {
+				t.Errorf("params %s, bench train %s", s.ParamsSHA256, ref)
+			}
+			if s.Counters.Bans != 1 || s.Counters.Mismatches < 1 || s.Counters.Checks < 1 || !c.banned.Load() {
+				t.Errorf("cheater not caught: counters %+v, told it is banned %v", s.Counters, c.banned.Load())
+			}
+			// 6 honest results, each verified with probability 0.2: at
+			// least one was taken unchecked but with probability 0.2^6.
+			if s.Counters.Rollbacks != 1 || s.Counters.StepsRolledBack < 1 {
+				t.Errorf("rollbacks %d over %d steps, want one", s.Counters.Rollbacks, s.Counters.StepsRolledBack)
+			}
+			for _, want := range []string{"worker banned", `worker=cheater`, "rolled back"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("coordinator log lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// cheatRun runs the e2e job with --verify verify: two honest worker
+// processes from the start, the cheater from step 9. It returns the
+// coordinator's summary, the cheater, and the coordinator's output.
+func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, string) {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", verify)
+	co := start(t, "coord", bins.coord, args...)
+	obs := observer(t, url)
+	ws := workers(t, url, 2)
+	waitStep(t, obs, 9)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	c := &cheater{id: "cheater", honest: 6}
+	joined := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.run(ctx, url, joined); err != nil && ctx.Err() == nil {
+			t.Errorf("cheater: %v", err)
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	select {
+	case <-joined:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cheater did not join within 30s")
+	}
+	co.wait(t, 3*time.Minute)
+	for _, w := range ws {
+		w.wait(t, 30*time.Second)
+	}
+	return readSummary(t, filepath.Join(dir, "summary.json")), c, co.out.String()
+}
