@@ -147,6 +147,8 @@ type Driver struct {
 	paramsLineage uint64
 	savedTrust    map[string]int // as last written by saveTrust
 	savedBans     int
+	lastStep      time.Time // when a step was last applied (or the run began)
+	nextShortWarn time.Time
 }
 
 // A started coordinator says hello helloCount times, helloEvery apart:
@@ -317,6 +319,18 @@ func (d *Driver) resume(fingerprint string) error {
 		return fmt.Errorf("job %q in %s was trained on dataset %s, this one is %s", d.spec.ID, d.cfg.DB, rec.Dataset, fingerprint)
 	}
 	d.class = rec.Class
+	if step, who := pendingRollback(rec); step >= 0 {
+		// Stopped between a ban and its rollback: finish the rollback.
+		_, deleted, _, err := d.rollbackStore(step, rec.Lineage+1, rec.Trusted, rec.Banned)
+		if err != nil {
+			return fmt.Errorf("job %q: finish the rollback past step %d (worker %q banned): %w", d.spec.ID, step, who, err)
+		}
+		if rec, err = d.store.Job(d.spec.ID); err != nil {
+			return fmt.Errorf("job %q: %w", d.spec.ID, err)
+		}
+		d.log.Warn("finished a rollback the last run began: the steps since the banned worker's first unchecked result are recomputed",
+			"worker", who, "first_unchecked_step", step, "checkpoints_deleted", len(deleted), "lineage", rec.Lineage)
+	}
 	d.lineage, d.trustedIn, d.bannedIn = rec.Lineage, rec.Trusted, rec.Banned
 	c, err := d.store.Latest(d.spec.ID)
 	if errors.Is(err, checkpoints.ErrNotFound) {
@@ -381,6 +395,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	d.start = time.Now()
+	d.lastStep = d.start
 	d.hello(d.start)
 	tick := time.NewTicker(d.cfg.TickEvery)
 	defer tick.Stop()
@@ -402,6 +417,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			d.handle(ev, time.Now())
 		case now := <-tick.C:
 			d.hello(now)
+			d.warnShortOfWorkers(now)
 			for _, s := range d.logLimit.Due(now) {
 				d.log.Warn(s.String())
 			}
@@ -721,6 +737,7 @@ func (d *Driver) drainOutputs() error {
 					return fmt.Errorf("job %q: %w", d.spec.ID, err)
 				}
 				d.images += d.spec.ImagesPerStep()
+				d.lastStep = time.Now()
 				if err := d.validate(); err != nil {
 					return err
 				}

@@ -81,6 +81,10 @@ type ShardStatus struct {
 	Attempts int
 	// Worker is who sent the accepted result when State is ShardDone.
 	Worker string
+	// Verified marks a shard two workers must agree on (Config.Verify);
+	// Copies counts the disagreeing copies kept for it so far.
+	Verified bool
+	Copies   int
 }
 
 // LeaseStatus is one live lease.
@@ -119,7 +123,7 @@ func (m *Machine) Status() Status {
 	}
 	for i := range m.shards {
 		sh := &m.shards[i]
-		ss := ShardStatus{Shard: i, State: sh.state, Attempts: sh.attempts}
+		ss := ShardStatus{Shard: i, State: sh.state, Attempts: sh.attempts, Verified: sh.verify, Copies: len(sh.votes)}
 		if sh.state == ShardDone {
 			ss.Worker = sh.result.Worker
 		}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,10 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 	var ack *wire.JoinAck
 	for attempt := 0; ack == nil; attempt++ {
 		reply, err := request(subj.Join, &wire.Join{Worker: c.id, ID: c.id, Threads: 1, GPU: -1, Version: "cheat"})
+		if errors.Is(err, wire.ErrBanned) {
+			c.banned.Store(true)
+			return nil
+		}
 		if err == nil {
 			ack, _ = reply.(*wire.JoinAck)
 		}
@@ -145,7 +151,7 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 		caught bool
 	}{{"0.2", true}, {"0", false}} {
 		t.Run("verify "+tt.verify, func(t *testing.T) {
-			s, c, log := cheatRun(t, tt.verify)
+			s, c, log, dir := cheatRun(t, tt.verify)
 			t.Logf("verify %s: checks %d, mismatches %d, bans %d, rollbacks %d (%d steps), cheater sent %d results, banned %v; params %s",
 				tt.verify, s.Counters.Checks, s.Counters.Mismatches, s.Counters.Bans, s.Counters.Rollbacks,
 				s.Counters.StepsRolledBack, c.sent.Load(), c.banned.Load(), s.ParamsSHA256)
@@ -180,14 +186,35 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 					t.Errorf("coordinator log lacks %q", want)
 				}
 			}
+			// The ban outlives the process: the job resumed from its store
+			// for two more steps refuses the cheater at its join.
+			port := freePort(t)
+			args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary2.json")),
+				"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", tt.verify)
+			args[slices.Index(args, "--steps")+1] = strconv.Itoa(testSteps + 2)
+			co := start(t, "coord again", bins.coord, args...)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			again := &cheater{id: "cheater"}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := again.run(ctx, url, make(chan struct{}, 1)); err != nil || !again.banned.Load() || again.sent.Load() != 0 {
+				t.Errorf("the cheater's join after a restart: err %v, banned %v, sent %d; want refused as banned",
+					err, again.banned.Load(), again.sent.Load())
+			}
+			ws := workers(t, url, 2) // verified shards need two
+			co.wait(t, time.Minute)
+			for _, w := range ws {
+				w.wait(t, 30*time.Second)
+			}
 		})
 	}
 }
 
 // cheatRun runs the e2e job with --verify verify: two honest worker
 // processes from the start, the cheater from step 9. It returns the
-// coordinator's summary, the cheater, and the coordinator's output.
-func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, string) {
+// coordinator's summary, the cheater, the coordinator's output and the
+// run's directory (its store is fsl.db there).
+func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
@@ -219,5 +246,5 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 	for _, w := range ws {
 		w.wait(t, 30*time.Second)
 	}
-	return readSummary(t, filepath.Join(dir, "summary.json")), c, co.out.String()
+	return readSummary(t, filepath.Join(dir, "summary.json")), c, co.out.String(), dir
 }
