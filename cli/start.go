@@ -268,8 +268,13 @@ func runStart(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
 		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)
-	fmt.Fprintf(out, "shards applied %d, leased %d, expired %d, duplicates %d, invalid %d, dropped payloads %d\n",
-		sum.Counters.Applied, sum.Counters.Leased, sum.Counters.Expired, sum.Counters.Duplicates, sum.Counters.InvalidTotal, sum.Dropped)
+	cn := sum.Counters
+	fmt.Fprintf(out, "shards applied %d, leased %d, expired %d, duplicates %d, lost races %d, invalid %d, dropped payloads %d\n",
+		cn.Applied, cn.Leased, cn.Expired, cn.Duplicates, cn.LostRaces, cn.InvalidTotal, sum.Dropped)
+	if spec.Verify > 0 || cn.Bans > 0 {
+		fmt.Fprintf(out, "verified shards %d, mismatches %d, workers banned %d, rollbacks %d (%d steps recomputed)\n",
+			cn.Checks, cn.Mismatches, cn.Bans, cn.Rollbacks, cn.StepsRolledBack)
+	}
 	if n := c.Int("eval-episodes"); n > 0 {
 		return finalEval(c, spec, n)
 	}

@@ -167,7 +167,12 @@ func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
 	}
 	cn := st.Status.Counters
 	fmt.Fprintf(tw, "shards\tleased %d, backups %d, expired %d, returned %d\n", cn.Leased, cn.Backups, cn.Expired, cn.Returned)
-	fmt.Fprintf(tw, "results\tapplied %d, late %d, duplicates %d, invalid %d%s\n", cn.Applied, cn.Late, cn.Duplicates, cn.InvalidTotal, invalidReasons(cn.Invalid))
+	fmt.Fprintf(tw, "results\tapplied %d, late %d, duplicates %d, lost races %d, invalid %d%s\n",
+		cn.Applied, cn.Late, cn.Duplicates, cn.LostRaces, cn.InvalidTotal, invalidReasons(cn.Invalid))
+	if cn.Held+cn.Bans > 0 {
+		fmt.Fprintf(tw, "verification	verified %d, mismatches %d, banned %d, rollbacks %d (%d steps)\n",
+			cn.Checks, cn.Mismatches, cn.Bans, cn.Rollbacks, cn.StepsRolledBack)
+	}
 	fmt.Fprintf(tw, "workers\t%d (joined %d, left %d, lost %d)\n", len(st.Status.Workers), cn.WorkersJoined, cn.WorkersLeft, cn.WorkersLost)
 	if err := tw.Flush(); err != nil {
 		return err

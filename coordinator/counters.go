@@ -42,7 +42,7 @@ type Counters struct {
 	Late int
 	// Duplicates counts valid results for shards already done.
 	Duplicates int
-	// LostRaces counts copies of the previous step's shards from workers
+	// LostRaces counts copies of recent steps' shards from workers
 	// whose leases on them lost the race (Outcome Lost): hedged backups and
 	// slow workers in a healthy run.
 	LostRaces int

@@ -44,16 +44,21 @@ type Machine struct {
 	banned  map[string]bool
 	trusted map[string]int
 	lineage uint64
-	// prevLosers holds the (shard, worker) pairs of the previous step whose
-	// copies lost the race (another copy was accepted first, or their
-	// lease expired): their results, when they come, are Lost, not Invalid.
+	// prevLosers holds the (step, shard, worker) of the last lostWindow
+	// steps whose copies lost the race (another copy was accepted first,
+	// or their lease expired): their results, when they come, are Lost,
+	// not Invalid.
 	prevLosers map[loser]bool
 }
 
+// lostWindow is how many steps back a copy that lost the race is still
+// recognised as such (see Outcome Lost); an older one is Invalid (stale).
+const lostWindow = 16
+
 // loser is a worker whose copy of a shard lost the race.
 type loser struct {
-	shard  int
-	worker string
+	step, shard int
+	worker      string
 }
 
 // New returns a machine for the job cfg describes, starting at step
@@ -116,13 +121,20 @@ func (m *Machine) Advance(newVersion int) error {
 	if newVersion != m.step+1 {
 		return fmt.Errorf("advance to version %d: %w: step %d completes version %d", newVersion, ErrAdvanceVersion, m.step, m.step+1)
 	}
-	m.prevLosers = make(map[loser]bool)
+	if m.prevLosers == nil {
+		m.prevLosers = make(map[loser]bool)
+	}
+	for l := range m.prevLosers {
+		if l.step < newVersion-lostWindow {
+			delete(m.prevLosers, l)
+		}
+	}
 	for i := range m.shards {
 		for _, w := range m.shards[i].losers {
-			m.prevLosers[loser{i, w}] = true
+			m.prevLosers[loser{m.step, i, w}] = true
 		}
 		for _, w := range m.shards[i].expiredBy {
-			m.prevLosers[loser{i, w}] = true
+			m.prevLosers[loser{m.step, i, w}] = true
 		}
 	}
 	m.step = newVersion

@@ -24,8 +24,8 @@ const (
 	// Held: a valid copy of a verified shard, kept until another worker's
 	// copy agrees with it (see verify.go).
 	Held
-	// Lost: a valid-looking copy of a shard of the previous step from a
-	// worker whose lease on it lost the race (another copy was accepted
+	// Lost: a well-formed copy of a shard of one of the last 16 steps from
+	// a worker whose lease on it lost the race (another copy was accepted
 	// first, or the lease expired and another worker computed the shard):
 	// the normal fate of backups and slow workers. Dropped.
 	Lost
@@ -138,8 +138,8 @@ func (v Verdict) Err() error {
 // settled result of its shard is Invalid (ReasonMismatch) and bans its
 // sender, and so does a kept copy the settled result differs from.
 // A banned worker's results are Invalid (ReasonBanned). A copy of a shard
-// of the previous step from a worker whose lease on it lost the race is
-// Lost, not Invalid: backups and slow workers send those in healthy runs.
+// of a recent step from a worker whose lease on it lost the race is Lost,
+// not Invalid: backups and slow workers send those in healthy runs.
 //
 // A result from a worker the machine does not know registers that worker,
 // as a Join would (minus taking back leases).
@@ -230,10 +230,10 @@ func (m *Machine) check(r *params.Result) (Reason, string) {
 	return m.checkShape(r)
 }
 
-// lost reports whether r is a well-formed copy of a shard of the previous
-// step from a worker whose lease on it lost the race.
+// lost reports whether r is a well-formed copy of a shard of one of the
+// last lostWindow steps from a worker whose lease on it lost the race.
 func (m *Machine) lost(r *params.Result) bool {
-	if r.Step+1 != m.step || r.Version != r.Step || r.Lineage != m.lineage || !m.prevLosers[loser{r.Shard, r.Worker}] {
+	if r.Step >= m.step || r.Version != r.Step || r.Lineage != m.lineage || !m.prevLosers[loser{r.Step, r.Shard, r.Worker}] {
 		return false
 	}
 	reason, _ := m.checkShape(r)

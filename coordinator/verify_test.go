@@ -283,6 +283,7 @@ func TestLostCopiesAreNotInvalid(t *testing.T) {
 	cfg := testConfig()
 	cfg.ShardsPerStep = 2
 	cfg.BackupWhenRemaining = 2
+	cfg.TotalSteps = lostWindow + 4
 	m := mustNew(t, cfg, 0)
 	now := at(time.Second)
 	mustLease(t, m, "a", now)                                      // shard 0
@@ -321,5 +322,19 @@ func TestLostCopiesAreNotInvalid(t *testing.T) {
 	}
 	if c := m.Counters(); c.LostRaces != 1 {
 		t.Errorf("%d lost races, want 1", c.LostRaces)
+	}
+	// Still lost steps later, within the window; stale beyond it.
+	for step := 1; step <= lostWindow; step++ {
+		completeStep(t, m, "b", now)
+		if err := m.Advance(step + 1); err != nil {
+			t.Fatal(err)
+		}
+		want := Lost
+		if step == lostWindow {
+			want = Invalid
+		}
+		if v := m.Result(validResult(cfg, "a", 0, 0), now); v.Outcome != want {
+			t.Fatalf("the loser's copy at step %d: %+v, want %v", step+1, v, want)
+		}
 	}
 }
