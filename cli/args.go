@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,7 +18,8 @@ const completionFlag = "--generate-bash-completion"
 // reading flags at the first positional argument and would leave --dir D
 // as arguments. The command is found by walking app's commands along the
 // arguments; a flag's value moves with it unless the flag is a bool (or
-// written --flag=value). Everything after "--" stays positional, and a
+// written --flag=value). With --help the arguments go (they would be read
+// as help topics). Everything after "--" stays positional, and a
 // completion request is left as it is (the shell completes the word it is
 // on, which must stay last).
 func flagsFirst(app *cli.App, args []string) []string {
@@ -62,9 +64,14 @@ func flagsFirst(app *cli.App, args []string) []string {
 				rest = rest[1:]
 			}
 		}
+		if slices.ContainsFunc(out, isHelp) {
+			return out // urfave/cli would read the arguments as help topics
+		}
 		return append(out, pos...)
 	}
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
 
 // isFlag says whether arg is a flag ("-x", "--x", "--x=v"), not "-" (the
 // standard input) or "--" (the end of flags).
