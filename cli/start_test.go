@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
@@ -77,6 +81,41 @@ func TestStartRejectsBadConfigs(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProgressWithJSONLogsIsJSON(t *testing.T) {
+	for _, progress := range []string{"always", "auto"} {
+		t.Run(progress, func(t *testing.T) {
+			app := NewCoordApp()
+			var out, errOut bytes.Buffer
+			app.Writer, app.ErrWriter = &out, &errOut
+			app.ExitErrHandler = func(*cli.Context, error) {}
+			err := Run(context.Background(), app, []string{"fsl-coord", "start", "--steps", "4", "--local-workers", "1", "--listen", "127.0.0.1:0",
+				"--http", "", "--eval-episodes", "0", "--db", filepath.Join(t.TempDir(), "fsl.db"), "--log-format", "json", "--log-level", "info",
+				"--progress", progress})
+			if err != nil {
+				t.Fatalf("start: %v\n%s\n%s", err, out.String(), errOut.String())
+			}
+			records := 0
+			for _, line := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("stderr line %q is not JSON: %v", line, err)
+				}
+				if rec["msg"] == "progress" {
+					records++
+				}
+			}
+			// --progress always: a record every 10% of the job (every step of
+			// 4); auto: none, stderr being no terminal.
+			if want := map[string]int{"always": 4, "auto": 0}[progress]; records != want {
+				t.Errorf("%d progress records, want %d:\n%s", records, want, errOut.String())
+			}
+			if strings.Contains(out.String(), "step 4/4") {
+				t.Errorf("progress on stdout:\n%s", out.String())
 			}
 		})
 	}
