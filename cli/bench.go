@@ -50,7 +50,7 @@ func benchCommand() *cli.Command {
 				Name:  "train",
 				Usage: "train one job in this process without NATS, then evaluate it on held-out classes",
 				Description: "The single-process baseline: every shard of every step is computed here, in shard order,\n" +
-					"with the same Trainer the coordinator uses, so its parameters equal a distributed run's.\n" +
+					"with the coordinator's own update arithmetic, so its parameters equal a distributed run's.\n" +
 					"Prints images/s, peak RSS and a table of accuracies with 95% confidence intervals.\n\n" +
 					"Examples:\n" +
 					"   fsl-coord bench train --steps 200 --eval-episodes 200\n" +

@@ -50,8 +50,8 @@ func checkpointsCommand() *cli.Command {
 				Name:  "export",
 				Usage: "write one checkpoint and its job record to a self-describing file",
 				Description: "Examples:\n" +
-					"   fsl-coord checkpoints export --job omni --checkpoint best --out omni-best.fslckpt\n" +
-					"   fsl-coord eval --from omni-best.fslckpt                 # evaluate it elsewhere",
+					"   fsl-coord checkpoints export --job omni --checkpoint best --out omni-best.fslck\n" +
+					"   fsl-coord eval --from omni-best.fslck                 # evaluate it elsewhere",
 				Flags: append([]cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptLockFlag(),
 					&cli.StringFlag{Name: "out", Usage: "file to write", Required: true}}, ckptStepFlags()...),
 				Action: ckptExport,
@@ -61,7 +61,7 @@ func checkpointsCommand() *cli.Command {
 				Usage:     "store a checkpoint from an export file (creating the job and the store if missing)",
 				ArgsUsage: "FILE",
 				Description: "Examples:\n" +
-					"   fsl-coord checkpoints import omni-best.fslckpt --db other.db",
+					"   fsl-coord checkpoints import omni-best.fslck --db other.db",
 				Flags:  []cli.Flag{ckptDBFlag(), ckptLockFlag()},
 				Action: ckptImport,
 			},

@@ -34,7 +34,7 @@ func evalCommand() *cli.Command {
 			"Examples:\n" +
 			"   fsl-coord eval --checkpoint best --way 5,20 --shot 1          # job fsl in fsl.db, after fsl-coord start\n" +
 			"   fsl-coord eval --db fsl.db --job omni --checkpoint best --way 5,20 --official-runs\n" +
-			"   fsl-coord eval --from omni-5000.fslckpt --json | jq '.results[].mean'\n" +
+			"   fsl-coord eval --from omni-5000.fslck --json | jq '.results[].mean'\n" +
 			"   fsl-coord eval --job omni --nats nats://coord:4222 --token \"$T\"  # while the coordinator holds the store",
 		Flags: append([]cli.Flag{
 			ckptDBFlag(),

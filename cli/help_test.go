@@ -95,3 +95,33 @@ func TestJobFlagsShowTheSpecDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryCommandsHelpHasExamplesAndNoJargon(t *testing.T) {
+	jargon := regexp.MustCompile(`release-between-writes|coordinator\.[A-Z]|model\.[A-Z]|JobSpec|JobStatus|Trainer|\bGrad\b`)
+	pages := map[string]string{"fsl-worker": helpOf(t, NewWorkerApp()), "fsl-coord": helpOf(t, NewCoordApp())}
+	var walk func(prefix []string, cmds []*cli.Command)
+	walk = func(prefix []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			p := append(append([]string{}, prefix...), c.Name)
+			if c.Action != nil { // a runnable command, not a group
+				pages["fsl-coord "+strings.Join(p, " ")] = helpOf(t, NewCoordApp(), p...)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(nil, NewCoordApp().Commands)
+	if len(pages) < 15 {
+		t.Fatalf("only %d help pages", len(pages))
+	}
+	for name, text := range pages {
+		if !strings.Contains(text, "Examples:\n") {
+			t.Errorf("%s --help: no Examples section:\n%s", name, text)
+		}
+		if j := jargon.FindString(text); j != "" {
+			t.Errorf("%s --help: %q", name, j)
+		}
+	}
+}
