@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,47 @@ func TestEveryCommandsHelpHasExamplesAndNoJargon(t *testing.T) {
 		if j := jargon.FindString(text); j != "" {
 			t.Errorf("%s --help: %q", name, j)
 		}
+	}
+}
+
+func TestEnvVarsOnEveryFlagOfTheirName(t *testing.T) {
+	env := map[string]string{"nats": "FSL_NATS", "token": "FSL_TOKEN", "creds": "FSL_CREDS", "nkey": "FSL_NKEY", "job": "FSL_JOB", "db": "FSL_DB"}
+	// bench train's --db is an extra output, not the store of a job at
+	// hand: an exported FSL_DB must not switch it on.
+	except := map[string]bool{"fsl-coord bench train --db": true}
+	checked := 0
+	check := func(path string, flags []cli.Flag) {
+		for _, f := range flags {
+			name := f.Names()[0]
+			want, ok := env[name]
+			if !ok || except[path+" --"+name] {
+				continue
+			}
+			checked++
+			ev, _ := f.(interface{ GetEnvVars() []string })
+			if ev == nil || !slices.Contains(ev.GetEnvVars(), want) {
+				t.Errorf("%s --%s does not read %s", path, name, want)
+			}
+		}
+	}
+	check("fsl-worker", NewWorkerApp().Flags)
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			check(prefix+" "+c.Name, c.Flags)
+			walk(prefix+" "+c.Name, c.Subcommands)
+		}
+	}
+	walk("fsl-coord", NewCoordApp().Commands)
+	if checked < 20 {
+		t.Errorf("only %d flags checked", checked)
+	}
+	t.Setenv("FSL_JOB", "from-env")
+	t.Setenv("FSL_DB", filepath.Join(t.TempDir(), "env.db"))
+	if _, err := runCoord(t, "checkpoints", "show"); err == nil || !strings.Contains(err.Error(), "env.db") {
+		t.Errorf("checkpoints show with FSL_JOB and FSL_DB: %v, want the store of FSL_DB (and no missing --job)", err)
 	}
 }
