@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/fsl-project/fsl/coordinator"
 )
@@ -32,10 +31,15 @@ func progressOn(c *cli.Context, w io.Writer) (bool, error) {
 	}
 }
 
-// isTerminal says whether w is a terminal (not a file, pipe or /dev/null).
+// isTerminal says whether w is a terminal: a character device, not a
+// file or pipe (/dev/null counts as one; what goes there is lost anyway).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // progressLine prints the live training line: step/total, loss, images/s,
