@@ -156,7 +156,8 @@ func evalAction(c *cli.Context) error {
 	if c.IsSet("rotations") {
 		rotations = c.Bool("rotations")
 	}
-	if !c.Bool("json") {
+	if !c.Bool("json") { // --json: stdout and stderr stay one JSON document
+		noteBLAS(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)))
 		fmt.Fprintf(c.App.Writer, "using checkpoint %d of job %s: %s\n", lc.ckpt.Step, lc.rec.ID, lc.why)
 	}
 	out := evalOutput{Job: lc.rec.ID, Step: lc.ckpt.Step, Source: lc.source, Choice: lc.why,

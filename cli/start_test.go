@@ -120,3 +120,28 @@ func TestProgressWithJSONLogsIsJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestRerunWithOtherSettingsIsRefusedBeforeAnythingStarts(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "fsl.db")
+	args := []string{"start", "--steps", "2", "--local-workers", "1", "--listen", "127.0.0.1:0", "--http", "", "--eval-episodes", "0", "--db", db}
+	if out, err := runCoord(t, args...); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	out, err := runCoord(t, append(args, "--way", "5", "--data", "glyphs:seed=3")...)
+	if err == nil {
+		t.Fatalf("rerun with other settings succeeded:\n%s", out)
+	}
+	for _, want := range []string{"  --way: 10 → 5", `  --data (dataset): "glyphs" → "glyphs:seed=3"`, "--job fsl-2", "--db other.db"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not hold %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(out, "embedded NATS") || strings.Contains(out, "job fsl:") {
+		t.Errorf("started before refusing:\n%s", out)
+	}
+	// more steps only: it resumes, and says so first
+	out, err = runCoord(t, append(args[:2:2], append([]string{"3"}, args[3:]...)...)...)
+	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "resuming job fsl from step 2 of 3 (the newest checkpoint in "+db+")" {
+		t.Errorf("rerun with --steps 3: %v, first line %q\n%s", err, first, out)
+	}
+}
