@@ -255,7 +255,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 func evalDatasets(c *cli.Context, dataSpec string, size int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
 	testOpts := episodes.Options{Size: size, Split: c.String("split"), Rotations: rotations}
 	if c.Bool("force") || rec.Dataset == "" {
-		if rec.Dataset == "" {
+		if rec.Dataset == "" && !c.Bool("json") { // --json says so in training_checked
 			fmt.Fprintf(c.App.ErrWriter, "warning: job %q records no dataset fingerprint; the dataset cannot be checked\n", rec.ID)
 		}
 		ds, err := episodes.Open(dataSpec, testOpts)

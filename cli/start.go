@@ -339,14 +339,19 @@ func resumeStep(db string, spec coordinator.JobSpec) (int, error) {
 // on, and the exit status is 128 + the signal's number (130, 143), as a
 // shell reports a process the signal ended.
 func stopped(c *cli.Context, sig os.Signal, spec coordinator.JobSpec, db string) error {
-	where := "no checkpoint was written"
+	where, step := "no checkpoint was written", -1
 	if st, err := checkpoints.Open(db, checkpoints.WithReadOnly()); err == nil {
 		if ckpt, err := st.Latest(spec.ID); err == nil {
-			where = fmt.Sprintf("its newest checkpoint is step %d of %d in %s", ckpt.Step, spec.Steps, db)
+			where, step = fmt.Sprintf("its newest checkpoint is step %d of %d in %s", ckpt.Step, spec.Steps, db), int(ckpt.Step)
 		}
 		st.Close()
 	}
-	fmt.Fprintf(c.App.ErrWriter, "stopped by %s: %s; run the same command again to resume job %s\n", signalName(sig), where, spec.ID)
+	if c.String("log-format") == "json" { // stderr stays JSON records
+		slog.New(slog.NewJSONHandler(c.App.ErrWriter, nil)).Warn("stopped: run the same command again to resume",
+			"job", spec.ID, "signal", signalName(sig), "checkpoint_step", step, "db", db)
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "stopped by %s: %s; run the same command again to resume job %s\n", signalName(sig), where, spec.ID)
+	}
 	return cli.Exit("", exitCodeOf(sig))
 }
 

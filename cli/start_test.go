@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -143,5 +144,38 @@ func TestRerunWithOtherSettingsIsRefusedBeforeAnythingStarts(t *testing.T) {
 	out, err = runCoord(t, append(args[:2:2], append([]string{"3"}, args[3:]...)...)...)
 	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "resuming job fsl from step 2 of 3 (the newest checkpoint in "+db+")" {
 		t.Errorf("rerun with --steps 3: %v, first line %q\n%s", err, first, out)
+	}
+}
+
+func TestStoppedSaysWhereAndHowToResume(t *testing.T) {
+	db := evalJob(t, glyphSpec(), nil) // job "j", checkpoints at 10 and 20
+	spec := glyphSpec()
+	spec.ID, spec.Steps = "j", 400
+	for _, tc := range []struct {
+		format string
+		sig    syscall.Signal
+		code   int
+		want   string
+	}{
+		{"text", syscall.SIGTERM, 143, "stopped by SIGTERM: its newest checkpoint is step 20 of 400 in " + db + "; run the same command again to resume job j\n"},
+		{"text", syscall.SIGINT, 130, "stopped by SIGINT (Ctrl-C): its newest checkpoint is step 20 of 400"},
+		{"json", syscall.SIGTERM, 143, `"msg":"stopped: run the same command again to resume","job":"j","signal":"SIGTERM","checkpoint_step":20`},
+	} {
+		t.Run(tc.format+" "+tc.sig.String(), func(t *testing.T) {
+			var out bytes.Buffer
+			app := &cli.App{Name: "fsl-coord", Writer: &out, ErrWriter: &out, ExitErrHandler: func(*cli.Context, error) {}, Flags: []cli.Flag{logFormatFlag()},
+				Action: func(c *cli.Context) error { return stopped(c, tc.sig, spec, db) }}
+			err := app.Run([]string{"fsl-coord", "--log-format", tc.format})
+			var msg strings.Builder
+			if code := exitStatus(&msg, "fsl-coord", err); code != tc.code || msg.Len() > 0 {
+				t.Errorf("exit status %d, message %q; want %d and none", code, msg.String(), tc.code)
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output %q, want it to hold %q", out.String(), tc.want)
+			}
+			if tc.format == "json" && !json.Valid(out.Bytes()) {
+				t.Errorf("--log-format json: %q is not JSON", out.String())
+			}
+		})
 	}
 }
