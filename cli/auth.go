@@ -22,7 +22,7 @@ func authCommand() *cli.Command {
 				"(the same roles for an external NATS server). NATS enforces each role's subjects: a worker may only\n" +
 				"join, ask for work and parameters, send results and heartbeats; a reader may only ask for status\n" +
 				"and checkpoints; only the coordinator publishes control messages.\n\n" +
-				"Example:\n" +
+				"Examples:\n" +
 				"   fsl-coord auth init --dir auth\n" +
 				"   fsl-coord start --auth auth --listen 0.0.0.0:4222\n" +
 				"   fsl-worker --nats nats://coord:4222 --nkey auth/worker.nk\n" +

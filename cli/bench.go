@@ -50,17 +50,21 @@ func benchCommand() *cli.Command {
 				Name:  "train",
 				Usage: "train one job in this process without NATS, then evaluate it on held-out classes",
 				Description: "The single-process baseline: every shard of every step is computed here, in shard order,\n" +
-					"with the same Trainer the coordinator uses, so its parameters equal a distributed run's.\n" +
-					"Prints images/s, peak RSS and a table of accuracies with 95% confidence intervals.",
+					"with the coordinator's own update arithmetic, so its parameters equal a distributed run's.\n" +
+					"Prints images/s, peak RSS and a table of accuracies with 95% confidence intervals.\n\n" +
+					"Examples:\n" +
+					"   fsl-coord bench train --steps 200 --eval-episodes 200\n" +
+					"   fsl-coord bench train --data /data/omniglot --split background --rotations --steps 5000 --threads 4",
 				Flags: append(jobFlags(),
 					&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
-					&cli.StringFlag{Name: "eval-ways", Value: "5,20", Usage: "ways of the final evaluation, comma-separated"},
+					&cli.StringFlag{Name: "eval-way", Value: "5,20", Usage: "ways of the final evaluation, comma-separated (as eval's --way)"},
+					&cli.StringFlag{Name: "eval-ways", Hidden: true, Usage: "older name of --eval-way"},
 					&cli.IntFlag{Name: "eval-shot", Value: 1, Usage: "shots of the final evaluation"},
 					&cli.IntFlag{Name: "eval-query", Value: 15, Usage: "queries per class of the final evaluation"},
 					&cli.IntFlag{Name: "eval-episodes", Value: 1000, Usage: "episodes per evaluation (0: no evaluation)"},
 					&cli.StringFlag{Name: "db", Usage: "also save the final checkpoint to this store"},
 					&cli.StringFlag{Name: "summary", Usage: "write the result as JSON to this file"},
-					&cli.BoolFlag{Name: "quiet", Usage: "no progress lines"},
+					progressFlags()[0], progressFlags()[1],
 				),
 				Action: runBenchTrain,
 			},
@@ -117,7 +121,10 @@ func runBenchTrain(c *cli.Context) error {
 	fmt.Fprintf(out, "bench train: %s loss on %s (%d classes), %d steps × %d shards × %d images = %d images, BLAS %s, %d thread(s)\n",
 		spec.Loss, ds.Name, len(ds.Classes), spec.Steps, spec.Shards, spec.SamplerConfig().Images(),
 		spec.Steps*spec.ImagesPerStep(), cpu.BLASName(), c.Int("threads"))
-	prog := newProgressLine(out, c.Bool("quiet"))
+	prog, err := newProgressLine(c)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	tr, err := coordinator.RunLocal(ctx, spec, ds, m.Grad, prog.step)
 	prog.finish()
@@ -141,9 +148,9 @@ func runBenchTrain(c *cli.Context) error {
 			return fmt.Errorf("held-out classes: %w", err)
 		}
 		net := eval.Net{Model: m, Params: tr.Params, State: tr.State}
-		ways, err := parseInts(c.String("eval-ways"))
+		ways, err := parseInts(stringOf(c, "eval-way", "eval-ways"))
 		if err != nil {
-			return fmt.Errorf("--eval-ways: %w", err)
+			return fmt.Errorf("--eval-way: %w", err)
 		}
 		for _, way := range ways {
 			r, err := eval.Episodes(net, test, eval.EpisodeConfig{Way: way, Shot: c.Int("eval-shot"), Query: c.Int("eval-query"), Episodes: n, Seed: 1}, nil)

@@ -30,7 +30,9 @@ func benchClusterCommands() []*cli.Command {
 			Usage: "efficiency: a coordinator with N worker processes against N independent single-process trainers",
 			Description: "Runs the job --runs times each way and prints the medians: images/s of a coordinator with\n" +
 				"--workers fsl-worker processes (steady state, from step --warmup on), and the summed images/s of\n" +
-				"--workers concurrent `bench train` processes computing the same batches without NATS.",
+				"--workers concurrent `bench train` processes computing the same batches without NATS.\n\n" +
+				"Examples:\n" +
+				"   fsl-coord bench cluster --workers 2 --runs 3",
 			Flags: append(jobFlags(),
 				&cli.IntFlag{Name: "workers", Value: 2, Usage: "worker processes (and baseline trainers)"},
 				&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs of each kind"},
@@ -42,6 +44,8 @@ func benchClusterCommands() []*cli.Command {
 		{
 			Name:  "scale",
 			Usage: "scale: many simulated workers with fake gradients of Conv-4's size against one coordinator",
+			Description: "Examples:\n" +
+				"   fsl-coord bench scale --workers 64 --steps 100",
 			Flags: append(jobFlags(),
 				&cli.IntFlag{Name: "workers", Value: 64, Usage: "simulated workers, each with its own NATS connection, in one child process"},
 			),

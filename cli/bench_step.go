@@ -27,13 +27,16 @@ func benchStepCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "step",
 		Usage: "kernel speed: images/s and peak RSS of one worker's training step, per loss and thread count",
-		Description: "Computes Grad on batches of --images synthetic glyph images of --size pixels (the sampler's\n" +
+		Description: "Computes the gradients of batches of --images synthetic glyph images of --size pixels (the sampler's\n" +
 			"real batch structure: triplets, balanced pairs, 5-way 1-shot episodes), --steps timed steps after one\n" +
 			"warm-up, in a fresh child process per loss, thread count and run. Prints the median over --runs of\n" +
-			"images/s (wall), images per CPU-second, and peak RSS of the child process.",
+			"images/s (wall), images per CPU-second, and peak RSS of the child process.\n\n" +
+			"Examples:\n" +
+			"   fsl-coord bench step\n" +
+			"   fsl-coord bench step --loss proto --threads 1,2,4 --json",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "loss", Value: "triplet,siamese,proto", Usage: "losses to measure, comma-separated"},
-			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (model.Threads), comma-separated"},
+			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (results do not depend on it), comma-separated"},
 			&cli.IntFlag{Name: "images", Value: 60, Usage: "images per batch (a multiple of 60 fits every loss)"},
 			&cli.IntFlag{Name: "size", Value: 28, Usage: "image side in pixels"},
 			&cli.IntFlag{Name: "steps", Value: 40, Usage: "timed steps per run"},

@@ -29,34 +29,47 @@ func checkpointsCommand() *cli.Command {
 		Usage: "list, show, export, import and prune stored checkpoints",
 		Subcommands: []*cli.Command{
 			{
-				Name:   "ls",
-				Usage:  "list jobs, or with --job the checkpoints of one job",
+				Name:  "ls",
+				Usage: "list jobs, or with --job the checkpoints of one job",
+				Description: "Examples:\n" +
+					"   fsl-coord checkpoints ls                               # the jobs in fsl.db\n" +
+					"   fsl-coord checkpoints ls --job fsl --json              # one job's checkpoints, with metrics",
 				Flags:  []cli.Flag{ckptDBFlag(), ckptJobFlag(false), ckptJSONFlag(), ckptLockFlag()},
 				Action: ckptList,
 			},
 			{
-				Name:   "show",
-				Usage:  "show one checkpoint: step, metrics, and the SHA-256 of its parameters",
-				Flags:  []cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptStepFlag(), ckptJSONFlag(), ckptLockFlag()},
+				Name:  "show",
+				Usage: "show one checkpoint: step, metrics, and the SHA-256 of its parameters",
+				Description: "Examples:\n" +
+					"   fsl-coord checkpoints show --job fsl                   # the newest\n" +
+					"   fsl-coord checkpoints show --job fsl --checkpoint best --json",
+				Flags:  append([]cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptJSONFlag(), ckptLockFlag()}, ckptStepFlags()...),
 				Action: ckptShow,
 			},
 			{
 				Name:  "export",
 				Usage: "write one checkpoint and its job record to a self-describing file",
-				Flags: []cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptStepFlag(), ckptLockFlag(),
-					&cli.StringFlag{Name: "out", Usage: "file to write", Required: true}},
+				Description: "Examples:\n" +
+					"   fsl-coord checkpoints export --job omni --checkpoint best --out omni-best.fslck\n" +
+					"   fsl-coord eval --from omni-best.fslck                 # evaluate it elsewhere",
+				Flags: append([]cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptLockFlag(),
+					&cli.StringFlag{Name: "out", Usage: "file to write", Required: true}}, ckptStepFlags()...),
 				Action: ckptExport,
 			},
 			{
 				Name:      "import",
 				Usage:     "store a checkpoint from an export file (creating the job and the store if missing)",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{ckptDBFlag(), ckptLockFlag()},
-				Action:    ckptImport,
+				Description: "Examples:\n" +
+					"   fsl-coord checkpoints import omni-best.fslck --db other.db",
+				Flags:  []cli.Flag{ckptDBFlag(), ckptLockFlag()},
+				Action: ckptImport,
 			},
 			{
 				Name:  "prune",
-				Usage: "delete all but the newest and best checkpoints of a job (the best pointer's target is always kept)",
+				Usage: "delete all but the newest and best checkpoints of a job (the best checkpoint is always kept)",
+				Description: "Examples:\n" +
+					"   fsl-coord checkpoints prune --job omni --keep-last 3",
 				Flags: []cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptJSONFlag(), ckptLockFlag(),
 					&cli.IntFlag{Name: "keep-last", Value: 5, Usage: "newest valid checkpoints to keep"},
 					&cli.IntFlag{Name: "keep-best", Value: 1, Usage: "best checkpoints by the job's metric to keep"}},
@@ -66,16 +79,19 @@ func checkpointsCommand() *cli.Command {
 	}
 }
 
-func ckptDBFlag() cli.Flag {
-	return &cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store file", EnvVars: []string{"FSL_DB"}}
-}
+func ckptDBFlag() cli.Flag { return dbFlag("checkpoint store file") }
 
 func ckptJobFlag(required bool) cli.Flag {
-	return &cli.StringFlag{Name: "job", Usage: "job ID", Required: required}
+	return &cli.StringFlag{Name: "job", EnvVars: []string{"FSL_JOB"}, Usage: "job ID", Required: required}
 }
 
-func ckptStepFlag() cli.Flag {
-	return &cli.StringFlag{Name: "step", Value: "latest", Usage: "checkpoint: a step number, latest or best"}
+// ckptStepFlags are --checkpoint (as eval names it) and its older name
+// --step, hidden.
+func ckptStepFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best or a step number"},
+		&cli.StringFlag{Name: "step", Hidden: true, Usage: "older name of --checkpoint"},
+	}
 }
 
 func ckptJSONFlag() cli.Flag {
@@ -84,7 +100,7 @@ func ckptJSONFlag() cli.Flag {
 
 func ckptLockFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "lock-timeout", Value: 5 * time.Second,
-		Usage: "how long to wait for a process holding the store (a coordinator without release-between-writes holds it while it runs)"}
+		Usage: "how long to wait for another process using the store (a coordinator holds it only while it writes)"}
 }
 
 func ckptOpen(c *cli.Context, write bool) (*checkpoints.Store, error) {
@@ -108,7 +124,7 @@ func ckptOpen(c *cli.Context, write bool) (*checkpoints.Store, error) {
 func ckptResolve(st *checkpoints.Store, job, step string) (*checkpoints.Checkpoint, error) {
 	sel, err := checkpoints.ParseSelector(step)
 	if err != nil {
-		return nil, fmt.Errorf("--step: %w", err)
+		return nil, fmt.Errorf("--checkpoint: %w", err)
 	}
 	return st.Select(job, sel)
 }
@@ -293,7 +309,7 @@ func ckptShow(c *cli.Context) error {
 	}
 	defer st.Close()
 	job := c.String("job")
-	cp, err := ckptResolve(st, job, c.String("step"))
+	cp, err := ckptResolve(st, job, stringOf(c, "checkpoint", "step"))
 	if err != nil {
 		return err
 	}
@@ -333,7 +349,7 @@ func ckptExport(c *cli.Context) error {
 	}
 	defer st.Close()
 	job, out := c.String("job"), c.String("out")
-	cp, err := ckptResolve(st, job, c.String("step"))
+	cp, err := ckptResolve(st, job, stringOf(c, "checkpoint", "step"))
 	if err != nil {
 		return err
 	}

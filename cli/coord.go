@@ -7,11 +7,24 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// NewCoordApp returns the fsl-coord application.
+// NewCoordApp returns the fsl-coord application. Run it with Run (or Main),
+// which lets flags follow positional arguments.
 func NewCoordApp() *cli.App {
 	return &cli.App{
 		Name:  "fsl-coord",
 		Usage: "train, inspect and evaluate few-shot learning jobs",
+		Description: "Examples:\n" +
+			"   fsl-coord start --local-workers 2                   # train the default job \"fsl\" into fsl.db\n" +
+			"   fsl-coord eval --checkpoint best --way 5,20          # its accuracy on held-out classes\n" +
+			"   fsl-coord status                                     # a running job, asked over NATS\n" +
+			"   fsl-coord checkpoints ls --job fsl                   # its checkpoints\n" +
+			"   fsl-coord help start                                 # one command's flags and examples\n\n" +
+			"Flags may come before or after a command's arguments. Many read environment variables when not\n" +
+			"given: FSL_NATS, FSL_TOKEN, FSL_NKEY, FSL_CREDS, FSL_JOB, FSL_DB (each flag's help names its own).",
+		EnableBashCompletion: true,
+		HideVersion:          true, // our own --version (versionFlag) says more than a version
+		Flags:                []cli.Flag{versionFlag},
+		Before:               rootBefore,
 		Commands: []*cli.Command{
 			// Each subcommand lives in its own file of this package.
 			startCommand(),
@@ -21,6 +34,7 @@ func NewCoordApp() *cli.App {
 			datasetCommand(),
 			evalCommand(),
 			authCommand(),
+			completionCommand(),
 		},
 	}
 }

@@ -20,6 +20,9 @@ func datasetCommand() *cli.Command {
 				Name:      "inspect",
 				Usage:     "print classes, images, groups, image size and content fingerprint of a dataset",
 				ArgsUsage: "SPEC (glyphs[:seed=N,...], an Omniglot folder or zip, a miniImageNet folder, an image tree)",
+				Description: "Examples:\n" +
+					"   fsl-coord dataset inspect glyphs\n" +
+					"   fsl-coord dataset inspect data/omniglot --split background --rotations --json",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 					&cli.IntFlag{Name: "size", Value: episodes.DefaultSize, Usage: "image side in pixels"},
@@ -32,6 +35,9 @@ func datasetCommand() *cli.Command {
 				Name:      "fetch",
 				Usage:     "download the official Omniglot zips with checksums, resume and atomic rename",
 				ArgsUsage: "omniglot",
+				Description: "Examples:\n" +
+					"   fsl-coord dataset fetch omniglot --dir data/omniglot\n" +
+					"   fsl-coord start --data data/omniglot --job omni --rotations --local-workers 2",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Value: ".", Usage: "folder to download into"},
 					&cli.StringFlag{Name: "base-url", Value: episodes.OmniglotBaseURL, Usage: "URL the file names are appended to"},

@@ -23,7 +23,7 @@ func runCoord(t *testing.T, args ...string) (string, error) {
 	var out bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &out
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.RunContext(context.Background(), append([]string{"fsl-coord"}, args...))
+	err := Run(context.Background(), app, append([]string{"fsl-coord"}, args...))
 	return out.String(), err
 }
 

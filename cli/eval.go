@@ -28,12 +28,18 @@ func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
 		Usage: "measure few-shot accuracy of a checkpoint on held-out classes (random episodes with 95% CI, Omniglot's official runs)",
-		Description: "Every figure is printed with its protocol, seed and dataset fingerprint.\n" +
-			"--way and --shot take lists (--way 5,20 --shot 1,5, or repeated flags): every combination is evaluated.",
+		Description: "Every figure is printed with its protocol, seed and dataset fingerprint, after a line naming the\n" +
+			"checkpoint and why it was chosen (best falls back to the newest when no checkpoint is validated).\n" +
+			"--way and --shot take lists (--way 5,20 --shot 1,5, or repeated flags): every combination is evaluated.\n\n" +
+			"Examples:\n" +
+			"   fsl-coord eval --checkpoint best --way 5,20 --shot 1          # job fsl in fsl.db, after fsl-coord start\n" +
+			"   fsl-coord eval --db fsl.db --job omni --checkpoint best --way 5,20 --official-runs\n" +
+			"   fsl-coord eval --from omni-5000.fslck --json | jq '.results[].mean'\n" +
+			"   fsl-coord eval --job omni --nats nats://coord:4222 --token \"$T\"  # while the coordinator holds the store",
 		Flags: append([]cli.Flag{
 			ckptDBFlag(),
-			&cli.StringFlag{Name: "job", Usage: "job ID (with --from: optional, checked against the export)"},
-			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best or a step number"},
+			jobFlag("fsl", "job ID (with --from: checked against the export when given)"),
+			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best (by validation; the newest when none is validated) or a step number"},
 			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
 			&cli.StringFlag{Name: "split", Value: episodes.SplitTest, Usage: "classes to evaluate on (test: the held-out classes)"},
@@ -47,10 +53,11 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "official-runs", Usage: "also run Omniglot's 20 official one-shot runs (all_runs.zip beside the Omniglot zips)"},
 			&cli.BoolFlag{Name: "force", Usage: "evaluate even when the dataset's training split is not the one the job trained on"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
-			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar on stderr"},
+			progressFlags()[0], progressFlags()[1],
 			ckptLockFlag(),
-			&cli.StringFlag{Name: "nats", Usage: "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint", EnvVars: []string{"FSL_NATS"}},
-			&cli.StringFlag{Name: "token", Usage: "NATS auth token for --nats", EnvVars: []string{"FSL_TOKEN"}},
+			natsFlag("", "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint"),
+			tokenFlag("NATS auth token for --nats"),
+			credsFlag(),
 			nkeyFlag(wire.RoleReader),
 			&cli.DurationFlag{Name: "nats-timeout", Value: 30 * time.Second, Usage: "how long to wait for the coordinator's reply"},
 		}, tlsClientFlags()...),
@@ -94,18 +101,20 @@ func evalFlags(c *cli.Context) (evalSettings, error) {
 	if err := positiveDuration(c, "nats-timeout", "lock-timeout"); err != nil {
 		return s, err
 	}
-	if c.String("from") == "" && c.String("job") == "" {
-		return s, errors.New("--job is required (or --from an export file)")
+	if _, err := progressOn(c, c.App.ErrWriter); err != nil {
+		return s, err
 	}
 	return s, nil
 }
 
 // evalOutput is what `eval --json` prints.
 type evalOutput struct {
-	Job          string           `json:"job"`
-	Step         uint64           `json:"step"`
-	ParamsSHA256 string           `json:"params_sha256"`
-	Source       string           `json:"source"`
+	Job          string `json:"job"`
+	Step         uint64 `json:"step"`
+	ParamsSHA256 string `json:"params_sha256"`
+	Source       string `json:"source"`
+	// Choice says why this checkpoint: "the newest", "best by val_acc 0.93".
+	Choice       string           `json:"checkpoint_choice"`
 	Dataset      evalDataset      `json:"dataset"`
 	Results      []eval.Report    `json:"results"`
 	OfficialRuns *eval.RunsReport `json:"official_runs,omitempty"`
@@ -147,7 +156,11 @@ func evalAction(c *cli.Context) error {
 	if c.IsSet("rotations") {
 		rotations = c.Bool("rotations")
 	}
-	out := evalOutput{Job: lc.rec.ID, Step: lc.ckpt.Step, Source: lc.source,
+	if !c.Bool("json") { // --json: stdout and stderr stay one JSON document
+		noteBLAS(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)))
+		fmt.Fprintf(c.App.Writer, "using checkpoint %d of job %s: %s\n", lc.ckpt.Step, lc.rec.ID, lc.why)
+	}
+	out := evalOutput{Job: lc.rec.ID, Step: lc.ckpt.Step, Source: lc.source, Choice: lc.why,
 		Dataset: evalDataset{Spec: dataSpec, Split: c.String("split"), Training: lc.rec.Dataset}}
 	sum := lc.ckpt.ParamsSHA256()
 	out.ParamsSHA256 = hex.EncodeToString(sum[:])
@@ -208,7 +221,8 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 		if err != nil {
 			return lc, err
 		}
-		if job != "" && job != lc.rec.ID {
+		lc.why = "the export file's"
+		if c.IsSet("job") && job != lc.rec.ID {
 			return lc, fmt.Errorf("--from %s holds job %q, not --job %q", from, lc.rec.ID, job)
 		}
 		return lc, nil
@@ -226,8 +240,12 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if err != nil {
 		return lc, err
 	}
-	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
-	return fetchCheckpoint(c.Context, url, conn, job, which.String(), c.Duration("nats-timeout"))
+	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
+	lc, err = fetchCheckpoint(c.Context, url, conn, job, which.String(), c.Duration("nats-timeout"))
+	if err == nil {
+		lc.why = chosenBecause(which, lc.rec, lc.ckpt)
+	}
+	return lc, err
 }
 
 // evalDatasets opens the classes to evaluate on and, unless --force,
@@ -237,7 +255,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 func evalDatasets(c *cli.Context, dataSpec string, size int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
 	testOpts := episodes.Options{Size: size, Split: c.String("split"), Rotations: rotations}
 	if c.Bool("force") || rec.Dataset == "" {
-		if rec.Dataset == "" {
+		if rec.Dataset == "" && !c.Bool("json") { // --json says so in training_checked
 			fmt.Fprintf(c.App.ErrWriter, "warning: job %q records no dataset fingerprint; the dataset cannot be checked\n", rec.ID)
 		}
 		ds, err := episodes.Open(dataSpec, testOpts)
@@ -306,7 +324,8 @@ func printEvalTable(w io.Writer, out evalOutput) error {
 	return nil
 }
 
-// evalBar is a progress bar on stderr, or nothing with --quiet. The bar
+// evalBar is a progress bar on stderr, or nothing (--progress: by
+// default only on a terminal). The bar
 // is made on the first update, when the total is known: a bar of unknown
 // length runs a spinner goroutine that races with updates.
 type evalBar struct {
@@ -316,7 +335,7 @@ type evalBar struct {
 }
 
 func newEvalBar(c *cli.Context, what string) *evalBar {
-	if c.Bool("quiet") {
+	if on, _ := progressOn(c, c.App.ErrWriter); !on { // checked by evalFlags
 		return &evalBar{}
 	}
 	return &evalBar{w: c.App.ErrWriter, what: what}

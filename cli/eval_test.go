@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func runEval(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	var out, errw bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errw
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	err = app.RunContext(context.Background(), append([]string{"fsl-coord", "eval"}, args...))
+	err = Run(context.Background(), app, append([]string{"fsl-coord", "eval"}, args...))
 	return out.String(), errw.String(), err
 }
 
@@ -123,7 +124,7 @@ func TestEvalEvaluatesEveryWayShotCombination(t *testing.T) {
 		t.Errorf("same flags, another output (%v):\n%s\n%s", err, stdout, again)
 	}
 	// The table prints the protocol, seed and fingerprint on every row.
-	table, stderr, err := runEval(t, "--db", db, "--job", "j", "--checkpoint", "10", "--way", "2,4", "--query", "2", "--episodes", "4")
+	table, stderr, err := runEval(t, "--db", db, "--job", "j", "--checkpoint", "10", "--way", "2,4", "--query", "2", "--episodes", "4", "--progress", "always")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,10 @@ func TestEvalEvaluatesEveryWayShotCombination(t *testing.T) {
 		t.Errorf("table:\n%s", table)
 	}
 	if !strings.Contains(stderr, "2-way 1-shot") {
-		t.Errorf("no progress bar on stderr: %q", stderr)
+		t.Errorf("--progress always: no progress bar on stderr: %q", stderr)
+	}
+	if _, stderr, err := runEval(t, "--db", db, "--job", "j", "--way", "2", "--query", "2", "--episodes", "4"); err != nil || stderr != "" {
+		t.Errorf("--progress auto, stderr not a terminal: %v, stderr %q; want nothing", err, stderr)
 	}
 }
 
@@ -194,7 +198,7 @@ func TestEvalRefusesBadInput(t *testing.T) {
 		msgs []string
 	}{
 		{"unknown job", []string{"--db", db, "--job", "nope"}, []string{`job "nope" is not in`, `(it holds "j")`}},
-		{"no job", []string{"--db", db}, []string{"--job is required"}},
+		{"default job not in the store", []string{"--db", db}, []string{`job "fsl" is not in`, `(it holds "j")`}},
 		{"missing store", []string{"--db", filepath.Join(t.TempDir(), "none.db"), "--job", "j"}, []string{"none.db", "no such file"}},
 		{"missing checkpoint", []string{"--db", db, "--job", "j", "--checkpoint", "15"}, []string{`job "j"`, "checkpoint 15", "not found"}},
 		{"bad checkpoint selector", []string{"--db", db, "--job", "j", "--checkpoint", "newest"}, []string{`checkpoint "newest"`, "latest, best or a step"}},
@@ -406,5 +410,41 @@ func TestEvalRunsTheOfficialRunsBesideOmniglot(t *testing.T) {
 		"--way", "3", "--episodes", "3", "--query", "2", "--quiet")
 	if err != nil || !strings.Contains(table, eval.OfficialRunsProtocol) || !strings.Contains(table, "20 runs, 400 items") || !strings.Contains(table, "01 20/20") {
 		t.Errorf("table (%v):\n%s", err, table)
+	}
+}
+
+func TestEvalSaysWhichCheckpointItChoseAndWhy(t *testing.T) {
+	validated := evalJob(t, glyphSpec(), nil) // val_acc 10 at step 10, 20 at step 20
+	unvalidated := evalJob(t, glyphSpec(), func(r *checkpoints.JobRecord) { r.BestMetric = "val_loss_never_measured" })
+	tests := []struct {
+		name     string
+		db, ckpt string
+		want     string
+		step     uint64
+	}{
+		{"best", validated, "best", "using checkpoint 20 of job j: best by val_acc 20", 20},
+		{"latest", validated, "latest", "using checkpoint 20 of job j: the newest", 20},
+		{"a step", validated, "10", "using checkpoint 10 of job j: step 10, as asked", 10},
+		{"best without validation", unvalidated, "best", "using checkpoint 20 of job j: the newest, as no checkpoint of the job is validated (start --eval-every N", 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--db", tc.db, "--job", "j", "--checkpoint", tc.ckpt, "--way", "2", "--query", "1", "--episodes", "2"}
+			out, _, err := runEval(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(first, tc.want) {
+				t.Errorf("first line %q, want %q", first, tc.want)
+			}
+			js, _, err := runEval(t, append(args, "--json")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeEval(t, js)
+			if got.Step != tc.step || !strings.HasPrefix("using checkpoint "+strconv.FormatUint(got.Step, 10)+" of job j: "+got.Choice, tc.want) {
+				t.Errorf("--json: step %d, checkpoint_choice %q; want step %d, %q", got.Step, got.Choice, tc.step, tc.want)
+			}
+		})
 	}
 }

@@ -41,12 +41,32 @@ func portOf(addr string) int {
 	return n
 }
 
-// loadedCheckpoint is one checkpoint with the record of its job, and where
-// it was read from (for messages).
+// loadedCheckpoint is one checkpoint with the record of its job, where it
+// was read from and why it was chosen (for messages).
 type loadedCheckpoint struct {
 	rec    checkpoints.JobRecord
 	ckpt   *checkpoints.Checkpoint
 	source string
+	why    string
+}
+
+// chosenBecause says why ckpt is the checkpoint sel asked for: "the
+// newest", "best by val_acc 0.93", "step 300, as asked".
+func chosenBecause(sel checkpoints.Selector, rec checkpoints.JobRecord, ckpt *checkpoints.Checkpoint) string {
+	switch sel.String() {
+	case "best":
+		metric := rec.BestMetric
+		if metric == "" {
+			metric = checkpoints.DefaultBestMetric
+		}
+		if v, ok := ckpt.Metrics[metric]; ok {
+			return fmt.Sprintf("best by %s %.4g", metric, v)
+		}
+		return "best by " + metric
+	case "latest":
+		return "the newest"
+	}
+	return fmt.Sprintf("step %d, as asked", ckpt.Step)
 }
 
 // loadNet opens a job's checkpoint (latest, best or a step) from a store
@@ -77,10 +97,17 @@ func readCheckpoint(db, job string, which checkpoints.Selector, lockTimeout time
 		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: %w", job, db, err)
 	}
 	c, err := st.Select(job, which)
+	if errors.Is(err, checkpoints.ErrNotFound) && which.String() == "best" {
+		// No validation has run: the newest checkpoint, saying so.
+		if c, lerr := st.Latest(job); lerr == nil {
+			return loadedCheckpoint{rec: rec, ckpt: c, source: db,
+				why: "the newest, as no checkpoint of the job is validated (start --eval-every N validates and keeps the best)"}, nil
+		}
+	}
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("job %q in %s: checkpoint %s: %w", job, db, which, err)
 	}
-	return loadedCheckpoint{rec: rec, ckpt: c, source: db}, nil
+	return loadedCheckpoint{rec: rec, ckpt: c, source: db, why: chosenBecause(which, rec, c)}, nil
 }
 
 // jobList names the jobs a store holds, for an unknown-job message.

@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,10 +33,10 @@ func startFlags() []cli.Flag {
 	d := coordinator.DefaultSpec()
 	sgdLR := params.OptimizerConfig{Name: params.OptimizerSGD}.WithDefaults().LR
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "YAML job spec (fields as in coordinator.JobSpec: loss, dataset, way, shards, steps, optimizer, ...)"},
-		&cli.StringFlag{Name: "job", Value: d.ID, Usage: "job ID"},
+		&cli.StringFlag{Name: "config", Usage: "YAML job file: the fields are the flags' names with _ for - (dataset for --data, id for --job; optimizer: {name, lr, ...}); given flags override it"},
+		jobFlag(d.ID, "job ID"),
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto, triplet or siamese"},
-		&cli.StringFlag{Name: "data", Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},
+		&cli.StringFlag{Name: "data", Aliases: []string{"dataset"}, Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},
 		&cli.StringFlag{Name: "split", Value: d.Split, Usage: "training split (train: background minus validation groups)"},
 		&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side in pixels"},
 		&cli.BoolFlag{Name: "rotations", Value: d.Rotations, Usage: "add 90° rotations of each class as new classes"},
@@ -56,17 +54,17 @@ func startFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
 		&cli.Float64Flag{Name: "verify", Value: d.Verify, Usage: "fraction of shards (0 to 1) two workers compute and must agree on bit for bit; a worker that disagrees with two others is banned and the job rolls back past its results (see SECURITY.md)"},
-		&cli.StringFlag{Name: "db", Value: "fsl.db", Usage: "checkpoint store (bbolt file)"},
-		&cli.StringFlag{Name: "nats", Usage: "use this NATS server instead of the embedded one (nats://host:4222)"},
+		dbFlag("checkpoint store (bbolt file)"),
+		natsFlag("", "use this NATS server instead of the embedded one (nats://host:4222)"),
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "embedded NATS server address (port 0: any free port); off loopback it needs --token, --auth, client certificates or --insecure"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token clients must present (with --nats: the token this process presents)"},
+		tokenFlag("shared token clients must present (with --nats: the token this process presents)"),
+		credsFlag(),
 		authFlag,
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},
 		&cli.IntFlag{Name: "eval-every", Value: d.EvalEvery, Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
 		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
-		&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		&cli.StringFlag{Name: "summary", Usage: "also write the run's summary (final params sha256, counters) as JSON to this file"},
 		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
@@ -74,7 +72,7 @@ func startFlags() []cli.Flag {
 		httpTokenFlag("bearer token the HTTP monitor requires on all but /metrics, /healthz and /readyz"),
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiles on the HTTP monitor under /debug/pprof/"},
 		insecureFlag(),
-	}, tlsStartFlags()...)
+	}, append(progressFlags(), tlsStartFlags()...)...)
 }
 
 func startCommand() *cli.Command {
@@ -84,7 +82,14 @@ func startCommand() *cli.Command {
 		Description: "Trains the job the flags and --config describe. With --local-workers N the workers run in this\n" +
 			"process, so one command trains end to end (with the embedded server they and the coordinator connect\n" +
 			"to it in memory, not through a socket); otherwise start fsl-worker processes against --listen.\n" +
-			"Exits 0 when the job completes.",
+			"Exits 0 when the job completes. Rerun the same command to resume from the newest checkpoint in --db.\n" +
+			"Ctrl-C or SIGTERM writes a checkpoint and exits with 130 or 143 (128 + the signal's number).\n\n" +
+			"Examples:\n" +
+			"   fsl-coord start --local-workers 2                        # job \"fsl\" on generated glyphs, into fsl.db\n" +
+			"   fsl-coord start --job omni --data /data/omniglot --rotations --steps 5000 \\\n" +
+			"       --listen 0.0.0.0:4222 --token \"$T\"                   # workers on other machines: fsl-worker\n" +
+			"   fsl-coord start --config job.yaml --steps 8000           # a YAML job, trained longer\n" +
+			"   fsl-coord start --local-workers 2 --eval-every 100       # validate, so eval --checkpoint best has a choice",
 		Flags:  startFlags(),
 		Action: runStart,
 	}
@@ -189,10 +194,28 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	if c.String("creds") != "" && url == "" {
+		return errors.New("--creds is a user of an external NATS server: give it with --nats (the embedded server takes --token or --auth)")
+	}
+	prog, err := newProgressLine(c)
+	if err != nil {
+		return err
+	}
+	db := c.String("db")
+	out := c.App.Writer
+	// Before anything starts: "resuming" is the first line, and a rerun
+	// with other settings is refused before servers and workers start.
+	from, err := resumeStep(db, spec)
+	if err != nil {
+		return err
+	}
+	if from > 0 {
+		fmt.Fprintf(out, "resuming job %s from step %d of %d (the newest checkpoint in %s)\n", spec.ID, from, spec.Steps, db)
+	}
+	noteBLAS(log)
+	ctx, interrupted, stop := notifyInterrupt(c.Context)
 	defer stop()
 
-	out := c.App.Writer
 	mon, stopHTTP, err := serveMonitor(c, spec.ID, log)
 	if err != nil {
 		return err
@@ -224,13 +247,13 @@ func runStart(c *cli.Context) error {
 		url, inProc, clientTLS = srv.ClientURL(), srv, nil
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, NKeyFile: auth.coordKey, TLS: clientTLS, Logger: log, InProcess: inProc})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, CredsFile: c.String("creds"), NKeyFile: auth.coordKey,
+		TLS: clientTLS, Logger: log, InProcess: inProc})
 	if err != nil {
 		return fmt.Errorf("--nats %s: %w", url, err)
 	}
 	defer nc.Close()
 
-	prog := newProgressLine(out, c.Bool("quiet"))
 	driverDone := make(chan struct{})
 	var wg sync.WaitGroup
 	if n := c.Int("local-workers"); n > 0 {
@@ -244,17 +267,27 @@ func runStart(c *cli.Context) error {
 		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, conn); err != nil {
 			return err
 		}
-		go func() { <-driverDone; time.AfterFunc(5*time.Second, cancel) }()
+		go func() {
+			<-driverDone
+			if interrupted() != nil {
+				cancel() // no Done is coming: stop them now
+				return
+			}
+			time.AfterFunc(5*time.Second, cancel)
+		}()
 	}
 	validate, err := newValidator(spec, c.Int("val-episodes"))
 	if err != nil {
 		return err
 	}
-	sum, err := runDriver(ctx, mon, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: c.String("db"), Conn: nc, Logger: log,
+	sum, err := runDriver(ctx, mon, coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: db, Conn: nc, Logger: log,
 		Observer: coordinator.StepFunc(prog.step), Validate: validate})
 	close(driverDone)
 	prog.finish()
 	wg.Wait()
+	if sig := interrupted(); sig != nil && errors.Is(err, context.Canceled) {
+		return stopped(c, sig, spec, db)
+	}
 	if err != nil {
 		return err
 	}
@@ -262,9 +295,6 @@ func runStart(c *cli.Context) error {
 		if err := writeJSON(path, sum); err != nil {
 			return fmt.Errorf("--summary: %w", err)
 		}
-	}
-	if sum.ResumedFrom > 0 {
-		fmt.Fprintf(out, "resumed from step %d\n", sum.ResumedFrom)
 	}
 	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
 		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)
@@ -279,6 +309,59 @@ func runStart(c *cli.Context) error {
 		return finalEval(c, spec, n)
 	}
 	return nil
+}
+
+// resumeStep is the step a rerun of job spec.ID in the store db resumes
+// from (0 for a new job), read before anything starts. A rerun with other
+// settings is an error naming them (coordinator.CheckResume). The driver
+// makes the same checks when it opens the store, and reports what this
+// cannot read.
+func resumeStep(db string, spec coordinator.JobSpec) (int, error) {
+	if _, err := os.Stat(db); err != nil {
+		return 0, nil
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly(), checkpoints.WithLockTimeout(200*time.Millisecond))
+	if err != nil {
+		return 0, nil
+	}
+	defer st.Close()
+	rec, err := st.Job(spec.ID)
+	if err != nil {
+		return 0, nil
+	}
+	old, err := coordinator.DecodeSpec(rec)
+	if err != nil {
+		return 0, nil
+	}
+	if err := coordinator.CheckResume(db, old, spec); err != nil {
+		return 0, err
+	}
+	ckpt, err := st.Latest(spec.ID)
+	if err != nil {
+		return 0, nil
+	}
+	return int(ckpt.Step), nil
+}
+
+// stopped is start's end after SIGINT or SIGTERM: the driver has written
+// a checkpoint of the step it was at; one line says where and how to go
+// on, and the exit status is 128 + the signal's number (130, 143), as a
+// shell reports a process the signal ended.
+func stopped(c *cli.Context, sig os.Signal, spec coordinator.JobSpec, db string) error {
+	where, step := "no checkpoint was written", -1
+	if st, err := checkpoints.Open(db, checkpoints.WithReadOnly()); err == nil {
+		if ckpt, err := st.Latest(spec.ID); err == nil {
+			where, step = fmt.Sprintf("its newest checkpoint is step %d of %d in %s", ckpt.Step, spec.Steps, db), int(ckpt.Step)
+		}
+		st.Close()
+	}
+	if c.String("log-format") == "json" { // stderr stays JSON records
+		slog.New(slog.NewJSONHandler(c.App.ErrWriter, nil)).Warn("stopped: run the same command again to resume",
+			"job", spec.ID, "signal", signalName(sig), "checkpoint_step", step, "db", db)
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "stopped by %s: %s; run the same command again to resume job %s\n", signalName(sig), where, spec.ID)
+	}
+	return cli.Exit("", exitCodeOf(sig))
 }
 
 // newValidator returns the driver's Validate hook for spec with --eval-every

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
@@ -77,6 +82,99 @@ func TestStartRejectsBadConfigs(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProgressWithJSONLogsIsJSON(t *testing.T) {
+	for _, progress := range []string{"always", "auto"} {
+		t.Run(progress, func(t *testing.T) {
+			app := NewCoordApp()
+			var out, errOut bytes.Buffer
+			app.Writer, app.ErrWriter = &out, &errOut
+			app.ExitErrHandler = func(*cli.Context, error) {}
+			err := Run(context.Background(), app, []string{"fsl-coord", "start", "--steps", "4", "--local-workers", "1", "--listen", "127.0.0.1:0",
+				"--http", "", "--eval-episodes", "0", "--db", filepath.Join(t.TempDir(), "fsl.db"), "--log-format", "json", "--log-level", "info",
+				"--progress", progress})
+			if err != nil {
+				t.Fatalf("start: %v\n%s\n%s", err, out.String(), errOut.String())
+			}
+			records := 0
+			for _, line := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("stderr line %q is not JSON: %v", line, err)
+				}
+				if rec["msg"] == "progress" {
+					records++
+				}
+			}
+			// --progress always: a record every 10% of the job (every step of
+			// 4); auto: none, stderr being no terminal.
+			if want := map[string]int{"always": 4, "auto": 0}[progress]; records != want {
+				t.Errorf("%d progress records, want %d:\n%s", records, want, errOut.String())
+			}
+			if strings.Contains(out.String(), "step 4/4") {
+				t.Errorf("progress on stdout:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestRerunWithOtherSettingsIsRefusedBeforeAnythingStarts(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "fsl.db")
+	args := []string{"start", "--steps", "2", "--local-workers", "1", "--listen", "127.0.0.1:0", "--http", "", "--eval-episodes", "0", "--db", db}
+	if out, err := runCoord(t, args...); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	out, err := runCoord(t, append(args, "--way", "5", "--data", "glyphs:seed=3")...)
+	if err == nil {
+		t.Fatalf("rerun with other settings succeeded:\n%s", out)
+	}
+	for _, want := range []string{"  --way: 10 → 5", `  --data (dataset): "glyphs" → "glyphs:seed=3"`, "--job fsl-2", "--db other.db"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not hold %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(out, "embedded NATS") || strings.Contains(out, "job fsl:") {
+		t.Errorf("started before refusing:\n%s", out)
+	}
+	// more steps only: it resumes, and says so first
+	out, err = runCoord(t, append(args[:2:2], append([]string{"3"}, args[3:]...)...)...)
+	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "resuming job fsl from step 2 of 3 (the newest checkpoint in "+db+")" {
+		t.Errorf("rerun with --steps 3: %v, first line %q\n%s", err, first, out)
+	}
+}
+
+func TestStoppedSaysWhereAndHowToResume(t *testing.T) {
+	db := evalJob(t, glyphSpec(), nil) // job "j", checkpoints at 10 and 20
+	spec := glyphSpec()
+	spec.ID, spec.Steps = "j", 400
+	for _, tc := range []struct {
+		format string
+		sig    syscall.Signal
+		code   int
+		want   string
+	}{
+		{"text", syscall.SIGTERM, 143, "stopped by SIGTERM: its newest checkpoint is step 20 of 400 in " + db + "; run the same command again to resume job j\n"},
+		{"text", syscall.SIGINT, 130, "stopped by SIGINT (Ctrl-C): its newest checkpoint is step 20 of 400"},
+		{"json", syscall.SIGTERM, 143, `"msg":"stopped: run the same command again to resume","job":"j","signal":"SIGTERM","checkpoint_step":20`},
+	} {
+		t.Run(tc.format+" "+tc.sig.String(), func(t *testing.T) {
+			var out bytes.Buffer
+			app := &cli.App{Name: "fsl-coord", Writer: &out, ErrWriter: &out, ExitErrHandler: func(*cli.Context, error) {}, Flags: []cli.Flag{logFormatFlag()},
+				Action: func(c *cli.Context) error { return stopped(c, tc.sig, spec, db) }}
+			err := app.Run([]string{"fsl-coord", "--log-format", tc.format})
+			var msg strings.Builder
+			if code := exitStatus(&msg, "fsl-coord", err); code != tc.code || msg.Len() > 0 {
+				t.Errorf("exit status %d, message %q; want %d and none", code, msg.String(), tc.code)
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output %q, want it to hold %q", out.String(), tc.want)
+			}
+			if tc.format == "json" && !json.Valid(out.Bytes()) {
+				t.Errorf("--log-format json: %q is not JSON", out.String())
 			}
 		})
 	}

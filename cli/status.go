@@ -24,13 +24,17 @@ func statusCommand() *cli.Command {
 		Usage: "show a running job: step, loss, images/s, workers and counters",
 		Description: "Asks a running coordinator over NATS (the job's status subject; --nats, --token or --creds, --job)\n" +
 			"or over its HTTP server (--http URL, e.g. http://coord:8080), and prints a table or, with --json,\n" +
-			"the coordinator's JobStatus as JSON.",
+			"the job's status as JSON.\n\n" +
+			"Examples:\n" +
+			"   fsl-coord status                                        # job fsl on this machine's coordinator\n" +
+			"   fsl-coord status --nats nats://coord:4222 --token \"$T\" --job omni\n" +
+			"   fsl-coord status --http http://coord:8080 --json",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server the coordinator serves the job on"},
-			&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
-			&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+			natsFlag("nats://127.0.0.1:4222", "NATS server the coordinator serves the job on"),
+			tokenFlag("shared token of the NATS server"),
+			credsFlag(),
 			nkeyFlag(wire.RoleReader),
-			&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID"},
+			jobFlag("fsl", "job ID"),
 			&cli.StringFlag{Name: "http", Usage: "ask the coordinator's HTTP server at this URL instead of NATS"},
 			httpTokenFlag("bearer token of the HTTP server (start --http-token)"),
 			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},

@@ -16,16 +16,17 @@ import (
 // workerFlags are fsl-worker's flags.
 func workerFlags() []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "nats", Value: "nats://127.0.0.1:4222", EnvVars: []string{"FSL_NATS"}, Usage: "NATS server of the coordinator"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"FSL_TOKEN"}, Usage: "shared token of the NATS server"},
-		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file instead of a token"},
+		natsFlag("nats://127.0.0.1:4222", "NATS server of the coordinator"),
+		tokenFlag("shared token of the NATS server"),
+		credsFlag(),
 		nkeyFlag(wire.RoleWorker),
-		&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID to work for"},
+		jobFlag("fsl", "job ID to work for"),
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
+		versionFlag,
 	}, tlsClientFlags()...)
 }
 
@@ -36,13 +37,26 @@ func NewWorkerApp() *cli.App {
 		Usage: "compute gradients for an fsl coordinator",
 		Description: "Joins the job on --nats, pulls shards, computes their gradients and replies, until the job is done\n" +
 			"(exit 0). Reconnects forever when the coordinator or NATS is away. On SIGTERM it finishes the shard\n" +
-			"in hand, sends it, and exits 0.",
-		Flags:  workerFlags(),
-		Action: runWorker,
+			"in hand, sends it, and exits 0.\n\n" +
+			"Examples:\n" +
+			"   fsl-worker --nats nats://coord:4222 --token \"$T\" --job omni\n" +
+			"   fsl-worker --nats nats://coord:4222 --nkey auth/worker.nk --threads 4\n" +
+			"   FSL_NATS=nats://coord:4222 FSL_TOKEN=$T FSL_JOB=omni fsl-worker --gpu 0   # a CUDA build",
+		EnableBashCompletion: true,
+		HideVersion:          true, // our own --version (versionFlag)
+		Flags:                workerFlags(),
+		Commands:             []*cli.Command{completionCommand()},
+		Action:               runWorker,
 	}
 }
 
 func runWorker(c *cli.Context) error {
+	if c.Bool("version") {
+		return printVersion(c)
+	}
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("fsl-worker takes no arguments, got %q (flags start with --; fsl-worker --help lists them)", c.Args().Slice()), 2)
+	}
 	if err := positive(c, "threads"); err != nil {
 		return err
 	}
@@ -64,6 +78,8 @@ func runWorker(c *cli.Context) error {
 	}
 	if info := probe.DeviceInfo(); info != "" {
 		log.Info("computing on the GPU", "device", info)
+	} else {
+		noteBLAS(log)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -312,8 +312,8 @@ func (d *Driver) resume(fingerprint string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.cfg.DB, err)
 	}
-	if !bytes.Equal(specKey(old), specKey(d.spec)) {
-		return fmt.Errorf("job %q exists in %s with another spec (stored %s); choose another --job or --db", d.spec.ID, d.cfg.DB, rec.Spec)
+	if err := CheckResume(d.cfg.DB, old, d.spec); err != nil {
+		return err
 	}
 	if rec.Dataset != fingerprint {
 		return fmt.Errorf("job %q in %s was trained on dataset %s, this one is %s", d.spec.ID, d.cfg.DB, rec.Dataset, fingerprint)

@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -297,4 +300,108 @@ func DecodeSpec(rec checkpoints.JobRecord) (JobSpec, error) {
 		return s, fmt.Errorf("job %q: stored spec: %w", rec.ID, err)
 	}
 	return s.WithDefaults(), nil
+}
+
+// SpecChange is one field that differs between two specs.
+type SpecChange struct {
+	// Field is the field's YAML name, dotted for nested fields
+	// ("optimizer.lr").
+	Field string
+	// Flag is the fsl-coord start flag that sets it ("--lr"), or "" when
+	// only a --config file does.
+	Flag     string
+	Old, New string
+}
+
+// String reads "--lr (optimizer.lr): 0.001 → 0.01".
+func (c SpecChange) String() string {
+	name := c.Field
+	if c.Flag != "" && c.Flag != "--"+strings.ReplaceAll(c.Field, "_", "-") {
+		name = fmt.Sprintf("%s (%s)", c.Flag, c.Field)
+	} else if c.Flag != "" {
+		name = c.Flag
+	}
+	return fmt.Sprintf("%s: %s → %s", name, c.Old, c.New)
+}
+
+// specFlags are the start flags of the YAML fields whose name differs.
+var specFlags = map[string]string{
+	"id": "--job", "dataset": "--data", "checkpoint_every": "--checkpoint-every", "eval_every": "--eval-every",
+	"lease_timeout": "--lease-timeout", "heartbeat_timeout": "--heartbeat-timeout", "optimizer.name": "--optimizer",
+	"optimizer.lr": "--lr",
+}
+
+// specFlagless are the YAML fields no start flag sets.
+var specFlagless = map[string]bool{"margin": true, "bn_momentum": true, "allow_mixed_classes": true}
+
+// DiffSpecs lists the fields of b that differ from a, in the order of
+// JobSpec's fields (nested structs by their own fields).
+func DiffSpecs(a, b JobSpec) []SpecChange {
+	var out []SpecChange
+	diffFields(&out, "", reflect.ValueOf(a), reflect.ValueOf(b))
+	return out
+}
+
+func diffFields(out *[]SpecChange, prefix string, a, b reflect.Value) {
+	t := a.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		path := prefix + name
+		va, vb := a.Field(i), b.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			diffFields(out, path+".", va, vb)
+			continue
+		}
+		if reflect.DeepEqual(va.Interface(), vb.Interface()) {
+			continue
+		}
+		flag := specFlags[path]
+		if flag == "" && !specFlagless[path] && prefix == "" {
+			flag = "--" + strings.ReplaceAll(path, "_", "-")
+		}
+		*out = append(*out, SpecChange{Field: path, Flag: flag, Old: specValue(va), New: specValue(vb)})
+	}
+}
+
+// specValue prints a field's value as a user writes it.
+func specValue(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case string:
+		return strconv.Quote(x)
+	case Duration:
+		return time.Duration(x).String()
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// CheckResume returns nil when a job stored in db with spec old may go on
+// with spec new: the two may differ only in Steps (a user may raise it to
+// train longer). Otherwise its error names each differing field, old →
+// new, and how to start a new job instead.
+func CheckResume(db string, old, new JobSpec) error {
+	if bytes.Equal(specKey(old), specKey(new)) {
+		return nil
+	}
+	var lines []string
+	for _, c := range DiffSpecs(old, new) {
+		if c.Field != "steps" {
+			lines = append(lines, "  "+c.String())
+		}
+	}
+	if len(lines) == 0 { // a difference DiffSpecs cannot name: show both
+		lines = []string{fmt.Sprintf("  stored %s\n  given  %s", specKey(old), specKey(new))}
+	}
+	return fmt.Errorf("job %q in %s was started with other settings (stored → given):\n%s\n"+
+		"to resume it, give the stored values; to start a new job with the new ones, name another job (--job %s-2) or store (--db other.db)",
+		new.ID, db, strings.Join(lines, "\n"), new.ID)
 }

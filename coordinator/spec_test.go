@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
 )
@@ -29,5 +31,62 @@ func TestDecodeSpecReadsWhatEncodeSpecWrote(t *testing.T) {
 		if _, err := DecodeSpec(rec); err == nil || !strings.Contains(err.Error(), `"`+rec.ID+`"`) {
 			t.Errorf("DecodeSpec(%s spec %q): %v, want an error naming the job", rec.SpecFormat, rec.Spec, err)
 		}
+	}
+}
+
+func TestCheckResumeNamesEachChangedField(t *testing.T) {
+	base := DefaultSpec()
+	tests := []struct {
+		name   string
+		change func(*JobSpec)
+		want   []string // lines the error must hold; none: resuming is allowed
+		absent []string // what it must not hold
+	}{
+		{"same spec", func(*JobSpec) {}, nil, nil},
+		{"more steps only", func(s *JobSpec) { s.Steps = 5000 }, nil, nil},
+		{"one flag", func(s *JobSpec) { s.Way = 5 }, []string{"  --way: 10 → 5"}, []string{"--shot", "{"}},
+		{"flag named apart from its field", func(s *JobSpec) { s.Dataset = "/data/omniglot" },
+			[]string{`  --data (dataset): "glyphs" → "/data/omniglot"`}, nil},
+		{"nested field with a flag", func(s *JobSpec) { s.Optimizer.LR = 0.01 }, []string{"  --lr (optimizer.lr): 0.001 → 0.01"}, nil},
+		{"nested field without a flag", func(s *JobSpec) { s.Optimizer.Momentum = 0.9 }, []string{"  optimizer.momentum: 0 → 0.9"}, nil},
+		{"duration", func(s *JobSpec) { s.LeaseTimeout = Duration(time.Minute) }, []string{"  --lease-timeout: 30s → 1m0s"}, nil},
+		{"two fields and steps", func(s *JobSpec) { s.Seed, s.Rotations, s.Steps = 2, true, 9 },
+			[]string{"  --rotations: false → true", "  --seed: 1 → 2"}, []string{"steps"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base
+			tc.change(&s)
+			err := CheckResume("x.db", base, s)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("CheckResume: %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("CheckResume: nil, want an error naming the change")
+			}
+			msg := err.Error()
+			lines := strings.Split(msg, "\n")
+			if len(lines) != len(tc.want)+2 {
+				t.Errorf("%d lines, want a header, one per change and a hint:\n%s", len(lines), msg)
+			}
+			for _, w := range tc.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("no line %q in:\n%s", w, msg)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(msg, a) {
+					t.Errorf("%q in:\n%s", a, msg)
+				}
+			}
+			for _, hint := range []string{`job "fsl" in x.db`, "--job fsl-2", "--db other.db"} {
+				if !strings.Contains(msg, hint) {
+					t.Errorf("no %q in:\n%s", hint, msg)
+				}
+			}
+		})
 	}
 }

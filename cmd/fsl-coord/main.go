@@ -2,15 +2,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/fsl-project/fsl/cli"
 )
 
 func main() {
-	if err := cli.NewCoordApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "fsl-coord:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Main(cli.NewCoordApp()))
 }

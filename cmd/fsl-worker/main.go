@@ -2,15 +2,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/fsl-project/fsl/cli"
 )
 
 func main() {
-	if err := cli.NewWorkerApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "fsl-worker:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Main(cli.NewWorkerApp()))
 }
