@@ -143,6 +143,7 @@ func (m *Machine) takeBackBackup(i int) {
 func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
 	if m.pending > 0 {
 		seen := false
+		again := -1 // the first pending shard w may have another copy of
 		for i := m.pendingFrom; i < len(m.shards); i++ {
 			sh := &m.shards[i]
 			if sh.state != ShardPending {
@@ -151,12 +152,21 @@ func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
 			if !seen {
 				seen, m.pendingFrom = true, i
 			}
-			if !sh.reserved(w.id, now, m.cfg.LeaseTimeout) && !sh.holds(w.id) {
+			if sh.reserved(w.id, now, m.cfg.LeaseTimeout) || sh.holds(w.id) {
+				continue
+			}
+			// A shard nobody computes yet comes before another copy of a
+			// verified one: the step's work spreads over the workers
+			// before any of it is doubled.
+			if len(sh.leases)+len(sh.votes) == 0 {
 				return i, false
+			}
+			if again < 0 {
+				again = i
 			}
 		}
 		// Every pending shard waits for another worker: no backup either.
-		return -1, false
+		return again, false
 	}
 	if i := m.backupFor(w, now); i >= 0 {
 		return i, true

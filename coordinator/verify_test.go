@@ -338,3 +338,21 @@ func TestLostCopiesAreNotInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestFreshShardsComeBeforeSecondCopies: with every shard verified, the
+// first workers each get a shard nobody computes yet; second copies go out
+// only after that, lowest shard first.
+func TestFreshShardsComeBeforeSecondCopies(t *testing.T) {
+	cfg := verifyConfig(1)
+	cfg.ShardsPerStep = 3
+	m := mustNew(t, cfg, 0)
+	now := at(time.Second)
+	for i, want := range []int{0, 1, 2, 0, 1, 2} {
+		w := string(rune('a' + i))
+		if l := mustLease(t, m, w, now); l.Shard != want {
+			t.Fatalf("worker %s got shard %d, want %d", w, l.Shard, want)
+		}
+		checkInvariants(t, m)
+	}
+	mustWait(t, m, "g", now)
+}
