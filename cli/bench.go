@@ -25,7 +25,7 @@ import (
 // jobFlagNames are the flags of start that describe the job itself; bench
 // commands take the same ones.
 var jobFlagNames = map[string]bool{
-	"config": true, "job": true, "loss": true, "data": true, "split": true, "size": true, "rotations": true,
+	"config": true, "job": true, "loss": true, "data": true, "split": true, "val-split": true, "test-split": true, "size": true, "rotations": true,
 	"way": true, "shot": true, "query": true, "pairs": true, "triplets": true, "shards": true, "steps": true,
 	"seed": true, "optimizer": true, "lr": true, "checkpoint-every": true, "lease-timeout": true,
 	"heartbeat-timeout": true, "eval-every": true,
@@ -143,7 +143,7 @@ func runBenchTrain(c *cli.Context) error {
 		}
 	}
 	if n := c.Int("eval-episodes"); n > 0 {
-		test, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitTest})
+		test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
 		if err != nil {
 			return fmt.Errorf("held-out classes: %w", err)
 		}

@@ -42,7 +42,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best (by validation; the newest when none is validated) or a step number"},
 			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
-			&cli.StringFlag{Name: "split", Value: episodes.SplitTest, Usage: "classes to evaluate on (test: the held-out classes)"},
+			&cli.StringFlag{Name: "split", Aliases: []string{"split-file"}, Usage: "classes to evaluate on: test (the held-out classes), another split name, or a class list (vinyals/test beside the Omniglot zips, or a .txt path); when not given, the job's test split (test unless it set one)"},
 			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (when not given: as the job trained)"},
 			&cli.IntSliceFlag{Name: "way", Value: cli.NewIntSlice(5), Usage: "classes per episode; a list evaluates each"},
 			&cli.IntSliceFlag{Name: "shot", Value: cli.NewIntSlice(1), Usage: "support images per class; a list evaluates each"},
@@ -152,16 +152,22 @@ func evalAction(c *cli.Context) error {
 	if dataSpec == "" {
 		dataSpec = spec.Dataset
 	}
+	split := spec.TestSplit
+	if c.IsSet("split") {
+		split = c.String("split")
+	}
 	rotations := spec.Rotations
 	if c.IsSet("rotations") {
 		rotations = c.Bool("rotations")
+	} else if episodes.SplitFile(dataSpec, split) != "" {
+		rotations = false // a class list gives each class's rotation
 	}
 	if !c.Bool("json") { // --json: stdout and stderr stay one JSON document
 		noteBLAS(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)))
 		fmt.Fprintf(c.App.Writer, "using checkpoint %d of job %s: %s\n", lc.ckpt.Step, lc.rec.ID, lc.why)
 	}
 	out := evalOutput{Job: lc.rec.ID, Step: lc.ckpt.Step, Source: lc.source, Choice: lc.why,
-		Dataset: evalDataset{Spec: dataSpec, Split: c.String("split"), Training: lc.rec.Dataset}}
+		Dataset: evalDataset{Spec: dataSpec, Split: split, Training: lc.rec.Dataset}}
 	sum := lc.ckpt.ParamsSHA256()
 	out.ParamsSHA256 = hex.EncodeToString(sum[:])
 
@@ -172,7 +178,7 @@ func evalAction(c *cli.Context) error {
 			return err
 		}
 	}
-	test, checked, err := evalDatasets(c, dataSpec, spec.Size, rotations, spec.DatasetOptions(), lc.rec)
+	test, checked, err := evalDatasets(c, dataSpec, split, spec.Size, rotations, spec.DatasetOptions(), lc.rec)
 	if err != nil {
 		return err
 	}
@@ -252,8 +258,8 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 // checks that the dataset's training split is the one the job trained on
 // (the job record keeps its fingerprint). It reports whether that check
 // was made.
-func evalDatasets(c *cli.Context, dataSpec string, size int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
-	testOpts := episodes.Options{Size: size, Split: c.String("split"), Rotations: rotations}
+func evalDatasets(c *cli.Context, dataSpec, split string, size int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
+	testOpts := episodes.Options{Size: size, Split: split, Rotations: rotations}
 	if c.Bool("force") || rec.Dataset == "" {
 		if rec.Dataset == "" && !c.Bool("json") { // --json says so in training_checked
 			fmt.Fprintf(c.App.ErrWriter, "warning: job %q records no dataset fingerprint; the dataset cannot be checked\n", rec.ID)

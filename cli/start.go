@@ -37,7 +37,9 @@ func startFlags() []cli.Flag {
 		jobFlag(d.ID, "job ID"),
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto, triplet or siamese"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"dataset"}, Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},
-		&cli.StringFlag{Name: "split", Value: d.Split, Usage: "training split (train: background minus validation groups)"},
+		&cli.StringFlag{Name: "split", Aliases: []string{"split-file"}, Value: d.Split, Usage: "training split: train (background minus validation groups), a class-list file (a path ending in .txt), or one beside the Omniglot zips (vinyals/trainval: splits/vinyals/trainval.txt)"},
+		&cli.StringFlag{Name: "val-split", Value: d.ValSplit, Usage: "classes validation measures (--eval-every): a split name or class list, as --split"},
+		&cli.StringFlag{Name: "test-split", Value: d.TestSplit, Usage: "classes the final evaluation measures: a split name or class list, as --split"},
 		&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side in pixels"},
 		&cli.BoolFlag{Name: "rotations", Value: d.Rotations, Usage: "add 90° rotations of each class as new classes"},
 		&cli.IntFlag{Name: "way", Value: d.Way, Usage: "classes per proto shard"},
@@ -117,7 +119,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	if err := givenJobFlags(c); err != nil {
 		return spec, err
 	}
-	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split, "optimizer": &spec.Optimizer.Name}
+	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split,
+		"val-split": &spec.ValSplit, "test-split": &spec.TestSplit, "optimizer": &spec.Optimizer.Name}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)
@@ -150,7 +153,10 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		spec.HeartbeatTimeout = coordinator.Duration(c.Duration("heartbeat-timeout"))
 	}
 	spec = spec.WithDefaults()
-	return spec, spec.Validate()
+	if err := spec.Validate(); err != nil {
+		return spec, err
+	}
+	return spec, spec.CheckSplits()
 }
 
 func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
@@ -371,7 +377,7 @@ func newValidator(spec coordinator.JobSpec, n int) (func(int, params.Vector, par
 	if spec.EvalEvery <= 0 || n <= 0 {
 		return nil, nil
 	}
-	val, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitVal})
+	val, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.ValSplit))
 	if err != nil {
 		return nil, fmt.Errorf("validation classes of %q: %w", spec.Dataset, err)
 	}
@@ -398,7 +404,7 @@ func writeJSON(path string, v any) error {
 // finalEval reports 5-way 1-shot accuracy of the last checkpoint on the
 // held-out (test) classes of the job's dataset.
 func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
-	test, err := episodes.Open(spec.Dataset, episodes.Options{Size: spec.Size, Split: episodes.SplitTest})
+	test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
 	if err != nil {
 		return fmt.Errorf("held-out classes: %w", err)
 	}

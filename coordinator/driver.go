@@ -283,10 +283,11 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 
 // specKey is the part of a spec that must match to resume a job: all of it
 // but the step count, which a user may raise to train longer, and the
-// verified fraction, which changes no parameter.
+// verified fraction and the test split, which change no parameter.
 func specKey(s JobSpec) []byte {
 	s.Steps = 0
 	s.Verify = 0
+	s.TestSplit = ""
 	b, _ := json.Marshal(s)
 	return b
 }

@@ -34,8 +34,15 @@ type JobSpec struct {
 	// Rotations adds 90° rotations of each class as new classes.
 	Rotations bool `yaml:"rotations" json:"rotations"`
 	// Split is the training split (default "train": the background classes
-	// minus the validation alphabets).
-	Split string `yaml:"split" json:"split"`
+	// minus the validation alphabets), ValSplit the classes validation
+	// measures (default "val") and TestSplit those the final evaluation
+	// measures (default "test"). Each is a split name (see episodes.Select)
+	// or a class-list file (episodes.SplitFile): "vinyals/trainval" names
+	// splits/vinyals/trainval.txt beside the Omniglot zips, and a path
+	// ending in .txt a file of its own.
+	Split     string `yaml:"split" json:"split"`
+	ValSplit  string `yaml:"val_split" json:"val_split,omitempty"`
+	TestSplit string `yaml:"test_split" json:"test_split,omitempty"`
 	// Way, Shot and Query shape each proto shard's episode (default 10, 1, 2).
 	Way   int `yaml:"way" json:"way"`
 	Shot  int `yaml:"shot" json:"shot"`
@@ -109,6 +116,8 @@ func DefaultSpec() JobSpec {
 		Dataset:          "glyphs",
 		Size:             episodes.DefaultSize,
 		Split:            episodes.SplitTrain,
+		ValSplit:         episodes.SplitVal,
+		TestSplit:        episodes.SplitTest,
 		Way:              10,
 		Shot:             1,
 		Query:            2,
@@ -146,6 +155,8 @@ func (s JobSpec) WithDefaults() JobSpec {
 	str(&s.Loss, d.Loss)
 	str(&s.Dataset, d.Dataset)
 	str(&s.Split, d.Split)
+	str(&s.ValSplit, d.ValSplit)
+	str(&s.TestSplit, d.TestSplit)
 	num(&s.Size, d.Size)
 	num(&s.Way, d.Way)
 	num(&s.Shot, d.Shot)
@@ -264,6 +275,31 @@ func (s JobSpec) ModelConfig() model.Config {
 // DatasetOptions opens the training split of the spec's dataset.
 func (s JobSpec) DatasetOptions() episodes.Options {
 	return episodes.Options{Size: s.Size, Rotations: s.Rotations, Split: s.Split}
+}
+
+// SplitOptions opens split (the spec's ValSplit or TestSplit) of the spec's
+// dataset for evaluation: unrotated classes, unless the split is a class
+// list, which gives each class's rotation.
+func (s JobSpec) SplitOptions(split string) episodes.Options {
+	return episodes.Options{Size: s.Size, Split: split}
+}
+
+// CheckSplits reads the spec's class-list splits, if any, and reports a
+// test class whose character the training split holds (naming the line):
+// its figures would measure memory, not few-shot learning.
+func (s JobSpec) CheckSplits() error {
+	train, test := s.DatasetOptions(), s.SplitOptions(s.TestSplit)
+	for _, o := range []*episodes.Options{&train, &test} {
+		if err := o.ReadList(s.Dataset); err != nil {
+			return fmt.Errorf("job %q: %w", s.ID, err)
+		}
+	}
+	if train.List != nil && test.List != nil {
+		if err := episodes.CheckDisjoint(train.List, test.List); err != nil {
+			return fmt.Errorf("job %q: test split: %w", s.ID, err)
+		}
+	}
+	return nil
 }
 
 // EncodeModelConfig is the JoinAck.Spec a worker builds its model from:
@@ -394,7 +430,7 @@ func CheckResume(db string, old, new JobSpec) error {
 	}
 	var lines []string
 	for _, c := range DiffSpecs(old, new) {
-		if c.Field != "steps" {
+		if c.Field != "steps" && c.Field != "verify" && c.Field != "test_split" {
 			lines = append(lines, "  "+c.String())
 		}
 	}

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -86,6 +88,38 @@ func TestCheckResumeNamesEachChangedField(t *testing.T) {
 				if !strings.Contains(msg, hint) {
 					t.Errorf("no %q in:\n%s", hint, msg)
 				}
+			}
+		})
+	}
+}
+
+// TestCheckSplitsNamesALeakingTestLine: class-list splits whose test list
+// holds a character of the training list are refused before anything
+// starts, naming the test file's line.
+func TestCheckSplitsNamesALeakingTestLine(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	train := write("train.txt", "A/character01/rot000\nA/character02/rot000\n")
+	clean := write("clean.txt", "B/character01/rot000\n")
+	leaky := write("leaky.txt", "B/character01/rot000\nA/character02/rot090\n")
+	for _, tt := range []struct {
+		name, test, has string
+	}{
+		{"disjoint", clean, ""},
+		{"leaky", leaky, "leaky.txt:2: A/character02/rot090: character A/character02 is also in"},
+		{"test split by name", "test", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := JobSpec{Split: train, TestSplit: tt.test}.WithDefaults()
+			err := s.CheckSplits()
+			if (err != nil) != (tt.has != "") || (err != nil && !strings.Contains(err.Error(), tt.has)) {
+				t.Fatalf("CheckSplits = %v, want an error containing %q", err, tt.has)
 			}
 		})
 	}

@@ -40,6 +40,31 @@ func TestOmniglotRealCounts(t *testing.T) {
 			t.Errorf("split %s: %d classes, %d alphabets; want %d, %d", tc.split, len(sub.Classes), len(sub.Groups()), tc.classes, tc.alphabets)
 		}
 	}
+	// The Vinyals lists beside the zips: both zips merged, each class at
+	// its listed rotation; train and test share no character.
+	lists := map[string]*ClassList{}
+	for name, want := range map[string]int{"train": 4112, "val": 688, "trainval": 4800, "test": 1692} {
+		o := Options{Split: "vinyals/" + name}
+		if err := o.ReadList(dir); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := Select(ds, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sub.Classes) != want || sub.Classes[1].Rotation != 1 || sub.Classes[1].Name != sub.Classes[0].Name+"/rot90" {
+			t.Errorf("vinyals/%s: %d classes (want %d), second %+v", name, len(sub.Classes), want, sub.Classes[1])
+		}
+		lists[name] = o.List
+	}
+	for _, pair := range [][2]string{{"train", "test"}, {"trainval", "test"}, {"train", "val"}} {
+		if err := CheckDisjoint(lists[pair[0]], lists[pair[1]]); err != nil {
+			t.Errorf("%s and %s: %v", pair[0], pair[1], err)
+		}
+	}
+	if err := CheckDisjoint(lists["trainval"], lists["val"]); err == nil {
+		t.Error("trainval and val share characters, but CheckDisjoint says nothing")
+	}
 	rot, err := Select(ds, Options{Split: "background", Rotations: true})
 	if err != nil {
 		t.Fatal(err)

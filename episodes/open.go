@@ -18,8 +18,13 @@ type Options struct {
 	// Rotations adds each class's 90°, 180° and 270° rotations as new
 	// classes (Vinyals et al., Snell et al.).
 	Rotations bool
-	// Split names the classes to keep; see Select. "" keeps all.
+	// Split names the classes to keep; see Select. "" keeps all. A split
+	// that names a class-list file (see SplitFile) keeps the classes it
+	// lists: Open reads it into List.
 	Split string
+	// List, when set, is the split: Select keeps exactly its classes, in
+	// its order, at its rotations (Rotations must be off).
+	List *ClassList
 	// ValGroups, ValCount and ValSeed choose the validation groups for the
 	// "train" and "val" splits; see Select.
 	ValGroups []string
@@ -36,12 +41,19 @@ type Options struct {
 //   - a path to one Omniglot split zip;
 //   - a folder with images/ and train.csv / val.csv / test.csv: miniImageNet;
 //   - any other folder: a class-per-folder image tree.
+//
+// A split that names a class-list file (SplitFile: "vinyals/test" beside
+// the Omniglot zips, or a path ending in .txt) loads both Omniglot zips
+// and keeps the listed classes (see ClassList).
 func Open(spec string, opts Options) (*Dataset, error) {
 	if opts.Size == 0 {
 		opts.Size = DefaultSize
 	}
 	if opts.Size < 1 || opts.Size > maxImageSide {
 		return nil, fmt.Errorf("open dataset %q: size %d, want 1..%d: %w", spec, opts.Size, maxImageSide, ErrConfig)
+	}
+	if err := opts.ReadList(spec); err != nil {
+		return nil, fmt.Errorf("open dataset %q: %w", spec, err)
 	}
 	ds, err := load(spec, opts)
 	if err != nil {

@@ -42,9 +42,22 @@ const VinyalsTrainClasses = 1200
 //     ("Alphabet/characterNN"), the first 1,200 for training and the other
 //     423 for testing.
 //
+// With opts.List set, Select keeps the listed classes instead, in the
+// list's order and at its rotations (see ClassList); Rotations must then be
+// off, as the list gives each class's rotation.
+//
 // A split with no classes is an error wrapping ErrEmpty.
 func Select(ds *Dataset, opts Options) (*Dataset, error) {
-	classes, err := selectClasses(ds, opts)
+	var classes []Class
+	var err error
+	if opts.List != nil {
+		if opts.Rotations {
+			return nil, fmt.Errorf("dataset %q: split %s lists each class's rotation; turn rotations off: %w", ds.Name, opts.List.Path, ErrConfig)
+		}
+		classes, err = selectList(ds, opts.List)
+	} else {
+		classes, err = selectClasses(ds, opts)
+	}
 	if err != nil {
 		return nil, err
 	}

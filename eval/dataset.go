@@ -21,6 +21,16 @@ var (
 // job recorded when it trained: figures on other data would be mislabelled.
 // One load serves both splits (Omniglot: both zips).
 func OpenChecked(spec string, train, test episodes.Options, job, fingerprint string) (*episodes.Dataset, error) {
+	for _, o := range []*episodes.Options{&train, &test} {
+		if err := o.ReadList(spec); err != nil {
+			return nil, fmt.Errorf("evaluation dataset %q: %w", spec, err)
+		}
+	}
+	if train.List != nil && test.List != nil {
+		if err := episodes.CheckDisjoint(train.List, test.List); err != nil {
+			return nil, fmt.Errorf("evaluation dataset %q: %w", spec, err)
+		}
+	}
 	all, err := episodes.Open(spec, episodes.Options{Size: test.Size})
 	if err != nil {
 		return nil, fmt.Errorf("evaluation dataset: %w", err)
