@@ -121,6 +121,9 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.sweep(now)
 	if reason, detail := m.check(&r); reason != ReasonNone {
 		m.c.invalid[reason]++
+		if from != nil {
+			from.tally.Invalid++
+		}
 		return Verdict{Outcome: Invalid, Reason: reason, Detail: detail}
 	}
 	sh := &m.shards[r.Shard]
@@ -151,6 +154,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.c.Applied++
 	m.c.StepApplied++
 	if from != nil {
+		from.tally.Accepted++
 		m.acquit(from)
 	}
 	if m.done == len(m.shards) {

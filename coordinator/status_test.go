@@ -1,7 +1,10 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,8 +27,8 @@ func TestStatusSnapshot(t *testing.T) {
 			{Shard: 2, State: ShardPending},
 		},
 		Workers: []WorkerStatus{
-			{ID: "amy", Joined: at(time.Second), LastSeen: at(time.Second), Shards: []int{1}},
-			{ID: "zed", Joined: at(0), LastSeen: at(2 * time.Second), Shards: []int{}},
+			{ID: "amy", Joined: at(time.Second), LastSeen: at(time.Second), Shards: []int{1}, Tally: WorkerTally{Leased: 1}},
+			{ID: "zed", Joined: at(0), LastSeen: at(2 * time.Second), Shards: []int{}, Tally: WorkerTally{Leased: 1, Accepted: 1}},
 		},
 	}
 	want.Counters = m.Counters()
@@ -55,6 +58,83 @@ func TestPhaseAndStateNames(t *testing.T) {
 	for got, want := range names {
 		if got != want {
 			t.Errorf("name %q, want %q", got, want)
+		}
+	}
+}
+
+// TestStatusJSONIsSnakeCaseWithNamedEnums: what /status and the status
+// subject serve has no Go field names and no bare enum numbers, and reads
+// back into the same JobStatus (the status command decodes it).
+func TestStatusJSONIsSnakeCaseWithNamedEnums(t *testing.T) {
+	cfg := testConfig()
+	m := mustNew(t, cfg, 1)
+	la := mustLease(t, m, "w1", at(0))
+	mustLease(t, m, "w2", at(0))
+	mustAccept(t, m, validResult(cfg, "w1", 1, la.Shard), at(time.Second))
+	stale := validResult(cfg, "w2", 0, 0)
+	if v := m.Result(stale, at(time.Second)); v.Reason != ReasonStaleStep {
+		t.Fatalf("verdict %+v, want stale step", v)
+	}
+	js := JobStatus{Job: cfg.Job, Step: 1, Steps: cfg.TotalSteps, Loss: 0.5, Status: m.Status()}
+	b, err := json.Marshal(statusView(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(b, &tree); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if !snake.MatchString(k) {
+					t.Errorf("key %q at %s is not snake_case", k, path)
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", tree)
+	for _, want := range []string{`"phase":"running"`, `"state":"done"`, `"state":"leased"`, `"state":"pending"`,
+		`"invalid":{"stale_step":1}`, `"invalid_total":1`, `"step_applied":1`, `"tally":{"leased":1,"expired":0,"accepted":1,"invalid":0}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("status JSON lacks %s:\n%s", want, b)
+		}
+	}
+	var back JobStatus
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("status JSON does not read back: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(back.Status, js.Status) {
+		t.Errorf("status read back =\n%+v\nwant\n%+v", back.Status, js.Status)
+	}
+}
+
+func TestEnumTextRejectsUnknownNames(t *testing.T) {
+	var p Phase
+	var s ShardState
+	var c Counters
+	for _, err := range []error{p.UnmarshalText([]byte("paused")), s.UnmarshalText([]byte("2")), c.UnmarshalJSON([]byte(`{"leased":"x"}`))} {
+		if err == nil {
+			t.Error("an unknown name was accepted")
+		}
+	}
+}
+
+func TestSnakeCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"Leased": "leased", "StepApplied": "step_applied", "WorkersJoined": "workers_joined",
+		"HTTPPort": "http_port", "LostBackups": "lost_backups", "Step2Done": "step2_done",
+	} {
+		if got := snakeCase(in); got != want {
+			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
