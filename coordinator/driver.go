@@ -717,7 +717,10 @@ func (d *Driver) drainOutputs() error {
 }
 
 // validate runs the configured validation when the step calls for it:
-// every EvalEvery steps and after the last one.
+// every EvalEvery steps and after the last one. A validation of a version
+// the machine will not checkpoint (EvalEvery not a multiple of
+// CheckpointEvery) writes a checkpoint of its own, so every validation can
+// be the best and the best is always a validated checkpoint.
 func (d *Driver) validate() error {
 	v := d.tr.Version
 	if d.cfg.Validate == nil || d.spec.EvalEvery <= 0 || (v%d.spec.EvalEvery != 0 && v != d.spec.Steps) {
@@ -732,7 +735,12 @@ func (d *Driver) validate() error {
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.Validated(v, m)
 	}
-	return nil
+	// The machine's own cadence (Machine.Advance): every CheckpointEvery
+	// steps and the last; its CheckpointDue follows and saves these metrics.
+	if v == d.spec.Steps || (d.spec.CheckpointEvery > 0 && v%d.spec.CheckpointEvery == 0) {
+		return nil
+	}
+	return d.save()
 }
 
 // save checkpoints the trainer's version with its loss and, when the last
