@@ -620,12 +620,16 @@ type JobStatus struct {
 	Elapsed    float64            `json:"elapsed_s"`
 	Done       bool               `json:"done"`
 	Validation map[string]float64 `json:"validation,omitempty"`
-	Status     Status             `json:"machine"`
+	// ComputeClass describes the job's compute class (its first worker's),
+	// empty until one was admitted.
+	ComputeClass string `json:"compute_class,omitempty"`
+	Status       Status `json:"machine"`
 }
 
 func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
-		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal, Status: d.m.Status()}
+		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal,
+		ComputeClass: d.class.Description, Status: d.m.Status()}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held

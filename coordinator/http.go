@@ -47,6 +47,7 @@ type MonitorOption func(*monitorOptions)
 
 type monitorOptions struct {
 	historyPoints int
+	maxWorkers    int
 	runtime       bool
 	pprof         bool
 	token         string
@@ -72,6 +73,12 @@ func WithHistoryPoints(n int) MonitorOption {
 	return func(o *monitorOptions) { o.historyPoints = n }
 }
 
+// WithMaxWorkerSeries bounds the workers that get per-worker series in
+// /metrics (default DefaultMaxWorkerSeries).
+func WithMaxWorkerSeries(n int) MonitorOption {
+	return func(o *monitorOptions) { o.maxWorkers = n }
+}
+
 // WithoutRuntimeMetrics leaves the Go runtime and process collectors out of
 // /metrics (they are in by default).
 func WithoutRuntimeMetrics() MonitorOption {
@@ -85,7 +92,7 @@ func NewMonitor(job string, opts ...MonitorOption) *Monitor {
 	for _, f := range opts {
 		f(&o)
 	}
-	m := &Monitor{job: job, opts: o, metrics: NewMetrics(job), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
+	m := &Monitor{job: job, opts: o, metrics: NewMetrics(job, o.maxWorkers), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(m.metrics)
 	if o.runtime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -158,10 +158,10 @@ func checkMetrics(t *testing.T, r *monitoredRun) {
 		"fsl_results_duplicate_total": float64(c.Duplicates),
 		"fsl_workers_joined_total":    float64(c.WorkersJoined),
 		// 9 steps, checkpoints every 3: steps 3, 6 and 9.
-		"fsl_checkpoint_seconds_count":   3,
-		"fsl_step_seconds_count":         float64(r.spec.Steps - 1),
-		"fsl_validation_step":            float64(r.spec.Steps),
-		"fsl_validation{metric=val_acc}": r.status.Validation["val_acc"],
+		"fsl_checkpoint_seconds_count": 3,
+		"fsl_step_seconds_count":       float64(r.spec.Steps - 1),
+		"fsl_validation_step":          float64(r.spec.Steps),
+		"fsl_validation_accuracy":      r.status.Validation["val_acc"],
 	}
 	for name, w := range want {
 		g, ok := got[name]
@@ -182,13 +182,18 @@ func checkMetrics(t *testing.T, r *monitoredRun) {
 	}
 	for name, typ := range map[string]string{
 		"fsl_images_total": "COUNTER", "fsl_shards_leased_total": "COUNTER", "fsl_step": "GAUGE",
-		"fsl_checkpoint_seconds": "HISTOGRAM", "fsl_validation": "GAUGE", "go_goroutines": "GAUGE",
+		"fsl_checkpoint_seconds": "HISTOGRAM", "fsl_validation_accuracy": "GAUGE", "fsl_build_info": "GAUGE", "go_goroutines": "GAUGE",
 	} {
 		if types[name] != typ {
 			t.Errorf("%s has type %q, want %s", name, types[name], typ)
 		}
 	}
-	if acc := got["fsl_validation{metric=val_acc}"]; acc <= 0 || acc > 1 {
+	for _, w := range r.status.Status.Workers {
+		if n := got["fsl_worker_results_accepted_total{worker="+w.ID+"}"]; n != float64(c.Applied) {
+			t.Errorf("worker %s: %v results accepted in /metrics, want all %d", w.ID, n, c.Applied)
+		}
+	}
+	if acc := got["fsl_validation_accuracy"]; acc <= 0 || acc > 1 {
 		t.Errorf("val_acc %v is not an accuracy in (0, 1]", acc)
 	}
 }
