@@ -26,6 +26,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics (shards computed, compute seconds, ...) at http://ADDR/metrics, e.g. 127.0.0.1:9100"},
 	}, tlsClientFlags()...)
 }
 
@@ -65,9 +66,15 @@ func runWorker(c *cli.Context) error {
 	if info := probe.DeviceInfo(); info != "" {
 		log.Info("computing on the GPU", "device", info)
 	}
+	metrics, _, stopMetrics, err := serveWorkerMetrics(c.String("metrics"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := worker.Run(ctx, worker.Config{
+		Metrics: metrics,
 		Job:     c.String("job"),
 		NATS:    c.String("nats"),
 		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},
