@@ -12,9 +12,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fsl-project/fsl/checkpoints"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,17 +44,52 @@ type Monitor struct {
 	history *History
 	reg     *prometheus.Registry
 	status  atomic.Pointer[func() JobStatus]
+	eval    atomic.Pointer[[]Evaluation]
+
+	ckptMu   sync.Mutex // guards the checkpoint list's cache
+	ckptAt   time.Time
+	ckptList []CheckpointInfo
+	ckptErr  error
+}
+
+// Evaluation is one figure of a final evaluation, as the dashboard shows
+// it: accuracy ± the half-width of its 95% confidence interval under a
+// named protocol.
+type Evaluation struct {
+	Protocol string  `json:"protocol"` // e.g. "5-way 1-shot, 600 episodes, held-out classes"
+	Step     int     `json:"step"`     // the checkpoint evaluated
+	Accuracy float64 `json:"accuracy"`
+	CI95     float64 `json:"ci95"`
+}
+
+// CheckpointInfo is one stored checkpoint as /checkpoints lists it.
+type CheckpointInfo struct {
+	Step    uint64             `json:"step"`
+	Created time.Time          `json:"created"`
+	Metrics map[string]float64 `json:"metrics"`
+	Best    bool               `json:"best"`
+	Bytes   int                `json:"bytes"`
 }
 
 // MonitorOption configures a Monitor.
 type MonitorOption func(*monitorOptions)
 
 type monitorOptions struct {
+	db            string
 	historyPoints int
 	maxWorkers    int
 	runtime       bool
 	pprof         bool
 	token         string
+}
+
+// WithStore names the job's checkpoint store: Attach restores the
+// dashboard's history from it (checkpoints.Store.History, written by a
+// HistoryRecorder), so a resumed job's curves start at step 1, and
+// /checkpoints lists its checkpoints. The store is opened read-only for
+// each read, between the driver's writes.
+func WithStore(path string) MonitorOption {
+	return func(o *monitorOptions) { o.db = path }
 }
 
 // WithPprof serves Go's profiles under /debug/pprof/ (404 without it):
@@ -101,10 +140,66 @@ func NewMonitor(job string, opts ...MonitorOption) *Monitor {
 }
 
 // Attach makes the monitor serve status (typically Driver.Status), which
-// must be safe to call from any goroutine.
+// must be safe to call from any goroutine. With WithStore it first
+// restores the history stored before this process; call it after the
+// driver opened the store and before it runs. A store it cannot read is
+// logged, not fatal: the dashboard then starts with this process.
 func (m *Monitor) Attach(status func() JobStatus) {
+	if m.opts.db != "" {
+		err := m.readStore(func(s *checkpoints.Store) error {
+			recs, err := s.History(m.job)
+			m.history.Restore(recs)
+			return err
+		})
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			slog.Warn("dashboard history not restored", "job", m.job, "err", err)
+		}
+	}
 	m.status.Store(&status)
 	m.metrics.Attach(status)
+}
+
+// SetEvaluation shows final evaluation figures on the dashboard
+// (/evaluation).
+func (m *Monitor) SetEvaluation(e []Evaluation) {
+	e = slices.Clone(e)
+	m.eval.Store(&e)
+}
+
+// readStore runs fn on the job's store opened read-only for the call.
+func (m *Monitor) readStore(fn func(*checkpoints.Store) error) error {
+	s, err := checkpoints.Open(m.opts.db, checkpoints.WithReadOnly(), checkpoints.WithReleaseBetweenWrites())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// checkpointsTTL is how long /checkpoints answers from its last read of the
+// store: a dashboard polling every second costs a file open per TTL.
+const checkpointsTTL = 2 * time.Second
+
+// checkpoints lists the job's stored checkpoints, oldest first.
+func (m *Monitor) checkpoints() ([]CheckpointInfo, error) {
+	m.ckptMu.Lock()
+	defer m.ckptMu.Unlock()
+	if !m.ckptAt.IsZero() && time.Since(m.ckptAt) < checkpointsTTL {
+		return m.ckptList, m.ckptErr
+	}
+	var list []CheckpointInfo
+	err := m.readStore(func(s *checkpoints.Store) error {
+		infos, err := s.List(m.job)
+		for _, in := range infos {
+			list = append(list, CheckpointInfo{Step: in.Step, Created: in.Created, Metrics: finiteMetrics(in.Metrics), Best: in.Best, Bytes: in.Bytes})
+		}
+		return err
+	})
+	if list == nil {
+		list = []CheckpointInfo{}
+	}
+	m.ckptAt, m.ckptList, m.ckptErr = time.Now(), list, err
+	return list, err
 }
 
 // Metrics returns the monitor's Prometheus metrics.
@@ -142,6 +237,8 @@ func (m *Monitor) Validated(step int, metrics map[string]float64) {
 //	GET /readyz      200 once the job is attached, 503 before (readiness)
 //	GET /status      the job's JobStatus as JSON (503 before Attach)
 //	GET /history     the dashboard's HistorySnapshot as JSON
+//	GET /checkpoints the stored checkpoints ([]CheckpointInfo; WithStore)
+//	GET /evaluation  the final evaluation figures ([]Evaluation; empty until SetEvaluation)
 //	GET /debug/pprof/ Go's profiles (net/http/pprof): where a slow run's CPU goes;
 //	                 404 unless WithPprof
 //
@@ -174,6 +271,25 @@ func (m *Monitor) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /history", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, m.history.Snapshot())
+	})
+	mux.HandleFunc("GET /checkpoints", func(w http.ResponseWriter, _ *http.Request) {
+		if m.opts.db == "" {
+			writeJSON(w, http.StatusOK, []CheckpointInfo{})
+			return
+		}
+		list, err := m.checkpoints()
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /evaluation", func(w http.ResponseWriter, _ *http.Request) {
+		e := []Evaluation{}
+		if p := m.eval.Load(); p != nil {
+			e = *p
+		}
+		writeJSON(w, http.StatusOK, e)
 	})
 	assets := http.FileServerFS(DashboardFS())
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", assets))
