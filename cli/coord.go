@@ -21,6 +21,7 @@ func NewCoordApp() *cli.App {
 			datasetCommand(),
 			evalCommand(),
 			authCommand(),
+			historyCommand(),
 		},
 	}
 }
