@@ -78,7 +78,36 @@ var (
 	ckptRowRE    = regexp.MustCompile(`<tr data-step="(\d+)" data-best="(true|false)"[^>]*>(.*?)</tr>`)
 	titleRE      = regexp.MustCompile(`<title>([^<]*)</title>`)
 	evalRowRE    = regexp.MustCompile(`<table id="evaluation-table">.*?<tbody>(.*?)</tbody>`)
+	pinnedRE     = regexp.MustCompile(`<div id="pinned" class="pinned">([^<]*)</div>`)
+	ticksRE      = regexp.MustCompile(`<canvas id="([a-z]+-chart)"[^>]*data-y-ticks="([^"]*)" data-x-ticks="([^"]*)"`)
+	tickLabelRE  = regexp.MustCompile(`^-?[0-9][0-9,]*(\.[0-9]*[1-9])?$`)
 )
+
+// checkTicks checks the axis labels every chart drew: numbers without
+// trailing zeros (3, not 3.000; 0.5, not 0.50), integer steps on x.
+func checkTicks(t *testing.T, dom string) {
+	t.Helper()
+	charts := ticksRE.FindAllStringSubmatch(dom, -1)
+	if len(charts) != 3 {
+		t.Fatalf("%d charts with axis labels, want 3:\n%s", len(charts), dom)
+	}
+	for _, c := range charts {
+		ys, xs := strings.Fields(c[2]), strings.Fields(c[3])
+		if len(ys) < 2 || len(xs) < 2 {
+			t.Errorf("%s: y labels %q, x labels %q: too few", c[1], c[2], c[3])
+		}
+		for _, l := range ys {
+			if !tickLabelRE.MatchString(l) {
+				t.Errorf("%s: y label %q is not a plain number without trailing zeros", c[1], l)
+			}
+		}
+		for _, l := range xs {
+			if _, err := strconv.Atoi(strings.ReplaceAll(l, ",", "")); err != nil {
+				t.Errorf("%s: x label %q is not a step", c[1], l)
+			}
+		}
+	}
+}
 
 func attrInt(t *testing.T, re *regexp.Regexp, dom, what string) int {
 	t.Helper()
@@ -119,6 +148,7 @@ func loadDashboard(t *testing.T, bin, url string) string {
 func checkDashboard(t *testing.T, r *monitoredRun) {
 	bin := chromium(t)
 	dom := loadDashboard(t, bin, r.url+"/")
+	checkTicks(t, dom)
 	if m := titleRE.FindStringSubmatch(dom); m == nil || m[1] != r.spec.ID+" · fsl dashboard" {
 		t.Errorf("page title %v, want %q", m, r.spec.ID+" · fsl dashboard")
 	}
@@ -202,7 +232,14 @@ func TestDashboardETAAndEvaluation(t *testing.T) {
 	}
 	defer hs.Shutdown(context.Background()) //nolint:errcheck // test ends
 
-	dom := loadDashboard(t, bin, hs.URL()+"/")
+	dom := loadDashboard(t, bin, hs.URL()+"/#step=25")
+	checkTicks(t, dom)
+	// The pinned step (as a click on a chart sets it) reads every chart's
+	// values there: what the hover tooltip shows.
+	if m := pinnedRE.FindStringSubmatch(dom); m == nil || !strings.HasPrefix(m[1], "pinned step 25 · ") ||
+		!strings.Contains(m[1], "val_acc: 0.625 ± 0.02") || !strings.Contains(m[1], "images/s: 100") {
+		t.Errorf("pinned readout %v, want step 25 with val_acc 0.625 ± 0.02 and 100 images/s", m)
+	}
 	if m := etaRE.FindStringSubmatch(dom); m == nil || m[1] != "70" || m[2] != "1 min 10 s" {
 		t.Errorf("ETA %v, want 70 steps at one a second: 1 min 10 s", m)
 	}
@@ -224,7 +261,7 @@ func TestDashboardETAAndEvaluation(t *testing.T) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(t, bin, hs.URL()+"/", filepath.Join(dir, "dashboard-running.png"))
+	screenshot(t, bin, hs.URL()+"/#step=25", filepath.Join(dir, "dashboard-running.png"))
 }
 
 // TestDashboardNeedsNoNetwork: every asset is served from the binary, and

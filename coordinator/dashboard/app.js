@@ -149,22 +149,30 @@
     ctx.lineWidth = 1;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
+    // The axis labels drawn are also written to data-y-ticks and
+    // data-x-ticks, for a headless check of what the canvas shows.
+    const yLabels = [];
     if (log) {
       for (const v of logTicks(y0, y1)) {
         ctx.beginPath(); ctx.moveTo(pad.l, py(v)); ctx.lineTo(w - pad.r, py(v)); ctx.stroke();
-        ctx.fillText(fmt(v, 4), pad.l - 6, py(v));
+        yLabels.push(fmt(v, 4));
+        ctx.fillText(yLabels[yLabels.length - 1], pad.l - 6, py(v));
       }
     } else {
       const { ticks, step } = niceTicks(y0, y1, 4, false);
       for (const v of ticks) {
         ctx.beginPath(); ctx.moveTo(pad.l, py(v)); ctx.lineTo(w - pad.r, py(v)); ctx.stroke();
-        ctx.fillText(tickLabel(v, step), pad.l - 6, py(v));
+        yLabels.push(tickLabel(v, step));
+        ctx.fillText(yLabels[yLabels.length - 1], pad.l - 6, py(v));
       }
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     const xt = niceTicks(x0, x1, 6, true);
-    for (const v of xt.ticks) ctx.fillText(tickLabel(v, xt.step), px(v), h - pad.b + 6);
+    const xLabels = xt.ticks.map((v) => tickLabel(v, xt.step));
+    xt.ticks.forEach((v, i) => ctx.fillText(xLabels[i], px(v), h - pad.b + 6));
+    canvas.dataset.yTicks = yLabels.join(" ");
+    canvas.dataset.xTicks = xLabels.join(" ");
 
     series.forEach((s, i) => {
       const color = s.color || COLORS[i % COLORS.length];
@@ -198,8 +206,9 @@
     });
     charts[canvas.id].map = { px, x0, x1, pad, w, h, main, py };
 
-    if (opts.hoverX !== undefined) {
-      const near = nearest(main, opts.hoverX);
+    const markX = opts.hoverX !== undefined ? opts.hoverX : pinnedStep();
+    if (markX !== undefined) {
+      const near = nearest(main, markX);
       if (near.length) {
         const x = near[0].p[0];
         ctx.strokeStyle = "#9aa3b2";
@@ -229,23 +238,52 @@
     return out;
   }
 
-  // Hover: a marker on the chart and the values under the pointer.
-  function hover(canvas, e) {
-    const c = charts[canvas.id];
-    const tip = $("tip");
-    if (!c || !c.map) return;
-    const r = canvas.getBoundingClientRect();
-    const m = c.map;
-    const x = m.x0 + ((e.clientX - r.left - m.pad.l) / (m.w - m.pad.l - m.pad.r)) * (m.x1 - m.x0);
-    drawChart(canvas, c.series, Object.assign({}, c.opts, { hoverX: x }));
+  // valuesAt describes the chart's series at the point nearest step x:
+  // ["step N", "label: value ± ci", ...], [] when it has no points.
+  function valuesAt(id, x) {
+    const c = charts[id];
+    if (!c || !c.map) return [];
     const near = nearest(c.map.main, x);
-    if (!near.length) { tip.hidden = true; return; }
+    if (!near.length) return [];
     const lines = ["step " + near[0].p[0]];
     for (const n of near) {
       let line = (n.s.label || "value") + ": " + fmt(n.p[1], 4);
-      if (n.s.band && n.s.band[n.i]) line += " ± " + fmt(n.s.band[n.i][2] - n.p[1], 4);
+      const b = n.s.band && n.s.band.find((q) => q[0] === n.p[0]);
+      if (b) line += " ± " + fmt(b[2] - n.p[1], 4);
       lines.push(line);
     }
+    return lines;
+  }
+
+  // The pinned step (#step=N in the address, set by a click on a chart):
+  // every chart marks it and the readout lists their values there.
+  function pinnedStep() {
+    const m = /^#step=(\d+)$/.exec(location.hash);
+    return m ? Number(m[1]) : undefined;
+  }
+  function renderPinned() {
+    const s = pinnedStep(), el = $("pinned");
+    if (s === undefined) { el.hidden = true; return; }
+    const parts = ["loss-chart", "val-chart", "rate-chart"].map((id) => valuesAt(id, s));
+    const step = parts.find((p) => p.length);
+    el.textContent = step ? "pinned " + step[0] + " · " + parts.flatMap((p) => p.slice(1)).join(" · ") + "  (click a chart to move, Esc to clear)" : "";
+    el.hidden = !step;
+  }
+
+  // Hover: a marker on the chart and the values under the pointer.
+  function stepUnder(canvas, e) {
+    const m = charts[canvas.id] && charts[canvas.id].map;
+    if (!m) return undefined;
+    const r = canvas.getBoundingClientRect();
+    return m.x0 + ((e.clientX - r.left - m.pad.l) / (m.w - m.pad.l - m.pad.r)) * (m.x1 - m.x0);
+  }
+  function hover(canvas, e) {
+    const tip = $("tip"), x = stepUnder(canvas, e);
+    if (x === undefined) return;
+    const c = charts[canvas.id];
+    drawChart(canvas, c.series, Object.assign({}, c.opts, { hoverX: x }));
+    const lines = valuesAt(canvas.id, x);
+    if (!lines.length) { tip.hidden = true; return; }
     tip.textContent = lines.join("\n");
     tip.hidden = false;
     tip.style.left = e.clientX + 14 + "px";
@@ -260,7 +298,20 @@
     const cv = $(id);
     cv.addEventListener("mousemove", (e) => hover(cv, e));
     cv.addEventListener("mouseleave", () => unhover(cv));
+    cv.addEventListener("click", (e) => {
+      const x = stepUnder(cv, e);
+      if (x === undefined) return;
+      const near = nearest(charts[id].map.main, x);
+      if (near.length) location.hash = "step=" + near[0].p[0];
+    });
   }
+  window.addEventListener("hashchange", () => render());
+  window.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && pinnedStep() !== undefined) {
+      history.replaceState(null, "", location.pathname + location.search);
+      render();
+    }
+  });
 
   function setText(id, v) { $(id).textContent = v; }
 
@@ -419,6 +470,7 @@
     renderHistory(last.h, last.st);
     if (last.ck) renderCheckpoints(last.ck);
     if (last.ev) renderEvaluation(last.ev);
+    renderPinned();
   }
   async function poll() {
     try {
