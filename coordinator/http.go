@@ -442,9 +442,11 @@ func snakeCase(s string) string {
 	return b.String()
 }
 
-// reasonKey is r's name as a JSON key and label value: "stale step" →
-// "stale_step".
-func reasonKey(r Reason) string { return strings.ReplaceAll(r.String(), " ", "_") }
+// reasonKey is r's name in snake_case, as a JSON key and label value:
+// "stale step" → "stale_step", "non-finite value" → "non_finite_value".
+func reasonKey(r Reason) string { return reasonKeyReplacer.Replace(r.String()) }
+
+var reasonKeyReplacer = strings.NewReplacer(" ", "_", "-", "_")
 
 // parseReasonKey is reasonKey's inverse.
 func parseReasonKey(k string) (Reason, bool) {

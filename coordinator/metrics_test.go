@@ -117,7 +117,7 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
 		"fsl_results_applied_total": 6,
 		"fsl_workers_quarantined":   1, "fsl_workers_quarantines_total": 2, "fsl_leases_refused_total": 5,
-		"fsl_results_invalid_total{reason=non-finite_value}": 3,
+		"fsl_results_invalid_total{reason=non_finite_value}": 3,
 		"fsl_results_invalid_total{reason=stale_step}":       1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
 		"fsl_step_seconds_count": 1, "fsl_step_seconds_sum": 0.5,
