@@ -255,6 +255,27 @@ func TestDashboardETAAndEvaluation(t *testing.T) {
 			t.Errorf("the page shows %q", bad)
 		}
 	}
+
+	// Zoomed to steps 10..20 (what a drag across a chart sets): every chart
+	// draws those 11 steps only.
+	dom = loadDashboard(t, bin, hs.URL()+"/#step=15&from=10&to=20")
+	checkTicks(t, dom)
+	for _, re := range []*regexp.Regexp{lossPointsRE, valPointsRE, ratePointsRE} {
+		if n := attrInt(t, re, dom, "zoomed chart points"); n != 11 {
+			t.Errorf("%s: %d points zoomed to steps 10..20, want 11", re, n)
+		}
+	}
+	for _, c := range ticksRE.FindAllStringSubmatch(dom, -1) {
+		for _, l := range strings.Fields(c[3]) {
+			if n, err := strconv.Atoi(l); err != nil || n < 10 || n > 20 {
+				t.Errorf("%s: x label %q outside the zoom 10..20", c[1], l)
+			}
+		}
+	}
+	if m := pinnedRE.FindStringSubmatch(dom); m == nil || !strings.HasPrefix(m[1], "pinned step 15 · ") || !strings.Contains(m[1], "zoomed to steps 10–20") {
+		t.Errorf("readout %v, want step 15 pinned and the zoom", m)
+	}
+
 	dir := os.Getenv("FSL_TEST_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()

@@ -108,7 +108,8 @@
   // drawChart plots series on the canvas: [{label, points: [[x, y], ...],
   // band: [[x, lo, hi], ...], faint}], faint series drawn light and left out
   // of the hover and of the data-points attribute (the points plotted).
-  // opts: {log, yMin, empty, hoverX}.
+  // opts: {log, yMin, empty, hoverX, select: [x0, x1] being dragged}. Only
+  // the steps in the zoomed range (view()) are drawn.
   function drawChart(canvas, series, opts) {
     charts[canvas.id] = { series, opts };
     const dpr = window.devicePixelRatio || 1;
@@ -122,8 +123,10 @@
     ctx.clearRect(0, 0, w, h);
     const pad = { l: 58, r: 14, t: 22, b: 26 };
     const log = !!opts.log;
-    const usable = (p) => finite(p[1]) && (!log || p[1] > 0);
-    series = series.map((s) => Object.assign({}, s, { points: s.points.filter(usable) }));
+    const v = view();
+    const inView = (p) => (v.from === undefined || p[0] >= v.from) && (v.to === undefined || p[0] <= v.to);
+    const usable = (p) => finite(p[1]) && (!log || p[1] > 0) && inView(p);
+    series = series.map((s) => Object.assign({}, s, { points: s.points.filter(usable), band: s.band && s.band.filter(inView) }));
     const main = series.filter((s) => !s.faint);
     canvas.dataset.points = String(main.reduce((n, s) => n + s.points.length, 0));
     ctx.font = "11px system-ui, sans-serif";
@@ -206,7 +209,13 @@
     });
     charts[canvas.id].map = { px, x0, x1, pad, w, h, main, py };
 
-    const markX = opts.hoverX !== undefined ? opts.hoverX : pinnedStep();
+    if (opts.select) {
+      const a = Math.max(pad.l, Math.min(px(opts.select[0]), px(opts.select[1])));
+      const b = Math.min(w - pad.r, Math.max(px(opts.select[0]), px(opts.select[1])));
+      ctx.fillStyle = "rgba(37, 99, 235, .12)";
+      ctx.fillRect(a, pad.t, b - a, h - pad.t - pad.b);
+    }
+    const markX = opts.hoverX !== undefined ? opts.hoverX : view().step;
     if (markX !== undefined) {
       const near = nearest(main, markX);
       if (near.length) {
@@ -255,19 +264,38 @@
     return lines;
   }
 
-  // The pinned step (#step=N in the address, set by a click on a chart):
-  // every chart marks it and the readout lists their values there.
-  function pinnedStep() {
-    const m = /^#step=(\d+)$/.exec(location.hash);
-    return m ? Number(m[1]) : undefined;
+  // The view lives in the address, so it can be shared and survives a
+  // reload: #step=N pins a step (a click on a chart), every chart marks it
+  // and the readout lists their values there; #from=A&to=B zooms the charts
+  // to steps A..B (a drag across a chart; a double-click resets).
+  function view() {
+    const v = {};
+    for (const part of location.hash.replace(/^#/, "").split("&")) {
+      const m = /^(step|from|to)=(\d+)$/.exec(part);
+      if (m) v[m[1]] = Number(m[2]);
+    }
+    if (v.from !== undefined && v.to !== undefined && v.from > v.to) [v.from, v.to] = [v.to, v.from];
+    return v;
+  }
+  function setView(change) {
+    const v = Object.assign(view(), change);
+    const parts = ["step", "from", "to"].filter((k) => v[k] !== undefined).map((k) => k + "=" + v[k]);
+    history.replaceState(null, "", location.pathname + location.search + (parts.length ? "#" + parts.join("&") : ""));
+    render();
   }
   function renderPinned() {
-    const s = pinnedStep(), el = $("pinned");
-    if (s === undefined) { el.hidden = true; return; }
-    const parts = ["loss-chart", "val-chart", "rate-chart"].map((id) => valuesAt(id, s));
-    const step = parts.find((p) => p.length);
-    el.textContent = step ? "pinned " + step[0] + " · " + parts.flatMap((p) => p.slice(1)).join(" · ") + "  (click a chart to move, Esc to clear)" : "";
-    el.hidden = !step;
+    const v = view(), el = $("pinned");
+    const notes = [];
+    if (v.step !== undefined) {
+      const parts = ["loss-chart", "val-chart", "rate-chart"].map((id) => valuesAt(id, v.step));
+      const step = parts.find((p) => p.length);
+      if (step) notes.push("pinned " + step[0] + " · " + parts.flatMap((p) => p.slice(1)).join(" · "));
+    }
+    if (v.from !== undefined || v.to !== undefined) {
+      notes.push("zoomed to steps " + (v.from ?? 0) + "–" + (v.to ?? "end") + " (double-click a chart to reset)");
+    }
+    el.textContent = notes.join("   ·   ");
+    el.hidden = notes.length === 0;
   }
 
   // Hover: a marker on the chart and the values under the pointer.
@@ -277,11 +305,13 @@
     const r = canvas.getBoundingClientRect();
     return m.x0 + ((e.clientX - r.left - m.pad.l) / (m.w - m.pad.l - m.pad.r)) * (m.x1 - m.x0);
   }
+  let drag = null; // {id, x0, px0} while a button is down on a chart
   function hover(canvas, e) {
     const tip = $("tip"), x = stepUnder(canvas, e);
     if (x === undefined) return;
     const c = charts[canvas.id];
-    drawChart(canvas, c.series, Object.assign({}, c.opts, { hoverX: x }));
+    const select = drag && drag.id === canvas.id ? [drag.x0, x] : undefined;
+    drawChart(canvas, c.series, Object.assign({}, c.opts, { hoverX: x, select }));
     const lines = valuesAt(canvas.id, x);
     if (!lines.length) { tip.hidden = true; return; }
     tip.textContent = lines.join("\n");
@@ -297,20 +327,29 @@
   for (const id of ["loss-chart", "val-chart", "rate-chart"]) {
     const cv = $(id);
     cv.addEventListener("mousemove", (e) => hover(cv, e));
-    cv.addEventListener("mouseleave", () => unhover(cv));
-    cv.addEventListener("click", (e) => {
+    cv.addEventListener("mouseleave", () => { drag = null; unhover(cv); });
+    cv.addEventListener("mousedown", (e) => {
       const x = stepUnder(cv, e);
-      if (x === undefined) return;
-      const near = nearest(charts[id].map.main, x);
-      if (near.length) location.hash = "step=" + near[0].p[0];
+      if (x !== undefined) drag = { id, x0: x, px0: e.clientX };
+      e.preventDefault();
     });
+    cv.addEventListener("mouseup", (e) => {
+      const d = drag, x = stepUnder(cv, e);
+      drag = null;
+      if (!d || x === undefined) return;
+      if (Math.abs(e.clientX - d.px0) > 6) { // a drag: zoom to the steps it spans
+        const a = Math.round(Math.min(d.x0, x)), b = Math.round(Math.max(d.x0, x));
+        if (b > a) setView({ from: a, to: b });
+        return;
+      }
+      const near = nearest(charts[id].map.main, x); // a click: pin the nearest step
+      if (near.length) setView({ step: near[0].p[0] });
+    });
+    cv.addEventListener("dblclick", () => setView({ from: undefined, to: undefined }));
   }
   window.addEventListener("hashchange", () => render());
   window.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && pinnedStep() !== undefined) {
-      history.replaceState(null, "", location.pathname + location.search);
-      render();
-    }
+    if (e.key === "Escape") setView({ step: undefined });
   });
 
   function setText(id, v) { $(id).textContent = v; }
