@@ -389,6 +389,10 @@ func (c *Counters) UnmarshalJSON(b []byte) error {
 			if err := json.Unmarshal(r, &named); err != nil {
 				return fmt.Errorf("counters: %s: %w", name, err)
 			}
+			if named == nil { // null
+				*m = nil
+				continue
+			}
 			*m = make(map[Reason]int, len(named))
 			for k, n := range named {
 				if reason, ok := parseReasonKey(k); ok {

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"regexp"
@@ -137,4 +138,41 @@ func TestSnakeCase(t *testing.T) {
 			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzStatusJSON: a status from the network (the status subject, /status)
+// never panics the decoder, and what decodes encodes to JSON that decodes
+// and encodes to the very same bytes (a reason this build does not know is
+// dropped the first time, not later).
+func FuzzStatusJSON(f *testing.F) {
+	cfg := testConfig()
+	m := mustNew(f, cfg, 1)
+	l := mustLease(f, m, "w1", at(0))
+	mustAccept(f, m, validResult(cfg, "w1", 1, l.Shard), at(time.Second))
+	m.Result(validResult(cfg, "w2", 0, 0), at(time.Second))
+	b, err := json.Marshal(statusView(JobStatus{Job: "j", Step: 1, Steps: 4, Status: m.Status()}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"machine":{"phase":"done","counters":{"invalid":{"stale_step":2,"martian":1},"leased":3}}}`))
+	f.Add([]byte(`{"machine":{"phase":7,"shards":[{"state":"leased"}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st JobStatus
+		if json.Unmarshal(data, &st) != nil {
+			return
+		}
+		again, err := json.Marshal(st)
+		if err != nil {
+			return // a NaN cannot come from JSON, but a value may still not encode
+		}
+		var back JobStatus
+		if err := json.Unmarshal(again, &back); err != nil {
+			t.Fatalf("re-encoded status does not decode: %v\n%s", err, again)
+		}
+		third, err := json.Marshal(back)
+		if err != nil || !bytes.Equal(third, again) {
+			t.Fatalf("status changed on a round trip (%v):\n%s\n%s", err, again, third)
+		}
+	})
 }
