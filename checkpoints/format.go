@@ -24,6 +24,9 @@ const (
 //	jobs/<id>/record    JobRecord as JSON
 //	jobs/<id>/best      best pointer: step u64 BE | metric value f64 bits BE
 //	jobs/<id>/steps/<step u64 BE>   checkpoint value (see codec.go)
+//	jobs/<id>/history/<step u64 BE> one applied step (see history.go); the
+//	                    bucket appears with the first record, and older
+//	                    builds ignore it
 var (
 	bucketMeta  = []byte("meta")
 	bucketJobs  = []byte("jobs")

@@ -35,6 +35,7 @@ func NewCoordApp() *cli.App {
 			evalCommand(),
 			authCommand(),
 			completionCommand(),
+			historyCommand(),
 		},
 	}
 }

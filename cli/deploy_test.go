@@ -134,6 +134,8 @@ func kubeObject(doc []byte) (any, error) {
 		obj = &corev1.PersistentVolumeClaim{}
 	case "v1 Namespace":
 		obj = &corev1.Namespace{}
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		obj = &serviceMonitor{}
 	default:
 		return nil, fmt.Errorf("unexpected kind %q %q", tm.APIVersion, tm.Kind)
 	}

@@ -30,7 +30,7 @@ func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinato
 	if addr == "" {
 		return nil, func() {}, nil
 	}
-	opts := []coordinator.MonitorOption{coordinator.WithBearerToken(c.String("http-token"))}
+	opts := []coordinator.MonitorOption{coordinator.WithBearerToken(c.String("http-token")), coordinator.WithStore(c.String("db"))}
 	if c.Bool("pprof") {
 		opts = append(opts, coordinator.WithPprof())
 	}
@@ -56,15 +56,19 @@ func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinato
 
 // runDriver runs the job like coordinator.Run, telling mon (when not nil)
 // of its events after cfg.Observer, and attaching its status as soon as the
-// driver exists.
+// driver exists. It records the job's history in the store (what the
+// dashboard of a later run and fsl-coord history read).
 func runDriver(ctx context.Context, mon *coordinator.Monitor, cfg coordinator.DriverConfig) (*coordinator.Summary, error) {
+	rec := coordinator.NewHistoryRecorder(cfg.DB, cfg.Spec.ID, 0, cfg.Logger)
+	obs := coordinator.Observers{rec}
 	// Only when set: a nil *Monitor in the interface would not be nil.
-	switch {
-	case mon != nil && cfg.Observer != nil:
-		cfg.Observer = coordinator.Observers{cfg.Observer, mon}
-	case mon != nil:
-		cfg.Observer = mon
+	if mon != nil {
+		obs = append(obs, mon)
 	}
+	if cfg.Observer != nil {
+		obs = append(coordinator.Observers{cfg.Observer}, obs...)
+	}
+	cfg.Observer = obs
 	d, err := coordinator.NewDriver(cfg)
 	if err != nil {
 		return nil, err
@@ -72,5 +76,7 @@ func runDriver(ctx context.Context, mon *coordinator.Monitor, cfg coordinator.Dr
 	if mon != nil {
 		mon.Attach(d.Status)
 	}
-	return d.Run(ctx)
+	sum, err := d.Run(ctx)
+	rec.Close() //nolint:errcheck // a failed write was logged by the recorder
+	return sum, err
 }

@@ -312,7 +312,7 @@ func runStart(c *cli.Context) error {
 			cn.Checks, cn.Mismatches, cn.Bans, cn.Rollbacks, cn.StepsRolledBack)
 	}
 	if n := c.Int("eval-episodes"); n > 0 {
-		return finalEval(c, spec, n)
+		return finalEval(c, spec, n, sum.Version, mon)
 	}
 	return nil
 }
@@ -401,9 +401,10 @@ func writeJSON(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
-// finalEval reports 5-way 1-shot accuracy of the last checkpoint on the
-// held-out (test) classes of the job's dataset.
-func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
+// finalEval reports 5-way 1-shot accuracy of the last checkpoint (step) on
+// the held-out (test) classes of the job's dataset, and shows it on the
+// dashboard when mon is not nil.
+func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN, step int, mon *coordinator.Monitor) error {
 	test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
 	if err != nil {
 		return fmt.Errorf("held-out classes: %w", err)
@@ -417,6 +418,10 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "5-way 1-shot accuracy on held-out classes: %s\n", r)
+	if mon != nil {
+		mon.SetEvaluation([]coordinator.Evaluation{{Protocol: fmt.Sprintf("5-way 1-shot, %d episodes, held-out classes", r.Episodes),
+			Step: step, Accuracy: r.Mean, CI95: r.CI95}})
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,11 +69,13 @@ func runStatus(c *cli.Context) error {
 		return fmt.Errorf("status of job %q: not a job status: %w", c.String("job"), err)
 	}
 	if c.Bool("json") {
-		b, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
-			return err
+		// The coordinator's answer as it came, indented: fields this build
+		// does not know (a newer coordinator's) are kept.
+		var b bytes.Buffer
+		if err := json.Indent(&b, raw, "", "  "); err != nil {
+			return fmt.Errorf("status of job %q: %w", c.String("job"), err)
 		}
-		_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
+		_, err = fmt.Fprintf(c.App.Writer, "%s\n", bytes.TrimSpace(b.Bytes()))
 		return err
 	}
 	return printStatus(c.App.Writer, st, time.Now())
@@ -186,7 +189,7 @@ func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER\tLAST SEEN\tJOINED\tSHARDS")
+	fmt.Fprintln(tw, "WORKER\tLAST SEEN\tJOINED\tSHARDS\tLEASES\tACCEPTED\tEXPIRED\tINVALID")
 	for _, wk := range st.Status.Workers {
 		shards := "-"
 		if len(wk.Shards) > 0 {
@@ -196,7 +199,9 @@ func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
 			}
 			shards = strings.Join(s, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", wk.ID, ago(now, wk.LastSeen), ago(now, wk.Joined), shards)
+		t := wk.Tally
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", wk.ID, ago(now, wk.LastSeen), ago(now, wk.Joined), shards,
+			t.Leased, t.Accepted, t.Expired, t.Invalid)
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ func sampleStatus(now time.Time) coordinator.JobStatus {
 		Status: coordinator.Status{
 			Phase: coordinator.PhaseRunning,
 			Workers: []coordinator.WorkerStatus{
-				{ID: "gpu-a", Joined: now.Add(-time.Minute), LastSeen: now.Add(-1500 * time.Millisecond), Shards: []int{1, 3}},
+				{ID: "gpu-a", Joined: now.Add(-time.Minute), LastSeen: now.Add(-1500 * time.Millisecond), Shards: []int{1, 3},
+					Tally: coordinator.WorkerTally{Leased: 41, Accepted: 38, Expired: 2, Invalid: 3}},
 				{ID: "gpu-b", Joined: now.Add(-time.Minute), LastSeen: now, Shards: []int{}},
 			},
 			Counters: coordinator.Counters{Leased: 64, Expired: 2, Duplicates: 1, Applied: 60, InvalidTotal: 3,
@@ -78,10 +80,15 @@ func TestStatusOverNATSPrintsTheCoordinatorsAnswer(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 	for _, want := range []string{"j7 (running)", "30/120 (25%)", "1.2500", "9000 in 30s (300 images/s)", "val_acc 0.6250",
-		"leased 64", "expired 2", "duplicates 1", "invalid 3 (non-finite value 3)", "gpu-a", "1,3", "gpu-b"} {
+		"leased 64", "expired 2", "duplicates 1", "invalid 3 (non-finite value 3)", "gpu-b",
+		"LEASES  ACCEPTED  EXPIRED  INVALID"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
+	}
+
+	if !regexp.MustCompile(`(?m)^gpu-a .* 1,3 +41 +38 +2 +3$`).MatchString(out) {
+		t.Errorf("gpu-a's row lacks its shards and tally (41 leases, 38 accepted, 2 expired, 3 invalid):\n%s", out)
 	}
 
 	out, err = runCoord(t, "status", "--nats", url, "--token", "s3cret", "--job", "j7", "--json")
@@ -94,6 +101,11 @@ func TestStatusOverNATSPrintsTheCoordinatorsAnswer(t *testing.T) {
 	}
 	if got.Step != st.Step || got.Status.Counters.Leased != 64 || len(got.Status.Workers) != 2 || got.Validation["val_acc"] != 0.625 {
 		t.Errorf("status --json = %+v", got)
+	}
+	for _, want := range []string{`"phase": "running"`, `"invalid": {`, `"non_finite_value": 3`, `"last_seen": "`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status --json lacks %s:\n%s", want, out)
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
 		versionFlag,
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics (shards computed, compute seconds, ...) at http://ADDR/metrics, e.g. 127.0.0.1:9100"},
 	}, tlsClientFlags()...)
 }
 
@@ -81,9 +82,15 @@ func runWorker(c *cli.Context) error {
 	} else {
 		noteBLAS(log)
 	}
+	metrics, _, stopMetrics, err := serveWorkerMetrics(c.String("metrics"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := worker.Run(ctx, worker.Config{
+		Metrics: metrics,
 		Job:     c.String("job"),
 		NATS:    c.String("nats"),
 		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},

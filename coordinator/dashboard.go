@@ -7,11 +7,13 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/fsl-project/fsl/checkpoints"
 )
 
 // dashboardFiles is the live dashboard: plain HTML, CSS and JavaScript
 // served from the binary, with no CDN and no network of its own. It polls
-// /status and /history.
+// /status, /history, /checkpoints and /evaluation.
 //
 //go:embed dashboard
 var dashboardFiles embed.FS
@@ -32,12 +34,17 @@ const DefaultHistoryPoints = 2048
 type StepPoint struct {
 	Step    int     `json:"step"`
 	Loss    float64 `json:"loss"`
-	Images  int     `json:"images"`    // images since this process started
-	Elapsed float64 `json:"elapsed_s"` // seconds since this process started
+	Images  int     `json:"images"`    // images since this process started (0 when restored)
+	Elapsed float64 `json:"elapsed_s"` // seconds since this process started (negative when restored)
+	// Time is when the step was applied, in seconds since the Unix epoch.
+	Time float64 `json:"time"`
 	// ImagesPerSecond is the throughput, smoothed over about
 	// throughputWindow of wall time.
 	ImagesPerSecond float64 `json:"images_per_s"`
 	Workers         int     `json:"workers"`
+	// Restored marks a step applied before this process started, read
+	// back from the checkpoint store's history.
+	Restored bool `json:"restored,omitempty"`
 }
 
 // MarshalJSON writes a non-finite loss as null (JSON has no NaN).
@@ -52,8 +59,9 @@ func (p StepPoint) MarshalJSON() ([]byte, error) {
 
 // ValidationPoint is one validation in a History.
 type ValidationPoint struct {
-	Step    int                `json:"step"`
-	Metrics map[string]float64 `json:"metrics"`
+	Step     int                `json:"step"`
+	Metrics  map[string]float64 `json:"metrics"`
+	Restored bool               `json:"restored,omitempty"`
 }
 
 // CheckpointPoint is one checkpoint write in a History.
@@ -82,23 +90,50 @@ const throughputWindow = 2 * time.Second
 // always kept. It is an Observer, safe for concurrent use.
 type History struct {
 	mu     sync.Mutex
+	start  time.Time // Elapsed 0: when the history was made
 	limit  int
 	stride int
 	steps  []StepPoint
 	last   StepPoint // newest step, kept even when the stride skips it
 	seen   bool
-	rate   float64
+	rate   throughput
 	val    []ValidationPoint
 	ckpt   []CheckpointPoint
 }
 
 // NewHistory returns a history keeping at most limit points per series
-// (DefaultHistoryPoints when limit < 4).
+// (DefaultHistoryPoints when limit < 4), its Elapsed 0 now.
 func NewHistory(limit int) *History {
 	if limit < 4 {
 		limit = DefaultHistoryPoints
 	}
-	return &History{limit: limit, stride: 1}
+	return &History{start: time.Now(), limit: limit, stride: 1}
+}
+
+// throughput is images per second, an exponential moving average whose
+// weight follows wall time, so the curve's smoothness does not depend on
+// the step rate.
+type throughput struct {
+	images  int
+	elapsed float64
+	seen    bool
+	rate    float64
+}
+
+// update takes the images computed and the seconds elapsed since the
+// process started, after a step, and returns the smoothed rate.
+func (t *throughput) update(images int, elapsed float64) float64 {
+	if t.seen {
+		if dt := elapsed - t.elapsed; dt > 0 {
+			inst := float64(images-t.images) / dt
+			a := 1 - math.Exp(-dt/throughputWindow.Seconds())
+			t.rate += a * (inst - t.rate)
+		}
+	} else if elapsed > 0 {
+		t.rate = float64(images) / elapsed
+	}
+	t.images, t.elapsed, t.seen = images, elapsed, true
+	return t.rate
 }
 
 // halve drops every other point of s, keeping the first.
@@ -112,26 +147,28 @@ func halve[T any](s []T) []T {
 	return s[:n]
 }
 
-// StepApplied implements Observer.
+// StepApplied implements Observer. A step at or before the newest one kept
+// (a resumed job recomputing steps after its checkpoint) replaces it and
+// every later point.
 func (h *History) StepApplied(p Progress) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	el := p.Elapsed.Seconds()
-	if h.seen {
-		dt := el - h.last.Elapsed
-		if dt > 0 {
-			inst := float64(p.Images-h.last.Images) / dt
-			// An exponential moving average whose weight follows wall time,
-			// so the curve's smoothness does not depend on the step rate.
-			a := 1 - math.Exp(-dt/throughputWindow.Seconds())
-			h.rate += a * (inst - h.rate)
-		}
-	} else if el > 0 {
-		h.rate = float64(p.Images) / el
+	rate := h.rate.update(p.Images, el)
+	t := h.start.Add(p.Elapsed)
+	h.add(StepPoint{Step: p.Step, Loss: p.Loss, Images: p.Images, Elapsed: el, ImagesPerSecond: rate, Workers: p.Workers,
+		Time: float64(t.UnixNano()) / 1e9})
+}
+
+func (h *History) add(pt StepPoint) {
+	for n := len(h.steps); n > 0 && h.steps[n-1].Step >= pt.Step; n-- {
+		h.steps = h.steps[:n-1]
 	}
-	pt := StepPoint{Step: p.Step, Loss: p.Loss, Images: p.Images, Elapsed: el, ImagesPerSecond: h.rate, Workers: p.Workers}
+	for n := len(h.val); n > 0 && h.val[n-1].Step > pt.Step; n-- {
+		h.val = h.val[:n-1]
+	}
 	h.last, h.seen = pt, true
-	if n := len(h.steps); n > 0 && p.Step-h.steps[n-1].Step < h.stride {
+	if n := len(h.steps); n > 0 && pt.Step-h.steps[n-1].Step < h.stride {
 		return
 	}
 	if len(h.steps) >= h.limit {
@@ -139,6 +176,22 @@ func (h *History) StepApplied(p Progress) {
 		h.stride *= 2
 	}
 	h.steps = append(h.steps, pt)
+}
+
+// Restore puts steps applied before this process started, from the
+// checkpoint store (checkpoints.Store.History), before the live ones; call
+// it before the first step. Each is marked Restored.
+func (h *History) Restore(recs []checkpoints.HistoryRecord) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range recs {
+		pt := StepPoint{Step: int(r.Step), Loss: r.Loss, Elapsed: r.Time.Sub(h.start).Seconds(), Time: float64(r.Time.UnixNano()) / 1e9,
+			ImagesPerSecond: r.ImagesPerSecond, Workers: r.Workers, Restored: true}
+		h.add(pt)
+		if len(r.Metrics) > 0 {
+			h.addValidation(ValidationPoint{Step: pt.Step, Metrics: finiteMetrics(r.Metrics), Restored: true})
+		}
+	}
 }
 
 // Checkpointed implements Observer.
@@ -161,10 +214,18 @@ func (h *History) Validated(step int, metrics map[string]float64) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.addValidation(ValidationPoint{Step: step, Metrics: cp})
+}
+
+// addValidation appends v, replacing points at or after its step.
+func (h *History) addValidation(v ValidationPoint) {
+	for n := len(h.val); n > 0 && h.val[n-1].Step >= v.Step; n-- {
+		h.val = h.val[:n-1]
+	}
 	if len(h.val) >= h.limit {
 		h.val = halve(h.val)
 	}
-	h.val = append(h.val, ValidationPoint{Step: step, Metrics: cp})
+	h.val = append(h.val, v)
 }
 
 // Snapshot returns a copy of the series, the newest step last. Its slices

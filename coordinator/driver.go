@@ -663,12 +663,16 @@ type JobStatus struct {
 	Elapsed    float64            `json:"elapsed_s"`
 	Done       bool               `json:"done"`
 	Validation map[string]float64 `json:"validation,omitempty"`
-	Status     Status             `json:"machine"`
+	// ComputeClass describes the job's compute class (its first worker's),
+	// empty until one was admitted.
+	ComputeClass string `json:"compute_class,omitempty"`
+	Status       Status `json:"machine"`
 }
 
 func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
-		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal, Status: d.m.Status()}
+		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal,
+		ComputeClass: d.class.Description, Status: d.m.Status()}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held
@@ -773,7 +777,10 @@ func (d *Driver) drainOutputs() error {
 }
 
 // validate runs the configured validation when the step calls for it:
-// every EvalEvery steps and after the last one.
+// every EvalEvery steps and after the last one. A validation of a version
+// the machine will not checkpoint (EvalEvery not a multiple of
+// CheckpointEvery) writes a checkpoint of its own, so every validation can
+// be the best and the best is always a validated checkpoint.
 func (d *Driver) validate() error {
 	v := d.tr.Version
 	if d.cfg.Validate == nil || d.spec.EvalEvery <= 0 || (v%d.spec.EvalEvery != 0 && v != d.spec.Steps) {
@@ -788,7 +795,12 @@ func (d *Driver) validate() error {
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.Validated(v, m)
 	}
-	return nil
+	// The machine's own cadence (Machine.Advance): every CheckpointEvery
+	// steps and the last; its CheckpointDue follows and saves these metrics.
+	if v == d.spec.Steps || (d.spec.CheckpointEvery > 0 && v%d.spec.CheckpointEvery == 0) {
+		return nil
+	}
+	return d.save()
 }
 
 // save checkpoints the trainer's version with its loss and, when the last

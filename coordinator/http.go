@@ -11,9 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fsl-project/fsl/checkpoints"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,16 +44,52 @@ type Monitor struct {
 	history *History
 	reg     *prometheus.Registry
 	status  atomic.Pointer[func() JobStatus]
+	eval    atomic.Pointer[[]Evaluation]
+
+	ckptMu   sync.Mutex // guards the checkpoint list's cache
+	ckptAt   time.Time
+	ckptList []CheckpointInfo
+	ckptErr  error
+}
+
+// Evaluation is one figure of a final evaluation, as the dashboard shows
+// it: accuracy ± the half-width of its 95% confidence interval under a
+// named protocol.
+type Evaluation struct {
+	Protocol string  `json:"protocol"` // e.g. "5-way 1-shot, 600 episodes, held-out classes"
+	Step     int     `json:"step"`     // the checkpoint evaluated
+	Accuracy float64 `json:"accuracy"`
+	CI95     float64 `json:"ci95"`
+}
+
+// CheckpointInfo is one stored checkpoint as /checkpoints lists it.
+type CheckpointInfo struct {
+	Step    uint64             `json:"step"`
+	Created time.Time          `json:"created"`
+	Metrics map[string]float64 `json:"metrics"`
+	Best    bool               `json:"best"`
+	Bytes   int                `json:"bytes"`
 }
 
 // MonitorOption configures a Monitor.
 type MonitorOption func(*monitorOptions)
 
 type monitorOptions struct {
+	db            string
 	historyPoints int
+	maxWorkers    int
 	runtime       bool
 	pprof         bool
 	token         string
+}
+
+// WithStore names the job's checkpoint store: Attach restores the
+// dashboard's history from it (checkpoints.Store.History, written by a
+// HistoryRecorder), so a resumed job's curves start at step 1, and
+// /checkpoints lists its checkpoints. The store is opened read-only for
+// each read, between the driver's writes.
+func WithStore(path string) MonitorOption {
+	return func(o *monitorOptions) { o.db = path }
 }
 
 // WithPprof serves Go's profiles under /debug/pprof/ (404 without it):
@@ -71,6 +112,12 @@ func WithHistoryPoints(n int) MonitorOption {
 	return func(o *monitorOptions) { o.historyPoints = n }
 }
 
+// WithMaxWorkerSeries bounds the workers that get per-worker series in
+// /metrics (default DefaultMaxWorkerSeries).
+func WithMaxWorkerSeries(n int) MonitorOption {
+	return func(o *monitorOptions) { o.maxWorkers = n }
+}
+
 // WithoutRuntimeMetrics leaves the Go runtime and process collectors out of
 // /metrics (they are in by default).
 func WithoutRuntimeMetrics() MonitorOption {
@@ -84,7 +131,7 @@ func NewMonitor(job string, opts ...MonitorOption) *Monitor {
 	for _, f := range opts {
 		f(&o)
 	}
-	m := &Monitor{job: job, opts: o, metrics: NewMetrics(job), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
+	m := &Monitor{job: job, opts: o, metrics: NewMetrics(job, o.maxWorkers), history: NewHistory(o.historyPoints), reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(m.metrics)
 	if o.runtime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,10 +140,66 @@ func NewMonitor(job string, opts ...MonitorOption) *Monitor {
 }
 
 // Attach makes the monitor serve status (typically Driver.Status), which
-// must be safe to call from any goroutine.
+// must be safe to call from any goroutine. With WithStore it first
+// restores the history stored before this process; call it after the
+// driver opened the store and before it runs. A store it cannot read is
+// logged, not fatal: the dashboard then starts with this process.
 func (m *Monitor) Attach(status func() JobStatus) {
+	if m.opts.db != "" {
+		err := m.readStore(func(s *checkpoints.Store) error {
+			recs, err := s.History(m.job)
+			m.history.Restore(recs)
+			return err
+		})
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			slog.Warn("dashboard history not restored", "job", m.job, "err", err)
+		}
+	}
 	m.status.Store(&status)
 	m.metrics.Attach(status)
+}
+
+// SetEvaluation shows final evaluation figures on the dashboard
+// (/evaluation).
+func (m *Monitor) SetEvaluation(e []Evaluation) {
+	e = slices.Clone(e)
+	m.eval.Store(&e)
+}
+
+// readStore runs fn on the job's store opened read-only for the call.
+func (m *Monitor) readStore(fn func(*checkpoints.Store) error) error {
+	s, err := checkpoints.Open(m.opts.db, checkpoints.WithReadOnly(), checkpoints.WithReleaseBetweenWrites())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// checkpointsTTL is how long /checkpoints answers from its last read of the
+// store: a dashboard polling every second costs a file open per TTL.
+const checkpointsTTL = 2 * time.Second
+
+// checkpoints lists the job's stored checkpoints, oldest first.
+func (m *Monitor) checkpoints() ([]CheckpointInfo, error) {
+	m.ckptMu.Lock()
+	defer m.ckptMu.Unlock()
+	if !m.ckptAt.IsZero() && time.Since(m.ckptAt) < checkpointsTTL {
+		return m.ckptList, m.ckptErr
+	}
+	var list []CheckpointInfo
+	err := m.readStore(func(s *checkpoints.Store) error {
+		infos, err := s.List(m.job)
+		for _, in := range infos {
+			list = append(list, CheckpointInfo{Step: in.Step, Created: in.Created, Metrics: finiteMetrics(in.Metrics), Best: in.Best, Bytes: in.Bytes})
+		}
+		return err
+	})
+	if list == nil {
+		list = []CheckpointInfo{}
+	}
+	m.ckptAt, m.ckptList, m.ckptErr = time.Now(), list, err
+	return list, err
 }
 
 // Metrics returns the monitor's Prometheus metrics.
@@ -134,6 +237,8 @@ func (m *Monitor) Validated(step int, metrics map[string]float64) {
 //	GET /readyz      200 once the job is attached, 503 before (readiness)
 //	GET /status      the job's JobStatus as JSON (503 before Attach)
 //	GET /history     the dashboard's HistorySnapshot as JSON
+//	GET /checkpoints the stored checkpoints ([]CheckpointInfo; WithStore)
+//	GET /evaluation  the final evaluation figures ([]Evaluation; empty until SetEvaluation)
 //	GET /debug/pprof/ Go's profiles (net/http/pprof): where a slow run's CPU goes;
 //	                 404 unless WithPprof
 //
@@ -166,6 +271,25 @@ func (m *Monitor) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /history", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, m.history.Snapshot())
+	})
+	mux.HandleFunc("GET /checkpoints", func(w http.ResponseWriter, _ *http.Request) {
+		if m.opts.db == "" {
+			writeJSON(w, http.StatusOK, []CheckpointInfo{})
+			return
+		}
+		list, err := m.checkpoints()
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("GET /evaluation", func(w http.ResponseWriter, _ *http.Request) {
+		e := []Evaluation{}
+		if p := m.eval.Load(); p != nil {
+			e = *p
+		}
+		writeJSON(w, http.StatusOK, e)
 	})
 	assets := http.FileServerFS(DashboardFS())
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", assets))
@@ -217,6 +341,125 @@ type statusJSON struct {
 
 func statusView(st JobStatus) statusJSON {
 	return statusJSON{JobStatus: st, Loss: finite(st.Loss), Validation: finiteMetrics(st.Validation)}
+}
+
+// MarshalJSON writes c in snake_case, each field under its json tag when it
+// has one and else under its Go name in snake_case ("StepApplied" →
+// "step_applied"), with Invalid keyed by reason name ("stale_step"), so
+// /status, the status subject and --summary carry no Go field names and no
+// bare enum numbers. A field added to Counters appears without more code.
+func (c Counters) MarshalJSON() ([]byte, error) {
+	v := reflect.ValueOf(c)
+	out := make(map[string]any, v.NumField())
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		name := jsonFieldName(f)
+		if name == "" {
+			continue
+		}
+		val := v.FieldByIndex(f.Index).Interface()
+		if m, ok := val.(map[Reason]int); ok {
+			named := make(map[string]int, len(m))
+			for r, n := range m {
+				named[reasonKey(r)] = n
+			}
+			val = named
+		}
+		out[name] = val
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote. Reasons this build does not
+// know (a newer coordinator's) are left out of Invalid; InvalidTotal still
+// counts them.
+func (c *Counters) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("counters: %w", err)
+	}
+	v := reflect.ValueOf(c).Elem()
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		name := jsonFieldName(f)
+		r, ok := raw[name]
+		if name == "" || !ok {
+			continue
+		}
+		if m, ok := v.FieldByIndex(f.Index).Addr().Interface().(*map[Reason]int); ok {
+			var named map[string]int
+			if err := json.Unmarshal(r, &named); err != nil {
+				return fmt.Errorf("counters: %s: %w", name, err)
+			}
+			if named == nil { // null
+				*m = nil
+				continue
+			}
+			*m = make(map[Reason]int, len(named))
+			for k, n := range named {
+				if reason, ok := parseReasonKey(k); ok {
+					(*m)[reason] = n
+				}
+			}
+			continue
+		}
+		if err := json.Unmarshal(r, v.FieldByIndex(f.Index).Addr().Interface()); err != nil {
+			return fmt.Errorf("counters: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// jsonFieldName is the name f has in Counters' JSON, "" when it has none
+// (unexported or tagged "-").
+func jsonFieldName(f reflect.StructField) string {
+	if !f.IsExported() || f.Anonymous {
+		return ""
+	}
+	tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch tag {
+	case "-":
+		return ""
+	case "":
+		return snakeCase(f.Name)
+	}
+	return tag
+}
+
+// snakeCase turns a Go name into snake_case: "WorkersJoined" →
+// "workers_joined", "HTTPPort" → "http_port".
+func snakeCase(s string) string {
+	var b strings.Builder
+	r := []rune(s)
+	for i, c := range r {
+		upper := c >= 'A' && c <= 'Z'
+		if upper && i > 0 {
+			prevLower := r[i-1] >= 'a' && r[i-1] <= 'z' || r[i-1] >= '0' && r[i-1] <= '9'
+			nextLower := i+1 < len(r) && r[i+1] >= 'a' && r[i+1] <= 'z'
+			if prevLower || (nextLower && r[i-1] >= 'A' && r[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+		}
+		if upper {
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// reasonKey is r's name in snake_case, as a JSON key and label value:
+// "stale step" → "stale_step", "non-finite value" → "non_finite_value".
+func reasonKey(r Reason) string { return reasonKeyReplacer.Replace(r.String()) }
+
+var reasonKeyReplacer = strings.NewReplacer(" ", "_", "-", "_")
+
+// parseReasonKey is reasonKey's inverse.
+func parseReasonKey(k string) (Reason, bool) {
+	for r := ReasonNone; r < numReasons; r++ {
+		if reasonKey(r) == k {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // finite returns &f, or nil when f is NaN or infinite.

@@ -192,6 +192,7 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 	}
 	w.shards = append(w.shards, i)
 	m.c.Leased++
+	w.tally.Leased++
 	if backup {
 		m.c.Backups++
 	}
@@ -311,6 +312,7 @@ func (m *Machine) expire(now time.Time) {
 			}
 			m.c.Expired++
 			if w := m.workers[l.worker]; w != nil {
+				w.tally.Expired++
 				w.drop(i)
 				m.strike(w, now)
 			}

@@ -1,6 +1,10 @@
 package coordinator
 
 import (
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,12 +17,15 @@ import (
 //   - an Observer, for what only events carry: checkpoint latency, time per
 //     step, the latest validation metrics;
 //   - a prometheus.Collector that reads the job's JobStatus at scrape time
-//     (step, loss, images, workers and the machine's counters), so the
-//     exported counters are the machine's own and can never drift from it.
+//     (step, loss, images, workers and the machine's counters, per worker
+//     too), so the exported counters are the machine's own and can never
+//     drift from it.
 //
-// Every series carries the label job. Until Attach is called the collector
-// part exports nothing (the job is still loading its dataset). Safe for
-// concurrent use.
+// Every series carries the label fsl_job (not job: Prometheus sets job on
+// every target, and a scraped job label would be renamed exported_job).
+// fsl_build_info says what binary serves. Until Attach is called the
+// collector part exports nothing else (the job is still loading its
+// dataset). Safe for concurrent use.
 type Metrics struct {
 	job    string
 	status atomic.Pointer[func() JobStatus]
@@ -33,8 +40,18 @@ type Metrics struct {
 	prevStep time.Duration // Progress.Elapsed of the previous step
 	havePrev bool
 
-	descs map[string]*prometheus.Desc
+	maxWorkers int
+	build      BuildInfo
+	descs      map[string]*prometheus.Desc
 }
+
+// JobLabel is the label every series of Metrics carries with the job ID.
+const JobLabel = "fsl_job"
+
+// DefaultMaxWorkerSeries bounds the workers that get per-worker series: a
+// worker chooses its ID, so their number must not grow a scrape without
+// bound.
+const DefaultMaxWorkerSeries = 64
 
 // Names of the metrics the collector part exports (all prefixed fsl_).
 // Counters end in _total and count since this coordinator process started.
@@ -65,11 +82,31 @@ var statusMetrics = []struct {
 	{"fsl_workers_lost_total", "Workers declared lost after a heartbeat timeout.", true, func(s JobStatus) float64 { return float64(s.Status.Counters.WorkersLost) }},
 }
 
+// Per-worker counters, labelled worker, from WorkerStatus.Tally.
+var workerMetrics = []struct {
+	name, help string
+	value      func(WorkerTally) float64
+}{
+	{"fsl_worker_leases_total", "Leases granted to the worker, backups included.", func(t WorkerTally) float64 { return float64(t.Leased) }},
+	{"fsl_worker_leases_expired_total", "Leases of the worker that reached their deadline first.", func(t WorkerTally) float64 { return float64(t.Expired) }},
+	{"fsl_worker_results_accepted_total", "Results of the worker accepted (the first valid one of a shard).", func(t WorkerTally) float64 { return float64(t.Accepted) }},
+	{"fsl_worker_results_invalid_total", "Results of the worker dropped as invalid.", func(t WorkerTally) float64 { return float64(t.Invalid) }},
+}
+
 const (
-	metricInvalid    = "fsl_results_invalid_total"
-	metricValidation = "fsl_validation"
-	metricValStep    = "fsl_validation_step"
+	metricInvalid        = "fsl_results_invalid_total"
+	metricAccuracy       = "fsl_validation_accuracy"
+	metricCI             = "fsl_validation_accuracy_ci95_half_width"
+	metricValidation     = "fsl_validation_metric"
+	metricValStep        = "fsl_validation_step"
+	metricBuildInfo      = "fsl_build_info"
+	metricWorkersOmitted = "fsl_worker_series_omitted"
 )
+
+// Validation metrics with series of their own (the rest go to
+// fsl_validation_metric{metric}): the accuracy and its 95% CI's half-width
+// are plotted together, a band, and must not share a series.
+var validationSeries = map[string]string{"val_acc": metricAccuracy, "val_ci95": metricCI}
 
 func b2f(b bool) float64 {
 	if b {
@@ -78,11 +115,16 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// NewMetrics returns the metrics of job, attached to no status yet.
-func NewMetrics(job string) *Metrics {
-	labels := prometheus.Labels{"job": job}
+// NewMetrics returns the metrics of job, attached to no status yet, with
+// per-worker series for at most maxWorkers workers (DefaultMaxWorkerSeries
+// when maxWorkers <= 0).
+func NewMetrics(job string, maxWorkers int) *Metrics {
+	if maxWorkers <= 0 {
+		maxWorkers = DefaultMaxWorkerSeries
+	}
+	labels := prometheus.Labels{JobLabel: job}
 	m := &Metrics{
-		job: job,
+		job: job, maxWorkers: maxWorkers, build: ReadBuildInfo(),
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "fsl_checkpoint_seconds", Help: "Time to write one checkpoint to the bbolt store.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1 ms .. 8 s
@@ -97,8 +139,16 @@ func NewMetrics(job string) *Metrics {
 		m.descs[s.name] = prometheus.NewDesc(s.name, s.help, nil, labels)
 	}
 	m.descs[metricInvalid] = prometheus.NewDesc(metricInvalid, "Results dropped as invalid, by reason.", []string{"reason"}, labels)
-	m.descs[metricValidation] = prometheus.NewDesc(metricValidation, "Latest validation metrics (val_acc: few-shot accuracy on held-out classes, 0..1).", []string{"metric"}, labels)
+	m.descs[metricAccuracy] = prometheus.NewDesc(metricAccuracy, "Latest validation's few-shot accuracy on held-out classes (0..1).", nil, labels)
+	m.descs[metricCI] = prometheus.NewDesc(metricCI, "Half-width of the latest validation accuracy's 95% confidence interval (accuracy ± this).", nil, labels)
+	m.descs[metricValidation] = prometheus.NewDesc(metricValidation, "Latest validation's other metrics, by name.", []string{"metric"}, labels)
 	m.descs[metricValStep] = prometheus.NewDesc(metricValStep, "Step the latest validation measured.", nil, labels)
+	m.descs[metricBuildInfo] = prometheus.NewDesc(metricBuildInfo, "Always 1: the coordinator's version, VCS revision, Go version, and the job's compute class (empty until its first worker).",
+		[]string{"version", "revision", "goversion", "compute_class"}, labels)
+	m.descs[metricWorkersOmitted] = prometheus.NewDesc(metricWorkersOmitted, "Known workers left without per-worker series (beyond the cap, least recently seen first).", nil, labels)
+	for _, w := range workerMetrics {
+		m.descs[w.name] = prometheus.NewDesc(w.name, w.help+" Per worker, for the workers the coordinator knows (a lost or departed one is forgotten).", []string{"worker"}, labels)
+	}
 	return m
 }
 
@@ -151,15 +201,28 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	if valCount > 0 {
 		for k, v := range val {
-			ch <- prometheus.MustNewConstMetric(m.descs[metricValidation], prometheus.GaugeValue, v, k)
+			if name, own := validationSeries[k]; own {
+				ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.GaugeValue, v)
+			} else {
+				ch <- prometheus.MustNewConstMetric(m.descs[metricValidation], prometheus.GaugeValue, v, k)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(m.descs[metricValStep], prometheus.GaugeValue, float64(valStep))
 	}
 	f := m.status.Load()
 	if f == nil {
+		ch <- prometheus.MustNewConstMetric(m.descs[metricBuildInfo], prometheus.GaugeValue, 1, m.build.Version, m.build.Revision, m.build.GoVersion, "")
 		return
 	}
 	st := (*f)()
+	ch <- prometheus.MustNewConstMetric(m.descs[metricBuildInfo], prometheus.GaugeValue, 1, m.build.Version, m.build.Revision, m.build.GoVersion, st.ComputeClass)
+	ws, omitted := capWorkers(st.Status.Workers, m.maxWorkers)
+	for _, w := range ws {
+		for _, wm := range workerMetrics {
+			ch <- prometheus.MustNewConstMetric(m.descs[wm.name], prometheus.CounterValue, wm.value(w.Tally), w.ID)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(m.descs[metricWorkersOmitted], prometheus.GaugeValue, float64(omitted))
 	for _, s := range statusMetrics {
 		kind := prometheus.GaugeValue
 		if s.counter {
@@ -168,6 +231,62 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.descs[s.name], kind, s.value(st))
 	}
 	for r, n := range st.Status.Counters.Invalid {
-		ch <- prometheus.MustNewConstMetric(m.descs[metricInvalid], prometheus.CounterValue, float64(n), r.String())
+		ch <- prometheus.MustNewConstMetric(m.descs[metricInvalid], prometheus.CounterValue, float64(n), reasonKey(r))
 	}
+}
+
+// capWorkers returns at most n of ws, the most recently seen first (then by
+// ID), and how many it left out.
+func capWorkers(ws []WorkerStatus, n int) ([]WorkerStatus, int) {
+	if len(ws) <= n {
+		return ws, 0
+	}
+	s := slices.Clone(ws)
+	slices.SortFunc(s, func(a, b WorkerStatus) int {
+		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return s[:n], len(s) - n
+}
+
+// BuildInfo says what binary runs, from runtime/debug.ReadBuildInfo.
+type BuildInfo struct {
+	// Version is the main module's version: a release tag, or "(devel)"
+	// for a build from a source tree.
+	Version string
+	// Revision is the VCS revision the binary was built from, with
+	// "-dirty" when the tree had changes; "unknown" when the build
+	// recorded none (go build -buildvcs=false, go test).
+	Revision  string
+	GoVersion string
+}
+
+// ReadBuildInfo reads the running binary's BuildInfo.
+func ReadBuildInfo() BuildInfo {
+	b := BuildInfo{Version: "unknown", Revision: "unknown", GoVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	if bi.Main.Version != "" {
+		b.Version = bi.Main.Version
+	}
+	if bi.GoVersion != "" {
+		b.GoVersion = bi.GoVersion
+	}
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Revision = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && b.Revision != "unknown" {
+		b.Revision += "-dirty"
+	}
+	return b
 }

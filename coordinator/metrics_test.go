@@ -6,11 +6,13 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -36,9 +38,10 @@ func samples(t *testing.T, body string) map[string]float64 {
 }
 
 // ParseMetrics (exported to the external tests too) parses a /metrics body with Prometheus's text parser into
-// "name" or "name{label=value,...}" (job label left out) -> value, and
+// "name" or "name{label=value,...}" (fsl_job label left out) -> value, and
 // name -> metric type. Counters, gauges and histograms (as _count and _sum)
-// are kept. When job is set, every job label must equal it.
+// are kept. Every fsl_ series must carry fsl_job, equal to job when job is
+// set, and none may carry job (Prometheus's own target label).
 func ParseMetrics(t *testing.T, body, job string) (map[string]float64, map[string]string) {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -51,12 +54,22 @@ func ParseMetrics(t *testing.T, body, job string) (map[string]float64, map[strin
 		types[name] = f.GetType().String()
 		for _, m := range f.GetMetric() {
 			var labels []string
+			hasJob := false
 			for _, l := range m.GetLabel() {
-				if l.GetName() != "job" {
+				switch l.GetName() {
+				case JobLabel:
+					hasJob = true
+					if job != "" && l.GetValue() != job {
+						t.Errorf("%s has %s label %q, want %s", name, JobLabel, l.GetValue(), job)
+					}
+				case "job":
+					t.Errorf("%s has a job label: it collides with Prometheus's target label", name)
+				default:
 					labels = append(labels, l.GetName()+"="+l.GetValue())
-				} else if job != "" && l.GetValue() != job {
-					t.Errorf("%s has job label %q, want %s", name, l.GetValue(), job)
 				}
+			}
+			if strings.HasPrefix(name, "fsl_") && !hasJob {
+				t.Errorf("%s has no %s label", name, JobLabel)
 			}
 			key := name
 			if len(labels) > 0 {
@@ -81,18 +94,19 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	h := mon.Handler()
 
 	_, body := fetch(t, h, "/metrics")
-	if got := samples(t, body); len(got) != 4 { // the two empty histograms
-		t.Errorf("before Attach /metrics has %v, want only the histograms", got)
+	if got := samples(t, body); len(got) != 5 { // the two empty histograms and the build info
+		t.Errorf("before Attach /metrics has %v, want only the histograms and fsl_build_info", got)
 	}
 
 	var cur atomic.Pointer[JobStatus]
 	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
-		Workers:  []WorkerStatus{{ID: "a"}, {ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute)}},
+		Workers: []WorkerStatus{{ID: "a", Tally: WorkerTally{Leased: 4, Accepted: 3, Invalid: 1}},
+			{ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute), Tally: WorkerTally{Leased: 3, Expired: 3}}},
 		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}, Quarantines: 2, Refused: 5},
 	}})
 	mon.Attach(func() JobStatus { return *cur.Load() })
 	mon.Checkpointed(3, 20*time.Millisecond)
-	mon.Validated(3, map[string]float64{"val_acc": 0.75})
+	mon.Validated(3, map[string]float64{"val_acc": 0.75, "val_ci95": 0.05, "val_loss": 1.5})
 	mon.StepApplied(Progress{Step: 2, Elapsed: time.Second})
 	mon.StepApplied(Progress{Step: 3, Elapsed: 1500 * time.Millisecond})
 
@@ -103,11 +117,16 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
 		"fsl_results_applied_total": 6,
 		"fsl_workers_quarantined":   1, "fsl_workers_quarantines_total": 2, "fsl_leases_refused_total": 5,
-		"fsl_results_invalid_total{reason=non-finite value}": 3,
-		"fsl_results_invalid_total{reason=stale step}":       1,
+		"fsl_results_invalid_total{reason=non_finite_value}": 3,
+		"fsl_results_invalid_total{reason=stale_step}":       1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
 		"fsl_step_seconds_count": 1, "fsl_step_seconds_sum": 0.5,
-		"fsl_validation{metric=val_acc}": 0.75, "fsl_validation_step": 3,
+		"fsl_validation_accuracy": 0.75, "fsl_validation_accuracy_ci95_half_width": 0.05,
+		"fsl_validation_metric{metric=val_loss}": 1.5, "fsl_validation_step": 3,
+		"fsl_worker_leases_total{worker=a}": 4, "fsl_worker_results_accepted_total{worker=a}": 3,
+		"fsl_worker_results_invalid_total{worker=a}": 1, "fsl_worker_leases_expired_total{worker=a}": 0,
+		"fsl_worker_leases_total{worker=b}": 3, "fsl_worker_leases_expired_total{worker=b}": 3,
+		"fsl_worker_series_omitted": 0,
 	}
 	for k, w := range want {
 		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-12 {
@@ -322,5 +341,88 @@ func BenchmarkMonitorStepApplied(b *testing.B) {
 	for b.Loop() {
 		s++
 		mon.StepApplied(Progress{Step: s, Loss: 1, Images: 30 * s, Elapsed: time.Duration(s) * time.Millisecond})
+	}
+}
+
+// TestMetricsFollowPrometheusNamingRules lints a full /metrics (every
+// family this package exports, the Go runtime's too) with promlint, the
+// linter behind `promtool check metrics`: counters end in _total, units are
+// base units spelled out, no name ends in a type, names and labels are
+// snake_case, every family has help.
+func TestMetricsFollowPrometheusNamingRules(t *testing.T) {
+	mon := NewMonitor("j1")
+	mon.Attach(func() JobStatus {
+		return JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Validation: map[string]float64{"val_acc": 0.5},
+			ComputeClass: "cpu amd64 kernels=avx2 blas=go/none", Status: Status{
+				Workers:  []WorkerStatus{{ID: "a", Tally: WorkerTally{Leased: 1}}},
+				Counters: Counters{Leased: 7, Invalid: map[Reason]int{ReasonNotFinite: 3}},
+			}}
+	})
+	mon.Checkpointed(3, 20*time.Millisecond)
+	mon.Validated(3, map[string]float64{"val_acc": 0.75, "val_ci95": 0.05, "val_loss": 1.5})
+	mon.StepApplied(Progress{Step: 2, Elapsed: time.Second})
+	mon.StepApplied(Progress{Step: 3, Elapsed: 2 * time.Second})
+	code, body := fetch(t, mon.Handler(), "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: HTTP %d", code)
+	}
+	for _, fam := range []string{"fsl_build_info", "fsl_validation_accuracy", "fsl_validation_accuracy_ci95_half_width",
+		"fsl_worker_leases_total", "fsl_results_invalid_total", "fsl_step_seconds", "go_goroutines"} {
+		if !strings.Contains(body, "# TYPE "+fam+" ") {
+			t.Errorf("/metrics lacks %s: nothing of it was linted", fam)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatalf("promlint: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestWorkerSeriesAreCapped(t *testing.T) {
+	ws := []WorkerStatus{
+		{ID: "old", LastSeen: t0}, {ID: "new", LastSeen: t0.Add(2 * time.Second)},
+		{ID: "mid-b", LastSeen: t0.Add(time.Second)}, {ID: "mid-a", LastSeen: t0.Add(time.Second)},
+	}
+	for _, tc := range []struct {
+		n       int
+		want    string
+		omitted int
+	}{
+		{8, "old new mid-b mid-a", 0},
+		{4, "old new mid-b mid-a", 0},
+		{3, "new mid-a mid-b", 1},
+		{1, "new", 3},
+	} {
+		got, omitted := capWorkers(ws, tc.n)
+		var ids []string
+		for _, w := range got {
+			ids = append(ids, w.ID)
+		}
+		if strings.Join(ids, " ") != tc.want || omitted != tc.omitted {
+			t.Errorf("cap %d: %v, %d omitted; want %s, %d", tc.n, ids, omitted, tc.want, tc.omitted)
+		}
+	}
+	mon := NewMonitor("j1", WithoutRuntimeMetrics(), WithMaxWorkerSeries(2))
+	mon.Attach(func() JobStatus { return JobStatus{Job: "j1", Status: Status{Workers: ws}} })
+	_, body := fetch(t, mon.Handler(), "/metrics")
+	got := samples(t, body)
+	if got["fsl_worker_series_omitted"] != 2 || strings.Count(body, "fsl_worker_leases_total{") != 2 {
+		t.Errorf("cap 2 of 4 workers: omitted %v, %d series:\n%s", got["fsl_worker_series_omitted"], strings.Count(body, "fsl_worker_leases_total{"), body)
+	}
+}
+
+func TestBuildInfoNamesTheGoVersion(t *testing.T) {
+	b := ReadBuildInfo()
+	if b.GoVersion != runtime.Version() || b.Version == "" || b.Revision == "" {
+		t.Errorf("build info %+v: want go version %s and a version and revision (or unknown)", b, runtime.Version())
+	}
+	mon := NewMonitor("j1", WithoutRuntimeMetrics())
+	_, body := fetch(t, mon.Handler(), "/metrics")
+	want := `fsl_build_info{compute_class="",fsl_job="j1",goversion="` + runtime.Version() + `",revision="` + b.Revision + `",version="` + b.Version + `"} 1`
+	if !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, body)
 	}
 }

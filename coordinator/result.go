@@ -160,6 +160,9 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	}
 	if reason, detail := m.check(&r); reason != ReasonNone {
 		m.c.invalid[reason]++
+		if from != nil {
+			from.tally.Invalid++
+		}
 		return Verdict{Outcome: Invalid, Reason: reason, Detail: detail}
 	}
 	sh := &m.shards[r.Shard]
@@ -204,6 +207,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	m.c.StepApplied++
 	m.trust(r.Worker)
 	if from != nil {
+		from.tally.Accepted++
 		m.acquit(from)
 	}
 	if m.done == len(m.shards) {

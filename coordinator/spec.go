@@ -68,7 +68,8 @@ type JobSpec struct {
 	// 100); the last step is always checkpointed.
 	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
 	// EvalEvery validates on held-out classes every this many steps (and
-	// after the last); 0 never. The best checkpoint is picked by val_acc.
+	// after the last); 0 never. The best checkpoint is picked by val_acc; a
+	// validation between two checkpoints writes one of its own.
 	EvalEvery int `yaml:"eval_every" json:"eval_every"`
 	// LeaseTimeout is how long a worker may hold a shard (default 30s).
 	LeaseTimeout Duration `yaml:"lease_timeout" json:"lease_timeout"`

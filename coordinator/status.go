@@ -33,6 +33,21 @@ func (p Phase) String() string {
 	return fmt.Sprintf("Phase(%d)", int(p))
 }
 
+// MarshalText writes p by name ("running"), so JSON carries no bare
+// numbers.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a name MarshalText wrote.
+func (p *Phase) UnmarshalText(b []byte) error {
+	for q := PhaseRunning; q <= PhaseDone; q++ {
+		if q.String() == string(b) {
+			*p = q
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown phase %q (want running, complete or done)", b)
+}
+
 // ShardState is the state of one shard of the current step.
 type ShardState int
 
@@ -59,54 +74,80 @@ func (s ShardState) String() string {
 	return fmt.Sprintf("ShardState(%d)", int(s))
 }
 
+// MarshalText writes s by name ("leased").
+func (s ShardState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a name MarshalText wrote.
+func (s *ShardState) UnmarshalText(b []byte) error {
+	for q := ShardPending; q <= ShardDone; q++ {
+		if q.String() == string(b) {
+			*s = q
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown shard state %q (want pending, leased or done)", b)
+}
+
 // Status is a snapshot of the machine for the status command and the
-// dashboard. It shares no memory with the machine.
+// dashboard. It shares no memory with the machine. Its JSON (what /status
+// and the status subject serve) is snake_case with enums by name.
 type Status struct {
-	Job        string
-	Step       int // current step (TotalSteps once done)
-	Version    int // parameter version the current step is computed at
-	TotalSteps int
-	Phase      Phase
-	Shards     []ShardStatus  // index = shard number
-	Workers    []WorkerStatus // sorted by ID
-	Counters   Counters
+	Job        string         `json:"job"`
+	Step       int            `json:"step"`    // current step (TotalSteps once done)
+	Version    int            `json:"version"` // parameter version the current step is computed at
+	TotalSteps int            `json:"total_steps"`
+	Phase      Phase          `json:"phase"`
+	Shards     []ShardStatus  `json:"shards"`  // index = shard number
+	Workers    []WorkerStatus `json:"workers"` // sorted by ID
+	Counters   Counters       `json:"counters"`
 }
 
 // ShardStatus is the state of one shard of the current step.
 type ShardStatus struct {
-	Shard  int
-	State  ShardState
-	Leases []LeaseStatus // live leases, oldest first
+	Shard  int           `json:"shard"`
+	State  ShardState    `json:"state"`
+	Leases []LeaseStatus `json:"leases,omitempty"` // live leases, oldest first
 	// Attempts counts the leases granted for this shard in this step.
-	Attempts int
+	Attempts int `json:"attempts"`
 	// Worker is who sent the accepted result when State is ShardDone.
-	Worker string
+	Worker string `json:"worker,omitempty"`
 	// Verified marks a shard two workers must agree on (Config.Verify);
 	// Copies counts the disagreeing copies kept for it so far.
-	Verified bool
-	Copies   int
+	Verified bool `json:"verified,omitempty"`
+	Copies   int  `json:"copies,omitempty"`
 }
 
 // LeaseStatus is one live lease.
 type LeaseStatus struct {
-	Worker   string
-	Issued   time.Time
-	Deadline time.Time
-	Attempt  int
-	Backup   bool
+	Worker   string    `json:"worker"`
+	Issued   time.Time `json:"issued"`
+	Deadline time.Time `json:"deadline"`
+	Attempt  int       `json:"attempt"`
+	Backup   bool      `json:"backup"`
 }
 
 // WorkerStatus is one known worker.
 type WorkerStatus struct {
-	ID       string
-	Joined   time.Time
-	LastSeen time.Time
-	Shards   []int // shards of the current step it holds live leases on, ascending
+	ID       string    `json:"id"`
+	Joined   time.Time `json:"joined"`
+	LastSeen time.Time `json:"last_seen"`
+	Shards   []int     `json:"shards"` // shards of the current step it holds live leases on, ascending
 	// Strikes counts its leases expired in a row without an accepted
 	// result; QuarantinedUntil is when its quarantine ends, zero when it is
 	// not quarantined (as of the latest event the machine was fed).
-	Strikes          int
-	QuarantinedUntil time.Time
+	Strikes          int       `json:"strikes"`
+	QuarantinedUntil time.Time `json:"quarantined_until,omitzero"`
+	// Tally counts what the machine did with this worker since it last
+	// became known (a worker lost or gone and back starts again at zero).
+	Tally WorkerTally `json:"tally"`
+}
+
+// WorkerTally counts one worker's leases and results.
+type WorkerTally struct {
+	Leased   int `json:"leased"`   // leases granted, backups included
+	Expired  int `json:"expired"`  // its leases that reached their deadline first
+	Accepted int `json:"accepted"` // its results accepted (the first valid one of a shard)
+	Invalid  int `json:"invalid"`  // its results dropped as invalid
 }
 
 // Status returns a snapshot of the machine.
@@ -139,7 +180,7 @@ func (m *Machine) Status() Status {
 		shards := make([]int, len(w.shards)) // never nil, even when empty
 		copy(shards, w.shards)
 		slices.Sort(shards)
-		ws := WorkerStatus{ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards, Strikes: w.strikes}
+		ws := WorkerStatus{ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards, Strikes: w.strikes, Tally: w.tally}
 		if w.quarantined(m.now) {
 			ws.QuarantinedUntil = w.until
 		}

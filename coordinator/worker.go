@@ -19,6 +19,7 @@ type worker struct {
 	until   time.Time
 	// proven: a result of it was accepted since the machine knew it.
 	proven bool
+	tally  WorkerTally // what Status reports of it
 }
 
 // suspect reports whether w has yet to show it computes: none of its

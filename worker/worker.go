@@ -44,6 +44,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives progress and retries (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics, when set, counts what the worker does (shards computed,
+	// parameters fetched, compute seconds, ...) for a /metrics endpoint.
+	Metrics *Metrics
 }
 
 // Stats is what a worker did.
@@ -133,6 +136,7 @@ func newLoop(cfg Config) (*loop, error) {
 	}
 	w := &loop{cfg: cfg, subj: subj, id: cfg.Name + "-" + hex.EncodeToString(raw[:]), drain: make(chan struct{})}
 	w.log = cfg.Logger.With("worker", w.id, "job", cfg.Job)
+	cfg.Metrics.identify(cfg.Job, w.id)
 	w.nc = cfg.Conn
 	if w.nc == nil {
 		opts := cfg.Connect
@@ -296,6 +300,7 @@ func (w *loop) build(ack *wire.JoinAck) error {
 		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 	}
 	w.m, w.layout, w.have, w.canary, w.class = m, ack.LayoutHash, false, canary, m.Class()
+	w.cfg.Metrics.setClass(w.class)
 	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout, "class", w.class, "canary", canary[:12])
 	w.startHeartbeat(ack.HeartbeatEvery)
 	return nil
@@ -366,6 +371,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	}
 	backoff := 100 * time.Millisecond
 	for !w.stopping(ctx) {
+		w.cfg.Metrics.requested()
 		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
 		if errors.Is(err, errNewCoordinator) {
 			continue
@@ -374,6 +380,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 			return w.stats, fmt.Errorf("worker: job %q refuses this worker: %w", w.cfg.Job, err)
 		}
 		if err != nil {
+			w.cfg.Metrics.requestFailed()
 			w.log.Debug("work request", "err", err)
 			if !w.pause(ctx, backoff) {
 				break
@@ -391,6 +398,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 				w.log.Warn("shard dropped", "step", r.Step, "shard", r.Shard, "err", err)
 			}
 		case *wire.Wait:
+			w.cfg.Metrics.waited()
 			if !w.pause(ctx, r.RetryAfter) {
 				return w.stats, nil
 			}
@@ -413,10 +421,12 @@ func (w *loop) work(l *wire.Lease) error {
 	w.mu.Lock()
 	w.busy = l
 	w.mu.Unlock()
+	w.cfg.Metrics.setBusy(true)
 	defer func() {
 		w.mu.Lock()
 		w.busy = nil
 		w.mu.Unlock()
+		w.cfg.Metrics.setBusy(false)
 	}()
 	res, err := w.compute(l)
 	if err != nil || res == nil {
@@ -442,9 +452,11 @@ func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
 		return w.cfg.Compute(l)
 	}
 	if !w.have || w.ver != l.Version || w.lineage != l.Lineage {
+		start := time.Now()
 		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version, Lineage: l.Lineage})
 		if errors.Is(err, wire.ErrStaleVersion) {
 			w.stats.Stale++
+			w.cfg.Metrics.staleLease()
 			return nil, nil
 		}
 		if err != nil {
@@ -458,6 +470,12 @@ func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
 		w.p, w.st, w.ver, w.lineage, w.have = pm.Params, pm.State, pm.Version, pm.Lineage, true
 		w.mu.Unlock()
 		w.stats.ParamsFetched++
+		w.cfg.Metrics.fetchedParams(pm.Version, time.Since(start))
 	}
-	return Compute(w.m, w.p, w.st, l)
+	start := time.Now()
+	res, err := Compute(w.m, w.p, w.st, l)
+	if err == nil {
+		w.cfg.Metrics.computed(time.Since(start))
+	}
+	return res, err
 }
