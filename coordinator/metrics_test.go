@@ -102,7 +102,8 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
 		Workers: []WorkerStatus{{ID: "a", Tally: WorkerTally{Leased: 4, Accepted: 3, Invalid: 1}},
 			{ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute), Tally: WorkerTally{Leased: 3, Expired: 3}}},
-		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}, Quarantines: 2, Refused: 5},
+		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}, Quarantines: 2, Refused: 5,
+			LostRaces: 4, Checks: 9, Mismatches: 2, Bans: 1, Rollbacks: 1, StepsRolledBack: 3},
 	}})
 	mon.Attach(func() JobStatus { return *cur.Load() })
 	mon.Checkpointed(3, 20*time.Millisecond)
@@ -115,8 +116,10 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	want := map[string]float64{
 		"fsl_step": 3, "fsl_steps": 10, "fsl_loss": 0.5, "fsl_images_total": 120, "fsl_workers": 2, "fsl_done": 0,
 		"fsl_shards_leased_total": 7, "fsl_shards_expired_total": 1, "fsl_results_duplicate_total": 2,
-		"fsl_results_applied_total": 6,
-		"fsl_workers_quarantined":   1, "fsl_workers_quarantines_total": 2, "fsl_leases_refused_total": 5,
+		"fsl_results_applied_total": 6, "fsl_results_lost_race_total": 4,
+		"fsl_verify_checks_total": 9, "fsl_verify_mismatches_total": 2, "fsl_verify_bans_total": 1,
+		"fsl_verify_rollbacks_total": 1, "fsl_verify_steps_rolled_back_total": 3,
+		"fsl_workers_quarantined": 1, "fsl_workers_quarantines_total": 2, "fsl_leases_refused_total": 5,
 		"fsl_results_invalid_total{reason=non_finite_value}": 3,
 		"fsl_results_invalid_total{reason=stale_step}":       1,
 		"fsl_checkpoint_seconds_count":                       1, "fsl_checkpoint_seconds_sum": 0.02,
