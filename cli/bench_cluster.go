@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -48,6 +49,7 @@ func benchClusterCommands() []*cli.Command {
 				"   fsl-coord bench scale --workers 64 --steps 100",
 			Flags: append(jobFlags(),
 				&cli.IntFlag{Name: "workers", Value: 64, Usage: "simulated workers, each with its own NATS connection, in one child process"},
+				&cli.StringFlag{Name: "cpuprofile", Usage: "write the coordinator process's CPU profile (go tool pprof) to this file"},
 			),
 			Action: runBenchScale,
 		},
@@ -309,6 +311,17 @@ func runBenchScale(c *cli.Context) error {
 		}
 		waited <- err
 	}()
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	sum, err := d.Run(ctx)
 	secs := time.Since(start).Seconds()

@@ -38,6 +38,9 @@ type Machine struct {
 	suspects int
 	// now is the latest time an event carried, for Status.
 	now time.Time
+	// lossCheck: no known worker can be lost before it (see sweep); zero
+	// when no worker is known.
+	lossCheck time.Time
 
 	// Verified results (verify.go): banned workers; for each worker the
 	// job took a result of unchecked, the first step it did; the lineage.
@@ -192,19 +195,33 @@ func (m *Machine) Stop() error {
 // should call it at least every LeaseTimeout/4 or so.
 func (m *Machine) Tick(now time.Time) { m.sweep(now) }
 
-// sweep expires leases, then loses silent workers.
+// sweep expires leases, then loses silent workers. It scans the workers
+// only once the earliest moment one of them can have gone silent for
+// HeartbeatTimeout has come (lossCheck): every event calls it, and with
+// many workers a scan per event is most of an event's cost.
 func (m *Machine) sweep(now time.Time) {
 	if now.After(m.now) {
 		m.now = now
 	}
 	m.expire(now)
+	if now.Before(m.lossCheck) {
+		return
+	}
+	next := time.Time{}
 	for _, w := range m.workers {
 		if now.Sub(w.lastSeen) >= m.cfg.HeartbeatTimeout {
 			m.returnLeases(w)
 			m.forget(w)
 			m.c.WorkersLost++
+			continue
+		}
+		if at := w.lastSeen.Add(m.cfg.HeartbeatTimeout); next.IsZero() || at.Before(next) {
+			next = at
 		}
 	}
+	// A worker seen later (or a new one) is lost later still: next stays a
+	// lower bound until the next scan.
+	m.lossCheck = next
 }
 
 // complete ends the current step's collection and hands its results over.

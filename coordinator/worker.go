@@ -94,6 +94,11 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 		m.workers[id] = w
 		m.suspects++
 		m.c.WorkersJoined++
+		// An event may carry a time before one seen already: keep
+		// lossCheck a lower bound of this worker's loss too.
+		if at := now.Add(m.cfg.HeartbeatTimeout); at.Before(m.lossCheck) {
+			m.lossCheck = at
+		}
 	}
 	if now.After(w.lastSeen) {
 		w.lastSeen = now

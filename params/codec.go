@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // The one binary codec of fsl's vectors and of the messages and records that
@@ -81,9 +82,41 @@ func (e *Encoder) Len32(field string, n int) {
 func (e *Encoder) Float32s(v []float32) {
 	off := len(e.b)
 	e.b = growBy(e.b, 4*len(v))
-	dst := e.b[off:]
+	putFloat32s(e.b[off:], v, nativeLittle)
+}
+
+// nativeLittle reports whether this machine lays a float32's bytes out in
+// the codec's order (little-endian, as amd64 and arm64 do): then a vector is
+// encoded and decoded by one copy of its memory, the same bytes the
+// value-by-value loop writes.
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// floatBytes is v's memory as bytes.
+func floatBytes(v []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+}
+
+// putFloat32s writes v little-endian into dst (4*len(v) bytes): one copy
+// when bulk (the machine is little-endian), else value by value.
+func putFloat32s(dst []byte, v []float32, bulk bool) {
+	if bulk {
+		copy(dst, floatBytes(v))
+		return
+	}
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+	}
+}
+
+// getFloat32s reads len(v) little-endian values from src into v; see
+// putFloat32s.
+func getFloat32s(v []float32, src []byte, bulk bool) {
+	if bulk {
+		copy(floatBytes(v), src)
+		return
+	}
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 }
 
@@ -226,8 +259,6 @@ func (d *Decoder) Float32s(field string, n int) Vector {
 		return nil
 	}
 	v := make(Vector, n)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
-	}
+	getFloat32s(v, p, nativeLittle)
 	return v
 }

@@ -1,6 +1,7 @@
 package params
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"testing"
@@ -138,4 +139,32 @@ func FuzzDecoder(f *testing.F) {
 		d.Int("i")
 		d.F64("f")
 	})
+}
+
+// TestBulkFloatCopyWritesTheLoopsBytes: the one-copy path of the codec's
+// float vectors (little-endian machines) writes and reads exactly the
+// bytes of the value-by-value loop, NaN payloads and signed zeros included.
+func TestBulkFloatCopyWritesTheLoopsBytes(t *testing.T) {
+	if !nativeLittle {
+		t.Skip("big-endian machine: the codec uses the loop only")
+	}
+	v := []float32{0, float32(math.Copysign(0, -1)), 1, -2.5, math.MaxFloat32, math.SmallestNonzeroFloat32,
+		float32(math.Inf(-1)), math.Float32frombits(0x7fc00001), math.Float32frombits(0xff800123)}
+	for i := 0; i < 100; i++ {
+		v = append(v, math.Float32frombits(uint32(i)*0x9e3779b9))
+	}
+	loop, bulk := make([]byte, 4*len(v)), make([]byte, 4*len(v))
+	putFloat32s(loop, v, false)
+	putFloat32s(bulk, v, true)
+	if !bytes.Equal(loop, bulk) {
+		t.Fatal("the bulk copy writes other bytes than the loop")
+	}
+	a, b := make([]float32, len(v)), make([]float32, len(v))
+	getFloat32s(a, loop, false)
+	getFloat32s(b, loop, true)
+	for i := range v {
+		if math.Float32bits(a[i]) != math.Float32bits(v[i]) || math.Float32bits(b[i]) != math.Float32bits(v[i]) {
+			t.Fatalf("value %d: loop %08x, bulk %08x, want %08x", i, math.Float32bits(a[i]), math.Float32bits(b[i]), math.Float32bits(v[i]))
+		}
+	}
 }

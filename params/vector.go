@@ -62,10 +62,24 @@ func (v Vector) SHA256() string {
 // when every value is finite. It is fsl's one finiteness check: results,
 // batches of statistics and checkpoints all go through it.
 func (v Vector) FirstNonFinite() int {
-	for i, x := range v {
-		// x-x is 0 for finite x and NaN for NaN and ±Inf: one compare per
-		// value.
-		if x-x != 0 {
+	// A value is NaN or ±Inf exactly when its exponent bits are all ones;
+	// adding 1 to the exponent then carries into the sign bit. Blocks of 16
+	// are checked without a branch per value (results of 100,000 values
+	// cross the network every shard); the block with one is searched.
+	const exp, one, sign = 0x7f800000, 0x00800000, 0x80000000
+	i := 0
+	for ; i+16 <= len(v); i += 16 {
+		b := v[i : i+16 : i+16]
+		var m uint32
+		for _, x := range b {
+			m |= math.Float32bits(x)&exp + one
+		}
+		if m&sign != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if math.Float32bits(v[i])&exp == exp {
 			return i
 		}
 	}

@@ -107,4 +107,77 @@ func TestFirstNonFinite(t *testing.T) {
 			t.Errorf("FirstNonFinite(%v) = %d, want %d", tt.v, got, tt.want)
 		}
 	}
+	// Every position of a long vector, for each kind of non-finite value
+	// (NaN with other payloads too), and the largest finite values around
+	// it: the block check must find exactly the first.
+	for _, bad := range []float32{nan, inf, -inf, math.Float32frombits(0x7f800001), math.Float32frombits(0xffc00000)} {
+		for n := 1; n <= 70; n++ {
+			for at := 0; at < n; at++ {
+				v := make(Vector, n)
+				for i := range v {
+					v[i] = math.MaxFloat32
+					if i%2 == 1 {
+						v[i] = -math.MaxFloat32
+					}
+				}
+				v[at] = bad
+				if at+3 < n {
+					v[at+3] = nan
+				}
+				if got := v.FirstNonFinite(); got != at {
+					t.Fatalf("n %d, %v at %d: FirstNonFinite = %d", n, bad, at, got)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkFirstNonFinite(b *testing.B) {
+	v := make(Vector, 111680)
+	for i := range v {
+		v[i] = float32(i%1000) * 1e-3
+	}
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		if v.FirstNonFinite() != -1 {
+			b.Fatal("finite vector")
+		}
+	}
+}
+
+// naiveFirstNonFinite is the plain loop FirstNonFinite replaced: the
+// reference its block check must agree with, and its benchmark's baseline.
+func naiveFirstNonFinite(v Vector) int {
+	for i, x := range v {
+		if x-x != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func BenchmarkFirstNonFiniteNaive(b *testing.B) {
+	v := make(Vector, 111680)
+	for i := range v {
+		v[i] = float32(i%1000) * 1e-3
+	}
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		if naiveFirstNonFinite(v) != -1 {
+			b.Fatal("finite vector")
+		}
+	}
+}
+
+func FuzzFirstNonFinite(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x7f, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v := make(Vector, len(b)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+		}
+		if got, want := v.FirstNonFinite(), naiveFirstNonFinite(v); got != want {
+			t.Fatalf("FirstNonFinite = %d, the plain loop %d", got, want)
+		}
+	})
 }
