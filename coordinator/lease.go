@@ -115,7 +115,7 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 		m.c.Refused++
 		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
 	}
-	if backup && m.shards[i].backups() >= m.cfg.MaxBackupsPerShard {
+	if backup && w.proven && m.shards[i].backups() >= m.cfg.MaxBackupsPerShard {
 		m.takeBackBackup(i)
 	}
 	return m.grant(i, w, now, backup), nil
@@ -252,7 +252,14 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		return -1
 	}
 	window := len(m.shards)-m.done <= m.cfg.BackupWhenRemaining
-	if !window && (!w.proven || m.suspects == 0) {
+	// Until some worker has delivered (the job's start, or after every
+	// proven worker left) nobody is proven: then any worker without
+	// strikes may copy a shard only suspects hold, even past
+	// MaxBackupsPerShard (the lease cap still bounds each worker), so
+	// clients that took every lease and backup first cannot stall the
+	// first step for a lease timeout.
+	bootstrap := m.suspects == len(m.workers)
+	if !window && ((!w.proven && !bootstrap) || m.suspects == 0) {
 		return -1 // keeps an idle worker's request independent of ShardsPerStep
 	}
 	best := -1
@@ -269,12 +276,22 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 			}
 		}
 		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
-		if !hedge && !(w.proven && m.heldBySuspects(sh)) {
+		if !hedge && !((w.proven || bootstrap) && m.heldBySuspects(sh)) {
 			continue
 		}
-		if best < 0 || issued.Before(bestIssued) {
-			best, bestIssued = i, issued
+		// At the start, the shard with the fewest copies out, so the
+		// workers that ask spread over the shards; then (and otherwise)
+		// the likeliest straggler.
+		switch {
+		case best < 0:
+		case bootstrap && len(sh.leases) != len(m.shards[best].leases):
+			if len(sh.leases) > len(m.shards[best].leases) {
+				continue
+			}
+		case !issued.Before(bestIssued):
+			continue
 		}
+		best, bestIssued = i, issued
 	}
 	return best
 }

@@ -211,23 +211,56 @@ func TestBackupLeaseNearEndOfStep(t *testing.T) {
 
 func TestBackupsPerShardAreCapped(t *testing.T) {
 	cfg := testConfig()
-	cfg.ShardsPerStep = 1
+	cfg.ShardsPerStep = 2
 	cfg.BackupWhenRemaining = 1
 	for _, max := range []int{1, 2} {
 		cfg.MaxBackupsPerShard = max
 		m := mustNew(t, cfg, 0)
-		mustLease(t, m, "a", at(0))
+		mustLease(t, m, "p", at(0)) // shard 0: p delivers, so the job is past its start
+		mustAccept(t, m, validResult(cfg, "p", 0, 0), at(500*time.Millisecond))
+		mustLease(t, m, "a", at(0)) // shard 1
 		for i := range max {
-			if l := mustLease(t, m, string(rune('b'+i)), at(time.Second)); !l.Backup || l.Attempt != i+2 {
+			if l := mustLease(t, m, string(rune('b'+i)), at(time.Second)); !l.Backup || l.Shard != 1 || l.Attempt != i+2 {
 				t.Fatalf("max %d: backup %d = %+v", max, i, l)
 			}
 		}
 		mustWait(t, m, "z", at(time.Second))
-		if got := len(m.Status().Shards[0].Leases); got != 1+max {
+		if got := len(m.Status().Shards[1].Leases); got != 1+max {
 			t.Fatalf("max %d: %d live leases, want %d", max, got, 1+max)
 		}
 		checkInvariants(t, m)
 	}
+}
+
+// TestAtTheStartAnyWorkerCopiesHoardedShards: before any worker has
+// delivered, clients that took every lease and every backup first cannot
+// stall the step: a worker without strikes that asks gets a copy of a shard
+// only they hold, past MaxBackupsPerShard, the one with the fewest copies.
+func TestAtTheStartAnyWorkerCopiesHoardedShards(t *testing.T) {
+	cfg := testConfig()
+	cfg.ShardsPerStep = 2
+	cfg.BackupWhenRemaining = 2
+	cfg.MaxLeasesPerWorker = 2
+	m := mustNew(t, cfg, 0)
+	for _, h := range []string{"h1", "h2"} { // each takes a shard and a backup
+		mustLease(t, m, h, at(0))
+		mustLease(t, m, h, at(0))
+	}
+	checkInvariants(t, m)
+	if l := mustLease(t, m, "honest", at(time.Second)); !l.Backup {
+		t.Fatalf("honest got %+v, want a copy", l)
+	}
+	if l := mustLease(t, m, "honest2", at(time.Second)); !l.Backup {
+		t.Fatalf("honest2 got %+v, want a copy", l)
+	}
+	st := m.Status()
+	if n0, n1 := len(st.Shards[0].Leases), len(st.Shards[1].Leases); n0 != 3 || n1 != 3 {
+		t.Fatalf("leases per shard %d and %d, want the copies spread: 3 and 3", n0, n1)
+	}
+	checkInvariants(t, m)
+	// Once a worker has delivered, the cap holds again for the others.
+	mustAccept(t, m, validResult(cfg, "honest", 0, 0), at(2*time.Second))
+	mustWait(t, m, "late", at(2*time.Second))
 }
 
 func TestBackupResultWinsAndPrimaryIsDuplicate(t *testing.T) {

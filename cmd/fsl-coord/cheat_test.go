@@ -46,32 +46,11 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 		defer cancel()
 		return nc.Request(rctx, subject, m)
 	}
-	var ack *wire.JoinAck
-	for attempt := 0; ack == nil; attempt++ {
-		reply, err := request(subj.Join, &wire.Join{Worker: c.id, ID: c.id, Threads: 1, GPU: -1, Version: "cheat"})
-		if errors.Is(err, wire.ErrBanned) {
-			c.banned.Store(true)
-			return nil
-		}
-		if err == nil {
-			ack, _ = reply.(*wire.JoinAck)
-		}
-		if ack == nil && (ctx.Err() != nil || attempt == 100) {
-			return fmt.Errorf("join: %v (reply %v)", err, reply)
-		}
-		if ack == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
+	ack, m, canary, err := joinAsWorker(ctx, request, subj, c.id)
+	if errors.Is(err, wire.ErrBanned) {
+		c.banned.Store(true)
+		return nil
 	}
-	var mc model.Config
-	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
-		return err
-	}
-	m, err := model.New(mc)
-	if err != nil {
-		return err
-	}
-	canary, err := m.Canary()
 	if err != nil {
 		return err
 	}
@@ -132,6 +111,43 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 		}
 	}
 	return nil
+}
+
+// joinAsWorker joins the job as id, retrying while the coordinator is not
+// up (bounded), builds the job's model from the join-ack and computes the
+// job's canary with it: what a client needs to be admitted as a worker.
+// A refused join (banned) returns the refusal.
+func joinAsWorker(ctx context.Context, request func(string, wire.Message) (wire.Message, error), subj wire.Subjects, id string) (
+	*wire.JoinAck, *model.Model, string, error) {
+	var ack *wire.JoinAck
+	for attempt := 0; ack == nil; attempt++ {
+		reply, err := request(subj.Join, &wire.Join{Worker: id, ID: id, Threads: 1, GPU: -1, Version: "test client"})
+		if errors.Is(err, wire.ErrBanned) {
+			return nil, nil, "", err
+		}
+		if err == nil {
+			ack, _ = reply.(*wire.JoinAck)
+		}
+		if ack == nil && (ctx.Err() != nil || attempt == 100) {
+			return nil, nil, "", fmt.Errorf("join: %v (reply %v)", err, reply)
+		}
+		if ack == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var mc model.Config
+	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
+		return nil, nil, "", err
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	canary, err := m.Canary()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return ack, m, canary, nil
 }
 
 // TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients runs the e2e job

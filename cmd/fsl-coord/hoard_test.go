@@ -36,15 +36,11 @@ func (h *hoarder) run(ctx context.Context, url string, joined chan<- struct{}) e
 		defer cancel()
 		return nc.Request(rctx, subject, m)
 	}
-	for attempt := 0; ; attempt++ {
-		_, err := request(subj.Join, &wire.Join{Worker: h.id, ID: h.id, Threads: 1, GPU: -1, Version: "hoard"})
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || attempt == 100 {
-			return fmt.Errorf("join: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	// It computes the job's canary, as any client with the model can: the
+	// compute-class check admits it like an honest worker.
+	_, m, canary, err := joinAsWorker(ctx, request, subj, h.id)
+	if err != nil {
+		return err
 	}
 	joined <- struct{}{}
 	go func() { // heartbeats well within the job's 2s heartbeat timeout
@@ -63,7 +59,7 @@ func (h *hoarder) run(ctx context.Context, url string, joined chan<- struct{}) e
 	// RetryAfter but for a short pause; bounded by ctx, which the test
 	// cancels when the job ends, and by a count.
 	for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-		reply, err := request(subj.Work, &wire.WorkRequest{Worker: h.id})
+		reply, err := request(subj.Work, &wire.WorkRequest{Worker: h.id, Canary: canary, Class: m.Class()})
 		if err != nil {
 			time.Sleep(50 * time.Millisecond)
 			continue
@@ -161,8 +157,14 @@ func hoardRun(t *testing.T, n int) (coordinator.Summary, time.Duration) {
 	for _, w := range ws {
 		w.wait(t, 30*time.Second)
 	}
+	took := int64(0)
 	for _, h := range hs {
 		t.Logf("%s took %d leases, was told to wait %d times", h.id, h.leases.Load(), h.waits.Load())
+		took += h.leases.Load()
+	}
+	// A hoarder the coordinator refuses (a wrong canary, say) tests nothing.
+	if n > 0 && took < int64(n) {
+		t.Errorf("%d hoarders took %d leases in all: they were not hoarding", n, took)
 	}
 	return readSummary(t, filepath.Join(dir, "summary.json")), wall
 }
