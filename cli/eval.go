@@ -34,7 +34,7 @@ func evalCommand() *cli.Command {
 			ckptDBFlag(),
 			&cli.StringFlag{Name: "job", Usage: "job ID (with --from: optional, checked against the export)"},
 			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best or a step number"},
-			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
+			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export, either --format) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
 			&cli.StringFlag{Name: "split", Value: episodes.SplitTest, Usage: "classes to evaluate on (test: the held-out classes)"},
 			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (when not given: as the job trained)"},
