@@ -49,6 +49,8 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar on stderr"},
 			ckptLockFlag(),
+			&cli.DurationFlag{Name: "wait", Usage: "first wait up to this long for the job to be done in --db (training finished), " +
+				"then evaluate: an evaluation started beside the training (k8s/) runs when it completes"},
 			&cli.StringFlag{Name: "nats", Usage: "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint", EnvVars: []string{"FSL_NATS"}},
 			&cli.StringFlag{Name: "token", Usage: "NATS auth token for --nats", EnvVars: []string{"FSL_TOKEN"}},
 			nkeyFlag(wire.RoleReader),
@@ -127,6 +129,14 @@ func evalAction(c *cli.Context) error {
 	set, err := evalFlags(c)
 	if err != nil {
 		return err
+	}
+	if c.Duration("wait") < 0 {
+		return fmt.Errorf("--wait %v: want 0 (do not wait) or more", c.Duration("wait"))
+	}
+	if wait := c.Duration("wait"); wait > 0 && c.String("from") == "" {
+		if err := waitForJobDone(c.Context, c.String("db"), c.String("job"), wait, evalWaitPoll, c.App.ErrWriter); err != nil {
+			return err
+		}
 	}
 	lc, err := evalCheckpoint(c)
 	if err != nil {
