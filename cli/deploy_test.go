@@ -669,6 +669,10 @@ type dockerfile struct {
 	user       string            // USER of the last stage
 	entrypoint []string          // of the last stage, exec form
 	cmd        []string
+	health     []string            // HEALTHCHECK CMD of the last stage, exec form
+	volumes    []string            // VOLUME instructions of any stage
+	runs       map[string][]string // RUN instructions per stage
+	first      string              // the file's first line
 }
 
 // parseDockerfile reads the instructions we use (continuations joined).
@@ -694,7 +698,8 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 		lines = append(lines, cur.String())
 		cur.Reset()
 	}
-	df := dockerfile{args: map[string]string{}, builds: map[string]string{}}
+	df := dockerfile{args: map[string]string{}, builds: map[string]string{}, runs: map[string][]string{}}
+	df.first, _, _ = strings.Cut(string(b), "\n")
 	execForm := func(instr, rest string) []string {
 		var v []string
 		if err := json.Unmarshal([]byte(rest), &v); err != nil {
@@ -718,8 +723,19 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 				name = f[2]
 			}
 			df.stages = append(df.stages, name)
-			df.copied, df.user, df.entrypoint, df.cmd = nil, "", nil, nil
+			df.copied, df.user, df.entrypoint, df.cmd, df.health = nil, "", nil, nil, nil
+		case "VOLUME":
+			df.volumes = append(df.volumes, rest)
+		case "HEALTHCHECK":
+			_, cmd, ok := strings.Cut(rest, "CMD ")
+			if !ok {
+				t.Errorf("HEALTHCHECK %s: want CMD in exec form", rest)
+				break
+			}
+			df.health = execForm(instr, strings.TrimSpace(cmd))
 		case "RUN":
+			stage := df.stages[len(df.stages)-1]
+			df.runs[stage] = append(df.runs[stage], rest)
 			for _, sh := range regexp.MustCompile(`&&|;`).Split(rest, -1) {
 				f := strings.Fields(sh)
 				i := slices.Index(f, "go")
@@ -788,6 +804,36 @@ func TestDockerfileBuildsAndRunsOurBinaries(t *testing.T) {
 	}
 	if err := checkArgv(append(slices.Clone(df.entrypoint), df.cmd...)); err != nil {
 		t.Errorf("ENTRYPOINT + CMD: %v", err)
+	}
+	if len(df.health) == 0 {
+		t.Errorf("no HEALTHCHECK in the final stage")
+	} else if err := checkArgv(df.health); err != nil {
+		t.Errorf("HEALTHCHECK: %v", err)
+	}
+
+	// It builds where users build: no frontend fetched from a registry
+	// (# syntax=), nothing that needs BuildKit (RUN --mount), and no
+	// anonymous volume left behind by every container.
+	if strings.HasPrefix(strings.ReplaceAll(df.first, " ", ""), "#syntax=") {
+		t.Errorf("first line %q fetches a BuildKit frontend from a registry", df.first)
+	}
+	for stage, runs := range df.runs {
+		for _, r := range runs {
+			if strings.HasPrefix(r, "--") {
+				t.Errorf("stage %s: RUN %s needs BuildKit", stage, r)
+			}
+		}
+	}
+	if len(df.volumes) > 0 {
+		t.Errorf("VOLUME %v: every container, workers too, gets an anonymous volume", df.volumes)
+	}
+	// OpenBLAS is opened at run time (model/cpu/blas_cgo.go): the runtime
+	// stage installs the library, the build stage needs no -dev package.
+	if !slices.ContainsFunc(df.runs["cpu"], func(r string) bool { return strings.Contains(r, "libopenblas0") }) {
+		t.Errorf("the cpu stage does not install libopenblas0: %v", df.runs["cpu"])
+	}
+	if slices.ContainsFunc(df.runs["build"], func(r string) bool { return strings.Contains(r, "libopenblas-dev") }) {
+		t.Errorf("the build stage installs libopenblas-dev, which the build does not use")
 	}
 
 	// The Go image is the go directive's release.
