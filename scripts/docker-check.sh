@@ -115,16 +115,24 @@ fi
 say "default command without tokens refused: $(printf '%s' "$out" | head -c 160)..."
 docker rm -f "$NAME-open" >/dev/null
 
+# OpenBLAS's kernel choice (OPENBLAS_CORETYPE and its cache sizes) is part
+# of a run's bits: containers get this machine's, when set, so the job's
+# parameters can be compared with a run here.
+blas_env=()
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+	[ -n "${!v:-}" ] && blas_env+=(-e "$v")
+done
+
 token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 http_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 docker volume create "$NAME-data" >/dev/null
-docker run -d --name "$NAME-coord" --network host -v "$NAME-data:/data" \
+docker run -d --name "$NAME-coord" --network host -v "$NAME-data:/data" "${blas_env[@]}" \
 	-e FSL_TOKEN="$token" -e FSL_HTTP_TOKEN="$http_token" \
 	--health-cmd "fsl-coord status --http http://127.0.0.1:$HTTP_PORT --timeout 3s" --health-interval 2s \
 	"$IMAGE" start --job "$JOB" --db /data/fsl.db --listen "0.0.0.0:$NATS_PORT" --http "0.0.0.0:$HTTP_PORT" \
 	--steps "$STEPS" --shards 4 --checkpoint-every 10 --eval-every 20 --eval-episodes 100 --log-format json >/dev/null
 for w in 1 2; do
-	docker run -d --name "$NAME-w$w" --network host --no-healthcheck -e FSL_TOKEN="$token" --entrypoint fsl-worker \
+	docker run -d --name "$NAME-w$w" --network host --no-healthcheck -e FSL_TOKEN="$token" "${blas_env[@]}" --entrypoint fsl-worker \
 		"$IMAGE" --nats "nats://127.0.0.1:$NATS_PORT" --job "$JOB" --threads 1 --give-up-after 5m --name "w$w" \
 		--log-format json >/dev/null
 done
