@@ -538,6 +538,17 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d <= 0 {
 				t.Errorf("worker --give-up-after %q: want workers to give up on a coordinator gone for good", flagValue(wa, "give-up-after"))
 			}
+			// A worker that gave up fails the Job, which ends the others,
+			// rather than being restarted to wait again.
+			failsJob := workers.Spec.PodFailurePolicy != nil && slices.ContainsFunc(workers.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil &&
+					r.OnExitCodes.ContainerName != nil && *r.OnExitCodes.ContainerName == wc.Name &&
+					r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, exitGaveUp)
+			})
+			if !failsJob || ws.RestartPolicy != corev1.RestartPolicyNever {
+				t.Errorf("worker Job: restartPolicy %s, podFailurePolicy %+v: want Never and FailJob on exit status %d (gave up)",
+					ws.RestartPolicy, workers.Spec.PodFailurePolicy, exitGaveUp)
+			}
 			// Workers reach the coordinator's NATS: its embedded server
 			// through the Service, or the same external cluster.
 			if external != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -31,13 +32,19 @@ func workerFlags() []cli.Flag {
 	}, tlsClientFlags()...)
 }
 
+// exitGaveUp is fsl-worker's exit status when it gave up on its job's
+// coordinator (--give-up-after): the Kubernetes worker Job's
+// podFailurePolicy fails the whole Job on it instead of restarting workers
+// that would wait again.
+const exitGaveUp = 3
+
 // NewWorkerApp returns the fsl-worker application.
 func NewWorkerApp() *cli.App {
 	return &cli.App{
 		Name:  "fsl-worker",
 		Usage: "compute gradients for an fsl coordinator",
 		Description: "Joins the job on --nats, pulls shards, computes their gradients and replies, until the job is done\n" +
-			"(exit 0). Reconnects while the coordinator or NATS is away, and exits 1 saying so when no coordinator\n" +
+			"(exit 0). Reconnects while the coordinator or NATS is away, and exits 3 saying so when no coordinator\n" +
 			"of the job has answered for --give-up-after. On SIGTERM it finishes the shard in hand, sends it, and exits 0.",
 		Flags:  workerFlags(),
 		Action: runWorker,
@@ -85,6 +92,9 @@ func runWorker(c *cli.Context) error {
 		// worker (and frees its GPU) instead of waiting forever.
 		GiveUpAfter: c.Duration("give-up-after"),
 	})
+	if errors.Is(err, worker.ErrGaveUp) {
+		return cli.Exit(fmt.Errorf("fsl-worker: %w", err), exitGaveUp)
+	}
 	if err != nil {
 		return err
 	}
