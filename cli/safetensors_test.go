@@ -165,6 +165,21 @@ func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
 			if !(worst <= 1e-4) { // NaN fails too
 				t.Errorf("reference forward differs from Embed by %g (relative)", worst)
 			}
+			if loss == "siamese" { // README: sigmoid(head(|e1 - e2|)) with Linear(D, 1)
+				d := m.EmbedDim()
+				w, b := byName["head.weight"].Data, byName["head.bias"].Data
+				z := float64(b[0])
+				for i := 0; i < d; i++ {
+					z += float64(w[i]) * math.Abs(ref[i]-ref[d+i])
+				}
+				want, err := m.PairScore(c.Params, emb[:d], emb[d:2*d])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := 1 / (1 + math.Exp(-z)); !(math.Abs(got-float64(want)) <= 1e-5) {
+					t.Errorf("reference pair score %v, PairScore %v", got, want)
+				}
+			}
 		})
 	}
 }
