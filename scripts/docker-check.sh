@@ -13,7 +13,10 @@
 #   - the default command refuses to serve without FSL_TOKEN (exit non-zero);
 #   - the coordinator's HEALTHCHECK turns healthy while it trains;
 #   - coordinator and workers exit 0 at the end of the job, and the
-#     coordinator's summary says "done: step N" with the parameters' SHA-256.
+#     coordinator's summary says "done: step N" with the parameters' SHA-256;
+#   - an evaluation container started beside them on the same volume
+#     (eval --wait, as the k8s eval Job runs) waits for the training and
+#     then evaluates the best checkpoint.
 #
 # --make-base is for machines that reach no image registry: it makes the
 # two base images the Dockerfile names (debian:bookworm-slim and
@@ -89,7 +92,7 @@ cleanup() {
 		say "kept containers $NAME-* and volume $NAME-data"
 		return
 	fi
-	docker rm -f "$NAME-coord" "$NAME-w1" "$NAME-w2" "$NAME-open" >/dev/null 2>&1 || true
+	docker rm -f "$NAME-coord" "$NAME-w1" "$NAME-w2" "$NAME-eval" "$NAME-open" >/dev/null 2>&1 || true
 	docker volume rm -f "$NAME-data" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -136,9 +139,11 @@ for w in 1 2; do
 		"$IMAGE" --nats "nats://127.0.0.1:$NATS_PORT" --job "$JOB" --threads 1 --give-up-after 5m --name "w$w" \
 		--log-format json >/dev/null
 done
+docker run -d --name "$NAME-eval" --network host --no-healthcheck -v "$NAME-data:/data" "${blas_env[@]}" \
+	"$IMAGE" eval --wait 10m --db /data/fsl.db --job "$JOB" --checkpoint best --way 5 --shot 1 --episodes 100 --json --quiet >/dev/null
 mounts=$(docker inspect -f '{{len .Mounts}}' "$NAME-w1")
 [ "$mounts" = 0 ] || die "worker container has $mounts mounts (an anonymous volume?)"
-say "coordinator and 2 workers started on host networking (NATS :$NATS_PORT, monitor :$HTTP_PORT); workers have no volumes"
+say "coordinator, 2 workers and a waiting evaluation started on host networking (NATS :$NATS_PORT, monitor :$HTTP_PORT); workers have no volumes"
 
 healthy=no
 began=$(date +%s)
@@ -158,7 +163,12 @@ shards1=$(docker logs "$NAME-w1" 2>&1 | sed -n 's/.*"msg":"worker exiting".*"sha
 shards2=$(docker logs "$NAME-w2" 2>&1 | sed -n 's/.*"msg":"worker exiting".*"shards":\([0-9]*\).*/\1/p' | tail -1)
 say "job $JOB: $STEPS steps in ${took}s; coordinator exit $coord_rc, workers exit $w1_rc and $w2_rc (shards ${shards1:-?} and ${shards2:-?}); healthy seen: $healthy"
 say "${done_line:-no summary line}"
+eval_rc=$(docker wait "$NAME-eval")
+eval_acc=$(docker logs "$NAME-eval" 2>/dev/null | sed -n 's/.*"mean": *\([0-9.]*\).*/\1/p' | head -1)
+eval_step=$(docker logs "$NAME-eval" 2>/dev/null | sed -n 's/^  "step": *\([0-9]*\).*/\1/p' | head -1)
+say "evaluation: exit $eval_rc, checkpoint step ${eval_step:-?}, 5-way 1-shot mean accuracy ${eval_acc:-?}; it said: $(docker logs "$NAME-eval" 2>&1 >/dev/null | tr '\n' ' ' | head -c 200)"
 [ "$coord_rc" = 0 ] && [ "$w1_rc" = 0 ] && [ "$w2_rc" = 0 ] || { docker logs --tail 20 "$NAME-coord"; die "a container exited non-zero"; }
 [ -n "$sha" ] || die "the coordinator's output has no \"done: step\" summary with the params sha256"
 [ "$healthy" = yes ] || die "the coordinator never turned healthy"
+[ "$eval_rc" = 0 ] && [ -n "$eval_acc" ] || { docker logs --tail 20 "$NAME-eval"; die "the evaluation beside the training failed"; }
 say "OK"
