@@ -21,6 +21,10 @@
 // transaction, close), so readers such as `fsl-coord eval` or `fsl-coord
 // checkpoints ls`, opening WithReadOnly, get in between two saves.
 //
+// Exports: Export/Import move one checkpoint with its job record in fsl's
+// own verified format; WriteSafetensors/ReadSafetensors read and write the
+// safetensors format (F32 tensors and string metadata) for other tools.
+//
 // checkpoints imports bbolt, the standard library and params types only; it
 // must never import NATS, gorgonia, the coordinator or cli.
 package checkpoints

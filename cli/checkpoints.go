@@ -47,13 +47,17 @@ func checkpointsCommand() *cli.Command {
 				Action: ckptShow,
 			},
 			{
-				Name:  "export",
-				Usage: "write one checkpoint and its job record to a self-describing file",
+				Name: "export",
+				Usage: "write one checkpoint and its job record to a self-describing file (--format fsl), " +
+					"or its parameters and batch-norm statistics for PyTorch (--format safetensors)",
 				Description: "Examples:\n" +
 					"   fsl-coord checkpoints export --job omni --checkpoint best --out omni-best.fslck\n" +
-					"   fsl-coord eval --from omni-best.fslck                 # evaluate it elsewhere",
+					"   fsl-coord eval --from omni-best.fslck                 # evaluate it elsewhere\n" +
+					"   fsl-coord checkpoints export --job omni --checkpoint best --format safetensors   # for PyTorch",
 				Flags: append([]cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptLockFlag(),
-					&cli.StringFlag{Name: "out", Usage: "file to write", Required: true}}, ckptStepFlags()...),
+					&cli.StringFlag{Name: "format", Value: "fsl", Usage: "fsl (for import, eval --from) or safetensors " +
+						"(PyTorch names such as encoder.0.conv.weight; the model config, job and step in its metadata; eval --from reads it too)"},
+					&cli.StringFlag{Name: "out", Usage: "file to write (default JOB-STEP.fsl or JOB-STEP.safetensors)"}}, ckptStepFlags()...),
 				Action: ckptExport,
 			},
 			{
@@ -348,12 +352,30 @@ func ckptExport(c *cli.Context) error {
 		return err
 	}
 	defer st.Close()
-	job, out := c.String("job"), c.String("out")
+	job, out, format := c.String("job"), c.String("out"), c.String("format")
+	if format != "fsl" && format != "safetensors" {
+		return fmt.Errorf("--format %q: want fsl or safetensors", format)
+	}
 	cp, err := ckptResolve(st, job, stringOf(c, "checkpoint", "step"))
 	if err != nil {
 		return err
 	}
-	if err := st.ExportFile(job, cp.Step, out); err != nil {
+	if out == "" {
+		out = fmt.Sprintf("%s-%d.%s", strings.NewReplacer("/", "_", `\`, "_").Replace(job), cp.Step, format)
+	}
+	if format == "safetensors" {
+		rec, err := st.Job(job)
+		if err != nil {
+			return err
+		}
+		s, err := safetensorsOf(rec, cp)
+		if err != nil {
+			return err
+		}
+		if err := checkpoints.WriteSafetensorsFile(out, s); err != nil {
+			return err
+		}
+	} else if err := st.ExportFile(job, cp.Step, out); err != nil {
 		return err
 	}
 	sum := cp.ParamsSHA256()

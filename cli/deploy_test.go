@@ -16,12 +16,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	psaapi "k8s.io/pod-security-admission/api"
+	psapolicy "k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/kustomize/api/krusty"
 	ktypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -136,6 +141,8 @@ func kubeObject(doc []byte) (any, error) {
 		obj = &corev1.Namespace{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		obj = &serviceMonitor{}
+	case "policy/v1 PodDisruptionBudget":
+		obj = &policyv1.PodDisruptionBudget{}
 	default:
 		return nil, fmt.Errorf("unexpected kind %q %q", tm.APIVersion, tm.Kind)
 	}
@@ -156,11 +163,48 @@ func splitYAML(b []byte) [][]byte {
 	return docs
 }
 
+// generatorFiles are the files the kustomizations under k8s/ make
+// ConfigMaps and Secrets of: data, not manifests.
+func generatorFiles(t *testing.T) map[string]bool {
+	t.Helper()
+	files := map[string]bool{}
+	ks, err := filepath.Glob(filepath.Join(repoRoot, "k8s", "*", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob(filepath.Join(repoRoot, "k8s", "*", "*", "kustomization.yaml"))
+	for _, path := range append(ks, more...) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k ktypes.Kustomization
+		if err := sigsyaml.Unmarshal(b, &k); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		var srcs []string
+		for _, g := range k.ConfigMapGenerator {
+			srcs = append(srcs, g.FileSources...)
+		}
+		for _, g := range k.SecretGenerator {
+			srcs = append(srcs, g.FileSources...)
+		}
+		for _, src := range srcs {
+			if _, f, ok := strings.Cut(src, "="); ok {
+				src = f
+			}
+			files[filepath.Join(filepath.Dir(path), src)] = true
+		}
+	}
+	return files
+}
+
 func TestEveryManifestDecodesStrictly(t *testing.T) {
 	var manifests, kustomizations int
+	data := generatorFiles(t)
 	err := filepath.WalkDir(filepath.Join(repoRoot, "k8s"), func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || (filepath.Ext(path) != ".yaml" && filepath.Ext(path) != ".yml") {
-			return err
+		if err != nil || d.IsDir() || (filepath.Ext(path) != ".yaml" && filepath.Ext(path) != ".yml") || data[path] {
+			return err // generator files are checked by the render test (job.yaml as a JobSpec)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -197,6 +241,7 @@ type rendered struct {
 	configMaps map[string]*corev1.ConfigMap
 	secrets    map[string]*corev1.Secret
 	pvcs       map[string]*corev1.PersistentVolumeClaim
+	pdbs       map[string]*policyv1.PodDisruptionBudget
 }
 
 func render(t *testing.T, dir string) rendered {
@@ -207,7 +252,7 @@ func render(t *testing.T, dir string) rendered {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	r := rendered{map[string]*batchv1.Job{}, map[string]*corev1.Service{}, map[string]*corev1.ConfigMap{},
-		map[string]*corev1.Secret{}, map[string]*corev1.PersistentVolumeClaim{}}
+		map[string]*corev1.Secret{}, map[string]*corev1.PersistentVolumeClaim{}, map[string]*policyv1.PodDisruptionBudget{}}
 	for _, res := range rm.Resources() {
 		b, err := res.AsYAML()
 		if err != nil {
@@ -228,6 +273,8 @@ func render(t *testing.T, dir string) rendered {
 			r.secrets[o.Name] = o
 		case *corev1.PersistentVolumeClaim:
 			r.pvcs[o.Name] = o
+		case *policyv1.PodDisruptionBudget:
+			r.pdbs[o.Name] = o
 		}
 	}
 	return r
@@ -236,8 +283,114 @@ func render(t *testing.T, dir string) rendered {
 // containerArgv is a container's command followed by its args.
 func containerArgv(c corev1.Container) []string { return append(slices.Clone(c.Command), c.Args...) }
 
+// k8sDirs are the kustomizations under k8s/, and whether each gives the
+// workers GPUs.
+var k8sDirs = []struct {
+	dir string
+	gpu bool
+}{
+	{"k8s/base", false},
+	{"k8s/overlays/gpu", true},
+	{"k8s/overlays/example", true},
+	{"k8s/overlays/external-nats", false},
+}
+
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expandEnv is what the kubelet runs: a container's command and args with
+// $(VAR) replaced by VAR's value from the container's env, a literal or a
+// key of a rendered ConfigMap; a reference to anything else (a Secret, an
+// undefined name) stays as written. It also returns the env values it
+// could resolve.
+func expandEnv(c corev1.Container, cms map[string]*corev1.ConfigMap) ([]string, map[string]string, error) {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			cm, ok := cms[ref.Name]
+			if !ok {
+				return nil, nil, fmt.Errorf("env %s: no ConfigMap %q in the build", e.Name, ref.Name)
+			}
+			v, ok := cm.Data[ref.Key]
+			if !ok {
+				return nil, nil, fmt.Errorf("env %s: ConfigMap %q has no key %q", e.Name, ref.Name, ref.Key)
+			}
+			env[e.Name] = v
+		}
+	}
+	argv := containerArgv(c)
+	for i, a := range argv {
+		argv[i] = envRef.ReplaceAllStringFunc(a, func(m string) string {
+			if v, ok := env[m[2:len(m)-1]]; ok {
+				return v
+			}
+			return m
+		})
+	}
+	return argv, env, nil
+}
+
+// podTemplates are every pod template of a build, by Job name.
+func (r rendered) podTemplates() map[string]*corev1.PodTemplateSpec {
+	out := map[string]*corev1.PodTemplateSpec{}
+	for name, j := range r.jobs {
+		out[name] = &j.Spec.Template
+	}
+	return out
+}
+
+// restrictedViolations is what Kubernetes' own Pod Security admission
+// (k8s.io/pod-security-admission, level "restricted", latest version) says
+// against a pod template; empty when it admits it.
+func restrictedViolations(t *testing.T, tmpl *corev1.PodTemplateSpec) []string {
+	t.Helper()
+	ev, err := psapolicy.NewEvaluator(psapolicy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	var out []string
+	for _, r := range ev.EvaluatePod(lv, &tmpl.ObjectMeta, &tmpl.Spec) {
+		if !r.Allowed {
+			out = append(out, r.ForbiddenReason+" ("+r.ForbiddenDetail+")")
+		}
+	}
+	return out
+}
+
+// TestRestrictedCheckRefusesWhatItShould: the Pod Security check the
+// manifest test relies on refuses a template without a seccomp profile,
+// with privilege escalation, or running as root.
+func TestRestrictedCheckRefusesWhatItShould(t *testing.T) {
+	base := render(t, "k8s/base").jobs["fsl-worker"]
+	if base == nil {
+		t.Fatal("no fsl-worker Job in k8s/base")
+	}
+	for _, tc := range []struct {
+		name   string
+		break_ func(*corev1.PodTemplateSpec)
+	}{
+		{"no seccomp profile", func(p *corev1.PodTemplateSpec) { p.Spec.SecurityContext.SeccompProfile = nil }},
+		{"privilege escalation", func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
+		}},
+		{"root allowed", func(p *corev1.PodTemplateSpec) { p.Spec.SecurityContext.RunAsNonRoot = nil }},
+		{"capabilities kept", func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].SecurityContext.Capabilities = nil }},
+	} {
+		tmpl := base.Spec.Template.DeepCopy()
+		tc.break_(tmpl)
+		if len(restrictedViolations(t, tmpl)) == 0 {
+			t.Errorf("%s: admitted as restricted", tc.name)
+		}
+	}
+}
+
 func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
-	for _, dir := range []string{"k8s/base", "k8s/overlays/example", "k8s/overlays/external-nats"} {
+	for _, kd := range k8sDirs {
+		dir := kd.dir
 		t.Run(dir, func(t *testing.T) {
 			r := render(t, dir)
 			coord, workers, ev := r.jobs["fsl-coordinator"], r.jobs["fsl-worker"], r.jobs["fsl-eval"]
@@ -245,31 +398,15 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 				t.Fatalf("rendered jobs %v, want fsl-coordinator, fsl-worker and fsl-eval", slices.Sorted(mapsKeys(r.jobs)))
 			}
 
-			// Every container runs one of our binaries with flags it has,
-			// and asks for resources.
-			for _, j := range r.jobs {
-				for _, c := range j.Spec.Template.Spec.Containers {
-					if err := checkArgv(containerArgv(c)); err != nil {
-						t.Errorf("job %s container %s: %v", j.Name, c.Name, err)
-					}
-					if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
-						t.Errorf("job %s container %s has no cpu and memory requests", j.Name, c.Name)
-					}
-					if c.Image == "" {
-						t.Errorf("job %s container %s has no image", j.Name, c.Name)
-					}
-				}
-			}
-
-			// The job spec in the ConfigMap is one the coordinator accepts,
-			// and every Job works on that job ID.
-			cc := coord.Spec.Template.Spec.Containers[0]
+			// The job: one ID, in the ConfigMap, and the spec beside it is
+			// one the coordinator accepts.
 			cm := r.configMaps["fsl-job"]
 			if cm == nil {
 				t.Fatal("no fsl-job ConfigMap")
 			}
-			if got := flagValue(cc.Args, "config"); got != "/etc/fsl/job.yaml" {
-				t.Errorf("coordinator --config %q, want the mounted /etc/fsl/job.yaml", got)
+			id := cm.Data["id"]
+			if id == "" {
+				t.Fatal("ConfigMap fsl-job has no id")
 			}
 			dec := yaml.NewDecoder(strings.NewReader(cm.Data["job.yaml"]))
 			dec.KnownFields(true)
@@ -277,17 +414,69 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			if err := dec.Decode(&spec); err != nil {
 				t.Fatalf("ConfigMap fsl-job job.yaml: %v", err)
 			}
+			if spec.ID != "" && spec.ID != id {
+				t.Errorf("job.yaml id %q, ConfigMap id %q: two job IDs", spec.ID, id)
+			}
+			spec.ID = id
 			if err := spec.WithDefaults().Validate(); err != nil {
 				t.Errorf("ConfigMap fsl-job job.yaml: %v", err)
 			}
-			for _, j := range []*batchv1.Job{workers, ev} {
-				if got := flagValue(j.Spec.Template.Spec.Containers[0].Args, "job"); got != spec.ID {
-					t.Errorf("job %s works on --job %q, the ConfigMap's job is %q", j.Name, got, spec.ID)
+
+			// Every pod template is admitted by Pod Security "restricted";
+			// every container runs one of our binaries with flags it has
+			// (after the kubelet's $(VAR) expansion), asks for resources,
+			// names a tagged image, serves no pprof, and works on the
+			// ConfigMap's job ID.
+			ids := map[string]bool{id: true}
+			argvs := map[string][]string{}
+			for name, tmpl := range r.podTemplates() {
+				if v := restrictedViolations(t, tmpl); len(v) > 0 {
+					t.Errorf("job %s: Pod Security \"restricted\" refuses it: %s", name, strings.Join(v, "; "))
 				}
+				if v, ok := tmpl.Labels["fsl.dev/job"]; ok {
+					ids[v] = true
+				}
+				for _, c := range append(slices.Clone(tmpl.Spec.InitContainers), tmpl.Spec.Containers...) {
+					argv, env, err := expandEnv(c, r.configMaps)
+					if err != nil {
+						t.Errorf("job %s container %s: %v", name, c.Name, err)
+						continue
+					}
+					if err := checkArgv(argv); err != nil {
+						t.Errorf("job %s container %s: %v", name, c.Name, err)
+					}
+					if slices.Contains(argv, "--pprof") {
+						t.Errorf("job %s container %s serves pprof: only when asked", name, c.Name)
+					}
+					if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+						t.Errorf("job %s container %s has no cpu and memory requests", name, c.Name)
+					}
+					if _, tag, ok := strings.Cut(c.Image, ":"); !ok || tag == "" || strings.Contains(c.Image, "example.com") {
+						t.Errorf("job %s container %s image %q: want a name and tag set by the kustomization's images:", name, c.Name, c.Image)
+					}
+					if v, ok := env["FSL_JOB"]; ok {
+						ids[v] = true
+					}
+					if v := flagValue(argv, "job"); v != "" {
+						ids[v] = true
+					}
+					if flagValue(argv, "job") == "" || env["FSL_JOB"] == "" {
+						t.Errorf("job %s container %s: --job %q, FSL_JOB %q: want both from the ConfigMap's id", name, c.Name, flagValue(argv, "job"), env["FSL_JOB"])
+					}
+					argvs[name] = argv
+				}
+			}
+			if len(ids) != 1 {
+				t.Errorf("the build names jobs %v, want one (the ConfigMap's id %q)", slices.Sorted(mapsKeys(ids)), id)
 			}
 
 			// Coordinator: embedded NATS and HTTP on the Service's ports,
 			// probes on the HTTP server, the store on the PVC.
+			cc := coord.Spec.Template.Spec.Containers[0]
+			ca := argvs[coord.Name]
+			if got := flagValue(ca, "config"); got != "/etc/fsl/job.yaml" {
+				t.Errorf("coordinator --config %q, want the mounted /etc/fsl/job.yaml", got)
+			}
 			svc := r.services["fsl-coordinator"]
 			if svc == nil {
 				t.Fatal("no fsl-coordinator Service")
@@ -301,11 +490,11 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			for _, p := range svc.Spec.Ports {
 				svcPort[p.Name] = p.Port
 			}
-			external := flagValue(cc.Args, "nats")
-			if got := flagValue(cc.Args, "http"); got != fmt.Sprintf("0.0.0.0:%d", svcPort["http"]) {
+			external := flagValue(ca, "nats")
+			if got := flagValue(ca, "http"); got != fmt.Sprintf("0.0.0.0:%d", svcPort["http"]) {
 				t.Errorf("coordinator --http %q, want 0.0.0.0:%d (the Service's http port)", got, svcPort["http"])
 			}
-			if got := flagValue(cc.Args, "listen"); external == "" && got != fmt.Sprintf("0.0.0.0:%d", svcPort["nats"]) {
+			if got := flagValue(ca, "listen"); external == "" && got != fmt.Sprintf("0.0.0.0:%d", svcPort["nats"]) {
 				t.Errorf("coordinator --listen %q, want 0.0.0.0:%d (the Service's nats port)", got, svcPort["nats"])
 			}
 			if p := cc.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "http" {
@@ -314,34 +503,85 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			if p := cc.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
 				t.Errorf("coordinator readiness probe %+v, want GET /readyz", p)
 			}
-			if db := flagValue(cc.Args, "db"); !mountedFromPVC(coord, cc, db, r.pvcs) {
+			if db := flagValue(ca, "db"); !mountedFromPVC(coord, cc, db, r.pvcs) {
 				t.Errorf("coordinator --db %q is not on a mounted PersistentVolumeClaim", db)
 			}
-			if db := flagValue(ev.Spec.Template.Spec.Containers[0].Args, "db"); !mountedFromPVC(ev, ev.Spec.Template.Spec.Containers[0], db, r.pvcs) {
-				t.Errorf("eval --db %q is not on a mounted PersistentVolumeClaim", db)
+
+			// Evaluation: starts with the others and waits for the
+			// training to be done in the same store.
+			ea := argvs[ev.Name]
+			if db := flagValue(ea, "db"); db != flagValue(ca, "db") || !mountedFromPVC(ev, ev.Spec.Template.Spec.Containers[0], db, r.pvcs) {
+				t.Errorf("eval --db %q is not the coordinator's store on a mounted PersistentVolumeClaim", db)
+			}
+			if ev.Spec.Suspend != nil && *ev.Spec.Suspend {
+				t.Errorf("the eval Job is suspended: it must start by itself")
+			}
+			if w, err := time.ParseDuration(flagValue(ea, "wait")); err != nil || w < time.Hour {
+				t.Errorf("eval --wait %q: want it to wait (hours) for the training to finish", flagValue(ea, "wait"))
 			}
 
-			// Workers: one GPU each, parallel, pointed at the Service.
-			wc := workers.Spec.Template.Spec.Containers[0]
-			if q, ok := wc.Resources.Limits["nvidia.com/gpu"]; !ok || q.Value() != 1 {
-				t.Errorf("worker limits %v, want nvidia.com/gpu: 1", wc.Resources.Limits)
-			}
-			if flagValue(wc.Args, "gpu") != "0" {
-				t.Errorf("worker --gpu %q, want 0", flagValue(wc.Args, "gpu"))
+			// Workers: parallel peers pointed at the Service that give up
+			// on a coordinator gone for good; GPUs only in the GPU builds.
+			ws := workers.Spec.Template.Spec
+			wc, wa := ws.Containers[0], argvs[workers.Name]
+			q, hasGPU := wc.Resources.Limits["nvidia.com/gpu"]
+			tolerated := slices.ContainsFunc(ws.Tolerations, func(tl corev1.Toleration) bool { return tl.Key == "nvidia.com/gpu" })
+			if kd.gpu {
+				if !hasGPU || q.Value() != 1 || flagValue(wa, "gpu") != "0" || len(ws.NodeSelector) == 0 || !tolerated {
+					t.Errorf("GPU workers: limits %v, --gpu %q, nodeSelector %v, tolerations %v: want one nvidia.com/gpu, --gpu 0, GPU nodes and their taint tolerated",
+						wc.Resources.Limits, flagValue(wa, "gpu"), ws.NodeSelector, ws.Tolerations)
+				}
+			} else if hasGPU || flagValue(wa, "gpu") != "-1" || tolerated {
+				t.Errorf("CPU workers: limits %v, --gpu %q, tolerations %v: want no GPU", wc.Resources.Limits, flagValue(wa, "gpu"), ws.Tolerations)
 			}
 			if p := workers.Spec.Parallelism; p == nil || *p < 2 || workers.Spec.Completions != nil {
 				t.Errorf("worker Job parallelism %v completions %v, want N >= 2 peers and no completions", p, workers.Spec.Completions)
 			}
+			if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d <= 0 {
+				t.Errorf("worker --give-up-after %q: want workers to give up on a coordinator gone for good", flagValue(wa, "give-up-after"))
+			}
+			// A worker that gave up fails the Job, which ends the others,
+			// rather than being restarted to wait again.
+			failsJob := workers.Spec.PodFailurePolicy != nil && slices.ContainsFunc(workers.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil &&
+					r.OnExitCodes.ContainerName != nil && *r.OnExitCodes.ContainerName == wc.Name &&
+					r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, exitGaveUp)
+			})
+			if !failsJob || ws.RestartPolicy != corev1.RestartPolicyNever {
+				t.Errorf("worker Job: restartPolicy %s, podFailurePolicy %+v: want Never and FailJob on exit status %d (gave up)",
+					ws.RestartPolicy, workers.Spec.PodFailurePolicy, exitGaveUp)
+			}
 			// Workers reach the coordinator's NATS: its embedded server
 			// through the Service, or the same external cluster.
 			if external != "" {
-				if got := flagValue(wc.Args, "nats"); got != external {
+				if got := flagValue(wa, "nats"); got != external {
 					t.Errorf("worker --nats %q, coordinator --nats %q: not the same cluster", got, external)
 				}
 			} else {
-				u, err := url.Parse(flagValue(wc.Args, "nats"))
+				u, err := url.Parse(flagValue(wa, "nats"))
 				if err != nil || u.Scheme != "nats" || u.Hostname() != svc.Name || u.Port() != strconv.Itoa(int(svcPort["nats"])) {
-					t.Errorf("worker --nats %q, want nats://%s:%d", flagValue(wc.Args, "nats"), svc.Name, svcPort["nats"])
+					t.Errorf("worker --nats %q, want nats://%s:%d", flagValue(wa, "nats"), svc.Name, svcPort["nats"])
+				}
+			}
+
+			// Disruption budgets: the coordinator and the workers each have
+			// one, with an integer minAvailable (Jobs have no scale
+			// subresource, so maxUnavailable and percentages do not work).
+			for _, j := range []*batchv1.Job{coord, workers} {
+				var found bool
+				for _, pdb := range r.pdbs {
+					sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+					if err != nil || sel.Empty() || !sel.Matches(labels.Set(j.Spec.Template.Labels)) {
+						continue
+					}
+					found = true
+					if m := pdb.Spec.MinAvailable; pdb.Spec.MaxUnavailable != nil || m == nil || m.Type != 0 || m.IntValue() < 1 {
+						t.Errorf("PodDisruptionBudget %s: minAvailable %v maxUnavailable %v, want an integer minAvailable >= 1 only",
+							pdb.Name, m, pdb.Spec.MaxUnavailable)
+					}
+				}
+				if !found {
+					t.Errorf("no PodDisruptionBudget selects the pods of job %s (labels %v)", j.Name, j.Spec.Template.Labels)
 				}
 			}
 
@@ -358,6 +598,43 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestManifestsNameTheJobAndImagesOnce: the job ID and each image name are
+// written once in k8s/ (the base's ConfigMap literal and images: blocks);
+// manifests use placeholders.
+func TestManifestsNameTheJobAndImagesOnce(t *testing.T) {
+	r := render(t, "k8s/base")
+	id := r.configMaps["fsl-job"].Data["id"]
+	var idFiles []string
+	images := map[string][]string{}
+	err := filepath.WalkDir(filepath.Join(repoRoot, "k8s"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(id)) {
+			idFiles = append(idFiles, path)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^\s*(?:-\s*)?(?:image|newName):\s*(\S+)`).FindAllSubmatch(b, -1) {
+			images[string(m[1])] = append(images[string(m[1])], path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idFiles) != 1 || filepath.Base(idFiles[0]) != "kustomization.yaml" {
+		t.Errorf("job ID %q written in %v, want once, in the base kustomization", id, idFiles)
+	}
+	for img, where := range images {
+		if strings.ContainsAny(img, ":/") {
+			t.Errorf("image %q in %v: manifests name images by placeholder, images: blocks set name and tag", img, where)
+		}
 	}
 }
 
@@ -405,6 +682,10 @@ type dockerfile struct {
 	user       string            // USER of the last stage
 	entrypoint []string          // of the last stage, exec form
 	cmd        []string
+	health     []string            // HEALTHCHECK CMD of the last stage, exec form
+	volumes    []string            // VOLUME instructions of any stage
+	runs       map[string][]string // RUN instructions per stage
+	first      string              // the file's first line
 }
 
 // parseDockerfile reads the instructions we use (continuations joined).
@@ -430,7 +711,8 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 		lines = append(lines, cur.String())
 		cur.Reset()
 	}
-	df := dockerfile{args: map[string]string{}, builds: map[string]string{}}
+	df := dockerfile{args: map[string]string{}, builds: map[string]string{}, runs: map[string][]string{}}
+	df.first, _, _ = strings.Cut(string(b), "\n")
 	execForm := func(instr, rest string) []string {
 		var v []string
 		if err := json.Unmarshal([]byte(rest), &v); err != nil {
@@ -454,8 +736,19 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 				name = f[2]
 			}
 			df.stages = append(df.stages, name)
-			df.copied, df.user, df.entrypoint, df.cmd = nil, "", nil, nil
+			df.copied, df.user, df.entrypoint, df.cmd, df.health = nil, "", nil, nil, nil
+		case "VOLUME":
+			df.volumes = append(df.volumes, rest)
+		case "HEALTHCHECK":
+			_, cmd, ok := strings.Cut(rest, "CMD ")
+			if !ok {
+				t.Errorf("HEALTHCHECK %s: want CMD in exec form", rest)
+				break
+			}
+			df.health = execForm(instr, strings.TrimSpace(cmd))
 		case "RUN":
+			stage := df.stages[len(df.stages)-1]
+			df.runs[stage] = append(df.runs[stage], rest)
 			for _, sh := range regexp.MustCompile(`&&|;`).Split(rest, -1) {
 				f := strings.Fields(sh)
 				i := slices.Index(f, "go")
@@ -525,6 +818,36 @@ func TestDockerfileBuildsAndRunsOurBinaries(t *testing.T) {
 	if err := checkArgv(append(slices.Clone(df.entrypoint), df.cmd...)); err != nil {
 		t.Errorf("ENTRYPOINT + CMD: %v", err)
 	}
+	if len(df.health) == 0 {
+		t.Errorf("no HEALTHCHECK in the final stage")
+	} else if err := checkArgv(df.health); err != nil {
+		t.Errorf("HEALTHCHECK: %v", err)
+	}
+
+	// It builds where users build: no frontend fetched from a registry
+	// (# syntax=), nothing that needs BuildKit (RUN --mount), and no
+	// anonymous volume left behind by every container.
+	if strings.HasPrefix(strings.ReplaceAll(df.first, " ", ""), "#syntax=") {
+		t.Errorf("first line %q fetches a BuildKit frontend from a registry", df.first)
+	}
+	for stage, runs := range df.runs {
+		for _, r := range runs {
+			if strings.HasPrefix(r, "--") {
+				t.Errorf("stage %s: RUN %s needs BuildKit", stage, r)
+			}
+		}
+	}
+	if len(df.volumes) > 0 {
+		t.Errorf("VOLUME %v: every container, workers too, gets an anonymous volume", df.volumes)
+	}
+	// OpenBLAS is opened at run time (model/cpu/blas_cgo.go): the runtime
+	// stage installs the library, the build stage needs no -dev package.
+	if !slices.ContainsFunc(df.runs["cpu"], func(r string) bool { return strings.Contains(r, "libopenblas0") }) {
+		t.Errorf("the cpu stage does not install libopenblas0: %v", df.runs["cpu"])
+	}
+	if slices.ContainsFunc(df.runs["build"], func(r string) bool { return strings.Contains(r, "libopenblas-dev") }) {
+		t.Errorf("the build stage installs libopenblas-dev, which the build does not use")
+	}
 
 	// The Go image is the go directive's release.
 	mod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
@@ -584,6 +907,16 @@ func TestComposeCommandsUseOurFlags(t *testing.T) {
 		}
 		if s.Environment["FSL_TOKEN"] == "" {
 			t.Errorf("service %s has no FSL_TOKEN", name)
+		}
+		// No default secret: a token comes from the environment or compose
+		// refuses to start (${VAR:?message}).
+		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "TOKEN") && !regexp.MustCompile(`^\$\{`+k+`:\?[^}]+\}$`).MatchString(v) {
+				t.Errorf("service %s: %s=%q, want ${%s:?message} (no default secret)", name, k, v, k)
+			}
+		}
+		if slices.Contains(s.Command, "--pprof") {
+			t.Errorf("service %s serves pprof: only when asked", name)
 		}
 	}
 	if worker.Deploy.Replicas != 2 {

@@ -40,7 +40,7 @@ func evalCommand() *cli.Command {
 			ckptDBFlag(),
 			jobFlag("fsl", "job ID (with --from: checked against the export when given)"),
 			&cli.StringFlag{Name: "checkpoint", Value: "latest", Usage: "checkpoint: latest, best (by validation; the newest when none is validated) or a step number"},
-			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export) instead of --db"},
+			&cli.StringFlag{Name: "from", Usage: "read the checkpoint from this export file (fsl-coord checkpoints export, either --format) instead of --db"},
 			&cli.StringFlag{Name: "data", Usage: "dataset spec (default: the job's own dataset)"},
 			&cli.StringFlag{Name: "split", Aliases: []string{"split-file"}, Usage: "classes to evaluate on: test (the held-out classes), another split name, or a class list (vinyals/test beside the Omniglot zips, or a .txt path); when not given, the job's test split (test unless it set one)"},
 			&cli.BoolFlag{Name: "rotations", Usage: "add 90° rotations of each class as new classes (when not given: as the job trained)"},
@@ -55,6 +55,8 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 			progressFlags()[0], progressFlags()[1],
 			ckptLockFlag(),
+			&cli.DurationFlag{Name: "wait", Usage: "first wait up to this long for the job to be done in --db (training finished), " +
+				"then evaluate: an evaluation started beside the training (k8s/) runs when it completes"},
 			natsFlag("", "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint"),
 			tokenFlag("NATS auth token for --nats"),
 			credsFlag(),
@@ -136,6 +138,14 @@ func evalAction(c *cli.Context) error {
 	set, err := evalFlags(c)
 	if err != nil {
 		return err
+	}
+	if c.Duration("wait") < 0 {
+		return fmt.Errorf("--wait %v: want 0 (do not wait) or more", c.Duration("wait"))
+	}
+	if wait := c.Duration("wait"); wait > 0 && c.String("from") == "" {
+		if err := waitForJobDone(c.Context, c.String("db"), c.String("job"), wait, evalWaitPoll, c.App.ErrWriter); err != nil {
+			return err
+		}
 	}
 	lc, err := evalCheckpoint(c)
 	if err != nil {

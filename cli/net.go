@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -129,14 +128,14 @@ func jobList(st *checkpoints.Store) string {
 	return " (it holds " + strings.Join(ids, ", ") + ")"
 }
 
-// readExportFile reads a checkpoint export (fsl-coord checkpoints export).
+// readExportFile reads a checkpoint export (fsl-coord checkpoints export,
+// in fsl's format or as safetensors).
 func readExportFile(path string) (loadedCheckpoint, error) {
-	f, err := os.Open(path)
+	lc, err := readCheckpointFile(path)
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("--from: %w", err)
 	}
-	defer f.Close()
-	return readExport(path, f)
+	return lc, nil
 }
 
 // readExport verifies and decodes an export.

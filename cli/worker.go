@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +25,8 @@ func workerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
+		&cli.DurationFlag{Name: "give-up-after", Value: worker.DefaultGiveUpAfter,
+			Usage: "exit non-zero when no coordinator of --job has answered for this long (a mistyped --job, or a coordinator gone for good); 0: wait forever"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
 		versionFlag,
@@ -31,14 +34,20 @@ func workerFlags() []cli.Flag {
 	}, tlsClientFlags()...)
 }
 
+// exitGaveUp is fsl-worker's exit status when it gave up on its job's
+// coordinator (--give-up-after): the Kubernetes worker Job's
+// podFailurePolicy fails the whole Job on it instead of restarting workers
+// that would wait again.
+const exitGaveUp = 3
+
 // NewWorkerApp returns the fsl-worker application.
 func NewWorkerApp() *cli.App {
 	return &cli.App{
 		Name:  "fsl-worker",
 		Usage: "compute gradients for an fsl coordinator",
 		Description: "Joins the job on --nats, pulls shards, computes their gradients and replies, until the job is done\n" +
-			"(exit 0). Reconnects forever when the coordinator or NATS is away. On SIGTERM it finishes the shard\n" +
-			"in hand, sends it, and exits 0.\n\n" +
+			"(exit 0). Reconnects while the coordinator or NATS is away, and exits 3 saying so when no coordinator\n" +
+			"of the job has answered for --give-up-after. On SIGTERM it finishes the shard in hand, sends it, and exits 0.\n\n" +
 			"Examples:\n" +
 			"   fsl-worker --nats nats://coord:4222 --token \"$T\" --job omni\n" +
 			"   fsl-worker --nats nats://coord:4222 --nkey auth/worker.nk --threads 4\n" +
@@ -60,6 +69,9 @@ func runWorker(c *cli.Context) error {
 	}
 	if err := positive(c, "threads"); err != nil {
 		return err
+	}
+	if c.Duration("give-up-after") < 0 {
+		return fmt.Errorf("--give-up-after %v: want 0 (never) or more", c.Duration("give-up-after"))
 	}
 	if err := atLeast(c, -1, "gpu"); err != nil {
 		return fmt.Errorf("%w (-1: the CPU)", err)
@@ -99,7 +111,13 @@ func runWorker(c *cli.Context) error {
 		UseGPU:  c.Int("gpu") >= 0,
 		GPU:     c.Int("gpu"),
 		Logger:  log,
+		// A mistyped --job, or a coordinator gone for good, ends the
+		// worker (and frees its GPU) instead of waiting forever.
+		GiveUpAfter: c.Duration("give-up-after"),
 	})
+	if errors.Is(err, worker.ErrGaveUp) {
+		return cli.Exit(fmt.Errorf("fsl-worker: %w", err), exitGaveUp)
+	}
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@
 // model, reply, heartbeat; on a drain request or SIGTERM it finishes the
 // shard in hand and leaves. A CtlHello with a new coordinator epoch cancels
 // the request in flight, which went to a coordinator that is gone, and the
-// worker asks again at once.
+// worker asks again at once. With Config.GiveUpAfter, a worker that no
+// coordinator of its job has answered for that long (a wrong job ID, a
+// coordinator gone for good) stops with ErrGaveUp.
 //
 // A worker keeps no dataset and no state a restart would lose: every lease
 // carries its batch, and parameters are fetched from the coordinator.

@@ -42,12 +42,26 @@ type Config struct {
 	Compute func(l *wire.Lease) (*wire.Result, error)
 	// RequestTimeout bounds every request to the coordinator (default 10s).
 	RequestTimeout time.Duration
+	// GiveUpAfter is how long the worker keeps asking without any answer
+	// from its job's coordinator, before joining or after, before Run
+	// fails with ErrGaveUp: a mistyped job ID, or a coordinator gone for
+	// good, then ends the worker instead of keeping it (and its GPU)
+	// waiting. Zero or negative: never give up. DefaultGiveUpAfter is the
+	// command line's default.
+	GiveUpAfter time.Duration
 	// Logger receives progress and retries (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics, when set, counts what the worker does (shards computed,
 	// parameters fetched, compute seconds, ...) for a /metrics endpoint.
 	Metrics *Metrics
 }
+
+// DefaultGiveUpAfter is fsl-worker's --give-up-after: long enough for a
+// coordinator pod to be rescheduled, attach its volume and resume.
+const DefaultGiveUpAfter = 10 * time.Minute
+
+// ErrGaveUp: no coordinator of the job answered for Config.GiveUpAfter.
+var ErrGaveUp = errors.New("gave up waiting for the coordinator")
 
 // Stats is what a worker did.
 type Stats struct {
@@ -91,10 +105,12 @@ type loop struct {
 	p, st         params.Vector
 
 	beating bool // the heartbeat goroutine runs
+	joined  bool // a coordinator of the job has answered a join
 
 	mu     sync.Mutex
 	busy   *wire.Lease             // lease in hand, for heartbeats
 	epoch  uint64                  // the coordinator process last heard from (JoinAck, CtlHello)
+	heard  time.Time               // when a request last got an answer (or the run started)
 	cancel context.CancelCauseFunc // cancels the request in flight, if any
 	drain  chan struct{}
 	once   sync.Once
@@ -190,10 +206,24 @@ func (w *loop) request(subject string, m wire.Message) (wire.Message, error) {
 		cancel(nil)
 	}()
 	reply, err := w.nc.Request(ctx, subject, m)
+	if answered(err) && context.Cause(base) == nil {
+		w.mu.Lock()
+		w.heard = time.Now()
+		w.mu.Unlock()
+	}
 	if err != nil && errors.Is(context.Cause(base), errNewCoordinator) {
 		return nil, fmt.Errorf("%s request abandoned: %w", m.Type(), errNewCoordinator)
 	}
 	return reply, err
+}
+
+// answered reports whether a request's outcome came from the coordinator:
+// a reply, or one of the error replies it sends (a stale version, another
+// compute class, ...); a timeout, a subject nobody serves or a lost
+// connection is not an answer.
+func answered(err error) bool {
+	return err == nil || errors.Is(err, wire.ErrStaleVersion) || errors.Is(err, wire.ErrNotFound) ||
+		errors.Is(err, wire.ErrWrongClass) || errors.Is(err, wire.ErrRejected)
 }
 
 // hello notes the coordinator's epoch; a new one cancels the request in
@@ -260,8 +290,11 @@ func (w *loop) join(ctx context.Context) error {
 		if errors.Is(err, wire.ErrBanned) {
 			return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 		}
+		if err := w.gaveUp(err); err != nil {
+			return err
+		}
 		if attempt == 1 || attempt%20 == 0 {
-			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err)
+			w.log.Info("waiting for the coordinator", "attempt", attempt, "err", err, "gives_up_after", w.cfg.GiveUpAfter.String())
 		}
 		if !w.pause(ctx, backoff) {
 			return ctx.Err()
@@ -277,7 +310,7 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if w.cfg.Compute != nil {
 		// Fake gradients are a class of their own: a job's workers are
 		// either all fake or all real.
-		w.layout, w.canary, w.class = ack.LayoutHash, "compute-func", "Config.Compute"
+		w.layout, w.canary, w.class, w.joined = ack.LayoutHash, "compute-func", "Config.Compute", true
 		w.startHeartbeat(ack.HeartbeatEvery)
 		return nil
 	}
@@ -299,7 +332,7 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if err != nil {
 		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 	}
-	w.m, w.layout, w.have, w.canary, w.class = m, ack.LayoutHash, false, canary, m.Class()
+	w.m, w.layout, w.have, w.canary, w.class, w.joined = m, ack.LayoutHash, false, canary, m.Class(), true
 	w.cfg.Metrics.setClass(w.class)
 	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout, "class", w.class, "canary", canary[:12])
 	w.startHeartbeat(ack.HeartbeatEvery)
@@ -363,6 +396,9 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // the connection closes next
 	defer w.once.Do(func() { close(w.drain) })
+	w.mu.Lock()
+	w.heard = time.Now()
+	w.mu.Unlock()
 	if err := w.join(ctx); err != nil {
 		if w.stopping(ctx) {
 			return w.stats, nil
@@ -382,6 +418,9 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		if err != nil {
 			w.cfg.Metrics.requestFailed()
 			w.log.Debug("work request", "err", err)
+			if err := w.gaveUp(err); err != nil {
+				return w.stats, err
+			}
 			if !w.pause(ctx, backoff) {
 				break
 			}
@@ -414,6 +453,30 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		}
 	}
 	return w.stats, nil
+}
+
+// gaveUp returns an error wrapping ErrGaveUp when no request has been
+// answered for GiveUpAfter; last is the latest request's error.
+func (w *loop) gaveUp(last error) error {
+	if w.cfg.GiveUpAfter <= 0 {
+		return nil
+	}
+	w.mu.Lock()
+	silent := time.Since(w.heard)
+	w.mu.Unlock()
+	if silent < w.cfg.GiveUpAfter {
+		return nil
+	}
+	hint := ""
+	if errors.Is(last, wire.ErrNoResponders) {
+		hint = fmt.Sprintf("; nothing serves job %q on this NATS server: check --job against the coordinator's job ID", w.cfg.Job)
+	}
+	if !w.joined {
+		return fmt.Errorf("worker: job %q: no coordinator answered for %v (last: %v)%s: %w (--give-up-after)",
+			w.cfg.Job, silent.Round(time.Millisecond), last, hint, ErrGaveUp)
+	}
+	return fmt.Errorf("worker: job %q: the coordinator has not answered for %v (last: %v)%s: %w (--give-up-after)",
+		w.cfg.Job, silent.Round(time.Millisecond), last, hint, ErrGaveUp)
 }
 
 // work computes one lease and sends its result.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,99 @@ func TestWorkerAsksANewCoordinatorAtOnce(t *testing.T) {
 	}
 	if d := time.Since(began); d > 2*time.Second {
 		t.Fatalf("the worker ended %v after the hello, want well under its 20s request timeout", d)
+	}
+}
+
+// TestWorkerGivesUpWithoutAnAnswer: a worker whose job has no coordinator
+// (a mistyped --job), or whose coordinator stops answering, fails with
+// ErrGaveUp after GiveUpAfter and a message saying which; without
+// GiveUpAfter it keeps waiting.
+func TestWorkerGivesUpWithoutAnAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		giveUp    time.Duration
+		joinFirst bool     // a fake coordinator answers the join and one work request, then goes away
+		want      []string // in the error; nil: no error before the context ends
+	}{
+		{"no coordinator of the job", 400 * time.Millisecond, false,
+			[]string{`job "typo": no coordinator answered for`, "check --job", "--give-up-after"}},
+		{"coordinator gone", 400 * time.Millisecond, true,
+			[]string{`job "typo": the coordinator has not answered for`, "--give-up-after"}},
+		{"never gives up", 0, false, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := wire.StartServer(wire.ServerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Shutdown)
+			var lastAnswer time.Time
+			answered := make(chan struct{})
+			if tc.joinFirst {
+				nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "fake-coord"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				subj, _ := wire.NewSubjects("typo")
+				join, err := nc.Subscribe(subj.Join, func(_ wire.Message, reply string) {
+					nc.Send(reply, &wire.JoinAck{Job: "typo", WorkerID: "x", Epoch: 1}) //nolint:errcheck // a lost ack fails the test below
+				}, wire.SubscribeOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				work, err := nc.Subscribe(subj.Work, func(_ wire.Message, reply string) {
+					select {
+					case <-answered:
+						return
+					default:
+					}
+					lastAnswer = time.Now()
+					nc.Send(reply, &wire.Wait{RetryAfter: 10 * time.Millisecond}) //nolint:errcheck
+					close(answered)
+				}, wire.SubscribeOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := nc.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				go func() { // the coordinator leaves after its one answer
+					<-answered
+					join.Unsubscribe() //nolint:errcheck
+					work.Unsubscribe() //nolint:errcheck
+					nc.Close()
+				}()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			began := time.Now()
+			_, err = Run(ctx, Config{Job: "typo", NATS: srv.ClientURL(), Name: "t", RequestTimeout: 100 * time.Millisecond,
+				GiveUpAfter: tc.giveUp, Compute: func(*wire.Lease) (*wire.Result, error) { return nil, errors.New("no lease expected") }})
+			took := time.Since(began)
+			if tc.want == nil {
+				if err != nil || took < 2*time.Second {
+					t.Fatalf("Run = %v after %v, want nil when the context ends at 3s", err, took)
+				}
+				return
+			}
+			if !errors.Is(err, ErrGaveUp) {
+				t.Fatalf("Run = %v, want ErrGaveUp", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if tc.joinFirst {
+				<-answered // lastAnswer is written before answered closes
+			}
+			if tc.joinFirst && (lastAnswer.IsZero() || time.Since(lastAnswer) < tc.giveUp) {
+				t.Errorf("gave up %v after the coordinator's last answer, want at least %v", time.Since(lastAnswer), tc.giveUp)
+			}
+			if took < tc.giveUp || took > 2500*time.Millisecond {
+				t.Errorf("gave up after %v, want between %v and 2.5s", took, tc.giveUp)
+			}
+		})
 	}
 }
