@@ -58,10 +58,11 @@ func protoLoss(emb, onehot *G.Node, way, shot, query, d int) *G.Node {
 	return must(G.Mean(must(G.Sub(lse, picked))))
 }
 
-// cosEps is added to a squared norm before its square root in the cosine
-// of matchingLoss, so an all-zero embedding (every ReLU off) has cosine 0
-// with everything rather than NaN.
-const cosEps = 1e-8
+// CosineEps is added to a squared norm before its square root in the
+// cosine of the matching loss, so an all-zero embedding (every ReLU off)
+// has cosine 0 with everything rather than NaN; eval's matching classifier
+// uses the same.
+const CosineEps = 1e-8
 
 // matchingLoss is Vinyals et al.'s Matching Networks loss (no full-context
 // embeddings) for a way-way shot-shot episode with query queries per
@@ -74,7 +75,7 @@ const cosEps = 1e-8
 func matchingLoss(emb, onehot *G.Node, way, shot, query, d int, dt tensor.Dtype) *G.Node {
 	ns, nq := way*shot, way*query
 	unit := func(x *G.Node, n int) *G.Node {
-		norm := must(G.Sqrt(must(G.Add(must(G.Sum(must(G.Square(x)), 1)), scalar(dt, cosEps)))))
+		norm := must(G.Sqrt(must(G.Add(must(G.Sum(must(G.Square(x)), 1)), scalar(dt, CosineEps)))))
 		return must(G.BroadcastHadamardDiv(x, must(G.Reshape(norm, tensor.Shape{n, 1})), nil, []byte{1}))
 	}
 	sup := unit(must(G.Slice(emb, G.S(0, ns))), ns)
