@@ -52,6 +52,9 @@ type JobRecord struct {
 	// the canary of its first worker (model.Canary) and that worker's
 	// description (model.Class). Empty until a worker has asked for work.
 	Class Class
+	// StoppedAt is the step at which the coordinator stopped the job early
+	// (its patience ran out); 0 when it did not.
+	StoppedAt uint64
 	// Lineage counts the job's rollbacks (the coordinator's verified
 	// results): parameters are one value per (Lineage, step).
 	Lineage uint64
@@ -127,6 +130,7 @@ type jobJSON struct {
 	LowerIsBetter bool           `json:"lower_is_better,omitempty"`
 	Status        Status         `json:"status"`
 	Class         *Class         `json:"class,omitempty"`
+	StoppedAt     uint64         `json:"stopped_at,omitempty"`
 	Lineage       uint64         `json:"lineage,omitempty"`
 	Banned        []string       `json:"banned,omitempty"`
 	Trusted       map[string]int `json:"trusted,omitempty"`
@@ -145,7 +149,7 @@ func encodeJob(r JobRecord) ([]byte, error) {
 		ID: r.ID, Spec: r.Spec, SpecFormat: r.SpecFormat, Dataset: r.Dataset,
 		BestMetric: r.BestMetric, LowerIsBetter: r.LowerIsBetter, Status: r.Status,
 		Created: r.Created.UTC(), Updated: r.Updated.UTC(),
-		Lineage: r.Lineage, Banned: r.Banned, Trusted: r.Trusted,
+		Lineage: r.Lineage, Banned: r.Banned, Trusted: r.Trusted, StoppedAt: r.StoppedAt,
 	}
 	if r.Class != (Class{}) {
 		j.Class = &r.Class
@@ -165,7 +169,7 @@ func decodeJob(b []byte) (JobRecord, error) {
 		ID: j.ID, Spec: j.Spec, SpecFormat: j.SpecFormat, Dataset: j.Dataset,
 		BestMetric: j.BestMetric, LowerIsBetter: j.LowerIsBetter, Status: j.Status,
 		Created: j.Created, Updated: j.Updated,
-		Lineage: j.Lineage, Banned: j.Banned, Trusted: j.Trusted,
+		Lineage: j.Lineage, Banned: j.Banned, Trusted: j.Trusted, StoppedAt: j.StoppedAt,
 	}
 	if j.Class != nil {
 		r.Class = *j.Class

@@ -51,6 +51,11 @@ func givenJobFlags(c *cli.Context) error {
 			}
 		}
 	}
+	if c.IsSet("patience") {
+		if err := nonNegative(c, "patience"); err != nil {
+			return fmt.Errorf("%w (0: off)", err)
+		}
+	}
 	if c.IsSet("eval-every") {
 		if err := nonNegative(c, "eval-every"); err != nil {
 			return fmt.Errorf("%w (0: never)", err)

@@ -39,6 +39,8 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--images-per-class", "0"), "--images-per-class 0"},
 		{append(start, "--checkpoint-every", "0"), "--checkpoint-every 0"},
 		{append(start, "--eval-every", "-1"), "--eval-every -1"},
+		{append(start, "--patience", "-1"), "--patience -1"},
+		{append(start, "--patience", "3"), "patience 3 with eval_every 0"},
 		{append(start, "--lease-timeout", "0s"), "--lease-timeout"},
 		{append(start, "--lease-timeout", "-1s"), "--lease-timeout"},
 		{append(start, "--heartbeat-timeout", "-5s"), "--heartbeat-timeout"},

@@ -26,7 +26,7 @@ func historyCommand() *cli.Command {
 			"every checkpoint, also while it runs (between its writes), and writes it to stdout: CSV with a\n" +
 			"header line (the default, or --csv) or a JSON array (--json). Validation metrics (val_acc, val_ci95,\n" +
 			"...) are columns of their own, empty at steps that were not validated.\n\n" +
-			"Example:\n   fsl-coord history --db fsl.db --job omni --csv > omni.csv",
+			"Examples:\n   fsl-coord history --db fsl.db --job omni --csv > omni.csv\n   fsl-coord history --job fsl --json | jq length",
 		Flags: []cli.Flag{
 			ckptDBFlag(),
 			&cli.StringFlag{Name: "job", Value: "fsl", EnvVars: []string{"FSL_JOB"}, Usage: "job ID"},

@@ -68,6 +68,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "local-workers", Usage: "run this many workers inside this process"},
 		&cli.IntFlag{Name: "threads", Usage: "compute threads per local worker; 0: all cores, so a worker waiting at the step barrier leaves its cores to the others (results do not depend on it)"},
 		&cli.IntFlag{Name: "eval-every", Value: d.EvalEvery, Usage: "validate on held-out validation classes every N steps (0: never); picks the best checkpoint"},
+		&cli.IntFlag{Name: "patience", Value: d.Patience, Usage: "stop early once this many validations in a row (--eval-every) have not raised the best val_acc (0: train every step)"},
 		&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation"},
 		&cli.IntFlag{Name: "eval-episodes", Value: 200, Usage: "5-way 1-shot episodes on held-out classes after training (0: skip)"},
 		&cli.StringFlag{Name: "summary", Usage: "also write the run's summary (final params sha256, counters) as JSON to this file"},
@@ -131,7 +132,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	}
 	ints := map[string]*int{"size": &spec.Size, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
 		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery,
-		"eval-every": &spec.EvalEvery, "classes-per-shard": &spec.Triplet.Classes, "images-per-class": &spec.Triplet.Images}
+		"eval-every": &spec.EvalEvery, "patience": &spec.Patience, "classes-per-shard": &spec.Triplet.Classes,
+		"images-per-class": &spec.Triplet.Images}
 	for name, p := range ints {
 		if c.IsSet(name) {
 			*p = c.Int(name)
@@ -304,6 +306,10 @@ func runStart(c *cli.Context) error {
 		if err := writeJSON(path, sum); err != nil {
 			return fmt.Errorf("--summary: %w", err)
 		}
+	}
+	if sum.StoppedEarly {
+		fmt.Fprintf(out, "stopped early at step %d of %d: no better val_acc in the last %d validations (the best checkpoint is the one to use)\n",
+			sum.Version, spec.Steps, spec.Patience)
 	}
 	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
 		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)

@@ -74,9 +74,12 @@ type Progress struct {
 
 // Summary is how a job run ended.
 type Summary struct {
-	Job          string  `json:"job"`
-	Version      int     `json:"version"`
-	ResumedFrom  int     `json:"resumed_from"` // step the run started at (0 for a new job)
+	Job         string `json:"job"`
+	Version     int    `json:"version"`
+	ResumedFrom int    `json:"resumed_from"` // step the run started at (0 for a new job)
+	// StoppedEarly: the job ended before its last step because its
+	// patience ran out (JobSpec.Patience); Version is where it stopped.
+	StoppedEarly bool    `json:"stopped_early,omitempty"`
 	Loss         float64 `json:"loss"`
 	ParamsSHA256 string  `json:"params_sha256"`
 	// Counters are the machine's, for this process's run; InvalidByReason
@@ -149,6 +152,13 @@ type Driver struct {
 	savedBans     int
 	lastStep      time.Time // when a step was last applied (or the run began)
 	nextShortWarn time.Time
+
+	// Early stopping (JobSpec.Patience): the best val_acc so far and its
+	// step; stoppedAt, when the job record says the job stopped early.
+	bestVal     float64
+	bestValStep int
+	haveBest    bool
+	stoppedAt   int
 }
 
 // A started coordinator says hello helloCount times, helloEvery apart:
@@ -278,16 +288,25 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d.m.RestoreTrust(d.trustedIn, d.bannedIn)
+	if d.stoppedAt > 0 && d.stoppedAt == d.tr.Version {
+		d.log.Info("the job stopped early at this step before (patience); start a new job to train further", "step", d.stoppedAt)
+		if err := d.m.Stop(); err != nil {
+			d.store.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
 // specKey is the part of a spec that must match to resume a job: all of it
 // but the step count, which a user may raise to train longer, and the
-// verified fraction and the test split, which change no parameter.
+// verified fraction, the test split and the patience, which change no
+// parameter of a step.
 func specKey(s JobSpec) []byte {
 	s.Steps = 0
 	s.Verify = 0
 	s.TestSplit = ""
+	s.Patience = 0
 	b, _ := json.Marshal(s)
 	return b
 }
@@ -347,6 +366,12 @@ func (d *Driver) resume(fingerprint string) error {
 		return err
 	}
 	d.resumed = int(c.Step)
+	d.stoppedAt = int(rec.StoppedAt)
+	if b, err := d.store.Best(d.spec.ID); err == nil {
+		if acc, ok := b.Metrics[checkpoints.DefaultBestMetric]; ok && int(b.Step) <= d.resumed {
+			d.bestVal, d.bestValStep, d.haveBest = acc, int(b.Step), true
+		}
+	}
 	rec.Spec, rec.Status = specJSON, checkpoints.StatusRunning
 	d.log.Info("resuming", "step", c.Step, "db", d.cfg.DB)
 	return d.store.PutJob(rec)
@@ -451,6 +476,7 @@ func (d *Driver) summary() *Summary {
 	s := &Summary{
 		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
 		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: d.elapsed(),
+		StoppedEarly:    d.done && d.tr.Version < d.spec.Steps,
 		InvalidByReason: map[string]int{},
 	}
 	for r, n := range s.Counters.Invalid {
@@ -764,6 +790,9 @@ func (d *Driver) drainOutputs() error {
 				rec, err := d.store.Job(d.spec.ID)
 				if err == nil {
 					rec.Status = checkpoints.StatusDone
+					if o.Version < d.spec.Steps {
+						rec.StoppedAt = uint64(o.Version)
+					}
 					err = d.store.PutJob(rec)
 				}
 				if err != nil {
@@ -792,6 +821,18 @@ func (d *Driver) validate() error {
 	}
 	d.lastVal, d.valStep = m, v
 	d.log.Info("validation", "step", v, "metrics", m)
+	if acc, ok := m[checkpoints.DefaultBestMetric]; ok && (!d.haveBest || acc > d.bestVal) {
+		d.bestVal, d.bestValStep, d.haveBest = acc, v, true
+	}
+	if p := d.spec.Patience; p > 0 && d.haveBest && v < d.spec.Steps && (v-d.bestValStep)/d.spec.EvalEvery >= p {
+		d.log.Info("stopping early: no better val_acc in the last validations", "patience", p,
+			"step", v, "best_val_acc", d.bestVal, "best_step", d.bestValStep)
+		defer func() {
+			if err := d.m.Stop(); err != nil {
+				d.log.Error("stop early", "err", err)
+			}
+		}()
+	}
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.Validated(v, m)
 	}

@@ -145,7 +145,7 @@ func (m *Machine) invariants() error {
 	if m.step < 0 || m.step > cfg.TotalSteps {
 		return fmt.Errorf("step %d outside [0, %d]", m.step, cfg.TotalSteps)
 	}
-	if (m.phase == PhaseDone) != (m.step == cfg.TotalSteps) {
+	if (m.phase == PhaseDone) != (m.step == cfg.TotalSteps || m.stopped) {
 		return fmt.Errorf("phase %v at step %d of %d", m.phase, m.step, cfg.TotalSteps)
 	}
 	done, live := 0, 0

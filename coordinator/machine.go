@@ -44,6 +44,8 @@ type Machine struct {
 	banned  map[string]bool
 	trusted map[string]int
 	lineage uint64
+	// stopped: Stop ended the job before TotalSteps.
+	stopped bool
 	// prevLosers holds the (step, shard, worker) of the last lostWindow
 	// steps whose copies lost the race (another copy was accepted first,
 	// or their lease expired): their results, when they come, are Lost,
@@ -154,6 +156,31 @@ func (m *Machine) Advance(newVersion int) error {
 		return nil
 	}
 	m.phase = PhaseRunning
+	return nil
+}
+
+// Stop ends the job early at the current step's version (early stopping):
+// every live lease goes back, the machine moves to PhaseDone and queues
+// JobDone{Version: current step}; work requests get Done from then on. It
+// fails, changing nothing, with ErrJobDone when the job is done already.
+func (m *Machine) Stop() error {
+	if m.phase == PhaseDone {
+		return fmt.Errorf("stop at version %d: %w", m.step, ErrJobDone)
+	}
+	for i := range m.shards {
+		m.c.Returned += len(m.shards[i].leases)
+	}
+	for _, w := range m.workers {
+		w.shards = w.shards[:0]
+	}
+	m.c.Discarded += m.c.StepApplied
+	m.c.StepApplied = 0
+	m.done = 0
+	clear(m.shards)
+	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
+	m.stopped = true
+	m.phase = PhaseDone
+	m.emit(JobDone{Version: m.step})
 	return nil
 }
 

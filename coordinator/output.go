@@ -30,8 +30,9 @@ type CheckpointDue struct {
 	Version int
 }
 
-// JobDone reports that all Config.TotalSteps steps are applied and Version
-// is final. Work requests get Done from now on.
+// JobDone reports that all Config.TotalSteps steps are applied, or that
+// Machine.Stop ended the job early, and Version is final. Work requests get
+// Done from now on.
 type JobDone struct {
 	Version int
 }

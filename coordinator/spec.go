@@ -95,6 +95,11 @@ type JobSpec struct {
 	// disagreement), and does not change the parameters: a run may change
 	// it when it resumes.
 	Verify float64 `yaml:"verify" json:"verify,omitempty"`
+	// Patience stops the job early once this many validations in a row
+	// (eval_every apart) have not raised the best val_acc; the best
+	// checkpoint is the one to use. 0 (default): train all the steps. A job
+	// that stopped early stays stopped when rerun.
+	Patience int `yaml:"patience" json:"patience,omitempty"`
 }
 
 // TripletSpec is the triplet: block of a job.
@@ -292,6 +297,9 @@ func (s JobSpec) Validate() error {
 	if !(s.Verify >= 0 && s.Verify <= 1) {
 		errs = append(errs, fmt.Errorf("job %q: verify %v, want 0 (off) to 1", s.ID, s.Verify))
 	}
+	if s.Patience < 0 || (s.Patience > 0 && s.EvalEvery <= 0) {
+		errs = append(errs, fmt.Errorf("job %q: patience %d with eval_every %d: want 0 (off), or validations to wait with eval_every set", s.ID, s.Patience, s.EvalEvery))
+	}
 	if s.EvalEvery < 0 {
 		errs = append(errs, fmt.Errorf("job %q: eval_every %d, want 0 or more", s.ID, s.EvalEvery))
 	}
@@ -487,7 +495,7 @@ func CheckResume(db string, old, new JobSpec) error {
 	}
 	var lines []string
 	for _, c := range DiffSpecs(old, new) {
-		if c.Field != "steps" && c.Field != "verify" && c.Field != "test_split" {
+		if c.Field != "steps" && c.Field != "verify" && c.Field != "test_split" && c.Field != "patience" {
 			lines = append(lines, "  "+c.String())
 		}
 	}

@@ -169,6 +169,7 @@ func (m *Machine) settle(i int, r params.Result, from *worker) {
 		if w := m.workers[l.worker]; w != nil {
 			w.drop(i)
 		}
+		sh.losers = append(sh.losers, l.worker)
 	}
 	sh.leases = sh.leases[:0]
 	if sh.state == ShardPending {

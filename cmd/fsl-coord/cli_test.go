@@ -207,3 +207,29 @@ func TestBashCompletionCompletesCommandsAndFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEJobIsQuiet: the README's job (150 of its steps) prints no WARN
+// line, and its summary counts invalid results apart from copies that lost
+// the race to another (hedged backups): invalid 0.
+func TestREADMEJobIsQuiet(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	sum := filepath.Join(dir, "summary.json")
+	args := readmeLine(t, "go run ./cmd/fsl-coord start")[3:]
+	args = append(args, "--steps", "150", "--http", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--eval-episodes", "0", "--summary", sum)
+	out, code := runBinary(t, dir, 3*time.Minute, args...)
+	if code != 0 {
+		t.Fatalf("README start %q: status %d\n%s", args, code, out)
+	}
+	if strings.Contains(out, "WARN") || strings.Contains(out, "level=WARN") {
+		t.Errorf("a healthy run printed a warning:\n%s", out)
+	}
+	s := readSummary(t, sum)
+	if s.Counters.InvalidTotal != 0 || s.Version != 150 {
+		t.Errorf("version %d, invalid %d (%v), want 150 and 0; lost races %d", s.Version, s.Counters.InvalidTotal, s.InvalidByReason, s.Counters.LostRaces)
+	}
+	if !strings.Contains(out, "lost races") {
+		t.Errorf("the summary line does not count lost races apart:\n%s", out)
+	}
+	t.Logf("lost races %d, duplicates %d, backups %d", s.Counters.LostRaces, s.Counters.Duplicates, s.Counters.Backups)
+}

@@ -1,0 +1,88 @@
+package coordinator_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/worker"
+)
+
+// TestPatienceStopsTheJobAndItStaysStopped: with patience 2 and a
+// validation at every step whose val_acc peaks at step 2, the job stops
+// at step 4 (two validations without a better one), records it, keeps the
+// best checkpoint at step 2, and a rerun of the same job ends at once
+// where it stopped.
+func TestPatienceStopsTheJobAndItStaysStopped(t *testing.T) {
+	spec := coordinator.JobSpec{ID: "patient", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 1, Steps: 10, Seed: 4,
+		CheckpointEvery: 5, EvalEvery: 1, Patience: 2}.WithDefaults()
+	acc := map[int]float64{1: 0.5, 2: 0.8, 3: 0.7, 4: 0.79, 5: 0.9}
+	validate := func(v int, _, _ params.Vector) (map[string]float64, error) {
+		return map[string]float64{"val_acc": acc[v]}, nil
+	}
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	db := filepath.Join(t.TempDir(), "fsl.db")
+	run := func(withWorker bool) *coordinator.Summary {
+		t.Helper()
+		nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: db, Conn: nc, Validate: validate, Linger: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if withWorker {
+			go func() {
+				if _, err := worker.Run(ctx, worker.Config{Job: spec.ID, NATS: srv.ClientURL(), Name: "w"}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		s, err := d.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := run(true)
+	if s.Version != 4 || !s.StoppedEarly {
+		t.Fatalf("ended at version %d (stopped early %v), want 4, early", s.Version, s.StoppedEarly)
+	}
+	again := run(false) // no worker: it must not need one
+	if again.Version != 4 || !again.StoppedEarly || again.ParamsSHA256 != s.ParamsSHA256 {
+		t.Errorf("rerun ended at version %d (stopped early %v, params %s), want 4 and %s", again.Version, again.StoppedEarly, again.ParamsSHA256, s.ParamsSHA256)
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.Job(spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, err := st.Best(spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := st.Latest(spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.StoppedAt != 4 || rec.Status != checkpoints.StatusDone || best.Step != 2 || latest.Step != 4 {
+		t.Errorf("record stopped at %d, status %s; best checkpoint %d, latest %d; want 4, done, 2, 4", rec.StoppedAt, rec.Status, best.Step, latest.Step)
+	}
+}
