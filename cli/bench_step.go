@@ -35,7 +35,7 @@ func benchStepCommand() *cli.Command {
 			"   fsl-coord bench step\n" +
 			"   fsl-coord bench step --loss proto --threads 1,2,4 --json",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "loss", Value: "triplet,siamese,proto", Usage: "losses to measure, comma-separated"},
+			&cli.StringFlag{Name: "loss", Value: "triplet,siamese,proto", Usage: "losses to measure, comma-separated: proto, matching, triplet, siamese"},
 			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (results do not depend on it), comma-separated"},
 			&cli.IntFlag{Name: "images", Value: 60, Usage: "images per batch (a multiple of 60 fits every loss)"},
 			&cli.IntFlag{Name: "size", Value: 28, Usage: "image side in pixels"},

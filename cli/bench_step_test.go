@@ -6,7 +6,7 @@ import (
 )
 
 func TestMeasureStepReportsRateAndMemory(t *testing.T) {
-	for _, loss := range []string{"triplet", "siamese", "proto"} {
+	for _, loss := range []string{"triplet", "siamese", "proto", "matching"} {
 		r, err := measureStep(loss+":2", 60, 16, 2)
 		if err != nil {
 			t.Fatalf("%s: %v", loss, err)

@@ -49,7 +49,7 @@ func evalCommand() *cli.Command {
 			&cli.IntFlag{Name: "query", Value: 15, Usage: "query images per class"},
 			&cli.IntFlag{Name: "episodes", Value: 1000, Usage: "random episodes per setting"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "episode seed: the same seed draws the same episodes"},
-			&cli.StringFlag{Name: "classifier", Value: string(eval.NearestPrototype), Usage: "prototype, neighbour or siamese"},
+			&cli.StringFlag{Name: "classifier", Value: string(eval.NearestPrototype), Usage: "prototype, neighbour, matching (Matching Networks' attention; what a job trained with the matching loss gets when not given) or siamese"},
 			&cli.BoolFlag{Name: "official-runs", Usage: "also run Omniglot's 20 official one-shot runs (all_runs.zip beside the Omniglot zips)"},
 			&cli.BoolFlag{Name: "force", Usage: "evaluate even when the dataset's training split is not the one the job trained on"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
@@ -154,6 +154,9 @@ func evalAction(c *cli.Context) error {
 	net, spec, err := buildNet(lc)
 	if err != nil {
 		return err
+	}
+	if !c.IsSet("classifier") {
+		set.classifier = eval.DefaultClassifier(net.Model.Config())
 	}
 	if set.classifier == eval.SiameseHead && spec.Loss != "siamese" && spec.Loss != "pairs" {
 		return fmt.Errorf("--classifier siamese: job %q was trained with the %s loss and has no Siamese head", lc.rec.ID, spec.Loss)

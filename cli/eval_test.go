@@ -448,3 +448,30 @@ func TestEvalSaysWhichCheckpointItChoseAndWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalClassifierFollowsTheJobsLoss: without --classifier a matching
+// job is evaluated by Matching Networks' attention and a proto job by its
+// prototypes; --classifier overrides either.
+func TestEvalClassifierFollowsTheJobsLoss(t *testing.T) {
+	matching := glyphSpec()
+	matching.Loss = "matching"
+	for _, tc := range []struct {
+		spec coordinator.JobSpec
+		args []string
+		want eval.Classifier
+	}{
+		{glyphSpec(), nil, eval.NearestPrototype},
+		{matching, nil, eval.Attention},
+		{matching, []string{"--classifier", "prototype"}, eval.NearestPrototype},
+		{glyphSpec(), []string{"--classifier", "matching"}, eval.Attention},
+	} {
+		db := evalJob(t, tc.spec, nil)
+		out, _, err := runEval(t, append([]string{"--db", db, "--job", "j", "--way", "3", "--query", "1", "--episodes", "3", "--json", "--quiet"}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.spec.Loss, tc.args, err)
+		}
+		if got := decodeEval(t, out).Results[0].Classifier; got != tc.want {
+			t.Errorf("loss %q %v: classifier %s, want %s", tc.spec.Loss, tc.args, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,8 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--size", "0"), "--size 0"},
 		{append(start, "--pairs", "0"), "--pairs 0"},
 		{append(start, "--triplets", "0"), "--triplets 0"},
+		{append(start, "--classes-per-shard", "0"), "--classes-per-shard 0"},
+		{append(start, "--images-per-class", "0"), "--images-per-class 0"},
 		{append(start, "--checkpoint-every", "0"), "--checkpoint-every 0"},
 		{append(start, "--eval-every", "-1"), "--eval-every -1"},
 		{append(start, "--patience", "-1"), "--patience -1"},
@@ -56,6 +58,7 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--config", yaml("steps: 0\n")), "steps is 0"},
 		{append(start, "--config", yaml("lease_timeout: 0s\n")), "lease_timeout is 0"},
 		{append(start, "--config", yaml("optimizer:\n  lr: 0\n")), "optimizer.lr is 0"},
+		{append(start, "--config", yaml("triplet:\n  images: 0\n")), "triplet.images is 0"},
 		{append(start, "--config", yaml("heartbeat_timeout: -1s\n")), "heartbeat_timeout"},
 		{append(start, "--config", yaml("eval_every: -2\n")), "eval_every"},
 		// the other commands

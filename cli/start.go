@@ -35,7 +35,7 @@ func startFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML job file: the fields are the flags' names with _ for - (dataset for --data, id for --job; optimizer: {name, lr, ...}); given flags override it"},
 		jobFlag(d.ID, "job ID"),
-		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto, triplet or siamese"},
+		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto (prototypical networks), matching (Matching Networks: cosine attention over the support set), triplet or siamese"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"dataset"}, Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},
 		&cli.StringFlag{Name: "split", Aliases: []string{"split-file"}, Value: d.Split, Usage: "training split: train (background minus validation groups), a class-list file (a path ending in .txt), or one beside the Omniglot zips (vinyals/trainval: splits/vinyals/trainval.txt)"},
 		&cli.StringFlag{Name: "val-split", Value: d.ValSplit, Usage: "classes validation measures (--eval-every): a split name or class list, as --split"},
@@ -46,7 +46,10 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "shot", Value: d.Shot, Usage: "support images per class"},
 		&cli.IntFlag{Name: "query", Value: d.Query, Usage: "query images per class"},
 		&cli.IntFlag{Name: "pairs", Value: d.Pairs, Usage: "pairs per siamese shard"},
-		&cli.IntFlag{Name: "triplets", Value: d.Triplets, Usage: "triplets per triplet shard"},
+		&cli.IntFlag{Name: "triplets", Value: d.Triplets, Usage: "triplets per triplet shard (drawn at random: --mining none)"},
+		&cli.StringFlag{Name: "mining", Value: d.Triplet.Mining, Usage: "triplet mining: none (random triplets), batch-hard or semi-hard (triplets mined from shards of --classes-per-shard × --images-per-class images)"},
+		&cli.IntFlag{Name: "classes-per-shard", Value: d.Triplet.Classes, Usage: "classes per mined-triplet shard (P)"},
+		&cli.IntFlag{Name: "images-per-class", Value: d.Triplet.Images, Usage: "images per class of a mined-triplet shard (K)"},
 		&cli.IntFlag{Name: "shards", Value: d.Shards, Usage: "shards per step"},
 		&cli.IntFlag{Name: "steps", Value: d.Steps, Usage: "optimizer steps"},
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of initialisation and batches"},
@@ -121,7 +124,7 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		return spec, err
 	}
 	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split,
-		"val-split": &spec.ValSplit, "test-split": &spec.TestSplit, "optimizer": &spec.Optimizer.Name}
+		"val-split": &spec.ValSplit, "test-split": &spec.TestSplit, "optimizer": &spec.Optimizer.Name, "mining": &spec.Triplet.Mining}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)
@@ -129,7 +132,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	}
 	ints := map[string]*int{"size": &spec.Size, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
 		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery,
-		"eval-every": &spec.EvalEvery, "patience": &spec.Patience}
+		"eval-every": &spec.EvalEvery, "patience": &spec.Patience, "classes-per-shard": &spec.Triplet.Classes,
+		"images-per-class": &spec.Triplet.Images}
 	for name, p := range ints {
 		if c.IsSet(name) {
 			*p = c.Int(name)

@@ -72,6 +72,9 @@ func TestStartRejectsBadConfigs(t *testing.T) {
 		{"bad job id", []string{"--job", "a.b"}, "job id"},
 		{"zero shards in YAML", []string{"--config", write("shards.yaml", "shards: -1\n")}, "shards"},
 		{"bad optimizer", []string{"--optimizer", "lamb"}, "lamb"},
+		{"unknown mining", []string{"--loss", "triplet", "--mining", "hardest"}, `triplet.mining: mining "hardest"`},
+		{"mining without the triplet loss", []string{"--config", write("mining.yaml", "loss: proto\ntriplet:\n  mining: semi-hard\n")}, "the proto loss mines nothing"},
+		{"one image per class", []string{"--loss", "triplet", "--mining", "batch-hard", "--images-per-class", "1"}, "triplet.images 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

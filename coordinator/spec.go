@@ -25,7 +25,9 @@ import (
 type JobSpec struct {
 	// ID names the job in subjects and in the checkpoint store.
 	ID string `yaml:"id" json:"id"`
-	// Loss is "proto" (default), "triplet" or "siamese".
+	// Loss is "proto" (default), "matching" (Matching Networks, on the
+	// same episodes as proto), "triplet" (see Triplet for mined triplets)
+	// or "siamese".
 	Loss string `yaml:"loss" json:"loss"`
 	// Dataset is an episodes.Open spec: "glyphs" (default) or a path.
 	Dataset string `yaml:"dataset" json:"dataset"`
@@ -43,21 +45,25 @@ type JobSpec struct {
 	Split     string `yaml:"split" json:"split"`
 	ValSplit  string `yaml:"val_split" json:"val_split,omitempty"`
 	TestSplit string `yaml:"test_split" json:"test_split,omitempty"`
-	// Way, Shot and Query shape each proto shard's episode (default 10, 1, 2).
+	// Way, Shot and Query shape each proto or matching shard's episode
+	// (default 10, 1, 2).
 	Way   int `yaml:"way" json:"way"`
 	Shot  int `yaml:"shot" json:"shot"`
 	Query int `yaml:"query" json:"query"`
 	// Pairs per siamese shard (default 30) and Triplets per triplet shard
-	// (default 20).
+	// (default 20; triplets the sampler draws, without mining).
 	Pairs    int `yaml:"pairs" json:"pairs"`
 	Triplets int `yaml:"triplets" json:"triplets"`
+	// Triplet chooses mined triplets for the triplet loss (default: none).
+	Triplet TripletSpec `yaml:"triplet" json:"triplet"`
 	// Shards is the number of shards each step is cut into (default 2).
 	Shards int `yaml:"shards" json:"shards"`
 	// Steps is the number of optimizer steps (default 400).
 	Steps int `yaml:"steps" json:"steps"`
 	// Seed fixes initialisation and every batch (default 1).
 	Seed uint64 `yaml:"seed" json:"seed"`
-	// Margin is the triplet margin (default model.DefaultMargin).
+	// Margin is the triplet margin on squared distances, of sampled and
+	// mined triplets alike (default model.DefaultMargin).
 	Margin float32 `yaml:"margin" json:"margin"`
 	// BNMomentum is the running batch-norm statistics' momentum (default
 	// model.DefaultMomentum).
@@ -96,6 +102,23 @@ type JobSpec struct {
 	Patience int `yaml:"patience" json:"patience,omitempty"`
 }
 
+// TripletSpec is the triplet: block of a job.
+type TripletSpec struct {
+	// Mining is "none" (default: each shard is Triplets triplets the
+	// sampler draws at random, as before mining existed), "batch-hard" or
+	// "semi-hard": each shard is Classes classes × Images images, and the
+	// loss mines its triplets from their embeddings (model.Mining) with
+	// the spec's margin.
+	Mining string `yaml:"mining" json:"mining"`
+	// Classes per mined shard (P, default 16) and Images of each (K,
+	// default 4).
+	Classes int `yaml:"classes" json:"classes"`
+	Images  int `yaml:"images" json:"images"`
+}
+
+// MiningNone is TripletSpec.Mining's default: no mining.
+const MiningNone = "none"
+
 // Duration is a time.Duration written as "30s" in YAML and JSON.
 type Duration time.Duration
 
@@ -129,6 +152,7 @@ func DefaultSpec() JobSpec {
 		Query:            2,
 		Pairs:            30,
 		Triplets:         20,
+		Triplet:          TripletSpec{Mining: MiningNone, Classes: 16, Images: 4},
 		Shards:           2,
 		Steps:            400,
 		Seed:             1,
@@ -169,6 +193,9 @@ func (s JobSpec) WithDefaults() JobSpec {
 	num(&s.Query, d.Query)
 	num(&s.Pairs, d.Pairs)
 	num(&s.Triplets, d.Triplets)
+	str(&s.Triplet.Mining, d.Triplet.Mining)
+	num(&s.Triplet.Classes, d.Triplet.Classes)
+	num(&s.Triplet.Images, d.Triplet.Images)
 	num(&s.Shards, d.Shards)
 	num(&s.Steps, d.Steps)
 	num(&s.CheckpointEvery, d.CheckpointEvery)
@@ -192,17 +219,36 @@ func (s JobSpec) WithDefaults() JobSpec {
 	return s
 }
 
-// Kind is the batch kind the spec's loss trains on.
+// Kind is the batch kind the spec's loss trains on: mined triplets train
+// on params.KindClasses.
 func (s JobSpec) Kind() (params.Kind, error) {
 	switch s.Loss {
-	case "proto", "prototypical":
+	case "proto", "prototypical", "matching":
 		return params.KindEpisode, nil
 	case "triplet":
+		if s.Triplet.Mining != MiningNone {
+			return params.KindClasses, nil
+		}
 		return params.KindTriplets, nil
 	case "siamese", "pairs":
 		return params.KindPairs, nil
 	}
-	return 0, fmt.Errorf("job %q: loss %q unknown, want proto, triplet or siamese", s.ID, s.Loss)
+	return 0, fmt.Errorf("job %q: loss %q unknown, want proto, matching, triplet or siamese", s.ID, s.Loss)
+}
+
+// mining is the model's mining of the spec's triplet.mining: 0 for none.
+func (s JobSpec) mining() (model.Mining, error) {
+	if s.Triplet.Mining == MiningNone {
+		return 0, nil
+	}
+	m, err := model.ParseMining(s.Triplet.Mining)
+	if err != nil {
+		return 0, fmt.Errorf("job %q: triplet.mining: %w, or none", s.ID, err)
+	}
+	if s.Loss != "triplet" {
+		return 0, fmt.Errorf("job %q: triplet.mining %s: the %s loss mines nothing; use loss triplet or mining none", s.ID, s.Triplet.Mining, s.Loss)
+	}
+	return m, nil
 }
 
 // Validate reports every field of the spec at fault. It fills in no
@@ -214,6 +260,13 @@ func (s JobSpec) Validate() error {
 	}
 	if _, err := s.Kind(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := s.mining(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Triplet.Classes < 2 || s.Triplet.Images < 2 {
+		errs = append(errs, fmt.Errorf("job %q: triplet.classes %d × triplet.images %d, want 2 or more of each (an anchor needs a positive and a negative)",
+			s.ID, s.Triplet.Classes, s.Triplet.Images))
 	}
 	if s.Shards < 1 || s.Shards > MaxShardsPerStep {
 		errs = append(errs, fmt.Errorf("job %q: shards %d, want 1..%d", s.ID, s.Shards, MaxShardsPerStep))
@@ -268,7 +321,8 @@ func (s JobSpec) Validate() error {
 // SamplerConfig is what one shard's batch holds.
 func (s JobSpec) SamplerConfig() episodes.SamplerConfig {
 	k, _ := s.Kind()
-	return episodes.SamplerConfig{Kind: k, Way: s.Way, Shot: s.Shot, Query: s.Query, Pairs: s.Pairs, Triplets: s.Triplets}
+	return episodes.SamplerConfig{Kind: k, Way: s.Way, Shot: s.Shot, Query: s.Query, Pairs: s.Pairs, Triplets: s.Triplets,
+		Classes: s.Triplet.Classes, PerClass: s.Triplet.Images}
 }
 
 // ImagesPerStep is the number of images one step computes on.
@@ -278,7 +332,8 @@ func (s JobSpec) ImagesPerStep() int { return s.SamplerConfig().Images() * s.Sha
 // from it (see EncodeModelConfig).
 func (s JobSpec) ModelConfig() model.Config {
 	k, _ := s.Kind()
-	return model.Config{Loss: params.Kind(k), Size: s.Size, Margin: s.Margin}
+	mining, _ := s.mining()
+	return model.Config{Loss: k, Size: s.Size, Margin: s.Margin, Matching: s.Loss == "matching", Mining: mining}
 }
 
 // DatasetOptions opens the training split of the spec's dataset.
@@ -373,7 +428,8 @@ func (c SpecChange) String() string {
 var specFlags = map[string]string{
 	"id": "--job", "dataset": "--data", "checkpoint_every": "--checkpoint-every", "eval_every": "--eval-every",
 	"lease_timeout": "--lease-timeout", "heartbeat_timeout": "--heartbeat-timeout", "optimizer.name": "--optimizer",
-	"optimizer.lr": "--lr",
+	"optimizer.lr": "--lr", "triplet.mining": "--mining", "triplet.classes": "--classes-per-shard",
+	"triplet.images": "--images-per-class",
 }
 
 // specFlagless are the YAML fields no start flag sets.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 func TestDecodeSpecReadsWhatEncodeSpecWrote(t *testing.T) {
@@ -52,6 +54,8 @@ func TestCheckResumeNamesEachChangedField(t *testing.T) {
 		{"nested field with a flag", func(s *JobSpec) { s.Optimizer.LR = 0.01 }, []string{"  --lr (optimizer.lr): 0.001 → 0.01"}, nil},
 		{"nested field without a flag", func(s *JobSpec) { s.Optimizer.Momentum = 0.9 }, []string{"  optimizer.momentum: 0 → 0.9"}, nil},
 		{"duration", func(s *JobSpec) { s.LeaseTimeout = Duration(time.Minute) }, []string{"  --lease-timeout: 30s → 1m0s"}, nil},
+		{"triplet mining", func(s *JobSpec) { s.Triplet.Mining, s.Triplet.Images = "batch-hard", 8 },
+			[]string{`  --mining (triplet.mining): "none" → "batch-hard"`, "  --images-per-class (triplet.images): 4 → 8"}, nil},
 		{"two fields and steps", func(s *JobSpec) { s.Seed, s.Rotations, s.Steps = 2, true, 9 },
 			[]string{"  --rotations: false → true", "  --seed: 1 → 2"}, []string{"steps"}},
 	}
@@ -122,5 +126,53 @@ func TestCheckSplitsNamesALeakingTestLine(t *testing.T) {
 				t.Fatalf("CheckSplits = %v, want an error containing %q", err, tt.has)
 			}
 		})
+	}
+}
+
+// TestLossesMapToBatchKindsAndModels: each loss name gives its batch
+// kind, sampler and model config; mining is for the triplet loss only,
+// with known names and shards of 2 or more classes of 2 or more images.
+func TestLossesMapToBatchKindsAndModels(t *testing.T) {
+	for _, tc := range []struct {
+		loss, mining string
+		kind         params.Kind
+		model        model.Config
+		images       int
+	}{
+		{"proto", "none", params.KindEpisode, model.Config{Loss: params.KindEpisode}, 30},
+		{"matching", "none", params.KindEpisode, model.Config{Loss: params.KindEpisode, Matching: true}, 30},
+		{"triplet", "none", params.KindTriplets, model.Config{Loss: params.KindTriplets}, 60},
+		{"triplet", "batch-hard", params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningBatchHard}, 64},
+		{"triplet", "semi-hard", params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningSemiHard}, 64},
+		{"siamese", "none", params.KindPairs, model.Config{Loss: params.KindPairs}, 60},
+	} {
+		s := JobSpec{Loss: tc.loss, Triplet: TripletSpec{Mining: tc.mining}}.WithDefaults()
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s %s: %v", tc.loss, tc.mining, err)
+			continue
+		}
+		k, err := s.Kind()
+		mc := s.ModelConfig()
+		mc.Size, mc.Margin = 0, 0
+		if err != nil || k != tc.kind || mc != tc.model || s.SamplerConfig().Kind != k || s.SamplerConfig().Images() != tc.images {
+			t.Errorf("%s %s: kind %s, %v, model %+v, sampler %+v; want %s, %+v, %d images",
+				tc.loss, tc.mining, k, err, mc, s.SamplerConfig(), tc.kind, tc.model, tc.images)
+		}
+	}
+	for _, tc := range []struct {
+		change func(*JobSpec)
+		want   string
+	}{
+		{func(s *JobSpec) { s.Triplet.Mining = "hard" }, `triplet.mining: mining "hard"`},
+		{func(s *JobSpec) { s.Loss, s.Triplet.Mining = "proto", "batch-hard" }, "the proto loss mines nothing"},
+		{func(s *JobSpec) { s.Triplet.Classes = 1 }, "triplet.classes 1"},
+		{func(s *JobSpec) { s.Triplet.Images = 1 }, "triplet.images 1"},
+		{func(s *JobSpec) { s.Loss = "matchin" }, "want proto, matching, triplet or siamese"},
+	} {
+		s := JobSpec{Loss: "triplet"}.WithDefaults()
+		tc.change(&s)
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v): %v, want an error with %q", s.Triplet, err, tc.want)
+		}
 	}
 }

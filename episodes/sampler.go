@@ -20,6 +20,9 @@ type SamplerConfig struct {
 	Pairs int
 	// Triplets per triplet batch.
 	Triplets int
+	// Classes per classes batch (params.KindClasses, for mined triplets)
+	// and PerClass images of each: P × K.
+	Classes, PerClass int
 }
 
 // Images is the number of images in one batch of this config.
@@ -31,6 +34,8 @@ func (c SamplerConfig) Images() int {
 		return 2 * c.Pairs
 	case params.KindTriplets:
 		return 3 * c.Triplets
+	case params.KindClasses:
+		return c.Classes * c.PerClass
 	}
 	return 0
 }
@@ -86,6 +91,18 @@ func NewSampler(ds *Dataset, cfg SamplerConfig) (*Sampler, error) {
 		if nc < 2 {
 			return fail("negatives need 2 classes, the dataset has %d", nc)
 		}
+	case params.KindClasses:
+		if cfg.Classes < 2 || cfg.PerClass < 2 {
+			return fail("%d classes × %d images: want 2 or more of each (an anchor needs a positive and a negative)", cfg.Classes, cfg.PerClass)
+		}
+		if cfg.Classes > nc {
+			return fail("%d classes per batch, the dataset has %d", cfg.Classes, nc)
+		}
+		for _, c := range ds.Classes {
+			if cfg.PerClass > c.Count {
+				return fail("%d images per class, but class %q has %d", cfg.PerClass, c.Name, c.Count)
+			}
+		}
 	default:
 		return fail("unknown batch kind %d", cfg.Kind)
 	}
@@ -123,8 +140,8 @@ func (s *Sampler) Config() SamplerConfig { return s.cfg }
 func (s *Sampler) Dataset() *Dataset { return s.ds }
 
 // Batch returns shard's batch of step under seed, laid out as Batch's doc
-// says; Labels are episode-local for episodes and dataset class indices
-// otherwise. Any int step and shard are valid (they are hashed as uint64).
+// (and params.KindClasses') says; Labels are episode-local for episodes
+// and dataset class indices otherwise. Any int step and shard are valid (they are hashed as uint64).
 func (s *Sampler) Batch(seed uint64, step, shard int) *params.Batch {
 	return s.render(s.plan(newRNG(domainTrain, seed, uint64(step), uint64(shard))))
 }
@@ -146,6 +163,8 @@ func (s *Sampler) plan(r *rng) plan {
 		return s.planEpisode(r)
 	case params.KindPairs:
 		return s.planPairs(r)
+	case params.KindClasses:
+		return s.planClasses(r)
 	default:
 		return s.planTriplets(r)
 	}
@@ -245,6 +264,20 @@ func (s *Sampler) planTriplets(r *rng) plan {
 		p.refs[3*i+1] = ref{a, ap[1]}
 		p.refs[3*i+2] = ref{neg, r.intn(s.ds.Classes[neg].Count)}
 		p.labels[3*i], p.labels[3*i+1], p.labels[3*i+2] = int32(a), int32(a), int32(neg)
+	}
+	return p
+}
+
+// planClasses: Classes distinct classes, PerClass distinct images of each,
+// class by class.
+func (s *Sampler) planClasses(r *rng) plan {
+	c := s.cfg
+	p := plan{refs: make([]ref, 0, c.Classes*c.PerClass), labels: make([]int32, 0, c.Classes*c.PerClass)}
+	for _, cl := range r.sample(len(s.ds.Classes), c.Classes) {
+		for _, img := range r.sample(s.ds.Classes[cl].Count, c.PerClass) {
+			p.refs = append(p.refs, ref{cl, img})
+			p.labels = append(p.labels, int32(cl))
+		}
 	}
 	return p
 }

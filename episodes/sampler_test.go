@@ -51,6 +51,7 @@ var determinismConfigs = []SamplerConfig{
 	{Kind: params.KindEpisode, Way: 20, Shot: 1, Query: 2},
 	{Kind: params.KindPairs, Pairs: 30},
 	{Kind: params.KindTriplets, Triplets: 20},
+	{Kind: params.KindClasses, Classes: 8, PerClass: 4},
 }
 
 // childBatchHashes is what both the parent and the re-executed child print.
@@ -197,6 +198,47 @@ func TestEpisodeHasDistinctClassesAndImagesInLayout(t *testing.T) {
 	}
 }
 
+func TestClassesBatchIsPClassesOfKDistinctImages(t *testing.T) {
+	ds := testDataset(t, 12, 8, 2)
+	cfg := SamplerConfig{Kind: params.KindClasses, Classes: 5, PerClass: 3}
+	s, err := NewSampler(ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := 0; step < 200; step++ {
+		b := s.Batch(9, step, 1)
+		if b.Kind != params.KindClasses || b.Images() != 15 || len(b.Pixels) != 15*4 {
+			t.Fatalf("batch kind %s, %d images, %d pixel bytes; want classes, 15, 60", b.Kind, b.Images(), len(b.Pixels))
+		}
+		classes := map[int32]bool{}
+		imgs := map[uint8]bool{}
+		for i := 0; i < b.Images(); i++ {
+			v := b.Image(i)[0] // testDataset: image k of class c is c*8+k+1
+			if l := b.Labels[i]; l != int32((int(v)-1)/8) || l != b.Labels[i/3*3] {
+				t.Fatalf("step %d: image %d (dataset image %d) has label %d; want its class, as the run's first image", step, i, v-1, l)
+			}
+			if imgs[v] {
+				t.Fatalf("step %d: image %d appears twice", step, v-1)
+			}
+			imgs[v] = true
+			classes[b.Labels[i]] = true
+		}
+		if len(classes) != cfg.Classes {
+			t.Fatalf("step %d: %d distinct classes, want %d", step, len(classes), cfg.Classes)
+		}
+	}
+	for _, bad := range []SamplerConfig{
+		{Kind: params.KindClasses, Classes: 1, PerClass: 4},
+		{Kind: params.KindClasses, Classes: 4, PerClass: 1},
+		{Kind: params.KindClasses, Classes: 13, PerClass: 2},
+		{Kind: params.KindClasses, Classes: 2, PerClass: 9},
+	} {
+		if _, err := NewSampler(ds, bad); err == nil {
+			t.Errorf("NewSampler(%+v) accepted a batch the dataset cannot fill", bad)
+		}
+	}
+}
+
 func TestClassFrequenciesAreUniform(t *testing.T) {
 	// 4 classes and 10,000 draws: a uniform sampler lands within 5% of the
 	// mean with a margin of about 3 standard deviations or more.
@@ -206,6 +248,7 @@ func TestClassFrequenciesAreUniform(t *testing.T) {
 		{Kind: params.KindEpisode, Way: 2, Shot: 1, Query: 1},
 		{Kind: params.KindPairs, Pairs: 2},
 		{Kind: params.KindTriplets, Triplets: 1},
+		{Kind: params.KindClasses, Classes: 2, PerClass: 2},
 	} {
 		t.Run(cfg.Kind.String(), func(t *testing.T) {
 			s, err := NewSampler(ds, cfg)
@@ -222,6 +265,9 @@ func TestClassFrequenciesAreUniform(t *testing.T) {
 					}
 					if cfg.Kind == params.KindTriplets && k%3 == 1 {
 						continue // the positive repeats the anchor's class
+					}
+					if cfg.Kind == params.KindClasses && k%cfg.PerClass != 0 {
+						continue // count each class once, by its first image
 					}
 					counts[rf.class]++
 					total++

@@ -3,6 +3,8 @@ package eval
 import (
 	"fmt"
 	"math"
+
+	"github.com/fsl-project/fsl/model"
 )
 
 // Classifier names how a query is assigned to a support class.
@@ -17,7 +19,21 @@ const (
 	// SiameseHead picks the class of the support image with the highest
 	// Siamese same-class score.
 	SiameseHead Classifier = "siamese"
+	// Attention is Matching Networks' rule (Vinyals et al. 2016): the
+	// class with the most attention, attention on a support image being
+	// the softmax over the support set of its cosine similarity to the
+	// query. The default for a model trained with the matching loss.
+	Attention Classifier = "matching"
 )
+
+// DefaultClassifier is the classifier of a model trained as cfg says:
+// Attention for the matching loss, NearestPrototype otherwise.
+func DefaultClassifier(cfg model.Config) Classifier {
+	if cfg.Matching {
+		return Attention
+	}
+	return NearestPrototype
+}
 
 // ParseClassifier checks a classifier name from a flag or config.
 func ParseClassifier(s string) (Classifier, error) {
@@ -28,8 +44,10 @@ func ParseClassifier(s string) (Classifier, error) {
 		return NearestNeighbour, nil
 	case SiameseHead:
 		return SiameseHead, nil
+	case Attention, "attention":
+		return Attention, nil
 	}
-	return "", fmt.Errorf("unknown classifier %q (want prototype, neighbour or siamese)", s)
+	return "", fmt.Errorf("unknown classifier %q (want prototype, neighbour, matching or siamese)", s)
 }
 
 // ScoreFunc gives the Siamese head's same-class score of two embeddings;
@@ -50,6 +68,12 @@ func (e *episodeEmbeddings) predict(c Classifier, q []float32, score ScoreFunc) 
 		shots := len(rows) / e.dim
 		var d float64
 		switch c {
+		case Attention:
+			// minus the class's share of exp(cos) over the support set:
+			// the softmax's normaliser is the same for every class
+			for s := 0; s < shots; s++ {
+				d -= math.Exp(cosine(rows[s*e.dim:(s+1)*e.dim], q))
+			}
 		case NearestNeighbour, SiameseHead:
 			d = math.Inf(1)
 			for s := 0; s < shots; s++ {
@@ -78,6 +102,19 @@ func (e *episodeEmbeddings) predict(c Classifier, q []float32, score ScoreFunc) 
 		}
 	}
 	return bestClass
+}
+
+// cosine is a·b / (‖a‖‖b‖) with model.CosineEps under each square root,
+// as the matching loss computes it, so a zero vector has cosine 0.
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		ab += x * y
+		aa += x * x
+		bb += y * y
+	}
+	return ab / (math.Sqrt(aa+model.CosineEps) * math.Sqrt(bb+model.CosineEps))
 }
 
 func sqDist(a, b []float32) float64 {

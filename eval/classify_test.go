@@ -3,6 +3,9 @@ package eval
 import (
 	"strings"
 	"testing"
+
+	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 )
 
 func TestParseClassifierAcceptsNamesAndAliases(t *testing.T) {
@@ -17,6 +20,8 @@ func TestParseClassifierAcceptsNamesAndAliases(t *testing.T) {
 		{"neighbor", NearestNeighbour, true},
 		{"nn", NearestNeighbour, true},
 		{"siamese", SiameseHead, true},
+		{"matching", Attention, true},
+		{"attention", Attention, true},
 		{"cosine", "", false},
 		{"Prototype", "", false},
 	}
@@ -86,5 +91,46 @@ func TestPredictOnTwoDimensions(t *testing.T) {
 	// the tie goes to the first class.
 	if got := ee.predict(NearestNeighbour, []float32{0.1, 0.2}, nil); got != 0 {
 		t.Errorf("neighbour tie = %d, want 0", got)
+	}
+}
+
+// In 2-d, query (1, 0): class 0's supports (8, 6) and (8, −6) are far but
+// at cosine 0.8 each (attention mass 2e^0.8 ≈ 4.45); class 1's (1.1, 0)
+// and (−0.1, 0) are close, at cosines 1 and −1 (e + 1/e ≈ 3.09). Distance
+// picks class 1, attention class 0; the query's length does not matter to
+// attention, and (−1, 0) turns it to class 1 (2e^−0.8 ≈ 0.90 against 3.09).
+func TestAttentionWeighsCosinesOverTheSupportSet(t *testing.T) {
+	ee := episodeEmbeddings{support: [][]float32{{8, 6, 8, -6}, {1.1, 0, -0.1, 0}}, dim: 2}
+	for _, tc := range []struct {
+		c    Classifier
+		q    []float32
+		want int
+	}{
+		{NearestNeighbour, []float32{1, 0}, 1},
+		{NearestPrototype, []float32{1, 0}, 1},
+		{Attention, []float32{1, 0}, 0},
+		{Attention, []float32{100, 0}, 0},
+		{Attention, []float32{-1, 0}, 1},
+		{Attention, []float32{0, 0}, 0}, // cosine 0 with all: a tie, to the first class
+	} {
+		if got := ee.predict(tc.c, tc.q, nil); got != tc.want {
+			t.Errorf("%s(%v) = class %d, want %d", tc.c, tc.q, got, tc.want)
+		}
+	}
+}
+
+func TestDefaultClassifierFollowsTheLoss(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  model.Config
+		want Classifier
+	}{
+		{model.Config{Loss: params.KindEpisode}, NearestPrototype},
+		{model.Config{Loss: params.KindEpisode, Matching: true}, Attention},
+		{model.Config{Loss: params.KindClasses}, NearestPrototype},
+		{model.Config{Loss: params.KindPairs}, NearestPrototype},
+	} {
+		if got := DefaultClassifier(tc.cfg); got != tc.want {
+			t.Errorf("DefaultClassifier(%+v) = %s, want %s", tc.cfg, got, tc.want)
+		}
 	}
 }

@@ -17,7 +17,8 @@ type Net struct {
 }
 
 // EpisodeConfig is the random-episodes protocol: Episodes episodes of
-// Way-way Shot-shot with Query queries per class, drawn from Seed.
+// Way-way Shot-shot with Query queries per class, drawn from Seed, and
+// classified by Classifier (empty: DefaultClassifier of the model).
 type EpisodeConfig struct {
 	Way, Shot, Query int
 	Episodes         int
@@ -79,6 +80,9 @@ const embedBatch = 256
 // forward pass per distinct image. progress, when not nil, is called with
 // (done, total) work units as it goes.
 func Episodes(net Net, ds *episodes.Dataset, cfg EpisodeConfig, progress func(done, total int)) (Report, error) {
+	if cfg.Classifier == "" && net.Model != nil {
+		cfg.Classifier = DefaultClassifier(net.Model.Config())
+	}
 	cfg = cfg.withDefaults()
 	if cfg.Classifier == SiameseHead && net.Model.Config().Loss != params.KindPairs {
 		return Report{}, fmt.Errorf("evaluate: the siamese classifier needs a model trained with the siamese loss")

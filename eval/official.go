@@ -33,11 +33,15 @@ func (r RunsReport) String() string {
 }
 
 // Runs classifies every test item of every official run against the run's
-// training images with classifier c (NearestPrototype when empty; with one
-// image per class it picks the same class as NearestNeighbour). Each image
+// training images with classifier c (when empty, DefaultClassifier of
+// net's model; with one image per class NearestPrototype picks the same
+// class as NearestNeighbour). Each image
 // is embedded once, batch norm in evaluation mode. progress, when not nil,
 // is called with (done, total) images embedded.
 func Runs(net Net, runs *OfficialRuns, c Classifier, progress func(done, total int)) (RunsReport, error) {
+	if c == "" && net.Model != nil {
+		c = DefaultClassifier(net.Model.Config())
+	}
 	c, err := ParseClassifier(string(c))
 	if err != nil {
 		return RunsReport{}, fmt.Errorf("official runs: %w", err)

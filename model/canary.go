@@ -66,6 +66,10 @@ func canaryBatch(cfg Config) *params.Batch {
 			b.Labels = append(b.Labels, c, c+int32(i%2))
 			b.Same = append(b.Same, uint8(1-i%2))
 		}
+	case params.KindClasses: // 15 classes × 4 images
+		for i := 0; i < canaryImages; i++ {
+			b.Labels = append(b.Labels, int32(3*(i/4)))
+		}
 	default: // a 5-way 1-shot episode with 11 queries per class
 		b.Way, b.Shot, b.Query = 5, 1, canaryImages/5-1
 		for c := 0; c < b.Way; c++ {

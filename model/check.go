@@ -76,6 +76,32 @@ func (m *Model) checkBatch(b *params.Batch) (shapeKey, error) {
 					i, b.Labels[2*i], b.Labels[2*i+1], s, ErrBatch)
 			}
 		}
+	case params.KindClasses:
+		// runs of equal labels, class by class, all of one length k ≥ 2,
+		// and at least two classes, each seen once
+		k := 1
+		for k < n && b.Labels[k] == b.Labels[0] {
+			k++
+		}
+		if k < 2 || n%k != 0 || n/k < 2 {
+			return key, fmt.Errorf("batch: %d images with %d of the first class are not 2 or more classes of 2 or more images each, class by class: %w",
+				n, k, ErrBatch)
+		}
+		seen := map[int32]bool{}
+		for c := 0; c < n/k; c++ {
+			l := b.Labels[c*k]
+			if seen[l] {
+				return key, fmt.Errorf("batch: class %d appears in two runs (images %d..%d repeat it): %w", l, c*k, c*k+k-1, ErrBatch)
+			}
+			seen[l] = true
+			for i := c*k + 1; i < c*k+k; i++ {
+				if b.Labels[i] != l {
+					return key, fmt.Errorf("batch: image %d has label %d, want %d (%d images per class, class by class): %w",
+						i, b.Labels[i], l, k, ErrBatch)
+				}
+			}
+		}
+		key.way, key.shot = n/k, k
 	case params.KindEpisode:
 		w, s, q := b.Way, b.Shot, b.Query
 		if w < 2 || s < 1 || q < 1 || w > n || s > n || q > n || w*(s+q) != n {
@@ -99,11 +125,13 @@ func (m *Model) checkBatch(b *params.Batch) (shapeKey, error) {
 }
 
 // count is the number of terms the loss of a batch of key averages over:
-// triplets, pairs, or query images.
+// triplets (given or mined), pairs, or query images.
 func (m *Model) count(key shapeKey) int {
 	switch m.cfg.Loss {
 	case params.KindTriplets:
 		return key.images / 3
+	case params.KindClasses:
+		return minedTerms(m.cfg.Mining, key.images, key.shot)
 	case params.KindPairs:
 		return key.images / 2
 	default:

@@ -39,16 +39,67 @@ const (
 // fills zero fields with the defaults above and Loss with params.KindEpisode.
 type Config struct {
 	// Loss is the kind of batch the model trains on: params.KindTriplets,
-	// params.KindPairs (adds the Siamese head to the parameters) or params.KindEpisode
-	// (prototypical). Zero means params.KindEpisode.
+	// params.KindPairs (adds the Siamese head to the parameters),
+	// params.KindEpisode (prototypical, or Matching Networks with Matching)
+	// or params.KindClasses (triplets mined as Mining says). Zero means
+	// params.KindEpisode.
 	Loss params.Kind
 	// Size is the side of the square input images in pixels; ≥ MinSize.
 	Size int
 	// Filters is the number of filters of each of the four conv blocks.
 	Filters int
-	// Margin is the triplet margin on squared L2 distances (params.KindTriplets
-	// only); zero means DefaultMargin, negative is an error.
+	// Margin is the triplet margin on squared L2 distances
+	// (params.KindTriplets and params.KindClasses only); zero means
+	// DefaultMargin, negative is an error.
 	Margin float32
+	// Matching trains params.KindEpisode batches with the Matching
+	// Networks loss (Vinyals et al. 2016, without full-context
+	// embeddings) instead of the prototypical one; an error with any
+	// other Loss.
+	Matching bool `json:",omitempty"`
+	// Mining is how triplets are mined from a params.KindClasses batch:
+	// MiningBatchHard (zero means it) or MiningSemiHard. Zero with any
+	// other Loss, which mines nothing.
+	Mining Mining `json:",omitempty"`
+}
+
+// Mining says which triplets of a params.KindClasses batch (P classes × K
+// images) the loss max(0, d(a,p) − d(a,n) + margin) is taken over, d the
+// squared Euclidean distance between embeddings. Ties go to the lower
+// image index.
+type Mining uint8
+
+const (
+	// MiningBatchHard (Hermans et al. 2017): one triplet per anchor, its
+	// farthest positive and its closest negative in the batch.
+	MiningBatchHard Mining = iota + 1
+	// MiningSemiHard (Schroff et al. 2015, as TensorFlow's
+	// triplet_semihard_loss): one triplet per (anchor, positive) pair, with
+	// the closest negative farther from the anchor than the positive, or,
+	// when no negative is, the farthest negative.
+	MiningSemiHard
+)
+
+// String names the mining as a job spells it.
+func (m Mining) String() string {
+	switch m {
+	case MiningBatchHard:
+		return "batch-hard"
+	case MiningSemiHard:
+		return "semi-hard"
+	}
+	return fmt.Sprintf("mining(%d)", uint8(m))
+}
+
+// ParseMining reads "batch-hard" or "semi-hard".
+func ParseMining(s string) (Mining, error) {
+	switch s {
+	case "batch-hard":
+		return MiningBatchHard, nil
+	case "semi-hard":
+		return MiningSemiHard, nil
+	}
+	return 0, fmt.Errorf("mining %q: want batch-hard or semi-hard", s)
 }
 
 // withDefaults returns c with zero fields filled, or an error naming the
@@ -66,10 +117,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Margin == 0 {
 		c.Margin = DefaultMargin
 	}
+	if c.Loss == params.KindClasses && c.Mining == 0 {
+		c.Mining = MiningBatchHard
+	}
 	switch c.Loss {
-	case params.KindEpisode, params.KindPairs, params.KindTriplets:
+	case params.KindEpisode, params.KindPairs, params.KindTriplets, params.KindClasses:
 	default:
 		return c, fmt.Errorf("model config: loss kind %d: %w", c.Loss, ErrConfig)
+	}
+	if c.Matching && c.Loss != params.KindEpisode {
+		return c, fmt.Errorf("model config: matching needs episode batches, not %s: %w", c.Loss, ErrConfig)
+	}
+	switch {
+	case c.Loss != params.KindClasses && c.Mining != 0:
+		return c, fmt.Errorf("model config: mining %s needs classes batches, not %s: %w", c.Mining, c.Loss, ErrConfig)
+	case c.Mining > MiningSemiHard:
+		return c, fmt.Errorf("model config: %s unknown: %w", c.Mining, ErrConfig)
 	}
 	if c.Size < MinSize || c.Size > MaxSize {
 		return c, fmt.Errorf("model config: size %d, want %d..%d (four 2×2 poolings need ≥ %d): %w",

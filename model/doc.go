@@ -1,7 +1,8 @@
 // Package model owns the Gorgonia graphs of fsl: the Conv-4 embedding
-// backbone, the three metric losses (triplet, Siamese pairs, prototypical
-// episodes) and the mapping between every graph tensor and one flat
-// parameter vector.
+// backbone, the metric losses (triplets as sampled, triplets mined
+// batch-hard or semi-hard from P classes × K images (mining.go), Siamese
+// pairs, prototypical and Matching Networks episodes; loss.go) and the
+// mapping between every graph tensor and one flat parameter vector.
 //
 // A Model is a pure function of (parameters, batch-norm state, batch):
 //
@@ -52,7 +53,9 @@
 // Backends. New picks where Grad computes from its options: the CPU (the
 // graphs above; the default) or, in binaries built with -tags fslcuda, a
 // CUDA device (GPU option; device_cuda.go, grad_cuda.go and model/gpu).
-// Both implement one interface (backend.go) with Grad's contract. Embed
+// Both implement one interface (backend.go) with Grad's contract. The CUDA
+// backend has no Matching Networks or mined-triplet head; New refuses
+// those losses with the GPU option rather than compute another. Embed
 // always computes on the CPU.
 //
 // Merging statistics across shards. The coordinator averages the Stats of

@@ -12,7 +12,7 @@ import (
 // the per-channel mean and unbiased variance over (images, height, width)
 // of the conv output; training-mode batch norm normalised with the biased
 // variance), Loss (the batch's mean loss) and Count (the terms Loss
-// averages over: triplets, pairs or query images) of the result; the
+// averages over: triplets given or mined, pairs or query images) of the result; the
 // caller addresses the other fields.
 // Batch norm runs in training mode (batch statistics); state is checked
 // for length and finiteness but not read. Errors wrap ErrParams (p or

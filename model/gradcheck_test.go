@@ -29,6 +29,11 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		{"triplet", Config{Loss: params.KindTriplets, Size: size, Filters: filters, Margin: 100}, synthBatch(params.KindTriplets, size, 3, 7)},
 		{"siamese", Config{Loss: params.KindPairs, Size: size, Filters: filters}, synthBatch(params.KindPairs, size, 4, 7)},
 		{"proto", Config{Loss: params.KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+		{"matching", Config{Loss: params.KindEpisode, Matching: true, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+		// large margins keep every mined triplet's hinge active; the choice
+		// of triplets is constant under the tiny perturbations
+		{"batch-hard", Config{Loss: params.KindClasses, Mining: MiningBatchHard, Size: size, Filters: filters, Margin: 100}, synthClasses(size, 3, 3, 7)},
+		{"semi-hard", Config{Loss: params.KindClasses, Mining: MiningSemiHard, Size: size, Filters: filters, Margin: 100}, synthClasses(size, 3, 3, 7)},
 		// odd sides (19→9→4→2→1): pooling drops a row and a column
 		{"siamese 19x19", Config{Loss: params.KindPairs, Size: 19, Filters: 3}, synthBatch(params.KindPairs, 19, 3, 8)},
 		// 16 filters: blocks 2 and 3 (9×9 and 4×4 with odd, cropped tiles)
@@ -113,6 +118,9 @@ func TestFloat32GradientsMatchFloat64(t *testing.T) {
 		{"proto 28x28", Config{Loss: params.KindEpisode, Size: 28, Filters: 16}, synthEpisode(28, 5, 1, 2, 11)},
 		{"triplet 28x28", Config{Loss: params.KindTriplets, Size: 28, Filters: 16}, synthBatch(params.KindTriplets, 28, 6, 12)},
 		{"siamese 19x19", Config{Loss: params.KindPairs, Size: 19, Filters: 8}, synthBatch(params.KindPairs, 19, 8, 13)},
+		{"matching 28x28", Config{Loss: params.KindEpisode, Matching: true, Size: 28, Filters: 16}, synthEpisode(28, 5, 2, 2, 14)},
+		{"batch-hard 28x28", Config{Loss: params.KindClasses, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 15)},
+		{"semi-hard 28x28", Config{Loss: params.KindClasses, Mining: MiningSemiHard, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 16)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m32 := mustNew(t, tc.cfg)

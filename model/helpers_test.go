@@ -60,6 +60,23 @@ func synthEpisode(size, way, shot, query int, seed uint64) *params.Batch {
 	return b
 }
 
+// synthClasses builds a params.KindClasses batch of p classes × k images
+// (class labels 5, 10, 15, …) with random pixels.
+func synthClasses(size, p, k int, seed uint64) *params.Batch {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	b := &params.Batch{Kind: params.KindClasses, Size: size}
+	for c := 0; c < p; c++ {
+		for i := 0; i < k; i++ {
+			b.Labels = append(b.Labels, int32(5*(c+1)))
+		}
+	}
+	b.Pixels = make([]uint8, len(b.Labels)*size*size)
+	for i := range b.Pixels {
+		b.Pixels[i] = uint8(rng.IntN(256))
+	}
+	return b
+}
+
 func mustNew(t testing.TB, cfg Config, opts ...Option) *Model {
 	t.Helper()
 	m, err := New(cfg, opts...)

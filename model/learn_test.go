@@ -20,9 +20,19 @@ func TestSGDStepsReduceEachLoss(t *testing.T) {
 		{Config{Loss: params.KindTriplets, Size: 16, Filters: 8}, synthBatch(params.KindTriplets, 16, 6, 3), 0.01},
 		{Config{Loss: params.KindPairs, Size: 16, Filters: 8}, synthBatch(params.KindPairs, 16, 8, 3), 0.1},
 		{Config{Loss: params.KindEpisode, Size: 16, Filters: 8}, synthEpisode(16, 4, 2, 2, 3), 0.02},
+		{Config{Loss: params.KindEpisode, Matching: true, Size: 16, Filters: 8}, synthEpisode(16, 4, 2, 2, 3), 0.5},
+		{Config{Loss: params.KindClasses, Mining: MiningBatchHard, Size: 16, Filters: 8}, synthClasses(16, 4, 3, 3), 0.005},
+		{Config{Loss: params.KindClasses, Mining: MiningSemiHard, Size: 16, Filters: 8}, synthClasses(16, 4, 3, 3), 0.005},
 	}
 	for _, tc := range cases {
-		t.Run(tc.cfg.Loss.String(), func(t *testing.T) {
+		name := tc.cfg.Loss.String()
+		switch {
+		case tc.cfg.Matching:
+			name = "matching"
+		case tc.cfg.Mining != 0:
+			name = tc.cfg.Mining.String()
+		}
+		t.Run(name, func(t *testing.T) {
 			m := mustNew(t, tc.cfg)
 			p, s := m.Init(3)
 			var first, last float64
@@ -67,8 +77,10 @@ func FuzzGradBatch(f *testing.F) {
 	f.Add(uint8(params.KindPairs), uint8(16), []byte{0, 0, 1, 2}, []byte{1, 0}, uint8(0), uint8(0), uint8(0))
 	f.Add(uint8(params.KindEpisode), uint8(16), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
 	f.Add(uint8(params.KindEpisode), uint8(17), []byte{0, 1, 0, 1}, []byte{}, uint8(2), uint8(1), uint8(1))
+	f.Add(uint8(params.KindClasses), uint8(16), []byte{3, 3, 5, 5}, []byte{}, uint8(0), uint8(0), uint8(0))
+	f.Add(uint8(params.KindClasses), uint8(16), []byte{3, 3, 5, 3}, []byte{}, uint8(0), uint8(0), uint8(0))
 	models := map[params.Kind]*Model{}
-	for _, k := range []params.Kind{params.KindTriplets, params.KindPairs, params.KindEpisode} {
+	for _, k := range []params.Kind{params.KindTriplets, params.KindPairs, params.KindEpisode, params.KindClasses} {
 		m, err := New(Config{Loss: k, Size: 16, Filters: 2})
 		if err != nil {
 			f.Fatal(err)
@@ -79,7 +91,7 @@ func FuzzGradBatch(f *testing.F) {
 		if len(labels) > 24 {
 			labels = labels[:24] // keep graphs small
 		}
-		b := &params.Batch{Kind: params.Kind(kind % 4), Size: int(size), Way: int(way), Shot: int(shot), Query: int(query), Same: same}
+		b := &params.Batch{Kind: params.Kind(kind % 5), Size: int(size), Way: int(way), Shot: int(shot), Query: int(query), Same: same}
 		for _, l := range labels {
 			b.Labels = append(b.Labels, int32(l%8)-1)
 		}

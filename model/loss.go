@@ -57,3 +57,47 @@ func protoLoss(emb, onehot *G.Node, way, shot, query, d int) *G.Node {
 	picked := must(G.Sum(must(G.HadamardProd(shifted, onehot)), 1))
 	return must(G.Mean(must(G.Sub(lse, picked))))
 }
+
+// CosineEps is added to a squared norm before its square root in the
+// cosine of the matching loss, so an all-zero embedding (every ReLU off)
+// has cosine 0 with everything rather than NaN; eval's matching classifier
+// uses the same.
+const CosineEps = 1e-8
+
+// matchingLoss is Vinyals et al.'s Matching Networks loss (no full-context
+// embeddings) for a way-way shot-shot episode with query queries per
+// class, emb laid out as protoLoss's: the attention of a query on support
+// image s is the softmax over the support set of the cosine similarities,
+// a class's probability is the sum of the attention on its supports, and
+// the loss is the mean cross-entropy against onehot [way·query way]. The
+// cosines lie in [−1, 1], so exp cannot overflow and no max is subtracted:
+// −log p(y) = log Σ_s exp(cos_s) − log Σ_{s of class y} exp(cos_s).
+func matchingLoss(emb, onehot *G.Node, way, shot, query, d int, dt tensor.Dtype) *G.Node {
+	ns, nq := way*shot, way*query
+	unit := func(x *G.Node, n int) *G.Node {
+		norm := must(G.Sqrt(must(G.Add(must(G.Sum(must(G.Square(x)), 1)), scalar(dt, CosineEps)))))
+		return must(G.BroadcastHadamardDiv(x, must(G.Reshape(norm, tensor.Shape{n, 1})), nil, []byte{1}))
+	}
+	sup := unit(must(G.Slice(emb, G.S(0, ns))), ns)
+	q := unit(must(G.Slice(emb, G.S(ns, ns+nq))), nq)
+	q3 := must(G.Reshape(q, tensor.Shape{nq, 1, d}))
+	s3 := must(G.Reshape(sup, tensor.Shape{1, ns, d}))
+	cos := must(G.Sum(must(G.BroadcastHadamardProd(q3, s3, []byte{1}, []byte{0})), 2)) // [nq ns]
+	e := must(G.Exp(cos))
+	z := must(G.Sum(e, 1))                                                      // [nq]
+	perClass := must(G.Sum(must(G.Reshape(e, tensor.Shape{nq, way, shot})), 2)) // [nq way]
+	picked := must(G.Sum(must(G.HadamardProd(perClass, onehot)), 1))
+	return must(G.Mean(must(G.Sub(must(G.Log(z)), must(G.Log(picked))))))
+}
+
+// minedTripletLoss is the triplet loss over a params.KindClasses batch of
+// n images, k per class, class by class: squared Euclidean distances
+// between all embeddings (emb [n d]), the triplets mining picks from them
+// (minedOp), and the mean of max(0, d(a,p) − d(a,n) + margin) over them.
+func minedTripletLoss(emb *G.Node, n, k, d int, mining Mining, margin float64, dt tensor.Dtype) *G.Node {
+	e1 := must(G.Reshape(emb, tensor.Shape{n, 1, d}))
+	e2 := must(G.Reshape(emb, tensor.Shape{1, n, d}))
+	dist := must(G.Sum(must(G.Square(must(G.BroadcastSub(e1, e2, []byte{1}, []byte{0})))), 2)) // [n n]
+	terms := must(G.ApplyOp(minedOp{opBase{"mined" + mining.String()}, mining, k, new(outBuf)}, dist))
+	return must(G.Mean(must(G.Rectify(must(G.Add(terms, scalar(dt, margin)))))))
+}

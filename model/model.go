@@ -33,8 +33,9 @@ type Model struct {
 
 // New returns a model for cfg (zero fields take the defaults) computing
 // as opts say (no options: the CPU, one thread), or an error wrapping
-// ErrConfig naming the bad field or ErrNoCUDA when GPU asks for a device
-// this binary or machine cannot use.
+// ErrConfig naming the bad field (or a GPU option with a loss only the CPU
+// computes: Matching, params.KindClasses) or ErrNoCUDA when GPU asks for a
+// device this binary or machine cannot use.
 func New(cfg Config, opts ...Option) (*Model, error) {
 	return newModel(cfg, tensor.Float32, opts...)
 }
@@ -71,6 +72,16 @@ func newModel(cfg Config, dt tensor.Dtype, opts ...Option) (*Model, error) {
 		train:       make(map[shapeKey]*trainGraph),
 	}
 	m.be = cpuBackend{m}
+	if o.gpu >= 0 && (cfg.Matching || cfg.Loss == params.KindClasses) {
+		// the CUDA backend's loss heads (gpu.Triplet, Siamese, Proto) have
+		// no Matching Networks or mined-triplet head: refuse rather than
+		// compute another loss
+		name := "matching"
+		if !cfg.Matching {
+			name = "mined triplet (" + cfg.Mining.String() + ")"
+		}
+		return nil, fmt.Errorf("model config: the %s loss computes on the CPU only, not on gpu %d; use --gpu -1: %w", name, o.gpu, ErrConfig)
+	}
 	if o.gpu >= 0 && dt == tensor.Float32 {
 		if m.be, err = gpuBackend(m, o.gpu); err != nil {
 			return nil, err

@@ -467,18 +467,21 @@ func TestConcurrentCallsAgree(t *testing.T) {
 func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		k     params.Kind
+		cfg   Config
 		batch *params.Batch
 	}{
-		{"triplets", params.KindTriplets, synthBatch(params.KindTriplets, 28, 20, 3)},
-		{"pairs", params.KindPairs, synthBatch(params.KindPairs, 28, 30, 3)},
-		{"episode", params.KindEpisode, synthEpisode(28, 5, 1, 11, 3)},
+		{"triplets", Config{Loss: params.KindTriplets}, synthBatch(params.KindTriplets, 28, 20, 3)},
+		{"pairs", Config{Loss: params.KindPairs}, synthBatch(params.KindPairs, 28, 30, 3)},
+		{"episode", Config{Loss: params.KindEpisode}, synthEpisode(28, 5, 1, 11, 3)},
+		{"matching", Config{Loss: params.KindEpisode, Matching: true}, synthEpisode(28, 5, 1, 11, 3)},
+		{"batch-hard", Config{Loss: params.KindClasses}, synthClasses(28, 15, 4, 3)},
+		{"semi-hard", Config{Loss: params.KindClasses, Mining: MiningSemiHard}, synthClasses(28, 15, 4, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, s := mustNew(t, Config{Loss: tc.k}).Init(9)
+			p, s := mustNew(t, tc.cfg).Init(9)
 			var want string
 			for _, n := range []int{1, 2, 3, 5} {
-				m := mustNew(t, Config{Loss: tc.k}, Threads(n))
+				m := mustNew(t, tc.cfg, Threads(n))
 				r, err := m.Grad(p, s, tc.batch)
 				if err != nil {
 					t.Fatal(err)

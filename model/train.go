@@ -20,7 +20,7 @@ type trainGraph struct {
 	key    shapeKey
 	x      *tensor.Dense   // [1 N S S] pixels / 255 (channel-major layout)
 	ps     []*tensor.Dense // one per layout entry
-	target *tensor.Dense   // pairs: Same [P 1]; episodes: one-hot [W·Q W]; nil for triplets
+	target *tensor.Dense   // pairs: Same [P 1]; episodes: one-hot [W·Q W]; nil for triplets and classes
 
 	loss  *G.Value
 	grads []*G.Value // layout order
@@ -74,10 +74,16 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 			var sn *G.Node
 			sn, tg.target = input(g, dt, "same", n/2, 1)
 			loss = siameseLoss(emb, sn, byName["head.w"], byName["head.b"], n/2, d)
+		case params.KindClasses:
+			loss = minedTripletLoss(emb, n, key.shot, d, cfg.Mining, float64(cfg.Margin), dt)
 		default:
 			var oh *G.Node
 			oh, tg.target = input(g, dt, "onehot", key.way*key.query, key.way)
-			loss = protoLoss(emb, oh, key.way, key.shot, key.query, d)
+			if cfg.Matching {
+				loss = matchingLoss(emb, oh, key.way, key.shot, key.query, d, dt)
+			} else {
+				loss = protoLoss(emb, oh, key.way, key.shot, key.query, d)
+			}
 		}
 		grads, err := G.Grad(loss, nodes...)
 		if err != nil {

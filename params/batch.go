@@ -16,9 +16,15 @@ const (
 	// KindTriplets is a batch of triplets: image 3i is the anchor, 3i+1 the
 	// positive (same class, other image) and 3i+2 the negative (other class).
 	KindTriplets
+	// KindClasses is a batch of P classes × K images each, class by class:
+	// images i·K..i·K+K−1 are K different images of one class, and the P
+	// classes are distinct. Triplets are mined from it (batch-hard or
+	// semi-hard; see model.Mining) rather than drawn by the sampler.
+	KindClasses
 )
 
-// String names the kind as the job config spells its loss.
+// String names the kind as the job config spells its loss ("classes" for
+// KindClasses, whose loss a job spells triplet with mining).
 func (k Kind) String() string {
 	switch k {
 	case KindEpisode:
@@ -27,6 +33,8 @@ func (k Kind) String() string {
 		return "siamese"
 	case KindTriplets:
 		return "triplet"
+	case KindClasses:
+		return "classes"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -58,7 +66,8 @@ type Batch struct {
 	// one after another; 0 is background, 255 is stroke.
 	Pixels []uint8
 	// Labels holds, per image, its class: the episode-local class 0..Way-1
-	// for episodes, the dataset class index for pairs and triplets.
+	// for episodes, the dataset class index for pairs, triplets and
+	// classes.
 	Labels []int32
 	// Way, Shot and Query describe an episode; zero for other kinds.
 	Way, Shot, Query int
