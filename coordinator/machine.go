@@ -54,7 +54,14 @@ type Machine struct {
 	// or their lease expired): their results, when they come, are Lost,
 	// not Invalid.
 	prevLosers map[loser]bool
+	// prevVerified holds, for the verified shards of the last lostWindow
+	// steps, the hash of their settled bits (bitsHash): a lost copy that
+	// differs bans its sender, however late it comes.
+	prevVerified map[stepShard]uint64
 }
+
+// stepShard names one shard of one step.
+type stepShard struct{ step, shard int }
 
 // lostWindow is how many steps back a copy that lost the race is still
 // recognised as such (see Outcome Lost); an older one is Invalid (stale).
@@ -134,7 +141,18 @@ func (m *Machine) Advance(newVersion int) error {
 			delete(m.prevLosers, l)
 		}
 	}
+	for k := range m.prevVerified {
+		if k.step < newVersion-lostWindow {
+			delete(m.prevVerified, k)
+		}
+	}
 	for i := range m.shards {
+		if sh := &m.shards[i]; sh.settled {
+			if m.prevVerified == nil {
+				m.prevVerified = make(map[stepShard]uint64)
+			}
+			m.prevVerified[stepShard{m.step, i}] = bitsHash(&sh.result)
+		}
 		for _, w := range m.shards[i].losers {
 			m.prevLosers[loser{m.step, i, w}] = true
 		}

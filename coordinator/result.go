@@ -155,6 +155,13 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	}
 	m.sweep(now)
 	if m.lost(&r) {
+		if h, ok := m.prevVerified[stepShard{r.Step, r.Shard}]; ok && bitsHash(&r) != h {
+			m.c.Mismatches++
+			m.c.invalid[ReasonMismatch]++
+			m.ban(r.Worker, r.Shard)
+			return Verdict{Outcome: Invalid, Reason: ReasonMismatch,
+				Detail: fmt.Sprintf("step %d shard %d was verified by two other workers", r.Step, r.Shard)}
+		}
 		m.c.LostRaces++
 		return Verdict{Outcome: Lost}
 	}

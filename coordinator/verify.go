@@ -87,6 +87,32 @@ func sameBits(a, b *params.Result) bool {
 	return true
 }
 
+// bitsHash is a 64-bit FNV-1a hash of a result's bits (those sameBits
+// compares): what the machine keeps of a settled verified shard once its
+// step is over, to judge copies that come later (see Machine.lost).
+func bitsHash(r *params.Result) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	mix := func(x uint64) {
+		for range 8 {
+			h ^= x & 0xff
+			h *= prime
+			x >>= 8
+		}
+	}
+	mix(uint64(r.Count))
+	mix(math.Float64bits(r.Loss))
+	mix(uint64(len(r.Grads)))
+	for _, x := range r.Grads {
+		mix(uint64(math.Float32bits(x)))
+	}
+	mix(uint64(len(r.Stats)))
+	for _, x := range r.Stats {
+		mix(uint64(math.Float32bits(x)))
+	}
+	return h
+}
+
 // chooseVerified marks the current step's verified shards.
 func (m *Machine) chooseVerified() {
 	if m.cfg.Verify <= 0 {
@@ -305,7 +331,7 @@ func (m *Machine) Rewind(version int) error {
 	m.done = 0
 	clear(m.shards)
 	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
-	m.prevLosers = nil
+	m.prevLosers, m.prevVerified = nil, nil
 	m.phase = PhaseRunning
 	m.lineage++
 	m.chooseVerified()

@@ -356,3 +356,37 @@ func TestFreshShardsComeBeforeSecondCopies(t *testing.T) {
 	}
 	mustWait(t, m, "g", now)
 }
+
+// TestLateCopyOfAVerifiedShardIsStillJudged: a copy that lost the race on a
+// verified shard and arrives after its step is over is Lost when its bits
+// are the settled ones, and bans its sender when they differ.
+func TestLateCopyOfAVerifiedShardIsStillJudged(t *testing.T) {
+	for _, wrong := range []bool{false, true} {
+		cfg := verifyConfig(1)
+		cfg.TotalSteps = 4
+		cfg.BackupWhenRemaining = 1 // slow's lease is a backup copy
+		m := mustNew(t, cfg, 0)
+		now := at(time.Second)
+		for _, w := range []string{"a", "b", "slow"} {
+			mustLease(t, m, w, now)
+		}
+		m.Result(validResult(cfg, "a", 0, 0), now)
+		mustAccept(t, m, validResult(cfg, "b", 0, 0), now)
+		m.Ready()
+		if err := m.Advance(1); err != nil {
+			t.Fatal(err)
+		}
+		r := validResult(cfg, "slow", 0, 0)
+		if wrong {
+			r = wrongResult(cfg, "slow", 0, 0)
+		}
+		v := m.Result(r, now)
+		switch {
+		case !wrong && v.Outcome != Lost:
+			t.Errorf("a right late copy: %+v, want lost", v)
+		case wrong && (v.Outcome != Invalid || v.Reason != ReasonMismatch || !m.Banned("slow")):
+			t.Errorf("a wrong late copy: %+v (banned %v), want invalid: mismatch, and a ban", v, m.Banned("slow"))
+		}
+		checkInvariants(t, m)
+	}
+}
