@@ -164,6 +164,11 @@ func FuzzMachine(f *testing.F) {
 					if after.InvalidTotal != before.InvalidTotal+1 || after.Invalid[v.Reason] != before.Invalid[v.Reason]+1 {
 						t.Fatalf("invalid (%v) not counted", v.Reason)
 					}
+				case Lost: // a well-formed copy of an earlier step's shard whose lease lost the race
+					if after.LostRaces != before.LostRaces+1 || !errors.Is(v.Err(), ErrDuplicate) ||
+						broken || r.Step >= m.Step() {
+						t.Fatalf("lost %+v (broken %v) at step %d: counters %+v", r, broken, m.Step(), after)
+					}
 				default:
 					t.Fatalf("verdict %+v", v)
 				}
@@ -194,8 +199,8 @@ func FuzzMachine(f *testing.F) {
 			}
 		}
 		c := m.Counters()
-		if fed != c.Applied+c.Duplicates+c.InvalidTotal {
-			t.Fatalf("fed %d != applied %d + duplicates %d + invalid %d", fed, c.Applied, c.Duplicates, c.InvalidTotal)
+		if fed != c.Applied+c.Duplicates+c.LostRaces+c.InvalidTotal {
+			t.Fatalf("fed %d != applied %d + duplicates %d + lost %d + invalid %d", fed, c.Applied, c.Duplicates, c.LostRaces, c.InvalidTotal)
 		}
 		if done != (m.Phase() == PhaseDone) {
 			t.Fatalf("JobDone seen %v, phase %v", done, m.Phase())
