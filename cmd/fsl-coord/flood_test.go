@@ -17,8 +17,9 @@ import (
 )
 
 // floodSteps is the flooded job's length: long enough to be still running
-// when the flood ends.
-const floodSteps = 150
+// when the flood ends (150 steps were not any more: the job ended during
+// the junk flood, its embedded server with it, and the rogue's flush failed).
+const floodSteps = 600
 
 // TestFloodLeavesTheCoordinatorBoundedAndExact floods a running
 // coordinator for 25s with malformed payloads and invalid results, then
