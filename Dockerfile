@@ -42,9 +42,16 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The build context has no .git, so the binaries cannot stamp their VCS
+# revision themselves: pass it (docker build --build-arg REVISION=$(git
+# rev-parse HEAD) --build-arg VERSION=...), and --version says what the image
+# holds.
+ARG VERSION=devel
+ARG REVISION=unknown
 ENV CGO_ENABLED=1 GOFLAGS=-buildvcs=false
-RUN go build -trimpath -ldflags="-s -w" -o /out/fsl-coord ./cmd/fsl-coord \
- && go build -trimpath -ldflags="-s -w" -o /out/fsl-worker ./cmd/fsl-worker
+RUN flags="-s -w -X github.com/fsl-project/fsl/cli.Version=${VERSION} -X github.com/fsl-project/fsl/cli.Revision=${REVISION}" \
+ && go build -trimpath -ldflags="$flags" -o /out/fsl-coord ./cmd/fsl-coord \
+ && go build -trimpath -ldflags="$flags" -o /out/fsl-worker ./cmd/fsl-worker
 
 FROM debian:bookworm-slim AS cpu
 RUN apt-get update \

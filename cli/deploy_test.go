@@ -804,6 +804,19 @@ func TestDockerfileBuildsAndRunsOurBinaries(t *testing.T) {
 	if !built["fsl-coord"] || !built["fsl-worker"] {
 		t.Errorf("built %v, want fsl-coord and fsl-worker", built)
 	}
+	// The build context has no .git: the image can say what it holds only
+	// if the build writes the revision and version it is given into the
+	// binaries (--version, fsl_build_info).
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ARG REVISION", "ARG VERSION", "-X github.com/fsl-project/fsl/cli.Revision=${REVISION}",
+		"-X github.com/fsl-project/fsl/cli.Version=${VERSION}"} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("Dockerfile lacks %q: an image could not say which revision it holds", want)
+		}
+	}
 
 	// The default target runs as non-root, our binary, with flags it has.
 	if last := df.stages[len(df.stages)-1]; last != "cpu" {

@@ -100,7 +100,9 @@ cleanup
 
 say "building $IMAGE"
 began=$(date +%s)
-docker build --network host -t "$IMAGE" . >"${TMPDIR:-/tmp}/$NAME-build.log" 2>&1 ||
+docker build --network host -t "$IMAGE" \
+	--build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+	--build-arg VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo devel)" . >"${TMPDIR:-/tmp}/$NAME-build.log" 2>&1 ||
 	{ tail -30 "${TMPDIR:-/tmp}/$NAME-build.log"; die "docker build failed (log: ${TMPDIR:-/tmp}/$NAME-build.log)"; }
 built=$(($(date +%s) - began))
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
