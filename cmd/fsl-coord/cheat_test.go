@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,8 +193,9 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 			if s.Counters.Bans != 1 || s.Counters.Mismatches < 1 || s.Counters.Checks < 1 || !c.banned.Load() {
 				t.Errorf("cheater not caught: counters %+v, told it is banned %v", s.Counters, c.banned.Load())
 			}
-			// 6 honest results, each verified with probability 0.2: at
-			// least one was taken unchecked but with probability 0.2^6.
+			// The cheater's 6 right results while alone, each verified
+			// with probability 0.2: at least one was taken unchecked but
+			// with probability 0.2^6.
 			if s.Counters.Rollbacks != 1 || s.Counters.StepsRolledBack < 1 {
 				t.Errorf("rollbacks %d over %d steps, want one", s.Counters.Rollbacks, s.Counters.StepsRolledBack)
 			}
@@ -240,13 +242,21 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 	co := start(t, "coord", bins.coord, args...)
 	obs := observer(t, url)
 	// With verification the cheater comes at step 9, into a job the honest
-	// workers run. Without, it comes first and alone, so its wrong results
-	// are certainly taken (honest workers that came first would back up the
-	// leases of a worker yet to deliver, and win the races).
+	// workers run, and works alone for a while (they are stopped) so that
+	// results of it are taken unchecked: only then is a rollback needed,
+	// and it goes back to the checkpoint of step 8 or later. (Beside
+	// running honest workers, which back up the leases of a worker yet to
+	// deliver, a slow cheater may lose every race.) Without verification it
+	// comes first and alone, so its wrong results are certainly taken.
 	var ws []*proc
 	if verify != "0" {
 		ws = workers(t, url, 2)
 		waitStep(t, obs, 9)
+		for _, w := range ws {
+			if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -265,13 +275,23 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 	case <-time.After(30 * time.Second):
 		t.Fatal("the cheater did not join within 30s")
 	}
+	alone := c.honest + 4 // wrong results taken, without verification
+	if ws != nil {
+		alone = c.honest // right results, some taken unchecked
+	}
+	for deadline := time.Now().Add(time.Minute); c.sent.Load() < alone; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cheater alone sent %d results in a minute", c.sent.Load())
+		}
+	}
 	if ws == nil {
-		for deadline := time.Now().Add(time.Minute); c.sent.Load() < c.honest+4; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the cheater alone sent %d results in a minute", c.sent.Load())
+		ws = workers(t, url, 2)
+	} else {
+		for _, w := range ws {
+			if err := w.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
 			}
 		}
-		ws = workers(t, url, 2)
 	}
 	co.wait(t, 3*time.Minute)
 	for _, w := range ws {
