@@ -188,6 +188,17 @@ func (m *Machine) Stop() error {
 	if m.phase == PhaseDone {
 		return fmt.Errorf("stop at version %d: %w", m.step, ErrJobDone)
 	}
+	m.abandonStep()
+	m.stopped = true
+	m.phase = PhaseDone
+	m.emit(JobDone{Version: m.step})
+	return nil
+}
+
+// abandonStep throws the current step's work away (Stop, Rewind): every
+// live lease goes back, its accepted results are discarded, and every shard
+// is pending again.
+func (m *Machine) abandonStep() {
 	for i := range m.shards {
 		m.c.Returned += len(m.shards[i].leases)
 	}
@@ -199,10 +210,6 @@ func (m *Machine) Stop() error {
 	m.done = 0
 	clear(m.shards)
 	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
-	m.stopped = true
-	m.phase = PhaseDone
-	m.emit(JobDone{Version: m.step})
-	return nil
 }
 
 // Tick lets time pass up to now: leases whose deadline is at or before now

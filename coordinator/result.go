@@ -194,24 +194,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	} else {
 		m.observeLease(now.Sub(sh.leases[li].issued))
 	}
-	m.c.Fulfilled += len(sh.leases)
-	for _, l := range sh.leases {
-		if w := m.workers[l.worker]; w != nil {
-			w.drop(r.Shard)
-		}
-		if l.worker != r.Worker {
-			sh.losers = append(sh.losers, l.worker)
-		}
-	}
-	sh.leases = sh.leases[:0]
-	if sh.state == ShardPending {
-		m.unpend(r.Shard, ShardDone)
-	}
-	sh.state = ShardDone
-	sh.result = r
-	m.done++
-	m.c.Applied++
-	m.c.StepApplied++
+	m.accept(r.Shard, r)
 	m.trust(r.Worker)
 	if from != nil {
 		from.tally.Accepted++
@@ -221,6 +204,31 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 		m.complete()
 	}
 	return Verdict{Outcome: Accepted, Late: late}
+}
+
+// accept makes r shard i's result: every live lease on it is fulfilled (the
+// other holders' copies lost the race) and the shard is done. The caller
+// judges the workers and completes the step.
+func (m *Machine) accept(i int, r params.Result) {
+	sh := &m.shards[i]
+	m.c.Fulfilled += len(sh.leases)
+	for _, l := range sh.leases {
+		if w := m.workers[l.worker]; w != nil {
+			w.drop(i)
+		}
+		if l.worker != r.Worker {
+			sh.losers = append(sh.losers, l.worker)
+		}
+	}
+	sh.leases = sh.leases[:0]
+	if sh.state == ShardPending {
+		m.unpend(i, ShardDone)
+	}
+	sh.state = ShardDone
+	sh.result = r
+	m.done++
+	m.c.Applied++
+	m.c.StepApplied++
 }
 
 // check returns the first validation failure of r against the current step,

@@ -190,23 +190,8 @@ func (m *Machine) vote(r params.Result, from *worker) Verdict {
 // result, and bans every worker whose kept copy differs.
 func (m *Machine) settle(i int, r params.Result, from *worker) {
 	sh := &m.shards[i]
-	m.c.Fulfilled += len(sh.leases)
-	for _, l := range sh.leases {
-		if w := m.workers[l.worker]; w != nil {
-			w.drop(i)
-		}
-		sh.losers = append(sh.losers, l.worker)
-	}
-	sh.leases = sh.leases[:0]
-	if sh.state == ShardPending {
-		m.unpend(i, ShardDone)
-	}
-	sh.state = ShardDone
-	sh.result = r
+	m.accept(i, r)
 	sh.settled = true
-	m.done++
-	m.c.Applied++
-	m.c.StepApplied++
 	m.c.Checks++
 	votes := sh.votes
 	sh.votes = nil
@@ -317,20 +302,10 @@ func (m *Machine) Rewind(version int) error {
 	if version < 0 || version > m.step || version >= m.cfg.TotalSteps {
 		return fmt.Errorf("rewind to version %d: %w: want 0 to %d", version, ErrAdvanceVersion, min(m.step, m.cfg.TotalSteps-1))
 	}
-	for i := range m.shards {
-		m.c.Returned += len(m.shards[i].leases)
-	}
-	for _, w := range m.workers {
-		w.shards = w.shards[:0]
-	}
-	m.c.Discarded += m.c.StepApplied
-	m.c.StepApplied = 0
+	m.abandonStep()
 	m.c.StepsRolledBack += m.step - version
 	m.c.Rollbacks++
 	m.step = version
-	m.done = 0
-	clear(m.shards)
-	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
 	m.prevLosers, m.prevVerified = nil, nil
 	m.phase = PhaseRunning
 	m.lineage++
