@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/coordinator"
-	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/worker"
@@ -36,18 +34,12 @@ type cheater struct {
 }
 
 func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) error {
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: c.id, Token: testToken, RetryOnFailedConnect: true})
+	cl, err := dialClient(ctx, url, c.id)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	subj, _ := wire.NewSubjects(testJob)
-	request := func(subject string, m wire.Message) (wire.Message, error) {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return nc.Request(rctx, subject, m)
-	}
-	ack, m, canary, err := joinAsWorker(ctx, request, subj, c.id)
+	defer cl.nc.Close()
+	ack, m, canary, err := cl.join()
 	if errors.Is(err, wire.ErrBanned) {
 		c.banned.Store(true)
 		return nil
@@ -56,23 +48,12 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 		return err
 	}
 	joined <- struct{}{}
-	go func() {
-		t := time.NewTicker(400 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				nc.Send(subj.Heartbeat, &wire.Heartbeat{Worker: c.id}) //nolint:errcheck // best effort
-			}
-		}
-	}()
+	cl.heartbeat()
 	var p, st params.Vector
 	var ver, lineage uint64
 	have := false
 	for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-		reply, err := request(subj.Work, &wire.WorkRequest{Worker: c.id, Canary: canary, Class: m.Class()})
+		reply, err := cl.request(cl.subj.Work, &wire.WorkRequest{Worker: c.id, Canary: canary, Class: m.Class()})
 		if errors.Is(err, wire.ErrBanned) {
 			c.banned.Store(true)
 			return nil
@@ -84,7 +65,7 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 		switch r := reply.(type) {
 		case *wire.Lease:
 			if !have || ver != r.Version || lineage != r.Lineage {
-				pr, err := request(subj.Params, &wire.ParamsRequest{Version: r.Version, Lineage: r.Lineage})
+				pr, err := cl.request(cl.subj.Params, &wire.ParamsRequest{Version: r.Version, Lineage: r.Lineage})
 				pm, ok := pr.(*wire.Params)
 				if err != nil || !ok {
 					continue // gone: the step finished without us
@@ -101,7 +82,7 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 				}
 			}
 			res.Worker, res.LayoutHash = c.id, ack.LayoutHash
-			if err := nc.Send(subj.Result, res); err != nil {
+			if err := cl.nc.Send(cl.subj.Result, res); err != nil {
 				return err
 			}
 			c.sent.Add(1)
@@ -112,43 +93,6 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 		}
 	}
 	return nil
-}
-
-// joinAsWorker joins the job as id, retrying while the coordinator is not
-// up (bounded), builds the job's model from the join-ack and computes the
-// job's canary with it: what a client needs to be admitted as a worker.
-// A refused join (banned) returns the refusal.
-func joinAsWorker(ctx context.Context, request func(string, wire.Message) (wire.Message, error), subj wire.Subjects, id string) (
-	*wire.JoinAck, *model.Model, string, error) {
-	var ack *wire.JoinAck
-	for attempt := 0; ack == nil; attempt++ {
-		reply, err := request(subj.Join, &wire.Join{Worker: id, ID: id, Threads: 1, GPU: -1, Version: "test client"})
-		if errors.Is(err, wire.ErrBanned) {
-			return nil, nil, "", err
-		}
-		if err == nil {
-			ack, _ = reply.(*wire.JoinAck)
-		}
-		if ack == nil && (ctx.Err() != nil || attempt == 100) {
-			return nil, nil, "", fmt.Errorf("join: %v (reply %v)", err, reply)
-		}
-		if ack == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	var mc model.Config
-	if err := json.Unmarshal(ack.Spec, &mc); err != nil {
-		return nil, nil, "", err
-	}
-	m, err := model.New(mc)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	canary, err := m.Canary()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return ack, m, canary, nil
 }
 
 // TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients runs the e2e job

@@ -25,41 +25,24 @@ type hoarder struct {
 // run joins and hoards until ctx ends or the job is done. joined is closed
 // once the coordinator has acknowledged the join.
 func (h *hoarder) run(ctx context.Context, url string, joined chan<- struct{}) error {
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: h.id, Token: testToken, RetryOnFailedConnect: true})
+	cl, err := dialClient(ctx, url, h.id)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	subj, _ := wire.NewSubjects(testJob)
-	request := func(subject string, m wire.Message) (wire.Message, error) {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return nc.Request(rctx, subject, m)
-	}
+	defer cl.nc.Close()
 	// It computes the job's canary, as any client with the model can: the
 	// compute-class check admits it like an honest worker.
-	_, m, canary, err := joinAsWorker(ctx, request, subj, h.id)
+	_, m, canary, err := cl.join()
 	if err != nil {
 		return err
 	}
 	joined <- struct{}{}
-	go func() { // heartbeats well within the job's 2s heartbeat timeout
-		t := time.NewTicker(400 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				nc.Send(subj.Heartbeat, &wire.Heartbeat{Worker: h.id}) //nolint:errcheck // best effort, like an attacker
-			}
-		}
-	}()
+	cl.heartbeat()
 	// Ask again at once after a lease, and after a Wait ignore its
 	// RetryAfter but for a short pause; bounded by ctx, which the test
 	// cancels when the job ends, and by a count.
 	for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-		reply, err := request(subj.Work, &wire.WorkRequest{Worker: h.id, Canary: canary, Class: m.Class()})
+		reply, err := cl.request(cl.subj.Work, &wire.WorkRequest{Worker: h.id, Canary: canary, Class: m.Class()})
 		if err != nil {
 			time.Sleep(50 * time.Millisecond)
 			continue
