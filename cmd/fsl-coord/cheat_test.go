@@ -28,7 +28,7 @@ import (
 // wrong.
 type cheater struct {
 	id     string
-	honest int64 // results sent right before it starts cheating
+	honest atomic.Int64 // results sent right before it starts cheating
 	sent   atomic.Int64
 	banned atomic.Bool
 }
@@ -76,7 +76,7 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 			if err != nil {
 				return err
 			}
-			if c.sent.Load() >= c.honest {
+			if c.sent.Load() >= c.honest.Load() {
 				for j := range res.Grads {
 					res.Grads[j] *= 1.01
 				}
@@ -96,8 +96,8 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 }
 
 // TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients runs the e2e job
-// with two honest worker processes and a cheater that sends 6 right results
-// and then ×1.01 gradients; it joins at step 9 (with verify 0: first). With verify 0.2 the
+// with two honest worker processes and a cheater that sends right results
+// while alone (up to 6) and then ×1.01 gradients; it joins at step 9 (with verify 0: first). With verify 0.2 the
 // cheater is caught, banned, and the job rolls back to a checkpoint before
 // its first result taken unchecked (the checkpoint of step 8 or later),
 // recomputes from there and ends with bench train's parameters; with
@@ -137,9 +137,10 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 			if s.Counters.Bans != 1 || s.Counters.Mismatches < 1 || s.Counters.Checks < 1 || !c.banned.Load() {
 				t.Errorf("cheater not caught: counters %+v, told it is banned %v", s.Counters, c.banned.Load())
 			}
-			// The cheater's 6 right results while alone, each verified
-			// with probability 0.2: at least one was taken unchecked but
-			// with probability 0.2^6.
+			// The cheater's right results while alone: it computed every
+			// shard of the step the honest workers had not, and the
+			// unverified ones among them (each is verified with
+			// probability 0.2) were taken unchecked.
 			if s.Counters.Rollbacks != 1 || s.Counters.StepsRolledBack < 1 {
 				t.Errorf("rollbacks %d over %d steps, want one", s.Counters.Rollbacks, s.Counters.StepsRolledBack)
 			}
@@ -204,7 +205,8 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	c := &cheater{id: "cheater", honest: 6}
+	c := &cheater{id: "cheater"}
+	c.honest.Store(6)
 	joined := make(chan struct{}, 1)
 	wg.Add(1)
 	go func() {
@@ -219,14 +221,17 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 	case <-time.After(30 * time.Second):
 		t.Fatal("the cheater did not join within 30s")
 	}
-	alone := c.honest + 4 // wrong results taken, without verification
-	if ws != nil {
-		alone = c.honest // right results, some taken unchecked
-	}
-	for deadline := time.Now().Add(time.Minute); c.sent.Load() < alone; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the cheater alone sent %d results in a minute", c.sent.Load())
-		}
+	if ws == nil {
+		// Without verification the cheater alone computes every shard:
+		// wait for 4 wrong results.
+		waitSent(t, c, c.honest.Load()+4, false)
+	} else {
+		// Alone, the cheater can settle only the unverified shards of
+		// the step (a verified one needs a second worker): it sends 6
+		// right results or stalls at the end of the step, whichever is
+		// first, and cheats from then on, when the honest workers are
+		// back to check it.
+		c.honest.Store(waitSent(t, c, c.honest.Load(), true))
 	}
 	if ws == nil {
 		ws = workers(t, url, 2)
@@ -242,4 +247,25 @@ func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, strin
 		w.wait(t, 30*time.Second)
 	}
 	return readSummary(t, filepath.Join(dir, "summary.json")), c, co.out.String(), dir
+}
+
+// waitSent waits up to a minute until the cheater has sent n results and
+// returns how many it sent. With stall, it also returns once the cheater
+// has sent at least one and then none for 5 s.
+func waitSent(t *testing.T, c *cheater, n int64, stall bool) int64 {
+	t.Helper()
+	last, since := c.sent.Load(), time.Now()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		sent := c.sent.Load()
+		if sent >= n || (stall && sent > 0 && sent == last && time.Since(since) > 5*time.Second) {
+			t.Logf("the cheater alone sent %d results", sent)
+			return sent
+		}
+		if sent != last {
+			last, since = sent, time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cheater alone sent %d results in a minute, want %d", sent, n)
+		}
+	}
 }
