@@ -27,6 +27,9 @@ const (
 //	jobs/<id>/history/<step u64 BE> one applied step (see history.go); the
 //	                    bucket appears with the first record, and older
 //	                    builds ignore it
+//	queue/<id>          a serving coordinator's queue entry of job id:
+//	                    u8 version | u32 CRC-32C | the coordinator's JSON
+//	                    (see queue.go); older builds ignore the bucket
 var (
 	bucketMeta  = []byte("meta")
 	bucketJobs  = []byte("jobs")

@@ -41,7 +41,9 @@ var Roles = []Role{RoleCoordinator, RoleWorker, RoleReader}
 const inboxes = "_INBOX.>"
 
 // Permissions returns the subjects a role may publish to and subscribe to,
-// for every job (subjects fsl.<job>.*; see NewSubjects).
+// for every job (subjects fsl.<job>.*; see NewSubjects) and a serving
+// coordinator (ServeSubjects: a worker may ask for an assignment, a reader
+// may list jobs; only the coordinator role changes the queue).
 func (r Role) Permissions() (publish, subscribe []string, err error) {
 	job := func(names ...string) []string {
 		out := make([]string, len(names))
@@ -54,9 +56,9 @@ func (r Role) Permissions() (publish, subscribe []string, err error) {
 	case RoleCoordinator:
 		return []string{">"}, []string{">"}, nil
 	case RoleWorker:
-		return job("join", "work", "result", "params", "hb"), append(job("ctl"), inboxes), nil
+		return append(job("join", "work", "result", "params", "hb"), Serve.Assign), append(job("ctl"), inboxes), nil
 	case RoleReader:
-		return job("status", "ckpt"), []string{inboxes}, nil
+		return append(job("status", "ckpt"), Serve.Jobs), []string{inboxes}, nil
 	}
 	return nil, nil, fmt.Errorf("wire: role %q: want coordinator, worker or reader", r)
 }

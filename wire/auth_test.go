@@ -120,6 +120,13 @@ func TestRolesAreEnforcedByTheServer(t *testing.T) {
 		{RoleReader, subj.Result, false},
 		{RoleReader, subj.Work, false},
 		{RoleCoordinator, subj.Ctl, true},
+		{RoleWorker, Serve.Assign, true},
+		{RoleWorker, Serve.Jobs, false},
+		{RoleWorker, Serve.Admin, false},
+		{RoleReader, Serve.Jobs, true},
+		{RoleReader, Serve.Assign, false},
+		{RoleReader, Serve.Admin, false},
+		{RoleCoordinator, Serve.Admin, true},
 	} {
 		if got := delivered(t, coord, conns[c.role], c.subject); got != c.want {
 			t.Errorf("%s publishing on %s: delivered %v, want %v", c.role, c.subject, got, c.want)

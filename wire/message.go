@@ -39,6 +39,7 @@ const (
 	TypeCheckpointRequest
 	TypeCheckpoint
 	TypeError
+	TypeCommand
 	typeEnd // one past the last valid type
 )
 
@@ -59,6 +60,7 @@ var typeNames = [...]string{
 	TypeCheckpointRequest: "checkpoint-request",
 	TypeCheckpoint:        "checkpoint",
 	TypeError:             "error",
+	TypeCommand:           "command",
 }
 
 // String names the type for errors and logs.
@@ -115,6 +117,8 @@ func newMessage(t Type) Message {
 		return new(Checkpoint)
 	case TypeError:
 		return new(Error)
+	case TypeCommand:
+		return new(Command)
 	}
 	return nil
 }

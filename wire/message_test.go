@@ -41,6 +41,7 @@ func sampleMessages() []Message {
 		&Status{Body: []byte(`{"step":41}`)},
 		&CheckpointRequest{Which: "best"},
 		&Checkpoint{Step: 40, Body: []byte{1, 2, 3, 4, 5}},
+		&Command{Body: []byte(`{"op":"assign","worker":"w-1"}`)},
 		&Error{Code: CodeStaleVersion, Text: "version 39 superseded by 41"},
 	}
 }

@@ -65,3 +65,21 @@ func (m *Checkpoint) decode(d *decoder) {
 	m.Step = d.U64("step")
 	m.Body = d.bytes("body")
 }
+
+// Command is a request to a serving coordinator (fsl-coord serve) on one of
+// the ServeSubjects: an assignment asked for by a pool worker, or a query
+// or change of its job queue. Its body is in an encoding the coordinator
+// and its clients agree on (JSON); opaque to wire. The reply is a Status
+// (its body likewise), a Wait, or an Error.
+type Command struct {
+	Body []byte
+}
+
+// Type implements Message.
+func (*Command) Type() Type { return TypeCommand }
+
+func (m *Command) sizeHint() int { return 4 + len(m.Body) }
+
+func (m *Command) encode(e *encoder) { e.bytes("body", m.Body) }
+
+func (m *Command) decode(d *decoder) { m.Body = d.bytes("body") }

@@ -75,3 +75,25 @@ func ValidateJob(job string) error {
 	}
 	return nil
 }
+
+// ServeSubjects are the subjects of a serving coordinator (fsl-coord serve),
+// shared by all its jobs. Their second token, "$serve", cannot be a job ID,
+// so they never collide with a job's subjects.
+type ServeSubjects struct {
+	// Assign: a worker not pinned to a job asks which job to work for
+	// (request Command, reply Status naming the job, or Wait).
+	Assign string
+	// Jobs: readers list and show the queue's jobs and their results
+	// (request Command, reply Status).
+	Jobs string
+	// Admin: submit, cancel, pause, resume and remove jobs (request
+	// Command, reply Status); the coordinator role only.
+	Admin string
+}
+
+// Serve is the one set of ServeSubjects.
+var Serve = ServeSubjects{
+	Assign: SubjectPrefix + ".$serve.assign",
+	Jobs:   SubjectPrefix + ".$serve.jobs",
+	Admin:  SubjectPrefix + ".$serve.admin",
+}
