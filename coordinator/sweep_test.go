@@ -288,3 +288,27 @@ func TestExpandSweepNamesTheBaseIDWhenItNamesNoJobs(t *testing.T) {
 		t.Fatalf("ExpandSweep of base ID %q = %v, want an error naming --name", base.ID, err)
 	}
 }
+
+// FuzzParseSet checks that no --set panics, and that every value of one
+// that parses sets its field and reads back through SpecField.
+func FuzzParseSet(f *testing.F) {
+	for _, s := range []string{"optimizer.lr=1e-3,5e-4", "steps=1e4", "seed=18446744073709551615", "lease_timeout=30s",
+		"optimizer.=1", "a..b=2", "=", ",=,", "rotations=TRUE", "steps=9223372036854775807,-1e300"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		set, err := ParseSet(expr)
+		if err != nil {
+			return
+		}
+		for _, v := range set.Values {
+			s, err := WithField(DefaultSpec(), set.Key, v)
+			if err != nil {
+				t.Fatalf("ParseSet(%q) accepted %q, which WithField rejects: %v", expr, v, err)
+			}
+			if _, err := SpecField(s, set.Key); err != nil {
+				t.Fatalf("SpecField(%s) after ParseSet(%q): %v", set.Key, expr, err)
+			}
+		}
+	})
+}
