@@ -450,12 +450,9 @@ func diffFields(out *[]SpecChange, prefix string, a, b reflect.Value) {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name := yamlName(f)
 		if name == "-" {
 			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		path := prefix + name
 		va, vb := a.Field(i), b.Field(i)
