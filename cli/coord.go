@@ -28,6 +28,10 @@ func NewCoordApp() *cli.App {
 		Commands: []*cli.Command{
 			// Each subcommand lives in its own file of this package.
 			startCommand(),
+			serveCommand(),
+			submitCommand(),
+			jobsCommand(),
+			resultsCommand(),
 			statusCommand(),
 			benchCommand(),
 			checkpointsCommand(),

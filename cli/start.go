@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -239,31 +240,21 @@ func runStart(c *cli.Context) error {
 		return err
 	}
 
-	auth, err := startAuth(c)
+	tr, err := openTransport(c, "fsl-coord "+spec.ID, tlsCfg, log)
 	if err != nil {
 		return err
 	}
-	var inProc *wire.Server // the embedded server, reached in memory
-	clientTLS := tlsCfg
-	if url == "" {
-		// The server logs a client's permission violations (a worker
-		// publishing a control message) into the coordinator's log.
-		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: token,
-			Users: auth.users, TLS: tlsCfg, Logger: log})
-		if err != nil {
-			return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
-		}
-		defer srv.Shutdown()
-		// in memory there is no TLS to do: the server's config is not a client's
-		url, inProc, clientTLS = srv.ClientURL(), srv, nil
+	defer tr.close()
+	url, nc := tr.url, tr.nc
+	if tr.embedded {
 		fmt.Fprintf(out, "embedded NATS at %s\n", url)
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + spec.ID, Token: token, CredsFile: c.String("creds"), NKeyFile: auth.coordKey,
-		TLS: clientTLS, Logger: log, InProcess: inProc})
+	// A worker started without --job asks which job to work for: this one.
+	assign, err := coordinator.AssignOne(nc, spec.ID, log)
 	if err != nil {
-		return fmt.Errorf("--nats %s: %w", url, err)
+		return err
 	}
-	defer nc.Close()
+	defer assign.Unsubscribe() //nolint:errcheck // shutting down
 
 	driverDone := make(chan struct{})
 	var wg sync.WaitGroup
@@ -274,7 +265,7 @@ func runStart(c *cli.Context) error {
 		if threads < 1 {
 			threads = runtime.GOMAXPROCS(0)
 		}
-		conn := wire.ConnectOptions{Token: token, NKeyFile: auth.workKey, TLS: clientTLS, Logger: log, InProcess: inProc}
+		conn := tr.workerConn(c, log)
 		if err := startLocalWorkers(wctx, &wg, n, threads, spec.ID, url, conn); err != nil {
 			return err
 		}
@@ -455,4 +446,58 @@ func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, 
 		}(i, nc)
 	}
 	return nil
+}
+
+// transport is a coordinator's NATS: the embedded server (unless --nats)
+// and the coordinator's connection to it.
+type transport struct {
+	url       string
+	nc        *wire.Conn
+	inProc    *wire.Server // the embedded server, reached in memory; nil with --nats
+	clientTLS *tls.Config  // what clients of url present (nil in memory)
+	auth      roleAuth
+	embedded  bool
+	srv       *wire.Server
+}
+
+// openTransport starts the embedded NATS server unless --nats names one
+// (--listen, --token, --auth, TLS) and connects to it as name.
+func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Logger) (*transport, error) {
+	t := &transport{url: c.String("nats"), clientTLS: tlsCfg}
+	var err error
+	if t.auth, err = startAuth(c); err != nil {
+		return nil, err
+	}
+	if t.url == "" {
+		// The server logs a client's permission violations (a worker
+		// publishing a control message) into the coordinator's log.
+		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: c.String("token"),
+			Users: t.auth.users, TLS: tlsCfg, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w", c.String("listen"), err)
+		}
+		// in memory there is no TLS to do: the server's config is not a client's
+		t.url, t.inProc, t.clientTLS, t.embedded, t.srv = srv.ClientURL(), srv, nil, true, srv
+	}
+	t.nc, err = wire.Connect(t.url, wire.ConnectOptions{Name: name, Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: t.auth.coordKey,
+		TLS: t.clientTLS, Logger: log, InProcess: t.inProc})
+	if err != nil {
+		if t.srv != nil {
+			t.srv.Shutdown()
+		}
+		return nil, fmt.Errorf("--nats %s: %w", t.url, err)
+	}
+	return t, nil
+}
+
+// workerConn is how this process's local workers connect.
+func (t *transport) workerConn(c *cli.Context, log *slog.Logger) wire.ConnectOptions {
+	return wire.ConnectOptions{Token: c.String("token"), NKeyFile: t.auth.workKey, TLS: t.clientTLS, Logger: log, InProcess: t.inProc}
+}
+
+func (t *transport) close() {
+	t.nc.Close()
+	if t.srv != nil {
+		t.srv.Shutdown()
+	}
 }

@@ -301,7 +301,7 @@ func (m *Monitor) Handler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	guarded := requireBearer(m.opts.token, mux)
+	guarded := RequireBearer(m.opts.token, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/metrics", "/healthz", "/readyz":
@@ -312,9 +312,9 @@ func (m *Monitor) Handler() http.Handler {
 	})
 }
 
-// requireBearer answers 401 to requests without "Authorization: Bearer
+// RequireBearer answers 401 to requests without "Authorization: Bearer
 // token"; an empty token lets every request through.
-func requireBearer(token string, h http.Handler) http.Handler {
+func RequireBearer(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}

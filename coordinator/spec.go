@@ -100,6 +100,43 @@ type JobSpec struct {
 	// checkpoint is the one to use. 0 (default): train all the steps. A job
 	// that stopped early stays stopped when rerun.
 	Patience int `yaml:"patience" json:"patience,omitempty"`
+	// Eval is the evaluation a serving coordinator (fsl-coord serve) runs
+	// when the job ends, whose figures `fsl-coord results` tabulates; it
+	// changes no parameter. Zero fields take EvalSpec.WithDefaults's.
+	Eval EvalSpec `yaml:"eval" json:"eval,omitzero"`
+}
+
+// EvalSpec is the eval: block of a job: random episodes on the test split
+// (TestSplit), one protocol per way × shot.
+type EvalSpec struct {
+	// Way and Shot list the protocols' ways and shots (default [5], [1]).
+	Way  []int `yaml:"way" json:"way,omitempty"`
+	Shot []int `yaml:"shot" json:"shot,omitempty"`
+	// Query images per class (default 15), Episodes per protocol (default
+	// 200) and the episodes' Seed (default 1).
+	Query    int    `yaml:"query" json:"query,omitempty"`
+	Episodes int    `yaml:"episodes" json:"episodes,omitempty"`
+	Seed     uint64 `yaml:"seed" json:"seed,omitempty"`
+}
+
+// WithDefaults returns e with zero fields set to their defaults.
+func (e EvalSpec) WithDefaults() EvalSpec {
+	if len(e.Way) == 0 {
+		e.Way = []int{5}
+	}
+	if len(e.Shot) == 0 {
+		e.Shot = []int{1}
+	}
+	if e.Query == 0 {
+		e.Query = 15
+	}
+	if e.Episodes == 0 {
+		e.Episodes = 200
+	}
+	if e.Seed == 0 {
+		e.Seed = 1
+	}
+	return e
 }
 
 // TripletSpec is the triplet: block of a job.
@@ -315,6 +352,16 @@ func (s JobSpec) Validate() error {
 	if _, err := model.New(s.ModelConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
 	}
+	for _, v := range [][]int{s.Eval.Way, s.Eval.Shot} {
+		for _, n := range v {
+			if n < 1 {
+				errs = append(errs, fmt.Errorf("job %q: eval.way and eval.shot %v, want each ≥ 1", s.ID, v))
+			}
+		}
+	}
+	if s.Eval.Query < 0 || s.Eval.Episodes < 0 {
+		errs = append(errs, fmt.Errorf("job %q: eval.query %d and eval.episodes %d must not be negative", s.ID, s.Eval.Query, s.Eval.Episodes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -492,7 +539,7 @@ func CheckResume(db string, old, new JobSpec) error {
 	}
 	var lines []string
 	for _, c := range DiffSpecs(old, new) {
-		if c.Field != "steps" && c.Field != "verify" && c.Field != "test_split" && c.Field != "patience" {
+		if c.Field != "steps" && c.Field != "verify" && c.Field != "test_split" && c.Field != "patience" && !strings.HasPrefix(c.Field, "eval.") {
 			lines = append(lines, "  "+c.String())
 		}
 	}

@@ -18,9 +18,14 @@ import (
 )
 
 // Config says where a worker finds its job and how it computes. The zero
-// value (plus Conn or NATS) joins job "fsl" on the CPU.
+// value (plus Conn or NATS) works on the CPU for whatever jobs a serving
+// coordinator assigns it.
 type Config struct {
-	// Job is the job ID to work for (default "fsl").
+	// Job pins the worker to one job ID. Empty: the worker asks the
+	// coordinator which job to work for (wire.ServeSubjects.Assign), works
+	// for it for the assignment's time or until it ends, and asks again
+	// (a pool worker); a coordinator of one job (fsl-coord start) assigns
+	// its job.
 	Job string
 	// Conn is an open connection to use; when nil, Run connects to NATS
 	// with Connect.
@@ -81,6 +86,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return Stats{}, err
 	}
 	defer w.close()
+	if cfg.Job == "" {
+		return w.runPool(ctx)
+	}
 	return w.run(ctx)
 }
 
@@ -107,6 +115,12 @@ type loop struct {
 	beating bool // the heartbeat goroutine runs
 	joined  bool // a coordinator of the job has answered a join
 
+	// pool is the state a pool worker keeps across its jobs; nil for a
+	// worker pinned to one job. until ends the current assignment (zero:
+	// none).
+	pool  *pool
+	until time.Time
+
 	mu     sync.Mutex
 	busy   *wire.Lease             // lease in hand, for heartbeats
 	epoch  uint64                  // the coordinator process last heard from (JoinAck, CtlHello)
@@ -117,9 +131,6 @@ type loop struct {
 }
 
 func newLoop(cfg Config) (*loop, error) {
-	if cfg.Job == "" {
-		cfg.Job = "fsl"
-	}
 	if cfg.Threads < 1 {
 		cfg.Threads = 1
 	}
@@ -142,9 +153,12 @@ func newLoop(cfg Config) (*loop, error) {
 	if _, err := model.New(model.Config{}, mopts...); err != nil {
 		return nil, err
 	}
-	subj, err := wire.NewSubjects(cfg.Job)
-	if err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
+	var subj wire.Subjects
+	if cfg.Job != "" {
+		var err error
+		if subj, err = wire.NewSubjects(cfg.Job); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
 	}
 	var raw [6]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -152,6 +166,9 @@ func newLoop(cfg Config) (*loop, error) {
 	}
 	w := &loop{cfg: cfg, subj: subj, id: cfg.Name + "-" + hex.EncodeToString(raw[:]), drain: make(chan struct{})}
 	w.log = cfg.Logger.With("worker", w.id, "job", cfg.Job)
+	if cfg.Job == "" {
+		w.log = cfg.Logger.With("worker", w.id)
+	}
 	cfg.Metrics.identify(cfg.Job, w.id)
 	w.nc = cfg.Conn
 	if w.nc == nil {
@@ -161,6 +178,7 @@ func newLoop(cfg Config) (*loop, error) {
 		}
 		opts.RetryOnFailedConnect = true
 		opts.Logger = cfg.Logger
+		var err error
 		if w.nc, err = wire.Connect(cfg.NATS, opts); err != nil {
 			return nil, fmt.Errorf("worker: connect to %s: %w", cfg.NATS, err)
 		}
@@ -290,6 +308,14 @@ func (w *loop) join(ctx context.Context) error {
 		if errors.Is(err, wire.ErrBanned) {
 			return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 		}
+		if w.pool != nil && (errors.Is(err, wire.ErrNoResponders) || w.over()) {
+			return errSessionOver // the job is gone, or the assignment ended first
+		}
+		if w.pool == nil && errors.Is(err, wire.ErrNoResponders) && (attempt == 1 || attempt%20 == 0) {
+			if err := w.known(); err != nil {
+				return err
+			}
+		}
 		if err := w.gaveUp(err); err != nil {
 			return err
 		}
@@ -301,6 +327,20 @@ func (w *loop) join(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// known asks whether a coordinator on the server knows the worker's job
+// (it may be queued, not yet running): an error when one answers that it
+// does not, nil when it does or none answers.
+func (w *loop) known() error {
+	cmd, err := wire.NewCommand(wire.AssignRequest{Op: "assign", Worker: w.id, Job: w.cfg.Job})
+	if err != nil {
+		return err
+	}
+	if _, err := w.request(wire.Serve.Assign, cmd); errors.Is(err, wire.ErrNotFound) {
+		return fmt.Errorf("worker: --job %q: %w", w.cfg.Job, err)
+	}
+	return nil
 }
 
 func (w *loop) build(ack *wire.JoinAck) error {
@@ -321,6 +361,16 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if w.m != nil && w.m.Config() == mc {
 		return nil // rejoined a restarted coordinator of the same job
 	}
+	if pm, ok := w.pool.model(mc); ok { // a pool worker's model of an earlier job
+		if h := pm.m.Layout().Hash(); h != ack.LayoutHash {
+			return fmt.Errorf("worker: join job %q: this build lays the model out with hash %016x, the coordinator with %016x (mismatched versions?)", w.cfg.Job, h, ack.LayoutHash)
+		}
+		w.m, w.layout, w.canary, w.class, w.joined = pm.m, ack.LayoutHash, pm.canary, pm.class, true
+		w.log.Debug("joined", "class", w.class)
+		w.startHeartbeat(ack.HeartbeatEvery)
+		return nil
+	}
+	w.have = false // parameters of another model
 	m, err := model.New(mc, w.mopts...)
 	if err != nil {
 		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
@@ -332,7 +382,10 @@ func (w *loop) build(ack *wire.JoinAck) error {
 	if err != nil {
 		return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 	}
-	w.m, w.layout, w.have, w.canary, w.class, w.joined = m, ack.LayoutHash, false, canary, m.Class(), true
+	w.m, w.layout, w.canary, w.class, w.joined = m, ack.LayoutHash, canary, m.Class(), true
+	if w.pool != nil {
+		w.pool.models[mc] = pooledModel{m: m, canary: canary, class: w.class}
+	}
 	w.cfg.Metrics.setClass(w.class)
 	w.log.Info("joined", "params", m.NumParams(), "lease_timeout", ack.LeaseTimeout, "class", w.class, "canary", canary[:12])
 	w.startHeartbeat(ack.HeartbeatEvery)
@@ -385,6 +438,9 @@ func (w *loop) watchCtl() (*wire.Subscription, error) {
 			return
 		}
 		w.log.Info("control message", "kind", c.Kind, "reason", c.Reason)
+		if w.pool != nil && c.Kind == wire.CtlDrain {
+			w.pool.drained.Store(true) // the worker, not only its session, stops
+		}
 		w.once.Do(func() { close(w.drain) })
 	}, wire.SubscribeOptions{Logger: w.log})
 }
@@ -400,13 +456,13 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 	w.heard = time.Now()
 	w.mu.Unlock()
 	if err := w.join(ctx); err != nil {
-		if w.stopping(ctx) {
+		if w.stopping(ctx) || errors.Is(err, errSessionOver) {
 			return w.stats, nil
 		}
 		return w.stats, err
 	}
 	backoff := 100 * time.Millisecond
-	for !w.stopping(ctx) {
+	for !w.stopping(ctx) && !w.over() {
 		w.cfg.Metrics.requested()
 		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
 		if errors.Is(err, errNewCoordinator) {
@@ -418,6 +474,9 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		if err != nil {
 			w.cfg.Metrics.requestFailed()
 			w.log.Debug("work request", "err", err)
+			if w.pool != nil && errors.Is(err, wire.ErrNoResponders) {
+				return w.stats, nil // the job stopped (paused, cancelled): ask for another
+			}
 			if err := w.gaveUp(err); err != nil {
 				return w.stats, err
 			}
@@ -438,6 +497,9 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 			}
 		case *wire.Wait:
 			w.cfg.Metrics.waited()
+			if w.pool != nil {
+				return w.stats, nil // nothing here now: perhaps elsewhere
+			}
 			if !w.pause(ctx, r.RetryAfter) {
 				return w.stats, nil
 			}
