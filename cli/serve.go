@@ -52,8 +52,8 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation of a job with eval_every"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			logFormatFlag(),
-			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the jobs page, each job's dashboard (/jobs/ID/), /jobs (JSON) and /healthz on this address (\"\": off)"},
-			httpTokenFlag("bearer token the HTTP server requires on all but /healthz"),
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the jobs page, each job's dashboard (/jobs/ID/), /jobs (JSON), /healthz and /readyz on this address (\"\": off)"},
+			httpTokenFlag("bearer token the HTTP server requires on all but /healthz and /readyz"),
 			insecureFlag(),
 		}, tlsStartFlags()...),
 		Action: runServe,
@@ -235,11 +235,13 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.running{color:#0a0}.fai
 <p><a href="jobs">/jobs</a> (JSON) · fsl-coord jobs ls · fsl-coord results</p></body></html>
 `))
 
-// handler serves /, /jobs (JSON), /jobs/ID/... (that job's dashboard) and
-// /healthz.
+// handler serves /, /jobs (JSON), /jobs/ID/... (that job's dashboard),
+// /healthz and /readyz (open: the probes).
 func (p *jobPages) handler(srv *coordinator.Server, token string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	ok := func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }
+	mux.HandleFunc("GET /healthz", ok)
+	mux.HandleFunc("GET /readyz", ok) // the queue is loaded before the HTTP server starts
 	auth := http.NewServeMux()
 	auth.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		jobs := srv.Jobs()
