@@ -21,12 +21,12 @@ func workerFlags() []cli.Flag {
 		tokenFlag("shared token of the NATS server"),
 		credsFlag(),
 		nkeyFlag(wire.RoleWorker),
-		jobFlag("fsl", "job ID to work for"),
+		jobFlag("", "work only for this job ID; without it, for whatever job the coordinator assigns (fsl-coord serve's queue, or start's one job)"),
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.DurationFlag{Name: "give-up-after", Value: worker.DefaultGiveUpAfter,
-			Usage: "exit non-zero when no coordinator of --job has answered for this long (a mistyped --job, or a coordinator gone for good); 0: wait forever"},
+			Usage: "exit 3 when no coordinator (of --job) has answered for this long (a mistyped --job, or a coordinator gone for good); 0: wait forever"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		logFormatFlag(),
 		versionFlag,
@@ -46,10 +46,13 @@ func NewWorkerApp() *cli.App {
 		Name:  "fsl-worker",
 		Usage: "compute gradients for an fsl coordinator",
 		Description: "Joins the job on --nats, pulls shards, computes their gradients and replies, until the job is done\n" +
-			"(exit 0). Reconnects while the coordinator or NATS is away, and exits 3 saying so when no coordinator\n" +
-			"of the job has answered for --give-up-after. On SIGTERM it finishes the shard in hand, sends it, and exits 0.\n\n" +
+			"(exit 0). Without --job it asks the coordinator which job to work for: fsl-coord start's one job (exit 0\n" +
+			"when it is done), or whatever fsl-coord serve's queue needs, job after job. Reconnects while the\n" +
+			"coordinator or NATS is away, and exits 3 saying so when no coordinator has answered for\n" +
+			"--give-up-after. On SIGTERM it finishes the shard in hand, sends it, and exits 0.\n\n" +
 			"Examples:\n" +
-			"   fsl-worker --nats nats://coord:4222 --token \"$T\" --job omni\n" +
+			"   fsl-worker --nats nats://coord:4222 --token \"$T\"             # any job of the coordinator\n" +
+			"   fsl-worker --nats nats://coord:4222 --token \"$T\" --job omni   # only job omni\n" +
 			"   fsl-worker --nats nats://coord:4222 --nkey auth/worker.nk --threads 4\n" +
 			"   FSL_NATS=nats://coord:4222 FSL_TOKEN=$T FSL_JOB=omni fsl-worker --gpu 0   # a CUDA build",
 		EnableBashCompletion: true,

@@ -457,6 +457,24 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 					d.log.Error("checkpoint on shutdown", "err", err)
 				}
 			}
+			// Requests held or still queued are answered, not left to time
+			// out: a worker asks again (nobody answers, so a pool worker
+			// takes another job at once; a pinned one waits for the job to
+			// come back). No new ones come once the subscriptions are gone.
+			for _, s := range subs {
+				s.Unsubscribe() //nolint:errcheck // shutting down
+			}
+			subs = nil
+			stopped := &wire.Wait{RetryAfter: DefaultRetryAfter, Reason: "the job stopped"}
+			for _, p := range d.parked {
+				d.reply(p.reply, stopped)
+			}
+			d.parked = nil
+			for len(d.events) > 0 {
+				if ev := <-d.events; ev.reply != "" {
+					d.reply(ev.reply, stopped)
+				}
+			}
 			return d.summary(), ctx.Err()
 		}
 	}

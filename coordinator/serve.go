@@ -355,8 +355,8 @@ func (s *Server) handleAssign(m wire.Message) wire.Message {
 			continue
 		}
 		st := j.driver.Status()
-		if st.Done {
-			continue
+		if st.Done || st.Step >= st.Steps {
+			continue // ending: its last step is applied
 		}
 		limit := j.Spec.Shards
 		if j.Spec.Verify > 0 {
