@@ -38,7 +38,7 @@ func TestPickFollowsPriorityThenShareThenAge(t *testing.T) {
 // quanta over time.
 func TestPickRotatesTheOddWorker(t *testing.T) {
 	jobs := []string{"a", "b", "c"}
-	on := map[string]string{}   // worker → job
+	on := map[string]string{}  // worker → job
 	quanta := map[string]int{} // job → quanta served (its applied shards)
 	for round := 0; round < 300; round++ {
 		w := string(rune('0' + round%4))
