@@ -378,6 +378,15 @@ func (r rendered) podTemplates() map[string]*corev1.PodTemplateSpec {
 	return out
 }
 
+// replicas is a StatefulSet's or Deployment's replicas, 1 when unset (the
+// API server's default).
+func replicas(n *int32) int32 {
+	if n == nil {
+		return 1
+	}
+	return *n
+}
+
 // pdbsSelecting are the build's disruption budgets that select the pods of
 // tmpl.
 func (r rendered) pdbsSelecting(tmpl *corev1.PodTemplateSpec) []*policyv1.PodDisruptionBudget {
@@ -541,7 +550,7 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 				}
 				// One writer of the store: a StatefulSet of one starts no
 				// second pod while the first may still run.
-				if n := r.statefulSets["fsl-coordinator"].Spec.Replicas; n == nil || *n != 1 {
+				if n := replicas(r.statefulSets["fsl-coordinator"].Spec.Replicas); n != 1 {
 					t.Errorf("coordinator replicas %v, want 1 (bbolt: one writer of the store)", n)
 				}
 			} else if got := flagValue(ca, "config"); got != "/etc/fsl/job.yaml" || !mountedFromConfigMap(ct, cc, got, r.configMaps) {
@@ -630,7 +639,7 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 					slices.ContainsFunc(wc.Env, func(e corev1.EnvVar) bool { return e.Name == "FSL_JOB" }) {
 					t.Errorf("pool workers %q with env FSL_JOB %q: want neither --job nor FSL_JOB", wa, envs[workers]["FSL_JOB"])
 				}
-				if n := r.deployments["fsl-worker"].Spec.Replicas; n == nil || *n < 2 {
+				if n := replicas(r.deployments["fsl-worker"].Spec.Replicas); n < 2 {
 					t.Errorf("worker Deployment replicas %v, want N >= 2", n)
 				}
 				if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d != 0 {
