@@ -1033,58 +1033,121 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
+// composeFiles are the compose files at the repository root, and whether
+// each is the serve layout (fsl-coord serve and pool workers) rather than
+// one job.
+var composeFiles = []struct {
+	file  string
+	serve bool
+}{
+	{"docker-compose.yml", false},
+	{"docker-compose.serve.yml", true},
+}
+
+// composeRun matches the `docker compose [-f FILE] run --rm [-T] SERVICE
+// ARGS` commands a compose file's comments document, up to a redirection
+// or comment.
+var composeRun = regexp.MustCompile(`(?m)^#.*\bdocker compose (?:-f (\S+) )?run --rm (?:-T )?([\w-]+) ([^<#\n]*)`)
+
 func TestComposeCommandsUseOurFlags(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cf composeFile
-	if err := yaml.Unmarshal(b, &cf); err != nil {
-		t.Fatalf("docker-compose.yml (commands must be lists): %v", err)
-	}
 	df := parseDockerfile(t, filepath.Join(repoRoot, "Dockerfile"))
-	coord, ok := cf.Services["coordinator"]
-	worker, ok2 := cf.Services["worker"]
-	if !ok || !ok2 {
-		t.Fatalf("services %v, want coordinator and worker", slices.Sorted(mapsKeys(cf.Services)))
-	}
-	for name, s := range cf.Services {
-		entry := s.Entrypoint
-		if entry == nil {
-			entry = df.entrypoint // the image's
-		}
-		if err := checkArgv(append(slices.Clone(entry), s.Command...)); err != nil {
-			t.Errorf("service %s: %v", name, err)
-		}
-		if hc := s.Healthcheck.Test; len(hc) > 1 {
-			if err := checkArgv(hc[1:]); err != nil {
-				t.Errorf("service %s healthcheck: %v", name, err)
+	for _, f := range composeFiles {
+		t.Run(f.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(repoRoot, f.file))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if s.Environment["FSL_TOKEN"] == "" {
-			t.Errorf("service %s has no FSL_TOKEN", name)
-		}
-		// No default secret: a token comes from the environment or compose
-		// refuses to start (${VAR:?message}).
-		for k, v := range s.Environment {
-			if strings.HasSuffix(k, "TOKEN") && !regexp.MustCompile(`^\$\{`+k+`:\?[^}]+\}$`).MatchString(v) {
-				t.Errorf("service %s: %s=%q, want ${%s:?message} (no default secret)", name, k, v, k)
+			var cf composeFile
+			if err := yaml.Unmarshal(b, &cf); err != nil {
+				t.Fatalf("%s (commands must be lists): %v", f.file, err)
 			}
-		}
-		if slices.Contains(s.Command, "--pprof") {
-			t.Errorf("service %s serves pprof: only when asked", name)
-		}
-	}
-	if worker.Deploy.Replicas != 2 {
-		t.Errorf("worker replicas %d, want 2", worker.Deploy.Replicas)
-	}
-	if got := flagValue(worker.Command, "job"); got != flagValue(coord.Command, "job") || got == "" {
-		t.Errorf("worker --job %q, coordinator --job %q", got, flagValue(coord.Command, "job"))
-	}
-	if got := flagValue(worker.Command, "nats"); got != "nats://coordinator:4222" || flagValue(coord.Command, "listen") != "0.0.0.0:4222" {
-		t.Errorf("worker --nats %q, coordinator --listen %q: workers must reach the embedded server", got, flagValue(coord.Command, "listen"))
-	}
-	if h := flagValue(coord.Command, "http"); !strings.HasSuffix(h, ":8080") || !slices.ContainsFunc(coord.Ports, func(p string) bool { return strings.HasPrefix(p, "8080:8080") }) {
-		t.Errorf("coordinator --http %q and ports %v: the dashboard must be published", h, coord.Ports)
+			coord, ok := cf.Services["coordinator"]
+			worker, ok2 := cf.Services["worker"]
+			if !ok || !ok2 {
+				t.Fatalf("services %v, want coordinator and worker", slices.Sorted(mapsKeys(cf.Services)))
+			}
+			entrypoint := func(name string) []string {
+				if e := cf.Services[name].Entrypoint; e != nil {
+					return e
+				}
+				return df.entrypoint // the image's
+			}
+			for name, s := range cf.Services {
+				if err := checkArgv(append(slices.Clone(entrypoint(name)), s.Command...)); err != nil {
+					t.Errorf("service %s: %v", name, err)
+				}
+				if hc := s.Healthcheck.Test; len(hc) > 1 {
+					if err := checkArgv(hc[1:]); err != nil {
+						t.Errorf("service %s healthcheck: %v", name, err)
+					}
+				}
+				if s.Environment["FSL_TOKEN"] == "" {
+					t.Errorf("service %s has no FSL_TOKEN", name)
+				}
+				// No default secret: a token comes from the environment or
+				// compose refuses to start (${VAR:?message}).
+				for k, v := range s.Environment {
+					if strings.HasSuffix(k, "TOKEN") && !regexp.MustCompile(`^\$\{`+k+`:\?[^}]+\}$`).MatchString(v) {
+						t.Errorf("service %s: %s=%q, want ${%s:?message} (no default secret)", name, k, v, k)
+					}
+				}
+				if slices.Contains(s.Command, "--pprof") {
+					t.Errorf("service %s serves pprof: only when asked", name)
+				}
+			}
+			if worker.Deploy.Replicas != 2 {
+				t.Errorf("worker replicas %d, want 2", worker.Deploy.Replicas)
+			}
+			if f.serve {
+				// A queue: serve, and pool workers with no job of their own
+				// (--job reads FSL_JOB too) that wait for the coordinator
+				// however long it is away.
+				if len(coord.Command) == 0 || coord.Command[0] != "serve" {
+					t.Errorf("coordinator command %q, want serve", coord.Command)
+				}
+				if got := flagValue(worker.Command, "job"); got != "" || worker.Environment["FSL_JOB"] != "" {
+					t.Errorf("worker --job %q, FSL_JOB %q: want a pool worker (neither)", got, worker.Environment["FSL_JOB"])
+				}
+				if d, err := time.ParseDuration(flagValue(worker.Command, "give-up-after")); err != nil || d != 0 {
+					t.Errorf("worker --give-up-after %q: want 0 (restart would only start the wait again)", flagValue(worker.Command, "give-up-after"))
+				}
+			} else if got := flagValue(worker.Command, "job"); got != flagValue(coord.Command, "job") || got == "" {
+				t.Errorf("worker --job %q, coordinator --job %q", got, flagValue(coord.Command, "job"))
+			}
+			if got := flagValue(worker.Command, "nats"); got != "nats://coordinator:4222" || flagValue(coord.Command, "listen") != "0.0.0.0:4222" {
+				t.Errorf("worker --nats %q, coordinator --listen %q: workers must reach the embedded server", got, flagValue(coord.Command, "listen"))
+			}
+			if h := flagValue(coord.Command, "http"); !strings.HasSuffix(h, ":8080") || !slices.ContainsFunc(coord.Ports, func(p string) bool { return strings.HasPrefix(p, "8080:8080") }) {
+				t.Errorf("coordinator --http %q and ports %v: the dashboard must be published", h, coord.Ports)
+			}
+
+			// The commands its comments document run our binaries with
+			// flags they have, on this file's services (a command without
+			// -f would run docker-compose.yml's), and reach the
+			// coordinator where the workers do.
+			var submits int
+			for _, m := range composeRun.FindAllStringSubmatch(string(b), -1) {
+				file, service, args := m[1], m[2], strings.Fields(m[3])
+				if file != f.file && (file != "" || f.file != "docker-compose.yml") {
+					t.Errorf("documented %q: -f %q, want this file, %s", strings.TrimSpace(m[0]), file, f.file)
+				}
+				if _, ok := cf.Services[service]; !ok {
+					t.Errorf("documented %q: no service %q", strings.TrimSpace(m[0]), service)
+					continue
+				}
+				if err := checkArgv(append(slices.Clone(entrypoint(service)), args...)); err != nil {
+					t.Errorf("documented %q: %v", strings.TrimSpace(m[0]), err)
+				}
+				if nats := flagValue(args, "nats"); nats != "" && nats != flagValue(worker.Command, "nats") {
+					t.Errorf("documented %q: --nats %q, the workers' %q", strings.TrimSpace(m[0]), nats, flagValue(worker.Command, "nats"))
+				}
+				if len(args) > 0 && args[0] == "submit" {
+					submits++
+				}
+			}
+			if f.serve && submits == 0 {
+				t.Errorf("%s documents no run ... submit: how are jobs queued?", f.file)
+			}
+		})
 	}
 }
