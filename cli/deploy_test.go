@@ -93,6 +93,24 @@ func parseArgv(argv []string) (*flag.FlagSet, error) {
 	return set, nil
 }
 
+// isPoolWorker says why the fsl-worker command argv is not a pool worker
+// (nil when it is): the job it works for, as the real flags resolve it,
+// must be empty, so that it asks the coordinator for one.
+func isPoolWorker(argv []string) error {
+	set, err := parseArgv(argv)
+	if err != nil {
+		return err
+	}
+	f := set.Lookup("job")
+	if f == nil {
+		return fmt.Errorf("%q: fsl-worker has no --job", argv)
+	}
+	if job := f.Value.String(); job != "" {
+		return fmt.Errorf("%q works for job %q, not for the jobs a serving coordinator assigns (it needs an empty --job)", argv, job)
+	}
+	return nil
+}
+
 // flagValue returns the value of --name in args ("" when absent).
 func flagValue(args []string, name string) string {
 	for i, a := range args {
@@ -639,6 +657,9 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 					slices.ContainsFunc(wc.Env, func(e corev1.EnvVar) bool { return e.Name == "FSL_JOB" }) {
 					t.Errorf("pool workers %q with env FSL_JOB %q: want neither --job nor FSL_JOB", wa, envs[workers]["FSL_JOB"])
 				}
+				if err := isPoolWorker(wa); err != nil {
+					t.Errorf("%s: %v", workers, err)
+				}
 				if n := replicas(r.deployments["fsl-worker"].Spec.Replicas); n < 2 {
 					t.Errorf("worker Deployment replicas %v, want N >= 2", n)
 				}
@@ -1107,6 +1128,9 @@ func TestComposeCommandsUseOurFlags(t *testing.T) {
 				}
 				if got := flagValue(worker.Command, "job"); got != "" || worker.Environment["FSL_JOB"] != "" {
 					t.Errorf("worker --job %q, FSL_JOB %q: want a pool worker (neither)", got, worker.Environment["FSL_JOB"])
+				}
+				if err := isPoolWorker(append(slices.Clone(entrypoint("worker")), worker.Command...)); err != nil {
+					t.Errorf("worker: %v", err)
 				}
 				if d, err := time.ParseDuration(flagValue(worker.Command, "give-up-after")); err != nil || d != 0 {
 					t.Errorf("worker --give-up-after %q: want 0 (restart would only start the wait again)", flagValue(worker.Command, "give-up-after"))
