@@ -1175,3 +1175,35 @@ func TestComposeCommandsUseOurFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployReadmeCommandsUseOurFlags: the fsl-coord and fsl-worker
+// commands k8s/README.md shows, alone or after kubectl's "--", parse with
+// our flags.
+func TestDeployReadmeCommandsUseOurFlags(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "k8s", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := regexp.MustCompile(`^(?:kubectl .* -- |(?:[A-Z_]+=\S+ )*)(fsl-(?:coord|worker)\b.*)`)
+	var n int
+	inCode := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
+		}
+		m := ours.FindStringSubmatch(line)
+		if !inCode || m == nil {
+			continue
+		}
+		cmd, _, _ := strings.Cut(m[1], "#")
+		cmd, _, _ = strings.Cut(cmd, "<")
+		n++
+		if err := checkArgv(strings.Fields(cmd)); err != nil {
+			t.Errorf("k8s/README.md %q: %v", strings.TrimSpace(line), err)
+		}
+	}
+	if n < 5 {
+		t.Errorf("found %d fsl-coord or fsl-worker commands in k8s/README.md's code blocks, want the serve layout's", n)
+	}
+}
