@@ -20,6 +20,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -42,8 +43,17 @@ const repoRoot = ".."
 // flag definitions of our apps, without running any action: an unknown
 // binary, command or flag, a bad flag value or a stray argument fails it.
 func checkArgv(argv []string) error {
+	_, err := parseArgv(argv)
+	return err
+}
+
+// parseArgv is checkArgv, returning the command's parsed flags and
+// positional arguments. As Run does, it moves flags before positional
+// arguments (flagsFirst); only a command that documents arguments
+// (ArgsUsage) may have them.
+func parseArgv(argv []string) (*flag.FlagSet, error) {
 	if len(argv) == 0 {
-		return errors.New("empty command")
+		return nil, errors.New("empty command")
 	}
 	var app *cli.App
 	switch filepath.Base(argv[0]) {
@@ -52,33 +62,51 @@ func checkArgv(argv []string) error {
 	case "fsl-worker":
 		app = NewWorkerApp()
 	default:
-		return fmt.Errorf("%q is not one of our binaries (fsl-coord, fsl-worker)", argv[0])
+		return nil, fmt.Errorf("%q is not one of our binaries (fsl-coord, fsl-worker)", argv[0])
 	}
-	path, flags, cmds, args := app.Name, app.Flags, app.Commands, argv[1:]
-	hasAction := app.Action != nil
+	path, flags, cmds, args := app.Name, app.Flags, app.Commands, flagsFirst(app, argv)[1:]
+	hasAction, takesArgs := app.Action != nil, app.ArgsUsage != ""
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") && len(cmds) > 0 {
 		i := slices.IndexFunc(cmds, func(c *cli.Command) bool { return c.HasName(args[0]) })
 		if i < 0 {
-			return fmt.Errorf("%s has no command %q", path, args[0])
+			return nil, fmt.Errorf("%s has no command %q", path, args[0])
 		}
 		c := cmds[i]
-		path, flags, cmds, args, hasAction = path+" "+c.Name, c.Flags, c.Subcommands, args[1:], c.Action != nil
+		path, flags, cmds, args, hasAction, takesArgs = path+" "+c.Name, c.Flags, c.Subcommands, args[1:], c.Action != nil, c.ArgsUsage != ""
 	}
 	if !hasAction {
-		return fmt.Errorf("%q names no runnable command", strings.Join(argv, " "))
+		return nil, fmt.Errorf("%q names no runnable command", strings.Join(argv, " "))
 	}
 	set := flag.NewFlagSet(path, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	for _, f := range flags {
 		if err := f.Apply(set); err != nil {
-			return fmt.Errorf("%s: flag %v: %w", path, f.Names(), err)
+			return nil, fmt.Errorf("%s: flag %v: %w", path, f.Names(), err)
 		}
 	}
 	if err := set.Parse(args); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if set.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", path, set.Args())
+	if set.NArg() > 0 && !takesArgs {
+		return nil, fmt.Errorf("%s: unexpected arguments %q", path, set.Args())
+	}
+	return set, nil
+}
+
+// isPoolWorker says why the fsl-worker command argv is not a pool worker
+// (nil when it is): the job it works for, as the real flags resolve it,
+// must be empty, so that it asks the coordinator for one.
+func isPoolWorker(argv []string) error {
+	set, err := parseArgv(argv)
+	if err != nil {
+		return err
+	}
+	f := set.Lookup("job")
+	if f == nil {
+		return fmt.Errorf("%q: fsl-worker has no --job", argv)
+	}
+	if job := f.Value.String(); job != "" {
+		return fmt.Errorf("%q works for job %q, not for the jobs a serving coordinator assigns (it needs an empty --job)", argv, job)
 	}
 	return nil
 }
@@ -110,6 +138,10 @@ func TestCheckArgvRejectsWhatOurAppsDoNotHave(t *testing.T) {
 		{[]string{"fsl-worker", "--gpu", "zero"}, false},
 		{[]string{"fsl-worker", "extra"}, false},
 		{[]string{"fsl-trainer", "--gpu", "0"}, false},
+		{[]string{"fsl-coord", "submit", "/etc/fsl/job.yaml", "--seeds", "1,2", "--nats", "nats://x:4222"}, true},
+		{[]string{"fsl-coord", "submit", "--name", "lr", "job.yaml"}, true},
+		{[]string{"fsl-coord", "submit", "job.yaml", "--no-such-flag"}, false},
+		{[]string{"fsl-coord", "serve", "job.yaml"}, false},
 	}
 	for _, c := range cases {
 		if err := checkArgv(c.argv); (err == nil) != c.ok {
@@ -129,6 +161,10 @@ func kubeObject(doc []byte) (any, error) {
 	switch tm.APIVersion + " " + tm.Kind {
 	case "batch/v1 Job":
 		obj = &batchv1.Job{}
+	case "apps/v1 StatefulSet":
+		obj = &appsv1.StatefulSet{}
+	case "apps/v1 Deployment":
+		obj = &appsv1.Deployment{}
 	case "v1 Service":
 		obj = &corev1.Service{}
 	case "v1 ConfigMap":
@@ -236,12 +272,14 @@ func TestEveryManifestDecodesStrictly(t *testing.T) {
 
 // rendered is a kustomization built in-process, decoded into API types.
 type rendered struct {
-	jobs       map[string]*batchv1.Job
-	services   map[string]*corev1.Service
-	configMaps map[string]*corev1.ConfigMap
-	secrets    map[string]*corev1.Secret
-	pvcs       map[string]*corev1.PersistentVolumeClaim
-	pdbs       map[string]*policyv1.PodDisruptionBudget
+	jobs         map[string]*batchv1.Job
+	statefulSets map[string]*appsv1.StatefulSet
+	deployments  map[string]*appsv1.Deployment
+	services     map[string]*corev1.Service
+	configMaps   map[string]*corev1.ConfigMap
+	secrets      map[string]*corev1.Secret
+	pvcs         map[string]*corev1.PersistentVolumeClaim
+	pdbs         map[string]*policyv1.PodDisruptionBudget
 }
 
 func render(t *testing.T, dir string) rendered {
@@ -251,7 +289,8 @@ func render(t *testing.T, dir string) rendered {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	r := rendered{map[string]*batchv1.Job{}, map[string]*corev1.Service{}, map[string]*corev1.ConfigMap{},
+	r := rendered{map[string]*batchv1.Job{}, map[string]*appsv1.StatefulSet{}, map[string]*appsv1.Deployment{},
+		map[string]*corev1.Service{}, map[string]*corev1.ConfigMap{},
 		map[string]*corev1.Secret{}, map[string]*corev1.PersistentVolumeClaim{}, map[string]*policyv1.PodDisruptionBudget{}}
 	for _, res := range rm.Resources() {
 		b, err := res.AsYAML()
@@ -265,6 +304,10 @@ func render(t *testing.T, dir string) rendered {
 		switch o := obj.(type) {
 		case *batchv1.Job:
 			r.jobs[o.Name] = o
+		case *appsv1.StatefulSet:
+			r.statefulSets[o.Name] = o
+		case *appsv1.Deployment:
+			r.deployments[o.Name] = o
 		case *corev1.Service:
 			r.services[o.Name] = o
 		case *corev1.ConfigMap:
@@ -283,16 +326,20 @@ func render(t *testing.T, dir string) rendered {
 // containerArgv is a container's command followed by its args.
 func containerArgv(c corev1.Container) []string { return append(slices.Clone(c.Command), c.Args...) }
 
-// k8sDirs are the kustomizations under k8s/, and whether each gives the
-// workers GPUs.
+// k8sDirs are the kustomizations under k8s/, whether each gives the
+// workers GPUs, and whether it is the serve layout (a coordinator running
+// fsl-coord serve for a queue of jobs, pool workers) rather than the
+// one-job layout of the base.
 var k8sDirs = []struct {
-	dir string
-	gpu bool
+	dir   string
+	gpu   bool
+	serve bool
 }{
-	{"k8s/base", false},
-	{"k8s/overlays/gpu", true},
-	{"k8s/overlays/example", true},
-	{"k8s/overlays/external-nats", false},
+	{"k8s/base", false, false},
+	{"k8s/overlays/gpu", true, false},
+	{"k8s/overlays/example", true, false},
+	{"k8s/overlays/external-nats", false, false},
+	{"k8s/overlays/serve", false, true},
 }
 
 var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
@@ -333,11 +380,40 @@ func expandEnv(c corev1.Container, cms map[string]*corev1.ConfigMap) ([]string, 
 	return argv, env, nil
 }
 
-// podTemplates are every pod template of a build, by Job name.
+// podTemplates are every pod template of a build, by kind/name
+// ("Job/fsl-worker").
 func (r rendered) podTemplates() map[string]*corev1.PodTemplateSpec {
 	out := map[string]*corev1.PodTemplateSpec{}
 	for name, j := range r.jobs {
-		out[name] = &j.Spec.Template
+		out["Job/"+name] = &j.Spec.Template
+	}
+	for name, s := range r.statefulSets {
+		out["StatefulSet/"+name] = &s.Spec.Template
+	}
+	for name, d := range r.deployments {
+		out["Deployment/"+name] = &d.Spec.Template
+	}
+	return out
+}
+
+// replicas is a StatefulSet's or Deployment's replicas, 1 when unset (the
+// API server's default).
+func replicas(n *int32) int32 {
+	if n == nil {
+		return 1
+	}
+	return *n
+}
+
+// pdbsSelecting are the build's disruption budgets that select the pods of
+// tmpl.
+func (r rendered) pdbsSelecting(tmpl *corev1.PodTemplateSpec) []*policyv1.PodDisruptionBudget {
+	var out []*policyv1.PodDisruptionBudget
+	for _, pdb := range r.pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err == nil && !sel.Empty() && sel.Matches(labels.Set(tmpl.Labels)) {
+			out = append(out, pdb)
+		}
 	}
 	return out
 }
@@ -393,9 +469,18 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 		dir := kd.dir
 		t.Run(dir, func(t *testing.T) {
 			r := render(t, dir)
-			coord, workers, ev := r.jobs["fsl-coordinator"], r.jobs["fsl-worker"], r.jobs["fsl-eval"]
-			if coord == nil || workers == nil || ev == nil {
-				t.Fatalf("rendered jobs %v, want fsl-coordinator, fsl-worker and fsl-eval", slices.Sorted(mapsKeys(r.jobs)))
+			tmpls := r.podTemplates()
+			// The workloads, by kind/name. One job: three Jobs. Serve: the
+			// coordinator a StatefulSet, pool workers a Deployment, a Job
+			// that submits, and none of the one-job Jobs left over.
+			coord, workers := "Job/fsl-coordinator", "Job/fsl-worker"
+			want := []string{coord, workers, "Job/fsl-eval"}
+			if kd.serve {
+				coord, workers = "StatefulSet/fsl-coordinator", "Deployment/fsl-worker"
+				want = []string{coord, workers, "Job/fsl-submit"}
+			}
+			if got := slices.Sorted(mapsKeys(tmpls)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+				t.Fatalf("rendered workloads %v, want %v", got, slices.Sorted(slices.Values(want)))
 			}
 
 			// The job: one ID, in the ConfigMap, and the spec beside it is
@@ -425,13 +510,13 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			// Every pod template is admitted by Pod Security "restricted";
 			// every container runs one of our binaries with flags it has
 			// (after the kubelet's $(VAR) expansion), asks for resources,
-			// names a tagged image, serves no pprof, and works on the
-			// ConfigMap's job ID.
+			// names a tagged image, serves no pprof, and names no job but
+			// the ConfigMap's id.
 			ids := map[string]bool{id: true}
-			argvs := map[string][]string{}
-			for name, tmpl := range r.podTemplates() {
+			argvs, envs := map[string][]string{}, map[string]map[string]string{}
+			for name, tmpl := range tmpls {
 				if v := restrictedViolations(t, tmpl); len(v) > 0 {
-					t.Errorf("job %s: Pod Security \"restricted\" refuses it: %s", name, strings.Join(v, "; "))
+					t.Errorf("%s: Pod Security \"restricted\" refuses it: %s", name, strings.Join(v, "; "))
 				}
 				if v, ok := tmpl.Labels["fsl.dev/job"]; ok {
 					ids[v] = true
@@ -439,20 +524,20 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 				for _, c := range append(slices.Clone(tmpl.Spec.InitContainers), tmpl.Spec.Containers...) {
 					argv, env, err := expandEnv(c, r.configMaps)
 					if err != nil {
-						t.Errorf("job %s container %s: %v", name, c.Name, err)
+						t.Errorf("%s container %s: %v", name, c.Name, err)
 						continue
 					}
 					if err := checkArgv(argv); err != nil {
-						t.Errorf("job %s container %s: %v", name, c.Name, err)
+						t.Errorf("%s container %s: %v", name, c.Name, err)
 					}
 					if slices.Contains(argv, "--pprof") {
-						t.Errorf("job %s container %s serves pprof: only when asked", name, c.Name)
+						t.Errorf("%s container %s serves pprof: only when asked", name, c.Name)
 					}
 					if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
-						t.Errorf("job %s container %s has no cpu and memory requests", name, c.Name)
+						t.Errorf("%s container %s has no cpu and memory requests", name, c.Name)
 					}
 					if _, tag, ok := strings.Cut(c.Image, ":"); !ok || tag == "" || strings.Contains(c.Image, "example.com") {
-						t.Errorf("job %s container %s image %q: want a name and tag set by the kustomization's images:", name, c.Name, c.Image)
+						t.Errorf("%s container %s image %q: want a name and tag set by the kustomization's images:", name, c.Name, c.Image)
 					}
 					if v, ok := env["FSL_JOB"]; ok {
 						ids[v] = true
@@ -460,10 +545,13 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 					if v := flagValue(argv, "job"); v != "" {
 						ids[v] = true
 					}
-					if flagValue(argv, "job") == "" || env["FSL_JOB"] == "" {
-						t.Errorf("job %s container %s: --job %q, FSL_JOB %q: want both from the ConfigMap's id", name, c.Name, flagValue(argv, "job"), env["FSL_JOB"])
+					// In the one-job layout every container works on the
+					// job; in the serve layout none does but the submit
+					// Job, which names the job it queues (checked below).
+					if !kd.serve && (flagValue(argv, "job") == "" || env["FSL_JOB"] == "") {
+						t.Errorf("%s container %s: --job %q, FSL_JOB %q: want both from the ConfigMap's id", name, c.Name, flagValue(argv, "job"), env["FSL_JOB"])
 					}
-					argvs[name] = argv
+					argvs[name], envs[name] = argv, env
 				}
 			}
 			if len(ids) != 1 {
@@ -472,19 +560,31 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 
 			// Coordinator: embedded NATS and HTTP on the Service's ports,
 			// probes on the HTTP server, the store on the PVC.
-			cc := coord.Spec.Template.Spec.Containers[0]
-			ca := argvs[coord.Name]
-			if got := flagValue(ca, "config"); got != "/etc/fsl/job.yaml" {
-				t.Errorf("coordinator --config %q, want the mounted /etc/fsl/job.yaml", got)
+			ct := tmpls[coord]
+			cc, ca := ct.Spec.Containers[0], argvs[coord]
+			if kd.serve {
+				if len(ca) < 2 || ca[1] != "serve" {
+					t.Errorf("coordinator %q, want fsl-coord serve", ca)
+				}
+				// One writer of the store: a StatefulSet of one starts no
+				// second pod while the first may still run.
+				if n := replicas(r.statefulSets["fsl-coordinator"].Spec.Replicas); n != 1 {
+					t.Errorf("coordinator replicas %v, want 1 (bbolt: one writer of the store)", n)
+				}
+			} else if got := flagValue(ca, "config"); got != "/etc/fsl/job.yaml" || !mountedFromConfigMap(ct, cc, got, r.configMaps) {
+				t.Errorf("coordinator --config %q, want the mounted /etc/fsl/job.yaml of a ConfigMap", got)
 			}
 			svc := r.services["fsl-coordinator"]
 			if svc == nil {
 				t.Fatal("no fsl-coordinator Service")
 			}
 			for k, v := range svc.Spec.Selector {
-				if coord.Spec.Template.Labels[k] != v {
-					t.Errorf("Service selector %s=%s does not select the coordinator pod (labels %v)", k, v, coord.Spec.Template.Labels)
+				if ct.Labels[k] != v {
+					t.Errorf("Service selector %s=%s does not select the coordinator pod (labels %v)", k, v, ct.Labels)
 				}
+			}
+			if kd.serve && svc.Annotations["prometheus.io/scrape"] == "true" {
+				t.Errorf("Service annotations %v: serve has no /metrics to scrape (each job's is behind the http-token)", svc.Annotations)
 			}
 			svcPort := map[string]int32{}
 			for _, p := range svc.Spec.Ports {
@@ -503,27 +603,44 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			if p := cc.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
 				t.Errorf("coordinator readiness probe %+v, want GET /readyz", p)
 			}
-			if db := flagValue(ca, "db"); !mountedFromPVC(coord, cc, db, r.pvcs) {
+			if db := flagValue(ca, "db"); !mountedFromPVC(ct, cc, db, r.pvcs) {
 				t.Errorf("coordinator --db %q is not on a mounted PersistentVolumeClaim", db)
 			}
 
-			// Evaluation: starts with the others and waits for the
-			// training to be done in the same store.
-			ea := argvs[ev.Name]
-			if db := flagValue(ea, "db"); db != flagValue(ca, "db") || !mountedFromPVC(ev, ev.Spec.Template.Spec.Containers[0], db, r.pvcs) {
-				t.Errorf("eval --db %q is not the coordinator's store on a mounted PersistentVolumeClaim", db)
-			}
-			if ev.Spec.Suspend != nil && *ev.Spec.Suspend {
-				t.Errorf("the eval Job is suspended: it must start by itself")
-			}
-			if w, err := time.ParseDuration(flagValue(ea, "wait")); err != nil || w < time.Hour {
-				t.Errorf("eval --wait %q: want it to wait (hours) for the training to finish", flagValue(ea, "wait"))
+			if kd.serve {
+				// Submitting: fsl-coord submit of the ConfigMap's mounted
+				// job.yaml, named by its id, to the coordinator's Service.
+				st, sa := tmpls["Job/fsl-submit"], argvs["Job/fsl-submit"]
+				set, err := parseArgv(sa)
+				if err != nil || len(sa) < 2 || sa[1] != "submit" || set.NArg() != 1 ||
+					!mountedFromConfigMap(st, st.Spec.Containers[0], set.Arg(0), r.configMaps) {
+					t.Errorf("submit Job %q, want fsl-coord submit FILE with FILE the mounted job.yaml of a ConfigMap", sa)
+				}
+				if got := flagValue(sa, "name"); got != id {
+					t.Errorf("submit --name %q, want the ConfigMap's id %q (FSL_JOB)", got, id)
+				}
+				if got := flagValue(sa, "nats"); got != flagValue(argvs[workers], "nats") {
+					t.Errorf("submit --nats %q, workers --nats %q: want the coordinator both", got, flagValue(argvs[workers], "nats"))
+				}
+			} else {
+				// Evaluation: starts with the others and waits for the
+				// training to be done in the same store.
+				et, ea := tmpls["Job/fsl-eval"], argvs["Job/fsl-eval"]
+				if db := flagValue(ea, "db"); db != flagValue(ca, "db") || !mountedFromPVC(et, et.Spec.Containers[0], db, r.pvcs) {
+					t.Errorf("eval --db %q is not the coordinator's store on a mounted PersistentVolumeClaim", db)
+				}
+				if ev := r.jobs["fsl-eval"]; ev.Spec.Suspend != nil && *ev.Spec.Suspend {
+					t.Errorf("the eval Job is suspended: it must start by itself")
+				}
+				if w, err := time.ParseDuration(flagValue(ea, "wait")); err != nil || w < time.Hour {
+					t.Errorf("eval --wait %q: want it to wait (hours) for the training to finish", flagValue(ea, "wait"))
+				}
 			}
 
-			// Workers: parallel peers pointed at the Service that give up
-			// on a coordinator gone for good; GPUs only in the GPU builds.
-			ws := workers.Spec.Template.Spec
-			wc, wa := ws.Containers[0], argvs[workers.Name]
+			// Workers: peers pointed at the Service; GPUs only in the GPU
+			// builds.
+			ws := tmpls[workers].Spec
+			wc, wa := ws.Containers[0], argvs[workers]
 			q, hasGPU := wc.Resources.Limits["nvidia.com/gpu"]
 			tolerated := slices.ContainsFunc(ws.Tolerations, func(tl corev1.Toleration) bool { return tl.Key == "nvidia.com/gpu" })
 			if kd.gpu {
@@ -534,22 +651,43 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 			} else if hasGPU || flagValue(wa, "gpu") != "-1" || tolerated {
 				t.Errorf("CPU workers: limits %v, --gpu %q, tolerations %v: want no GPU", wc.Resources.Limits, flagValue(wa, "gpu"), ws.Tolerations)
 			}
-			if p := workers.Spec.Parallelism; p == nil || *p < 2 || workers.Spec.Completions != nil {
-				t.Errorf("worker Job parallelism %v completions %v, want N >= 2 peers and no completions", p, workers.Spec.Completions)
-			}
-			if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d <= 0 {
-				t.Errorf("worker --give-up-after %q: want workers to give up on a coordinator gone for good", flagValue(wa, "give-up-after"))
-			}
-			// A worker that gave up fails the Job, which ends the others,
-			// rather than being restarted to wait again.
-			failsJob := workers.Spec.PodFailurePolicy != nil && slices.ContainsFunc(workers.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
-				return r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil &&
-					r.OnExitCodes.ContainerName != nil && *r.OnExitCodes.ContainerName == wc.Name &&
-					r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, exitGaveUp)
-			})
-			if !failsJob || ws.RestartPolicy != corev1.RestartPolicyNever {
-				t.Errorf("worker Job: restartPolicy %s, podFailurePolicy %+v: want Never and FailJob on exit status %d (gave up)",
-					ws.RestartPolicy, workers.Spec.PodFailurePolicy, exitGaveUp)
+			if kd.serve {
+				// Pool workers: no job of their own (--job reads FSL_JOB
+				// too), a pool that kubectl scale sizes, and no giving up:
+				// the Deployment would restart a worker that gave up into
+				// the same wait for the coordinator.
+				if slices.ContainsFunc(wa, func(a string) bool { return a == "--job" || strings.HasPrefix(a, "--job=") }) || envs[workers]["FSL_JOB"] != "" ||
+					slices.ContainsFunc(wc.Env, func(e corev1.EnvVar) bool { return e.Name == "FSL_JOB" }) {
+					t.Errorf("pool workers %q with env FSL_JOB %q: want neither --job nor FSL_JOB", wa, envs[workers]["FSL_JOB"])
+				}
+				if err := isPoolWorker(wa); err != nil {
+					t.Errorf("%s: %v", workers, err)
+				}
+				if n := replicas(r.deployments["fsl-worker"].Spec.Replicas); n < 2 {
+					t.Errorf("worker Deployment replicas %v, want N >= 2", n)
+				}
+				if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d != 0 {
+					t.Errorf("pool worker --give-up-after %q: want 0 (a Deployment restarts a worker that gave up)", flagValue(wa, "give-up-after"))
+				}
+			} else {
+				wj := r.jobs["fsl-worker"]
+				if p := wj.Spec.Parallelism; p == nil || *p < 2 || wj.Spec.Completions != nil {
+					t.Errorf("worker Job parallelism %v completions %v, want N >= 2 peers and no completions", p, wj.Spec.Completions)
+				}
+				if d, err := time.ParseDuration(flagValue(wa, "give-up-after")); err != nil || d <= 0 {
+					t.Errorf("worker --give-up-after %q: want workers to give up on a coordinator gone for good", flagValue(wa, "give-up-after"))
+				}
+				// A worker that gave up fails the Job, which ends the
+				// others, rather than being restarted to wait again.
+				failsJob := wj.Spec.PodFailurePolicy != nil && slices.ContainsFunc(wj.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+					return r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil &&
+						r.OnExitCodes.ContainerName != nil && *r.OnExitCodes.ContainerName == wc.Name &&
+						r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, exitGaveUp)
+				})
+				if !failsJob || ws.RestartPolicy != corev1.RestartPolicyNever {
+					t.Errorf("worker Job: restartPolicy %s, podFailurePolicy %+v: want Never and FailJob on exit status %d (gave up)",
+						ws.RestartPolicy, wj.Spec.PodFailurePolicy, exitGaveUp)
+				}
 			}
 			// Workers reach the coordinator's NATS: its embedded server
 			// through the Service, or the same external cluster.
@@ -564,37 +702,47 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 				}
 			}
 
-			// Disruption budgets: the coordinator and the workers each have
-			// one, with an integer minAvailable (Jobs have no scale
-			// subresource, so maxUnavailable and percentages do not work).
-			for _, j := range []*batchv1.Job{coord, workers} {
-				var found bool
-				for _, pdb := range r.pdbs {
-					sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-					if err != nil || sel.Empty() || !sel.Matches(labels.Set(j.Spec.Template.Labels)) {
-						continue
-					}
-					found = true
-					if m := pdb.Spec.MinAvailable; pdb.Spec.MaxUnavailable != nil || m == nil || m.Type != 0 || m.IntValue() < 1 {
+			// Disruption budgets. One job: the coordinator and the workers
+			// each have one, with an integer minAvailable (Jobs have no
+			// scale subresource, so maxUnavailable and percentages do not
+			// work). Serve: the worker Deployment has one; the coordinator,
+			// one pod that runs for good, none (it would block drains
+			// forever; a moved coordinator resumes its jobs).
+			budgeted := []string{coord, workers}
+			if kd.serve {
+				budgeted = []string{workers}
+				if pdbs := r.pdbsSelecting(tmpls[coord]); len(pdbs) > 0 {
+					t.Errorf("PodDisruptionBudget %s selects the serving coordinator: a drain would wait forever", pdbs[0].Name)
+				}
+			}
+			for _, w := range budgeted {
+				pdbs := r.pdbsSelecting(tmpls[w])
+				if len(pdbs) == 0 {
+					t.Errorf("no PodDisruptionBudget selects the pods of %s (labels %v)", w, tmpls[w].Labels)
+				}
+				for _, pdb := range pdbs {
+					if m := pdb.Spec.MinAvailable; strings.HasPrefix(w, "Job/") && (pdb.Spec.MaxUnavailable != nil || m == nil || m.Type != 0 || m.IntValue() < 1) {
 						t.Errorf("PodDisruptionBudget %s: minAvailable %v maxUnavailable %v, want an integer minAvailable >= 1 only",
 							pdb.Name, m, pdb.Spec.MaxUnavailable)
 					}
 				}
-				if !found {
-					t.Errorf("no PodDisruptionBudget selects the pods of job %s (labels %v)", j.Name, j.Spec.Template.Labels)
-				}
 			}
 
-			// The token: both binaries read FSL_TOKEN from a Secret, which
-			// the example overlay generates (the others leave it to you).
-			for _, j := range []*batchv1.Job{coord, workers} {
-				ref := tokenSecret(j.Spec.Template.Spec.Containers[0])
+			// The token: every container that talks to NATS reads
+			// FSL_TOKEN from a Secret, which the example overlay generates
+			// (the others leave it to you).
+			talkers := []string{coord, workers}
+			if kd.serve {
+				talkers = append(talkers, "Job/fsl-submit")
+			}
+			for _, w := range talkers {
+				ref := tokenSecret(tmpls[w].Spec.Containers[0])
 				if ref == nil {
-					t.Errorf("job %s: no FSL_TOKEN from a Secret", j.Name)
+					t.Errorf("%s: no FSL_TOKEN from a Secret", w)
 					continue
 				}
 				if s, ok := r.secrets[ref.Name]; dir == "k8s/overlays/example" && (!ok || len(s.Data[ref.Key])+len(s.StringData[ref.Key]) == 0) {
-					t.Errorf("job %s reads FSL_TOKEN from secret %s key %s, which the build does not produce", j.Name, ref.Name, ref.Key)
+					t.Errorf("%s reads FSL_TOKEN from secret %s key %s, which the build does not produce", w, ref.Name, ref.Key)
 				}
 			}
 		})
@@ -650,13 +798,32 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 
 // mountedFromPVC reports whether path lies under a mount of a volume that
 // is an existing PersistentVolumeClaim.
-func mountedFromPVC(j *batchv1.Job, c corev1.Container, path string, pvcs map[string]*corev1.PersistentVolumeClaim) bool {
+func mountedFromPVC(tmpl *corev1.PodTemplateSpec, c corev1.Container, path string, pvcs map[string]*corev1.PersistentVolumeClaim) bool {
 	for _, m := range c.VolumeMounts {
 		if !strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") {
 			continue
 		}
-		for _, v := range j.Spec.Template.Spec.Volumes {
+		for _, v := range tmpl.Spec.Volumes {
 			if v.Name == m.Name && v.PersistentVolumeClaim != nil && pvcs[v.PersistentVolumeClaim.ClaimName] != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mountedFromConfigMap reports whether path is a file of a rendered
+// ConfigMap mounted whole (no items) into c.
+func mountedFromConfigMap(tmpl *corev1.PodTemplateSpec, c corev1.Container, path string, cms map[string]*corev1.ConfigMap) bool {
+	for _, m := range c.VolumeMounts {
+		if filepath.Dir(path) != filepath.Clean(m.MountPath) {
+			continue
+		}
+		for _, v := range tmpl.Spec.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil || len(v.ConfigMap.Items) > 0 || cms[v.ConfigMap.Name] == nil {
+				continue
+			}
+			if _, ok := cms[v.ConfigMap.Name].Data[filepath.Base(path)]; ok {
 				return true
 			}
 		}
@@ -890,58 +1057,156 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
+// composeFiles are the compose files at the repository root, and whether
+// each is the serve layout (fsl-coord serve and pool workers) rather than
+// one job.
+var composeFiles = []struct {
+	file  string
+	serve bool
+}{
+	{"docker-compose.yml", false},
+	{"docker-compose.serve.yml", true},
+}
+
+// composeRun matches the `docker compose [-f FILE] run --rm [-T] SERVICE
+// ARGS` commands a compose file's comments document, up to a redirection
+// or comment.
+var composeRun = regexp.MustCompile(`(?m)^#.*\bdocker compose (?:-f (\S+) )?run --rm (?:-T )?([\w-]+) ([^<#\n]*)`)
+
 func TestComposeCommandsUseOurFlags(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "docker-compose.yml"))
+	df := parseDockerfile(t, filepath.Join(repoRoot, "Dockerfile"))
+	for _, f := range composeFiles {
+		t.Run(f.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(repoRoot, f.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cf composeFile
+			if err := yaml.Unmarshal(b, &cf); err != nil {
+				t.Fatalf("%s (commands must be lists): %v", f.file, err)
+			}
+			coord, ok := cf.Services["coordinator"]
+			worker, ok2 := cf.Services["worker"]
+			if !ok || !ok2 {
+				t.Fatalf("services %v, want coordinator and worker", slices.Sorted(mapsKeys(cf.Services)))
+			}
+			entrypoint := func(name string) []string {
+				if e := cf.Services[name].Entrypoint; e != nil {
+					return e
+				}
+				return df.entrypoint // the image's
+			}
+			for name, s := range cf.Services {
+				if err := checkArgv(append(slices.Clone(entrypoint(name)), s.Command...)); err != nil {
+					t.Errorf("service %s: %v", name, err)
+				}
+				if hc := s.Healthcheck.Test; len(hc) > 1 {
+					if err := checkArgv(hc[1:]); err != nil {
+						t.Errorf("service %s healthcheck: %v", name, err)
+					}
+				}
+				if s.Environment["FSL_TOKEN"] == "" {
+					t.Errorf("service %s has no FSL_TOKEN", name)
+				}
+				// No default secret: a token comes from the environment or
+				// compose refuses to start (${VAR:?message}).
+				for k, v := range s.Environment {
+					if strings.HasSuffix(k, "TOKEN") && !regexp.MustCompile(`^\$\{`+k+`:\?[^}]+\}$`).MatchString(v) {
+						t.Errorf("service %s: %s=%q, want ${%s:?message} (no default secret)", name, k, v, k)
+					}
+				}
+				if slices.Contains(s.Command, "--pprof") {
+					t.Errorf("service %s serves pprof: only when asked", name)
+				}
+			}
+			if worker.Deploy.Replicas != 2 {
+				t.Errorf("worker replicas %d, want 2", worker.Deploy.Replicas)
+			}
+			if f.serve {
+				// A queue: serve, and pool workers with no job of their own
+				// (--job reads FSL_JOB too) that wait for the coordinator
+				// however long it is away.
+				if len(coord.Command) == 0 || coord.Command[0] != "serve" {
+					t.Errorf("coordinator command %q, want serve", coord.Command)
+				}
+				if got := flagValue(worker.Command, "job"); got != "" || worker.Environment["FSL_JOB"] != "" {
+					t.Errorf("worker --job %q, FSL_JOB %q: want a pool worker (neither)", got, worker.Environment["FSL_JOB"])
+				}
+				if err := isPoolWorker(append(slices.Clone(entrypoint("worker")), worker.Command...)); err != nil {
+					t.Errorf("worker: %v", err)
+				}
+				if d, err := time.ParseDuration(flagValue(worker.Command, "give-up-after")); err != nil || d != 0 {
+					t.Errorf("worker --give-up-after %q: want 0 (restart would only start the wait again)", flagValue(worker.Command, "give-up-after"))
+				}
+			} else if got := flagValue(worker.Command, "job"); got != flagValue(coord.Command, "job") || got == "" {
+				t.Errorf("worker --job %q, coordinator --job %q", got, flagValue(coord.Command, "job"))
+			}
+			if got := flagValue(worker.Command, "nats"); got != "nats://coordinator:4222" || flagValue(coord.Command, "listen") != "0.0.0.0:4222" {
+				t.Errorf("worker --nats %q, coordinator --listen %q: workers must reach the embedded server", got, flagValue(coord.Command, "listen"))
+			}
+			if h := flagValue(coord.Command, "http"); !strings.HasSuffix(h, ":8080") || !slices.ContainsFunc(coord.Ports, func(p string) bool { return strings.HasPrefix(p, "8080:8080") }) {
+				t.Errorf("coordinator --http %q and ports %v: the dashboard must be published", h, coord.Ports)
+			}
+
+			// The commands its comments document run our binaries with
+			// flags they have, on this file's services (a command without
+			// -f would run docker-compose.yml's), and reach the
+			// coordinator where the workers do.
+			var submits int
+			for _, m := range composeRun.FindAllStringSubmatch(string(b), -1) {
+				file, service, args := m[1], m[2], strings.Fields(m[3])
+				if file != f.file && (file != "" || f.file != "docker-compose.yml") {
+					t.Errorf("documented %q: -f %q, want this file, %s", strings.TrimSpace(m[0]), file, f.file)
+				}
+				if _, ok := cf.Services[service]; !ok {
+					t.Errorf("documented %q: no service %q", strings.TrimSpace(m[0]), service)
+					continue
+				}
+				if err := checkArgv(append(slices.Clone(entrypoint(service)), args...)); err != nil {
+					t.Errorf("documented %q: %v", strings.TrimSpace(m[0]), err)
+				}
+				if nats := flagValue(args, "nats"); nats != "" && nats != flagValue(worker.Command, "nats") {
+					t.Errorf("documented %q: --nats %q, the workers' %q", strings.TrimSpace(m[0]), nats, flagValue(worker.Command, "nats"))
+				}
+				if len(args) > 0 && args[0] == "submit" {
+					submits++
+				}
+			}
+			if f.serve && submits == 0 {
+				t.Errorf("%s documents no run ... submit: how are jobs queued?", f.file)
+			}
+		})
+	}
+}
+
+// TestDeployReadmeCommandsUseOurFlags: the fsl-coord and fsl-worker
+// commands k8s/README.md shows, alone or after kubectl's "--", parse with
+// our flags.
+func TestDeployReadmeCommandsUseOurFlags(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "k8s", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cf composeFile
-	if err := yaml.Unmarshal(b, &cf); err != nil {
-		t.Fatalf("docker-compose.yml (commands must be lists): %v", err)
-	}
-	df := parseDockerfile(t, filepath.Join(repoRoot, "Dockerfile"))
-	coord, ok := cf.Services["coordinator"]
-	worker, ok2 := cf.Services["worker"]
-	if !ok || !ok2 {
-		t.Fatalf("services %v, want coordinator and worker", slices.Sorted(mapsKeys(cf.Services)))
-	}
-	for name, s := range cf.Services {
-		entry := s.Entrypoint
-		if entry == nil {
-			entry = df.entrypoint // the image's
+	ours := regexp.MustCompile(`^(?:kubectl .* -- |(?:[A-Z_]+=\S+ )*)(fsl-(?:coord|worker)\b.*)`)
+	var n int
+	inCode := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
 		}
-		if err := checkArgv(append(slices.Clone(entry), s.Command...)); err != nil {
-			t.Errorf("service %s: %v", name, err)
+		m := ours.FindStringSubmatch(line)
+		if !inCode || m == nil {
+			continue
 		}
-		if hc := s.Healthcheck.Test; len(hc) > 1 {
-			if err := checkArgv(hc[1:]); err != nil {
-				t.Errorf("service %s healthcheck: %v", name, err)
-			}
-		}
-		if s.Environment["FSL_TOKEN"] == "" {
-			t.Errorf("service %s has no FSL_TOKEN", name)
-		}
-		// No default secret: a token comes from the environment or compose
-		// refuses to start (${VAR:?message}).
-		for k, v := range s.Environment {
-			if strings.HasSuffix(k, "TOKEN") && !regexp.MustCompile(`^\$\{`+k+`:\?[^}]+\}$`).MatchString(v) {
-				t.Errorf("service %s: %s=%q, want ${%s:?message} (no default secret)", name, k, v, k)
-			}
-		}
-		if slices.Contains(s.Command, "--pprof") {
-			t.Errorf("service %s serves pprof: only when asked", name)
+		cmd, _, _ := strings.Cut(m[1], "#")
+		cmd, _, _ = strings.Cut(cmd, "<")
+		n++
+		if err := checkArgv(strings.Fields(cmd)); err != nil {
+			t.Errorf("k8s/README.md %q: %v", strings.TrimSpace(line), err)
 		}
 	}
-	if worker.Deploy.Replicas != 2 {
-		t.Errorf("worker replicas %d, want 2", worker.Deploy.Replicas)
-	}
-	if got := flagValue(worker.Command, "job"); got != flagValue(coord.Command, "job") || got == "" {
-		t.Errorf("worker --job %q, coordinator --job %q", got, flagValue(coord.Command, "job"))
-	}
-	if got := flagValue(worker.Command, "nats"); got != "nats://coordinator:4222" || flagValue(coord.Command, "listen") != "0.0.0.0:4222" {
-		t.Errorf("worker --nats %q, coordinator --listen %q: workers must reach the embedded server", got, flagValue(coord.Command, "listen"))
-	}
-	if h := flagValue(coord.Command, "http"); !strings.HasSuffix(h, ":8080") || !slices.ContainsFunc(coord.Ports, func(p string) bool { return strings.HasPrefix(p, "8080:8080") }) {
-		t.Errorf("coordinator --http %q and ports %v: the dashboard must be published", h, coord.Ports)
+	if n < 5 {
+		t.Errorf("found %d fsl-coord or fsl-worker commands in k8s/README.md's code blocks, want the serve layout's", n)
 	}
 }
