@@ -17,6 +17,7 @@ func NewCoordApp() *cli.App {
 			"   fsl-coord start --local-workers 2                   # train the default job \"fsl\" into fsl.db\n" +
 			"   fsl-coord eval --checkpoint best --way 5,20          # its accuracy on held-out classes\n" +
 			"   fsl-coord status                                     # a running job, asked over NATS\n" +
+			"   fsl-coord serve --local-workers 2                   # a queue of jobs; fsl-coord submit job.yaml adds one\n" +
 			"   fsl-coord checkpoints ls --job fsl                   # its checkpoints\n" +
 			"   fsl-coord help start                                 # one command's flags and examples\n\n" +
 			"Flags may come before or after a command's arguments. Many read environment variables when not\n" +
@@ -28,11 +29,11 @@ func NewCoordApp() *cli.App {
 		Commands: []*cli.Command{
 			// Each subcommand lives in its own file of this package.
 			startCommand(),
+			statusCommand(),
 			serveCommand(),
 			submitCommand(),
 			jobsCommand(),
 			resultsCommand(),
-			statusCommand(),
 			benchCommand(),
 			checkpointsCommand(),
 			datasetCommand(),

@@ -199,6 +199,9 @@ func jobsCommand() *cli.Command {
 	one := func(op, usage string) *cli.Command {
 		return &cli.Command{
 			Name: op, Usage: usage, ArgsUsage: "JOB",
+			Description: "Examples:\n" +
+				"   fsl-coord jobs " + op + " lr-03\n" +
+				"   fsl-coord jobs " + op + " lr-03 --nats nats://coord:4222 --nkey auth/coordinator.nk",
 			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the answer as JSON"}}, queueFlags(wire.RoleCoordinator)...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
@@ -227,13 +230,20 @@ func jobsCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "ls", Usage: "list the jobs",
+				Description: "Examples:\n" +
+					"   fsl-coord jobs ls\n" +
+					"   fsl-coord jobs ls --json | jq '.[] | {id, state, step}'\n" +
+					"   fsl-coord jobs ls --db fsl.db          # from the store, with no coordinator running",
 				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the jobs as JSON"},
-					&cli.StringFlag{Name: "db", Usage: "read the queue from this store instead of asking a serving coordinator"}}, queueFlags(wire.RoleReader)...),
+					&cli.StringFlag{Name: "db", EnvVars: []string{"FSL_DB"}, Usage: "read the queue from this store instead of asking a serving coordinator"}}, queueFlags(wire.RoleReader)...),
 				Action: runJobsLs,
 			},
 			{
 				Name: "show", Usage: "show one job: its queue entry, spec and outcome (JSON)", ArgsUsage: "JOB",
-				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "(the default) print the job as JSON"}}, queueFlags(wire.RoleReader)...),
+				Description: "Examples:\n" +
+					"   fsl-coord jobs show lr-03\n" +
+					"   fsl-coord jobs show lr-03 | jq .outcome",
+				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "accepted as on the other jobs commands: show always prints JSON"}}, queueFlags(wire.RoleReader)...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("jobs show takes one job ID, got %q", c.Args().Slice())

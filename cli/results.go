@@ -34,7 +34,7 @@ func resultsCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "only the jobs of this sweep (submit --name)"},
 			&cli.StringFlag{Name: "group-by", Usage: "comma-separated fields to group by (YAML paths of the job: loss, optimizer.lr, ...; or name)"},
-			&cli.StringFlag{Name: "db", Usage: "read the queue from this store instead of asking a serving coordinator"},
+			&cli.StringFlag{Name: "db", EnvVars: []string{"FSL_DB"}, Usage: "read the queue from this store instead of asking a serving coordinator"},
 			&cli.BoolFlag{Name: "json", Usage: "print the jobs and groups as JSON"},
 			&cli.BoolFlag{Name: "csv", Usage: "print the groups as CSV"},
 		}, queueFlags(wire.RoleReader)...),

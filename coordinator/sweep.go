@@ -81,6 +81,9 @@ func SpecKeys() []string {
 				walk(prefix+yamlName(f)+".", f.Type)
 				continue
 			}
+			if f.Type.Kind() == reflect.Slice {
+				continue // a list (eval.way) is no scalar to sweep: set it in the job file
+			}
 			keys = append(keys, prefix+yamlName(f))
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,7 +209,8 @@ func TestServeSharesWorkersFairlyAndByPriority(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	startServe(t, "serve", dir, port, "--quantum", "300ms")
+	httpPort := freePort(t)
+	startServe(t, "serve", dir, port, "--quantum", "300ms", "--http", fmt.Sprintf("127.0.0.1:%d", httpPort))
 	obs := observer(t, url)
 	waitQueue(t, obs, 30*time.Second, "serve answering", func(map[string]coordinator.JobInfo) bool { return true })
 	poolWorkers(t, url, "p", 4)
@@ -243,6 +246,13 @@ func TestServeSharesWorkersFairlyAndByPriority(t *testing.T) {
 		t.Logf("%s: %d of %d shards in 12 s, %.1f%%", id, a1[i]-a0[i], total, share)
 		if share < 100.0/3-5 || share > 100.0/3+5 {
 			t.Errorf("%s got %.1f%% of the shards, want 33.3%% ± 5", id, share)
+		}
+	}
+	// The jobs page lists them, and links each job's dashboard.
+	web := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	for path, want := range map[string]string{"/": `href="jobs/fair-02/"`, "/jobs": `"id": "fair-03"`, "/jobs/fair-01/status": `"job":"fair-01"`} {
+		if body, code := httpGet(t, web+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, want %q in:\n%.600s", path, code, want, body)
 		}
 	}
 	// A job of higher priority: from one quantum after its submission to
@@ -376,4 +386,18 @@ func TestServePauseResumeCancelAndBadInput(t *testing.T) {
 	if w.err == nil || !strings.Contains(w.out.String(), `job "nope": no such job`) {
 		t.Errorf("pinned worker on an unknown job: %v\n%s", w.err, w.out.String())
 	}
+}
+
+func httpGet(t *testing.T, url string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return string(b), resp.StatusCode
 }
