@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -64,17 +63,8 @@ func runServe(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q (fsl-coord submit JOB.yaml adds jobs)", c.Args().Slice())
 	}
-	url, token := c.String("nats"), c.String("token")
-	tlsCfg, err := tlsConfig(c, url == "")
+	tlsCfg, err := serverTLS(c)
 	if err != nil {
-		return err
-	}
-	if url == "" {
-		if err := checkListen(c, token, tlsCfg); err != nil {
-			return err
-		}
-	}
-	if err := checkHTTP(c); err != nil {
 		return err
 	}
 	if err := nonNegative(c, "local-workers", "threads", "val-episodes"); err != nil {
@@ -85,9 +75,6 @@ func runServe(c *cli.Context) error {
 	}
 	if err := positiveDuration(c, "quantum"); err != nil {
 		return err
-	}
-	if c.String("creds") != "" && url == "" {
-		return errors.New("--creds is a user of an external NATS server: give it with --nats (the embedded server takes --token or --auth)")
 	}
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
@@ -108,17 +106,9 @@ func startCommand() *cli.Command {
 func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	var spec coordinator.JobSpec
 	if path := c.String("config"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
+		var err error
+		if spec, err = readJobFile(path); err != nil {
 			return spec, fmt.Errorf("--config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&spec); err != nil && !errors.Is(err, io.EOF) {
-			return spec, fmt.Errorf("--config %s: %w", path, err)
-		}
-		if err := explicitZeros(path, b); err != nil {
-			return spec, err
 		}
 	}
 	if err := givenJobFlags(c); err != nil {
@@ -181,18 +171,32 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-func runStart(c *cli.Context) error {
-	url, token := c.String("nats"), c.String("token")
+// serverTLS checks the flags of a coordinator's servers (--listen off
+// loopback needs credentials, --http likewise, --creds only with --nats)
+// and returns the TLS config of the embedded NATS server (nil for none).
+func serverTLS(c *cli.Context) (*tls.Config, error) {
+	url := c.String("nats")
 	tlsCfg, err := tlsConfig(c, url == "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if url == "" {
-		if err := checkListen(c, token, tlsCfg); err != nil {
-			return err
+		if err := checkListen(c, c.String("token"), tlsCfg); err != nil {
+			return nil, err
 		}
 	}
 	if err := checkHTTP(c); err != nil {
+		return nil, err
+	}
+	if c.String("creds") != "" && url == "" {
+		return nil, errors.New("--creds is a user of an external NATS server: give it with --nats (the embedded server takes --token or --auth)")
+	}
+	return tlsCfg, nil
+}
+
+func runStart(c *cli.Context) error {
+	tlsCfg, err := serverTLS(c)
+	if err != nil {
 		return err
 	}
 	spec, err := loadSpec(c)
@@ -205,9 +209,6 @@ func runStart(c *cli.Context) error {
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err
-	}
-	if c.String("creds") != "" && url == "" {
-		return errors.New("--creds is a user of an external NATS server: give it with --nats (the embedded server takes --token or --auth)")
 	}
 	prog, err := newProgressLine(c)
 	if err != nil {

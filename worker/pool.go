@@ -60,7 +60,7 @@ func (w *loop) runPool(ctx context.Context) (Stats, error) {
 			if errors.Is(err, wire.ErrAuthorization) {
 				return w.stats, fmt.Errorf("worker: NATS refused this worker's credentials (check --token or --creds): %w", err)
 			}
-			if err := w.gaveUpPool(err); err != nil {
+			if err := w.gaveUp(err); err != nil {
 				return w.stats, err
 			}
 			if attempt == 1 || attempt%20 == 0 {
@@ -140,21 +140,6 @@ func (w *loop) session(ctx context.Context, a wire.Assignment) error {
 // over reports whether a pool worker's assignment has ended.
 func (w *loop) over() bool {
 	return w.pool != nil && !w.until.IsZero() && time.Now().After(w.until)
-}
-
-// gaveUpPool is gaveUp for a pool worker waiting for any coordinator.
-func (w *loop) gaveUpPool(last error) error {
-	if w.cfg.GiveUpAfter <= 0 {
-		return nil
-	}
-	w.mu.Lock()
-	silent := time.Since(w.heard)
-	w.mu.Unlock()
-	if silent < w.cfg.GiveUpAfter {
-		return nil
-	}
-	return fmt.Errorf("worker: no coordinator assigned a job for %v (last: %v): %w (--give-up-after)",
-		silent.Round(time.Millisecond), last, ErrGaveUp)
 }
 
 // model returns the pool's model of config mc, if it built one.

@@ -529,6 +529,10 @@ func (w *loop) gaveUp(last error) error {
 	if silent < w.cfg.GiveUpAfter {
 		return nil
 	}
+	if w.cfg.Job == "" { // a pool worker, between jobs
+		return fmt.Errorf("worker: no coordinator assigned a job for %v (last: %v): %w (--give-up-after)",
+			silent.Round(time.Millisecond), last, ErrGaveUp)
+	}
 	hint := ""
 	if errors.Is(last, wire.ErrNoResponders) {
 		hint = fmt.Sprintf("; nothing serves job %q on this NATS server: check --job against the coordinator's job ID", w.cfg.Job)
