@@ -563,7 +563,13 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.reply(ev.reply, badRequest(err))
 			return
 		}
-		d.log.Info("worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
+		// A pool worker comes back to a job every few seconds (fsl-coord
+		// serve): only its first join is news.
+		level := slog.LevelInfo
+		if _, again := d.admitted[m.ID]; again {
+			level = slog.LevelDebug
+		}
+		d.log.Log(context.Background(), level, "worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
 		d.reply(ev.reply, &wire.JoinAck{
 			Job: d.spec.ID, WorkerID: m.ID, LeaseTimeout: time.Duration(d.spec.LeaseTimeout),
 			HeartbeatEvery: d.cfg.HeartbeatEvery, Version: uint64(d.tr.Version),
