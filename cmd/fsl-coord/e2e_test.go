@@ -98,7 +98,16 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, bin, args...)
+}
+
+// startEnv is start with env added to this process's environment.
+func startEnv(t *testing.T, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -622,7 +631,11 @@ func TestWorkersOfAnotherComputeClassAreRefused(t *testing.T) {
 		}
 		c := start(t, "coord", bins.coord, args...)
 		obs := observer(t, url)
-		first := start(t, "worker0", bins.worker, workerArgs(url, "w0")...)
+		// The job's class is its first worker's: pinned to OpenBLAS's
+		// Haswell kernels, so that it differs from SkylakeX's whatever
+		// core this machine's OpenBLAS picks by itself (on a Cooper Lake
+		// its own kernels compute SkylakeX's bits).
+		first := startEnv(t, "worker0", []string{"OPENBLAS_CORETYPE=Haswell"}, bins.worker, workerArgs(url, "w0")...)
 		waitStep(t, obs, 1)
 		var ps []*proc
 		for i, o := range others {
