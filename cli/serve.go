@@ -7,16 +7,15 @@ import (
 	"html/template"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
+	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 )
 
@@ -29,8 +28,8 @@ func serveCommand() *cli.Command {
 			"rest wait, highest priority first, then first in, first out. Workers started without --job ask which\n" +
 			"job to work for: between priorities the higher always first; within a priority each running job gets\n" +
 			"workers in proportion to its weight, reassigned every --quantum. A job's parameters are bit for bit\n" +
-			"those of the same job run alone. When a job ends it is evaluated (its spec's eval: block) and its\n" +
-			"figures kept for fsl-coord results. Everything is in the store: after SIGKILL, run the same command\n" +
+			"those of the same job run alone. When a job ends its workers evaluate it (its spec's eval: block,\n" +
+			"sharded: the figures of fsl-coord eval on its last checkpoint) and its figures are kept for fsl-coord results. Everything is in the store: after SIGKILL, run the same command\n" +
 			"and every running job resumes from its newest checkpoint. SIGINT or SIGTERM checkpoints the running\n" +
 			"jobs and exits with 130 or 143.\n\n" +
 			"Examples:\n" +
@@ -99,9 +98,7 @@ func runServe(c *cli.Context) error {
 		Validator: func(spec coordinator.JobSpec) (func(int, params.Vector, params.Vector) (map[string]float64, error), error) {
 			return newValidator(spec, valEpisodes)
 		},
-		Evaluate: func(ctx context.Context, spec coordinator.JobSpec, step int) (map[string]float64, error) {
-			return evaluateJob(ctx, db, spec, step)
-		},
+		EvalWork: evalWork,
 		Observer: pages.observer,
 		Started:  pages.started,
 	})
@@ -144,38 +141,28 @@ func runServe(c *cli.Context) error {
 	return err
 }
 
-// evaluateJob measures a finished job's checkpoint of step on its test
-// split, one protocol per way × shot of its eval: block. The metrics are
-// named "<way>way<shot>shot_acc" and "..._ci95".
-func evaluateJob(ctx context.Context, db string, spec coordinator.JobSpec, step int) (map[string]float64, error) {
-	e := spec.Eval.WithDefaults()
-	test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
-	if err != nil {
-		return nil, fmt.Errorf("held-out classes: %w", err)
-	}
-	sel, err := checkpoints.ParseSelector(strconv.Itoa(step))
-	if err != nil {
-		return nil, err
-	}
-	net, err := loadNet(db, spec.ID, sel)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]float64{}
-	for _, way := range e.Way {
-		for _, shot := range e.Shot {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			r, err := eval.Episodes(net, test, eval.EpisodeConfig{Way: way, Shot: shot, Query: e.Query, Episodes: e.Episodes, Seed: e.Seed}, nil)
-			if err != nil {
-				return nil, fmt.Errorf("%d-way %d-shot: %w", way, shot, err)
-			}
-			name := fmt.Sprintf("%dway%dshot", way, shot)
-			m[name+"_acc"], m[name+"_ci95"] = r.Mean, r.CI95
+// evalWork is the evaluation of spec's eval: block, run on the workers
+// when the job ends (eval.Work on its test split): the figures of fsl-coord
+// eval on the same checkpoint.
+func evalWork(spec coordinator.JobSpec) func(int, params.Vector, params.Vector) (coordinator.EvalWork, error) {
+	return func(_ int, p, st params.Vector) (coordinator.EvalWork, error) {
+		e := spec.Eval.WithDefaults()
+		test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
+		if err != nil {
+			return nil, fmt.Errorf("held-out classes: %w", err)
 		}
+		m, err := model.New(spec.ModelConfig())
+		if err != nil {
+			return nil, err
+		}
+		var cfgs []eval.EpisodeConfig
+		for _, way := range e.Way {
+			for _, shot := range e.Shot {
+				cfgs = append(cfgs, eval.EpisodeConfig{Way: way, Shot: shot, Query: e.Query, Episodes: e.Episodes, Seed: e.Seed})
+			}
+		}
+		return eval.NewWork(eval.Net{Model: m, Params: p, State: st}, test, cfgs)
 	}
-	return m, nil
 }
 
 // jobPages are the serving coordinator's HTTP pages: the jobs page and a

@@ -99,6 +99,10 @@ type Config struct {
 
 	// GradLen is the required length of every result's Grads, at least 1.
 	GradLen int
+	// ShardGradLen, when set (one entry per shard), replaces GradLen shard
+	// by shard: an evaluation's shards return embeddings of their images,
+	// and the last shard may hold fewer.
+	ShardGradLen []int
 	// StateLen is the required length of every result's Stats (running
 	// statistics such as batch-norm means); zero means results carry none.
 	StateLen int
@@ -167,6 +171,15 @@ func (c Config) validate() error {
 	}
 	if c.GradLen < 1 {
 		bad("GradLen is %d, want at least 1", c.GradLen)
+	}
+	if c.ShardGradLen != nil && len(c.ShardGradLen) != c.ShardsPerStep {
+		bad("ShardGradLen has %d entries, want one per shard (%d)", len(c.ShardGradLen), c.ShardsPerStep)
+	}
+	for i, n := range c.ShardGradLen {
+		if n < 1 {
+			bad("ShardGradLen[%d] is %d, want at least 1", i, n)
+			break
+		}
 	}
 	if !(c.Verify >= 0 && c.Verify <= 1) {
 		bad("Verify is %v, want 0 (off) to 1", c.Verify)

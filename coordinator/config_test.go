@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestNewKeepsConfigAsGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m.Config(); got != cfg {
+	if got := m.Config(); !reflect.DeepEqual(got, cfg) {
 		t.Fatalf("Config() = %+v, want %+v as given", got, cfg)
 	}
 }

@@ -54,10 +54,30 @@ type DriverConfig struct {
 	// beyond it are evicted, oldest first (default 16 results' worth, at
 	// least 32 MiB).
 	MaxPendingBytes int
+	// EvalWork, when set, ends the job with an evaluation sharded over its
+	// workers: once the last step is applied it is called with the final
+	// parameters, its shards are leased like a step's (at the final
+	// version, params.KindEmbed batches), and what its Finish returns from
+	// their results, in shard order, is the Summary's Eval. A coordinator
+	// restarted before the evaluation ended runs it again.
+	EvalWork func(version int, p, state params.Vector) (EvalWork, error)
 	// Linger is how long the coordinator still answers Done to work
 	// requests after the job ends, for workers that missed the broadcast
 	// (default 1s).
 	Linger time.Duration
+}
+
+// EvalWork is an evaluation cut into shards for the job's workers
+// (eval.Plan, one or more protocols).
+type EvalWork interface {
+	// Shards is the number of shards.
+	Shards() int
+	// Batch is shard k's input, a params.KindEmbed batch.
+	Batch(k int) *params.Batch
+	// Len is the number of values shard k's result holds.
+	Len(k int) int
+	// Finish turns the shards' results, in shard order, into metrics.
+	Finish(results []params.Result) (map[string]float64, error)
 }
 
 // Progress is the job's state after a step, for progress lines.
@@ -89,9 +109,12 @@ type Summary struct {
 	// Dropped counts payloads that failed to decode (bad checksum,
 	// malformed, too large) and incomplete chunked messages abandoned, on
 	// all the job's subjects.
-	Dropped int           `json:"dropped_payloads"`
-	Images  int           `json:"images"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Dropped int `json:"dropped_payloads"`
+	// Eval holds the metrics of the evaluation run on the workers
+	// (DriverConfig.EvalWork), nil without one.
+	Eval    map[string]float64 `json:"eval,omitempty"`
+	Images  int                `json:"images"`
+	Elapsed time.Duration      `json:"elapsed_ns"`
 }
 
 // event is one whole message from a subscription, handled on the driver's
@@ -138,6 +161,9 @@ type Driver struct {
 	class     checkpoints.Class  // the job's compute class (class.go)
 	admitted  map[string]string  // canary each admitted worker gave
 	logLimit  wire.LogLimiter    // bounds the lines of bad payloads and invalid results
+	eval      EvalWork           // the evaluation being run on the workers, nil outside it
+	evalOut   map[string]float64 // its metrics, once finished
+	trained   *Counters          // the training machine's counters, once the evaluation's replaced it
 	epoch     uint64             // this process's identity, random per start
 	hellos    int                // hellos sent so far (see helloCount)
 	nextHello time.Time
@@ -261,28 +287,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		d.store.Close()
 		return nil, err
 	}
-	d.m, err = New(Config{
-		Job:                 spec.ID,
-		ShardsPerStep:       spec.Shards,
-		TotalSteps:          spec.Steps,
-		LeaseTimeout:        time.Duration(spec.LeaseTimeout),
-		HeartbeatTimeout:    time.Duration(spec.HeartbeatTimeout),
-		RetryAfter:          DefaultRetryAfter,
-		BackupWhenRemaining: DefaultBackupWhenRemaining,
-		MaxBackupsPerShard:  DefaultMaxBackupsPerShard,
-		BackupSlowFactor:    DefaultBackupSlowFactor,
-		MaxLeasesPerWorker:  DefaultMaxLeasesPerWorker,
-		QuarantineAfter:     DefaultQuarantineAfter,
-		QuarantineFor:       DefaultQuarantineFactor * time.Duration(spec.LeaseTimeout),
-		QuarantineMax:       DefaultQuarantineMaxFactor * time.Duration(spec.LeaseTimeout),
-		CheckpointEvery:     spec.CheckpointEvery,
-		GradLen:             d.tr.Layout().Size(),
-		StateLen:            d.tr.StateLayout().Size(),
-		LayoutHash:          d.tr.Layout().Hash(),
-		Verify:              spec.Verify,
-		VerifyKey:           rand.Uint64(),
-		Lineage:             d.lineage,
-	}, d.tr.Version)
+	d.m, err = New(d.machineConfig(d.lineage), d.tr.Version)
 	if err != nil {
 		d.store.Close()
 		return nil, err
@@ -296,6 +301,63 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		}
 	}
 	return d, nil
+}
+
+// machineConfig is the job's state machine's configuration at lineage.
+func (d *Driver) machineConfig(lineage uint64) Config {
+	return Config{
+		Job:                 d.spec.ID,
+		ShardsPerStep:       d.spec.Shards,
+		TotalSteps:          d.spec.Steps,
+		LeaseTimeout:        time.Duration(d.spec.LeaseTimeout),
+		HeartbeatTimeout:    time.Duration(d.spec.HeartbeatTimeout),
+		RetryAfter:          DefaultRetryAfter,
+		BackupWhenRemaining: DefaultBackupWhenRemaining,
+		MaxBackupsPerShard:  DefaultMaxBackupsPerShard,
+		BackupSlowFactor:    DefaultBackupSlowFactor,
+		MaxLeasesPerWorker:  DefaultMaxLeasesPerWorker,
+		QuarantineAfter:     DefaultQuarantineAfter,
+		QuarantineFor:       DefaultQuarantineFactor * time.Duration(d.spec.LeaseTimeout),
+		QuarantineMax:       DefaultQuarantineMaxFactor * time.Duration(d.spec.LeaseTimeout),
+		CheckpointEvery:     d.spec.CheckpointEvery,
+		GradLen:             d.tr.Layout().Size(),
+		StateLen:            d.tr.StateLayout().Size(),
+		LayoutHash:          d.tr.Layout().Hash(),
+		Verify:              d.spec.Verify,
+		VerifyKey:           rand.Uint64(),
+		Lineage:             lineage,
+	}
+}
+
+// startEval replaces the finished job's machine by one whose single step is
+// the evaluation's shards, at the final version.
+func (d *Driver) startEval() error {
+	ew, err := d.cfg.EvalWork(d.tr.Version, d.tr.Params, d.tr.State)
+	if err != nil {
+		return fmt.Errorf("job %q: evaluation: %w", d.spec.ID, err)
+	}
+	n := ew.Shards()
+	if n == 0 {
+		return fmt.Errorf("job %q: evaluation: no shard", d.spec.ID)
+	}
+	cfg := d.machineConfig(d.m.Lineage())
+	cfg.ShardsPerStep, cfg.TotalSteps, cfg.CheckpointEvery, cfg.Verify, cfg.StateLen = n, d.tr.Version+1, 0, 0, 0
+	cfg.ShardGradLen = make([]int, n)
+	for k := range n {
+		cfg.ShardGradLen[k] = ew.Len(k)
+	}
+	cfg.GradLen = cfg.ShardGradLen[0]
+	m, err := New(cfg, d.tr.Version)
+	if err != nil {
+		return fmt.Errorf("job %q: evaluation: %w", d.spec.ID, err)
+	}
+	_, banned := d.m.Trust()
+	m.RestoreTrust(nil, banned)
+	c := d.m.Counters()
+	d.m, d.eval, d.trained = m, ew, &c
+	d.log.Info("evaluating on the workers", "shards", n, "version", d.tr.Version)
+	d.refresh()
+	return nil
 }
 
 // specKey is the part of a spec that must match to resume a job: all of it
@@ -471,8 +533,17 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			}
 			d.parked = nil
 			for len(d.events) > 0 {
-				if ev := <-d.events; ev.reply != "" {
+				ev := <-d.events
+				if ev.reply == "" {
+					continue
+				}
+				switch ev.msg.(type) {
+				case *wire.WorkRequest:
 					d.reply(ev.reply, stopped)
+				case *wire.ParamsRequest: // its lease is gone with the job
+					d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion, Text: "the job stopped"})
+				default:
+					d.reply(ev.reply, &wire.Error{Code: wire.CodeUnavailable, Text: "the job stopped"})
 				}
 			}
 			return d.summary(), ctx.Err()
@@ -496,6 +567,10 @@ func (d *Driver) summary() *Summary {
 		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: d.elapsed(),
 		StoppedEarly:    d.done && d.tr.Version < d.spec.Steps,
 		InvalidByReason: map[string]int{},
+		Eval:            d.evalOut,
+	}
+	if d.trained != nil {
+		s.Counters = *d.trained // the training's, not the evaluation's
 	}
 	for r, n := range s.Counters.Invalid {
 		s.InvalidByReason[r.String()] = n
@@ -717,12 +792,15 @@ type JobStatus struct {
 	// empty until one was admitted.
 	ComputeClass string `json:"compute_class,omitempty"`
 	Status       Status `json:"machine"`
+	// Evaluating: the training is over and the machine's shards are the
+	// evaluation's (DriverConfig.EvalWork).
+	Evaluating bool `json:"evaluating,omitempty"`
 }
 
 func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
 		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal,
-		ComputeClass: d.class.Description, Status: d.m.Status()}
+		ComputeClass: d.class.Description, Status: d.m.Status(), Evaluating: d.eval != nil}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held
@@ -755,7 +833,12 @@ func (d *Driver) replyCheckpoint(to, which string) {
 func (d *Driver) toWire(rep Reply) wire.Message {
 	switch r := rep.(type) {
 	case Lease:
-		b := d.sampler.Batch(d.spec.Seed, r.Step, r.Shard)
+		var b *params.Batch
+		if d.eval != nil {
+			b = d.eval.Batch(r.Shard)
+		} else {
+			b = d.sampler.Batch(d.spec.Seed, r.Step, r.Shard)
+		}
 		return &wire.Lease{
 			Step: uint64(r.Step), Shard: r.Shard, Version: uint64(r.Version), Lineage: r.Lineage,
 			Timeout: time.Duration(d.spec.LeaseTimeout), Attempt: r.Attempt - 1,
@@ -785,6 +868,17 @@ func (d *Driver) drainOutputs() error {
 				}
 				break outputs // the rest describe the discarded steps
 			case StepComplete:
+				if d.eval != nil {
+					m, err := d.eval.Finish(o.Results)
+					if err != nil {
+						return fmt.Errorf("job %q: evaluation: %w", d.spec.ID, err)
+					}
+					d.evalOut = m
+					if err := d.m.Advance(d.tr.Version + 1); err != nil {
+						return fmt.Errorf("job %q: %w", d.spec.ID, err)
+					}
+					continue
+				}
 				if err := d.tr.Apply(o.Results); err != nil {
 					return fmt.Errorf("job %q: %w", d.spec.ID, err)
 				}
@@ -806,11 +900,19 @@ func (d *Driver) drainOutputs() error {
 					d.cfg.Observer.StepApplied(pr)
 				}
 			case CheckpointDue:
+				if d.eval != nil {
+					continue // the evaluation changes no parameter
+				}
 				if err := d.save(); err != nil {
 					return err
 				}
 			case JobDone:
-				d.done, d.end = true, time.Now()
+				if d.eval != nil { // the evaluation's end
+					d.eval, d.done = nil, true
+					d.log.Info("evaluation done", "metrics", d.evalOut)
+					continue
+				}
+				d.end = time.Now()
 				rec, err := d.store.Job(d.spec.ID)
 				if err == nil {
 					rec.Status = checkpoints.StatusDone
@@ -823,6 +925,13 @@ func (d *Driver) drainOutputs() error {
 					return fmt.Errorf("job %q: mark done: %w", d.spec.ID, err)
 				}
 				d.log.Info("job done", "version", d.tr.Version, "params_sha256", d.tr.Params.SHA256())
+				if d.cfg.EvalWork != nil {
+					if err := d.startEval(); err != nil {
+						return err
+					}
+					break outputs // the finished machine has nothing more to say
+				}
+				d.done = true
 			}
 		}
 	}

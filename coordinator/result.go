@@ -265,8 +265,8 @@ func (m *Machine) checkShape(r *params.Result) (Reason, string) {
 	switch {
 	case r.LayoutHash != m.cfg.LayoutHash:
 		return ReasonWrongLayout, fmt.Sprintf("layout hash %#x, want %#x", r.LayoutHash, m.cfg.LayoutHash)
-	case len(r.Grads) != m.cfg.GradLen:
-		return ReasonGradLen, fmt.Sprintf("%d gradient values, want %d", len(r.Grads), m.cfg.GradLen)
+	case len(r.Grads) != m.gradLen(r.Shard):
+		return ReasonGradLen, fmt.Sprintf("%d gradient values, want %d", len(r.Grads), m.gradLen(r.Shard))
 	case len(r.Stats) != m.cfg.StateLen:
 		return ReasonStatsLen, fmt.Sprintf("%d stats values, want %d", len(r.Stats), m.cfg.StateLen)
 	case r.Count <= 0:
@@ -281,4 +281,12 @@ func (m *Machine) checkShape(r *params.Result) (Reason, string) {
 		return ReasonNotFinite, fmt.Sprintf("stats[%d] is %v", i, r.Stats[i])
 	}
 	return ReasonNone, ""
+}
+
+// gradLen is the length shard's results must have.
+func (m *Machine) gradLen(shard int) int {
+	if m.cfg.ShardGradLen != nil && shard >= 0 && shard < len(m.cfg.ShardGradLen) {
+		return m.cfg.ShardGradLen[shard]
+	}
+	return m.cfg.GradLen
 }

@@ -34,9 +34,10 @@ type ServerConfig struct {
 	Quantum time.Duration
 	// Validator, when set, gives a job's DriverConfig.Validate.
 	Validator func(JobSpec) (func(int, params.Vector, params.Vector) (map[string]float64, error), error)
-	// Evaluate, when set, measures a finished job (its final step's
-	// checkpoint in the store); its metrics are the job's outcome.
-	Evaluate func(ctx context.Context, spec JobSpec, step int) (map[string]float64, error)
+	// EvalWork, when set, gives each job's DriverConfig.EvalWork: the
+	// evaluation of its eval: block, run on the workers when it ends; its
+	// metrics are the job's outcome.
+	EvalWork func(JobSpec) func(version int, p, state params.Vector) (EvalWork, error)
 	// Observer, when set, gives each job's observer (a dashboard's).
 	Observer func(JobSpec) Observer
 	// Started, when set, is told of each job's driver before it runs.
@@ -238,6 +239,9 @@ func (s *Server) runJob(ctx context.Context, spec JobSpec) (*Summary, error) {
 	log := s.log.With("job", spec.ID)
 	dc := s.cfg.Driver
 	dc.Spec, dc.DB, dc.Conn, dc.Logger = spec, s.cfg.DB, s.cfg.Conn, s.log
+	if s.cfg.EvalWork != nil {
+		dc.EvalWork = s.cfg.EvalWork(spec)
+	}
 	if s.cfg.Validator != nil {
 		v, err := s.cfg.Validator(spec)
 		if err != nil {
@@ -275,14 +279,7 @@ func (s *Server) runJob(ctx context.Context, spec JobSpec) (*Summary, error) {
 func (s *Server) finish(ctx context.Context, spec JobSpec, sum *Summary, err error) {
 	var out *JobOutcome
 	if err == nil && sum != nil {
-		out = &JobOutcome{Version: sum.Version, Loss: sum.Loss, ParamsSHA256: sum.ParamsSHA256, StoppedEarly: sum.StoppedEarly}
-		if s.cfg.Evaluate != nil {
-			m, eerr := s.cfg.Evaluate(ctx, spec, sum.Version)
-			if eerr != nil {
-				err = fmt.Errorf("evaluate job %q: %w", spec.ID, eerr)
-			}
-			out.Metrics = m
-		}
+		out = &JobOutcome{Version: sum.Version, Loss: sum.Loss, ParamsSHA256: sum.ParamsSHA256, StoppedEarly: sum.StoppedEarly, Metrics: sum.Eval}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -355,12 +352,15 @@ func (s *Server) handleAssign(m wire.Message) wire.Message {
 			continue
 		}
 		st := j.driver.Status()
-		if st.Done || st.Step >= st.Steps {
-			continue // ending: its last step is applied
+		if st.Done || (st.Step >= st.Steps && !st.Evaluating) {
+			continue // ending: its last step is applied, and no evaluation follows
 		}
 		limit := j.Spec.Shards
 		if j.Spec.Verify > 0 {
 			limit++ // a verified shard's second copy needs another worker
+		}
+		if st.Evaluating {
+			limit = len(st.Status.Shards)
 		}
 		if j.MaxWorkers > 0 {
 			limit = min(limit, j.MaxWorkers)

@@ -10,7 +10,9 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/worker"
 )
@@ -32,8 +34,28 @@ func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	db := filepath.Join(t.TempDir(), "fsl.db")
+	// Each job ends with an evaluation on the workers: 5-way 1-shot, 30
+	// episodes of its test split.
+	evalCfg := eval.EpisodeConfig{Way: 5, Shot: 1, Query: 2, Episodes: 30, Seed: 1}
+	testSplit := func(spec coordinator.JobSpec) (*episodes.Dataset, *model.Model) {
+		ds, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
+		if err != nil {
+			t.Error(err)
+		}
+		m, err := model.New(spec.ModelConfig())
+		if err != nil {
+			t.Error(err)
+		}
+		return ds, m
+	}
+	evalWork := func(spec coordinator.JobSpec) func(int, params.Vector, params.Vector) (coordinator.EvalWork, error) {
+		return func(_ int, p, st params.Vector) (coordinator.EvalWork, error) {
+			ds, m := testSplit(spec)
+			return eval.NewWork(eval.Net{Model: m, Params: p, State: st}, ds, []eval.EpisodeConfig{evalCfg})
+		}
+	}
 	s, err := coordinator.NewServer(coordinator.ServerConfig{DB: db, Conn: nc, MaxRunning: 2, Quantum: 200 * time.Millisecond,
-		Driver: coordinator.DriverConfig{Linger: 100 * time.Millisecond}})
+		Driver: coordinator.DriverConfig{Linger: 100 * time.Millisecond}, EvalWork: evalWork})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +154,16 @@ func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
 		}
 		if j.Outcome == nil || j.Outcome.ParamsSHA256 != tr.Params.SHA256() {
 			t.Errorf("job %s: outcome %+v, RunLocal %s", id, j.Outcome, tr.Params.SHA256())
+			continue
+		}
+		// The evaluation the workers ran equals one in this process.
+		test, em := testSplit(subs[i].Spec)
+		r, err := eval.Episodes(eval.Net{Model: em, Params: tr.Params, State: tr.State}, test, evalCfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := j.Outcome.Metrics["5way1shot_acc"]; got != r.Mean || j.Outcome.Metrics["5way1shot_ci95"] != r.CI95 {
+			t.Errorf("job %s: evaluated on the workers %v, in one process %v ± %v", id, j.Outcome.Metrics, r.Mean, r.CI95)
 		}
 	}
 	if err := s.Change("pause", "q-2"); err == nil {

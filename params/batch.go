@@ -21,6 +21,10 @@ const (
 	// classes are distinct. Triplets are mined from it (batch-hard or
 	// semi-hard; see model.Mining) rather than drawn by the sampler.
 	KindClasses
+	// KindEmbed is a batch of images to embed, not to train on: a shard of
+	// an evaluation (eval.Plan). The result's Grads are the images'
+	// embeddings, one after another; Labels are zeros, one per image.
+	KindEmbed
 )
 
 // String names the kind as the job config spells its loss ("classes" for
@@ -35,6 +39,8 @@ func (k Kind) String() string {
 		return "triplet"
 	case KindClasses:
 		return "classes"
+	case KindEmbed:
+		return "embed"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -13,7 +13,16 @@ import (
 // caller names the worker and the layout (checked against the
 // coordinator's at join).
 func Compute(m *model.Model, p, st params.Vector, l *wire.Lease) (*wire.Result, error) {
-	r, err := m.Grad(p, st, &l.Batch)
+	var r params.Result
+	var err error
+	if l.Batch.Kind == params.KindEmbed {
+		// A shard of an evaluation: the images' embeddings (batch norm
+		// in evaluation mode), as eval.Episodes computes them.
+		r.Grads, err = m.Embed(p, st, l.Batch.Pixels, l.Batch.Images())
+		r.Count = l.Batch.Images()
+	} else {
+		r, err = m.Grad(p, st, &l.Batch)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compute step %d shard %d: %w", l.Step, l.Shard, err)
 	}

@@ -175,6 +175,25 @@ func TestServeSweepIsExactThroughKills(t *testing.T) {
 		}
 	}
 	t.Logf("6 jobs equal their bench train through 2 worker kills and a serve kill")
+	// The evaluation ran on the workers (embedding shards); fsl-coord eval
+	// of the same checkpoint in one process gives exactly its figures.
+	for _, id := range []string{"sw-01", "sw-06"} {
+		out, code := coordCLI(t, dir, url, "eval", "--db", filepath.Join(dir, "fsl.db"), "--job", id, "--checkpoint", "latest",
+			"--way", "5", "--shot", "1", "--episodes", "40", "--json")
+		var ev struct {
+			Results []struct {
+				Mean float64 `json:"mean"`
+				CI95 float64 `json:"ci95"`
+			} `json:"results"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &ev) != nil || len(ev.Results) != 1 {
+			t.Fatalf("eval %s: exit %d:\n%s", id, code, out)
+		}
+		m := q[id].Outcome.Metrics
+		if m["5way1shot_acc"] != ev.Results[0].Mean || m["5way1shot_ci95"] != ev.Results[0].CI95 {
+			t.Errorf("job %s: evaluated on the workers %v, fsl-coord eval %+v", id, m, ev.Results[0])
+		}
+	}
 	out, code = coordCLI(t, dir, url, "results", "--name", "sw", "--json")
 	var res struct {
 		Groups []coordinator.ResultGroup `json:"groups"`
