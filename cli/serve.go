@@ -28,10 +28,10 @@ func serveCommand() *cli.Command {
 			"rest wait, highest priority first, then first in, first out. Workers started without --job ask which\n" +
 			"job to work for: between priorities the higher always first; within a priority each running job gets\n" +
 			"workers in proportion to its weight, reassigned every --quantum. A job's parameters are bit for bit\n" +
-			"those of the same job run alone. When a job ends its workers evaluate it (its spec's eval: block,\n" +
-			"sharded: the figures of fsl-coord eval on its last checkpoint) and its figures are kept for fsl-coord results. Everything is in the store: after SIGKILL, run the same command\n" +
-			"and every running job resumes from its newest checkpoint. SIGINT or SIGTERM checkpoints the running\n" +
-			"jobs and exits with 130 or 143.\n\n" +
+			"those of the same job run alone. When a job ends, its workers evaluate it (its spec's eval: block;\n" +
+			"the figures of fsl-coord eval on its last checkpoint), and fsl-coord results tabulates the figures.\n" +
+			"Everything is in the store: after SIGKILL, run the same command and every running job resumes from\n" +
+			"its newest checkpoint. SIGINT or SIGTERM checkpoints the running jobs and exits with 130 or 143.\n\n" +
 			"Examples:\n" +
 			"   fsl-coord serve --local-workers 2                       # a queue on this machine\n" +
 			"   fsl-coord submit job.yaml --seeds 1,2,3                 # three jobs into it\n" +
