@@ -453,6 +453,45 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
 	}
+	scenarios = append(scenarios, scenario{"3-node NATS cluster, the coordinator's node killed", func(t *testing.T, dir string) coordinator.Summary {
+		// Three nats-server processes clustered by routes; the coordinator
+		// on node 0 (node 1 its fallback), a worker on each of nodes 1 and
+		// 2. Node 0 is SIGKILLed mid-job: the coordinator reconnects to
+		// node 1, and the leases lost with the node expire and are done
+		// again.
+		var client, route [3]int
+		for i := range client {
+			client[i], route[i] = freePort(t), freePort(t)
+		}
+		url := func(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", client[i]) }
+		var nodes [3]*proc
+		for i := range nodes {
+			var routes []string
+			for j := range route {
+				if j != i {
+					routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", route[j]))
+				}
+			}
+			nodes[i] = start(t, fmt.Sprintf("nats-server %d", i), bins.ns, "-a", "127.0.0.1", "-p", strconv.Itoa(client[i]), "--auth", testToken,
+				"--cluster_name", "fsl", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", route[i]), "--routes", strings.Join(routes, ","))
+		}
+		obs := observer(t, url(2))
+		args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--nats", url(0)+","+url(1))
+		c := start(t, "coord", bins.coord, args...)
+		ws := []*proc{start(t, "worker on node 1", bins.worker, workerArgs(url(1), "w1")...),
+			start(t, "worker on node 2", bins.worker, workerArgs(url(2), "w2")...)}
+		waitStep(t, obs, 10)
+		nodes[0].kill(t)
+		c.wait(t, 3*time.Minute)
+		for _, w := range ws {
+			w.wait(t, 30*time.Second)
+		}
+		s := readSummary(t, filepath.Join(dir, "summary.json"))
+		if s.Version != testSteps || !strings.Contains(c.out.String(), "nats reconnected") || !strings.Contains(c.out.String(), url(1)) {
+			t.Errorf("the coordinator did not move to node 1 and finish (version %d):\n%s", s.Version, c.out.String())
+		}
+		return s
+	}})
 	scenarios = append(scenarios, scenario{"single process without NATS", func(t *testing.T, dir string) coordinator.Summary {
 		sha := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
 		// No coordinator counters to check: report a clean exactly-once run.
