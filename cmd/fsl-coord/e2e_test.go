@@ -336,6 +336,15 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			w.wait(t, 30*time.Second)
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
+		{"one worker without --job (start assigns its job)", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			w := start(t, "worker", bins.worker, "--nats", url, "--token", testToken, "--name", "pool", "--log-level", "info")
+			c.wait(t, 3*time.Minute)
+			w.wait(t, 30*time.Second) // exits 0: start's job was its last
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
 		{"three workers", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
