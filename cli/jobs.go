@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ func queueFlags(role wire.Role) []cli.Flag {
 		credsFlag(),
 		nkeyFlag(role),
 		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "how long to wait for an answer"},
+		&cli.StringFlag{Name: "http", Usage: "ask the serving coordinator's HTTP server at this URL (serve --http) instead of NATS"},
+		httpTokenFlag("bearer token of the HTTP server (serve --http-token)"),
 	}, tlsClientFlags()...)
 }
 
@@ -38,6 +41,16 @@ func queueFlags(role wire.Role) []cli.Flag {
 func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	if err := positiveDuration(c, "timeout"); err != nil {
 		return nil, err
+	}
+	if base := c.String("http"); base != "" {
+		body, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		path := map[string]string{wire.Serve.Jobs: "/api/jobs", wire.Serve.Admin: "/api/admin"}[subject]
+		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+		defer cancel()
+		return httpCall(ctx, base, c.String("http-token"), http.MethodPost, path, body)
 	}
 	tlsCfg, err := tlsConfig(c, false)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -50,7 +51,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "val-episodes", Value: 100, Usage: "5-way 1-shot episodes per validation of a job with eval_every"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			logFormatFlag(),
-			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the jobs page, each job's dashboard (/jobs/ID/), /jobs (JSON), /healthz and /readyz on this address (\"\": off)"},
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "serve the jobs page, each job's dashboard (/jobs/ID/), /jobs (JSON), /api/jobs and /api/admin (fsl-coord jobs, submit and results --http), /healthz and /readyz on this address (\"\": off)"},
 			httpTokenFlag("bearer token the HTTP server requires on all but /healthz and /readyz"),
 			insecureFlag(),
 		}, tlsStartFlags()...),
@@ -230,6 +231,20 @@ func (p *jobPages) handler(srv *coordinator.Server, token string) http.Handler {
 		}{jobs, applied})
 	})
 	auth.HandleFunc("GET /jobs", func(w http.ResponseWriter, _ *http.Request) { writeJSONTo(w, srv.Jobs()) })
+	// fsl-coord jobs, submit and results --http: the requests of the NATS
+	// subjects (wire.Serve.Jobs, .Admin) as JSON bodies.
+	auth.HandleFunc("POST /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		var req coordinator.JobsRequest
+		if decodeBody(w, r, &req) {
+			writeOutcome(w, func() (any, error) { return srv.Query(req) })
+		}
+	})
+	auth.HandleFunc("POST /api/admin", func(w http.ResponseWriter, r *http.Request) {
+		var req coordinator.AdminRequest
+		if decodeBody(w, r, &req) {
+			writeOutcome(w, func() (any, error) { return srv.Admin(req) })
+		}
+	})
 	auth.HandleFunc("/jobs/{id}/", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		p.mu.Lock()
@@ -243,6 +258,30 @@ func (p *jobPages) handler(srv *coordinator.Server, token string) http.Handler {
 	})
 	mux.Handle("/", coordinator.RequireBearer(token, auth))
 	return mux
+}
+
+// decodeBody reads a request's JSON body (at most 64 MiB) into v, or
+// answers 400 and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(v); err != nil {
+		http.Error(w, "request body: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// writeOutcome answers with what f returns: 200 and JSON, 404 for an
+// unknown job, 400 for any other error.
+func writeOutcome(w http.ResponseWriter, f func() (any, error)) {
+	v, err := f()
+	switch {
+	case errors.Is(err, coordinator.ErrUnknownJob):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		writeJSONTo(w, v)
+	}
 }
 
 // writeJSONTo answers an HTTP request with v as indented JSON.

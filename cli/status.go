@@ -84,13 +84,26 @@ func runStatus(c *cli.Context) error {
 // statusOverHTTP GETs base/status from a coordinator's HTTP server,
 // presenting token (when set) as a bearer token.
 func statusOverHTTP(ctx context.Context, base, token string) ([]byte, error) {
+	return httpCall(ctx, base, token, http.MethodGet, "/status", nil)
+}
+
+// httpCall sends method path (with a JSON body when not nil) to the
+// coordinator's HTTP server at base with the bearer token, and returns the
+// body of a 200 answer; any other status is an error holding the answer.
+func httpCall(ctx context.Context, base, token, method, path string, body []byte) ([]byte, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	url := strings.TrimSuffix(base, "/") + "/status"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", base, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -100,14 +113,14 @@ func statusOverHTTP(ctx context.Context, base, token string) ([]byte, error) {
 		return nil, fmt.Errorf("--http %s: %w", base, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("--http %s: GET /status: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("--http %s: %s %s: %s: %s", base, method, path, resp.Status, strings.TrimSpace(string(out)))
 	}
-	return body, nil
+	return out, nil
 }
 
 // statusOverNATS asks the job's status subject, as the driver answers it.

@@ -450,18 +450,7 @@ func (s *Server) handleJobs(m wire.Message) wire.Message {
 	if err := decodeCommand(m, &req); err != nil {
 		return badRequest(err)
 	}
-	switch req.Op {
-	case "ls":
-		return statusOf(s.Jobs())
-	case "show":
-		for _, j := range s.Jobs() {
-			if j.ID == req.ID {
-				return statusOf(j)
-			}
-		}
-		return &wire.Error{Code: wire.CodeNotFound, Text: s.unknown(req.ID).Error()}
-	}
-	return badRequest(fmt.Errorf("jobs: unknown op %q (want ls or show)", req.Op))
+	return replyOf(s.Query(req))
 }
 
 func (s *Server) handleAdmin(m wire.Message) wire.Message {
@@ -469,31 +458,58 @@ func (s *Server) handleAdmin(m wire.Message) wire.Message {
 	if err := decodeCommand(m, &req); err != nil {
 		return badRequest(err)
 	}
-	var err error
-	switch req.Op {
-	case "submit":
-		var ids []string
-		if ids, err = s.Submit(req.Jobs); err == nil {
-			return statusOf(ids)
-		}
-	case "cancel", "pause", "resume", "rm":
-		if err = s.Change(req.Op, req.ID); err == nil {
-			return statusOf(req.ID)
-		}
-	default:
-		err = fmt.Errorf("unknown op %q (want submit, cancel, pause, resume or rm)", req.Op)
-	}
-	if errors.Is(err, errUnknownJob) {
+	return replyOf(s.Admin(req))
+}
+
+// replyOf is the wire reply of a Query or Admin outcome.
+func replyOf(v any, err error) wire.Message {
+	switch {
+	case err == nil:
+		return statusOf(v)
+	case errors.Is(err, ErrUnknownJob):
 		return &wire.Error{Code: wire.CodeNotFound, Text: err.Error()}
 	}
 	return badRequest(err)
 }
 
-var errUnknownJob = errors.New("no such job")
+// Query answers a JobsRequest (on wire.Serve.Jobs or over HTTP): every
+// job (ls) or one (show). An unknown job's error wraps ErrUnknownJob.
+func (s *Server) Query(req JobsRequest) (any, error) {
+	switch req.Op {
+	case "ls":
+		return s.Jobs(), nil
+	case "show":
+		for _, j := range s.Jobs() {
+			if j.ID == req.ID {
+				return j, nil
+			}
+		}
+		return nil, s.unknown(req.ID)
+	}
+	return nil, fmt.Errorf("jobs: unknown op %q (want ls or show)", req.Op)
+}
+
+// Admin carries out an AdminRequest (on wire.Serve.Admin or over HTTP):
+// the IDs of the jobs submitted, or the ID of the job changed.
+func (s *Server) Admin(req AdminRequest) (any, error) {
+	switch req.Op {
+	case "submit":
+		return s.Submit(req.Jobs)
+	case "cancel", "pause", "resume", "rm":
+		if err := s.Change(req.Op, req.ID); err != nil {
+			return nil, err
+		}
+		return req.ID, nil
+	}
+	return nil, fmt.Errorf("unknown op %q (want submit, cancel, pause, resume or rm)", req.Op)
+}
+
+// ErrUnknownJob: the queue holds no job of that ID.
+var ErrUnknownJob = errors.New("no such job")
 
 // unknown is the error for a job ID the queue does not hold.
 func (s *Server) unknown(id string) error {
-	return fmt.Errorf("job %q: %w in the queue of %s (fsl-coord jobs ls lists them)", id, errUnknownJob, s.cfg.DB)
+	return fmt.Errorf("job %q: %w in the queue of %s (fsl-coord jobs ls lists them)", id, ErrUnknownJob, s.cfg.DB)
 }
 
 // Submit validates every job and queues them all, or none; it returns

@@ -274,6 +274,16 @@ func TestServeSharesWorkersFairlyAndByPriority(t *testing.T) {
 			t.Errorf("GET %s: %d, want %q in:\n%.600s", path, code, want, body)
 		}
 	}
+	// The jobs commands over HTTP instead of NATS.
+	if out, code := coordCLI(t, dir, url, "jobs", "ls", "--http", web, "--json"); code != 0 || !strings.Contains(out, `"id": "fair-02"`) {
+		t.Errorf("jobs ls --http: exit %d:\n%.600s", code, out)
+	}
+	if out, code := coordCLI(t, dir, url, "jobs", "show", "fair-03", "--http", web); code != 0 || !strings.Contains(out, `"state": "running"`) {
+		t.Errorf("jobs show --http: exit %d:\n%.600s", code, out)
+	}
+	if out, code := coordCLI(t, dir, url, "jobs", "show", "nope", "--http", web); code == 0 || !strings.Contains(out, "404") || !strings.Contains(out, "no such job") {
+		t.Errorf("jobs show nope --http: exit %d, want a 404 naming the job:\n%s", code, out)
+	}
 	// A job of higher priority: from one quantum after its submission to
 	// its end, it gets at least 90% of the pool's shards.
 	hi := serveJob(t, t.TempDir(), 300)
