@@ -54,29 +54,18 @@ func serveMonitor(c *cli.Context, job string, log *slog.Logger) (mon *coordinato
 	}, nil
 }
 
-// runDriver runs the job like coordinator.Run, telling mon (when not nil)
-// of its events after cfg.Observer, and attaching its status as soon as the
-// driver exists. It records the job's history in the store (what the
-// dashboard of a later run and fsl-coord history read).
+// runDriver runs the job with its history recorded
+// (coordinator.RunRecorded), telling mon (when not nil) of its events after
+// cfg.Observer and attaching its status as soon as the driver exists.
 func runDriver(ctx context.Context, mon *coordinator.Monitor, cfg coordinator.DriverConfig) (*coordinator.Summary, error) {
-	rec := coordinator.NewHistoryRecorder(cfg.DB, cfg.Spec.ID, 0, cfg.Logger)
-	obs := coordinator.Observers{rec}
 	// Only when set: a nil *Monitor in the interface would not be nil.
-	if mon != nil {
-		obs = append(obs, mon)
+	if mon == nil {
+		return coordinator.RunRecorded(ctx, cfg, nil)
 	}
 	if cfg.Observer != nil {
-		obs = append(coordinator.Observers{cfg.Observer}, obs...)
+		cfg.Observer = coordinator.Observers{cfg.Observer, mon}
+	} else {
+		cfg.Observer = mon
 	}
-	cfg.Observer = obs
-	d, err := coordinator.NewDriver(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if mon != nil {
-		mon.Attach(d.Status)
-	}
-	sum, err := d.Run(ctx)
-	rec.Close() //nolint:errcheck // a failed write was logged by the recorder
-	return sum, err
+	return coordinator.RunRecorded(ctx, cfg, func(d *coordinator.Driver) { mon.Attach(d.Status) })
 }

@@ -290,10 +290,7 @@ func fetchJobs(c *cli.Context) ([]coordinator.JobInfo, error) {
 		}
 		out := make([]coordinator.JobInfo, len(q))
 		for i, j := range q {
-			out[i] = coordinator.JobInfo{QueuedJob: j, Steps: j.Spec.Steps}
-			if j.Outcome != nil {
-				out[i].Step = j.Outcome.Version
-			}
+			out[i] = coordinator.InfoOf(j)
 		}
 		return out, nil
 	}

@@ -519,34 +519,41 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 					d.log.Error("checkpoint on shutdown", "err", err)
 				}
 			}
-			// Requests held or still queued are answered, not left to time
-			// out: a worker asks again (nobody answers, so a pool worker
-			// takes another job at once; a pinned one waits for the job to
-			// come back). No new ones come once the subscriptions are gone.
-			for _, s := range subs {
-				s.Unsubscribe() //nolint:errcheck // shutting down
-			}
+			d.unsubscribeAndAnswer(subs)
 			subs = nil
-			stopped := &wire.Wait{RetryAfter: DefaultRetryAfter, Reason: "the job stopped"}
-			for _, p := range d.parked {
-				d.reply(p.reply, stopped)
-			}
-			d.parked = nil
-			for len(d.events) > 0 {
-				ev := <-d.events
-				if ev.reply == "" {
-					continue
-				}
-				switch ev.msg.(type) {
-				case *wire.WorkRequest:
-					d.reply(ev.reply, stopped)
-				case *wire.ParamsRequest: // its lease is gone with the job
-					d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion, Text: "the job stopped"})
-				default:
-					d.reply(ev.reply, &wire.Error{Code: wire.CodeUnavailable, Text: "the job stopped"})
-				}
-			}
 			return d.summary(), ctx.Err()
+		}
+	}
+}
+
+// unsubscribeAndAnswer ends a stopping job's subscriptions and answers the
+// requests it still holds or has queued, instead of leaving them to time
+// out: work requests with Wait (a worker asks again, nobody answers, and a
+// pool worker takes another job at once; a pinned one waits for the job to
+// come back), parameter requests as stale (their lease is gone with the
+// job), anything else as unavailable.
+func (d *Driver) unsubscribeAndAnswer(subs []*wire.Subscription) {
+	for _, s := range subs {
+		s.Unsubscribe() //nolint:errcheck // shutting down
+	}
+	const why = "the job stopped"
+	stopped := &wire.Wait{RetryAfter: DefaultRetryAfter, Reason: why}
+	for _, p := range d.parked {
+		d.reply(p.reply, stopped)
+	}
+	d.parked = nil
+	for len(d.events) > 0 {
+		ev := <-d.events
+		if ev.reply == "" {
+			continue
+		}
+		switch ev.msg.(type) {
+		case *wire.WorkRequest:
+			d.reply(ev.reply, stopped)
+		case *wire.ParamsRequest:
+			d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion, Text: why})
+		default:
+			d.reply(ev.reply, &wire.Error{Code: wire.CodeUnavailable, Text: why})
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"time"
@@ -162,4 +163,27 @@ func (r *HistoryRecorder) Close() error {
 		}
 	}
 	return err
+}
+
+// RunRecorded builds the job's driver with its training history recorded
+// in the store (a HistoryRecorder after cfg.Observer: what the dashboard of
+// a later run and fsl-coord history read), tells started of the driver
+// before it runs (to attach a monitor's status), and runs it until ctx
+// ends. fsl-coord start and each job of a serving coordinator run this way.
+func RunRecorded(ctx context.Context, cfg DriverConfig, started func(*Driver)) (*Summary, error) {
+	rec := NewHistoryRecorder(cfg.DB, cfg.Spec.ID, 0, cfg.Logger)
+	defer rec.Close() //nolint:errcheck // a failed write was logged by the recorder
+	obs := Observers{rec}
+	if cfg.Observer != nil {
+		obs = Observers{cfg.Observer, rec}
+	}
+	cfg.Observer = obs
+	d, err := NewDriver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if started != nil {
+		started(d)
+	}
+	return d.Run(ctx)
 }

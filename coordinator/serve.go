@@ -249,29 +249,20 @@ func (s *Server) runJob(ctx context.Context, spec JobSpec) (*Summary, error) {
 		}
 		dc.Validate = v
 	}
-	rec := NewHistoryRecorder(s.cfg.DB, spec.ID, 0, log)
-	defer rec.Close() //nolint:errcheck // a failed write was logged by the recorder
-	obs := Observers{rec}
 	if s.cfg.Observer != nil {
-		if o := s.cfg.Observer(spec); o != nil {
-			obs = append(obs, o)
+		dc.Observer = s.cfg.Observer(spec)
+	}
+	return RunRecorded(ctx, dc, func(d *Driver) {
+		s.mu.Lock()
+		if j := s.jobs[spec.ID]; j != nil {
+			j.driver = d
 		}
-	}
-	dc.Observer = obs
-	d, err := NewDriver(dc)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if j := s.jobs[spec.ID]; j != nil {
-		j.driver = d
-	}
-	s.mu.Unlock()
-	if s.cfg.Started != nil {
-		s.cfg.Started(spec.ID, d)
-	}
-	log.Info("job running", "steps", spec.Steps, "resumed_from", d.tr.Version)
-	return d.Run(ctx)
+		s.mu.Unlock()
+		if s.cfg.Started != nil {
+			s.cfg.Started(spec.ID, d)
+		}
+		log.Info("job running", "steps", spec.Steps, "resumed_from", d.tr.Version)
+	})
 }
 
 // finish records how a job's driver ended: done (then evaluated), paused,
@@ -406,10 +397,8 @@ func (s *Server) Jobs() []JobInfo {
 	}
 	out := make([]JobInfo, 0, len(s.jobs))
 	for _, j := range s.jobs {
-		in := JobInfo{QueuedJob: j.QueuedJob, Steps: j.Spec.Steps, Workers: workers[j.ID]}
-		if j.Outcome != nil {
-			in.Step = j.Outcome.Version
-		}
+		in := InfoOf(j.QueuedJob)
+		in.Workers = workers[j.ID]
 		if j.driver != nil {
 			st := j.driver.Status()
 			in.Step, in.Applied = st.Step, st.Status.Counters.Applied
@@ -418,6 +407,16 @@ func (s *Server) Jobs() []JobInfo {
 	}
 	slices.SortFunc(out, func(a, b JobInfo) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
+}
+
+// InfoOf is q as `fsl-coord jobs` shows a job not running in this
+// process: its step is its outcome's, if it has one.
+func InfoOf(q QueuedJob) JobInfo {
+	in := JobInfo{QueuedJob: q, Steps: q.Spec.Steps}
+	if q.Outcome != nil {
+		in.Step = q.Outcome.Version
+	}
+	return in
 }
 
 // JobsRequest is a Command body on ServeSubjects.Jobs: "ls" (every job) or

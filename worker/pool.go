@@ -19,8 +19,8 @@ import (
 type pool struct {
 	models  map[model.Config]pooledModel
 	params  map[string]pooledParams
-	refused map[string]bool // jobs that refused this worker (class, ban)
-	drained atomic.Bool     // a drain addressed to this worker came
+	refused []string    // jobs that refused this worker (class, ban): sent as AssignRequest.Avoid
+	drained atomic.Bool // a drain addressed to this worker came
 }
 
 type pooledModel struct {
@@ -41,17 +41,13 @@ var errSessionOver = errors.New("assignment over")
 // while the assignment lasts, and asks again, until ctx ends, a drain
 // comes, or no coordinator answers for GiveUpAfter.
 func (w *loop) runPool(ctx context.Context) (Stats, error) {
-	w.pool = &pool{models: map[model.Config]pooledModel{}, params: map[string]pooledParams{}, refused: map[string]bool{}}
+	w.pool = &pool{models: map[model.Config]pooledModel{}, params: map[string]pooledParams{}}
 	w.mu.Lock()
 	w.heard = time.Now()
 	w.mu.Unlock()
 	backoff := 200 * time.Millisecond
 	for attempt := 1; !w.stopping(ctx); attempt++ {
-		var avoid []string
-		for j := range w.pool.refused {
-			avoid = append(avoid, j)
-		}
-		cmd, err := wire.NewCommand(wire.AssignRequest{Op: "assign", Worker: w.id, Avoid: avoid})
+		cmd, err := wire.NewCommand(wire.AssignRequest{Op: "assign", Worker: w.id, Avoid: w.pool.refused})
 		if err != nil {
 			return w.stats, err
 		}
@@ -131,7 +127,7 @@ func (w *loop) session(ctx context.Context, a wire.Assignment) error {
 		return nil
 	case errors.Is(err, wire.ErrWrongClass), errors.Is(err, wire.ErrBanned):
 		w.log.Warn("job refused this worker; it will not be assigned again", "job", a.Job, "err", err)
-		w.pool.refused[a.Job] = true
+		w.pool.refused = append(w.pool.refused, a.Job)
 		return nil
 	}
 	return err

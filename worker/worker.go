@@ -165,9 +165,9 @@ func newLoop(cfg Config) (*loop, error) {
 		return nil, fmt.Errorf("worker: instance id: %w", err)
 	}
 	w := &loop{cfg: cfg, subj: subj, id: cfg.Name + "-" + hex.EncodeToString(raw[:]), drain: make(chan struct{})}
-	w.log = cfg.Logger.With("worker", w.id, "job", cfg.Job)
-	if cfg.Job == "" {
-		w.log = cfg.Logger.With("worker", w.id)
+	w.log = cfg.Logger.With("worker", w.id)
+	if cfg.Job != "" { // a pool worker's sessions name their jobs
+		w.log = w.log.With("job", cfg.Job)
 	}
 	cfg.Metrics.identify(cfg.Job, w.id)
 	w.nc = cfg.Conn
