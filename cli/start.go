@@ -49,6 +49,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mining", Value: d.Triplet.Mining, Usage: "triplet mining: none (random triplets), batch-hard or semi-hard (triplets mined from shards of --classes-per-shard × --images-per-class images)"},
 		&cli.IntFlag{Name: "classes-per-shard", Value: d.Triplet.Classes, Usage: "classes per mined-triplet shard (P)"},
 		&cli.IntFlag{Name: "images-per-class", Value: d.Triplet.Images, Usage: "images per class of a mined-triplet shard (K)"},
+		&cli.Float64Flag{Name: "temperature", Usage: "matching loss: divide each cosine by this before the attention's softmax (0 or 1: plain cosines, nearly flat over a large support set; 0.1 sharpens it)"},
 		&cli.IntFlag{Name: "shards", Value: d.Shards, Usage: "shards per step"},
 		&cli.IntFlag{Name: "steps", Value: d.Steps, Usage: "optimizer steps"},
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of initialisation and batches"},
@@ -141,6 +142,9 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	}
 	if c.IsSet("verify") {
 		spec.Verify = c.Float64("verify")
+	}
+	if c.IsSet("temperature") {
+		spec.Matching.Temperature = float32(c.Float64("temperature"))
 	}
 	if c.IsSet("lease-timeout") {
 		spec.LeaseTimeout = coordinator.Duration(c.Duration("lease-timeout"))

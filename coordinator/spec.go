@@ -56,6 +56,8 @@ type JobSpec struct {
 	Triplets int `yaml:"triplets" json:"triplets"`
 	// Triplet chooses mined triplets for the triplet loss (default: none).
 	Triplet TripletSpec `yaml:"triplet" json:"triplet"`
+	// Matching tunes the matching loss.
+	Matching MatchingSpec `yaml:"matching" json:"matching,omitzero"`
 	// Shards is the number of shards each step is cut into (default 2).
 	Shards int `yaml:"shards" json:"shards"`
 	// Steps is the number of optimizer steps (default 400).
@@ -151,6 +153,15 @@ type TripletSpec struct {
 	// default 4).
 	Classes int `yaml:"classes" json:"classes"`
 	Images  int `yaml:"images" json:"images"`
+}
+
+// MatchingSpec is the matching: block of a job.
+type MatchingSpec struct {
+	// Temperature divides each cosine before the attention's softmax
+	// (model.Config.Temperature): 0 (default) or 1 is Vinyals et al.'s
+	// plain cosine, whose softmax over a 60-image support set is nearly
+	// flat; 0.1 sharpens it tenfold.
+	Temperature float32 `yaml:"temperature" json:"temperature,omitempty"`
 }
 
 // MiningNone is TripletSpec.Mining's default: no mining.
@@ -301,6 +312,14 @@ func (s JobSpec) Validate() error {
 	if _, err := s.mining(); err != nil {
 		errs = append(errs, err)
 	}
+	if t := s.Matching.Temperature; t != 0 {
+		switch {
+		case s.Loss != "matching":
+			errs = append(errs, fmt.Errorf("job %q: matching.temperature %v: the %s loss has no temperature; use loss matching or leave it out", s.ID, t, s.Loss))
+		case !(t >= model.MinTemperature && t <= model.MaxTemperature):
+			errs = append(errs, fmt.Errorf("job %q: matching.temperature %v, want %v..%v", s.ID, t, model.MinTemperature, model.MaxTemperature))
+		}
+	}
 	if s.Triplet.Classes < 2 || s.Triplet.Images < 2 {
 		errs = append(errs, fmt.Errorf("job %q: triplet.classes %d × triplet.images %d, want 2 or more of each (an anchor needs a positive and a negative)",
 			s.ID, s.Triplet.Classes, s.Triplet.Images))
@@ -380,7 +399,8 @@ func (s JobSpec) ImagesPerStep() int { return s.SamplerConfig().Images() * s.Sha
 func (s JobSpec) ModelConfig() model.Config {
 	k, _ := s.Kind()
 	mining, _ := s.mining()
-	return model.Config{Loss: k, Size: s.Size, Margin: s.Margin, Matching: s.Loss == "matching", Mining: mining}
+	return model.Config{Loss: k, Size: s.Size, Margin: s.Margin, Matching: s.Loss == "matching", Mining: mining,
+		Temperature: s.Matching.Temperature}
 }
 
 // DatasetOptions opens the training split of the spec's dataset.

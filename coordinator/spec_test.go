@@ -135,18 +135,20 @@ func TestCheckSplitsNamesALeakingTestLine(t *testing.T) {
 func TestLossesMapToBatchKindsAndModels(t *testing.T) {
 	for _, tc := range []struct {
 		loss, mining string
+		temperature  float32
 		kind         params.Kind
 		model        model.Config
 		images       int
 	}{
-		{"proto", "none", params.KindEpisode, model.Config{Loss: params.KindEpisode}, 30},
-		{"matching", "none", params.KindEpisode, model.Config{Loss: params.KindEpisode, Matching: true}, 30},
-		{"triplet", "none", params.KindTriplets, model.Config{Loss: params.KindTriplets}, 60},
-		{"triplet", "batch-hard", params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningBatchHard}, 64},
-		{"triplet", "semi-hard", params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningSemiHard}, 64},
-		{"siamese", "none", params.KindPairs, model.Config{Loss: params.KindPairs}, 60},
+		{"proto", "none", 0, params.KindEpisode, model.Config{Loss: params.KindEpisode}, 30},
+		{"matching", "none", 0, params.KindEpisode, model.Config{Loss: params.KindEpisode, Matching: true}, 30},
+		{"matching", "none", 0.1, params.KindEpisode, model.Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1}, 30},
+		{"triplet", "none", 0, params.KindTriplets, model.Config{Loss: params.KindTriplets}, 60},
+		{"triplet", "batch-hard", 0, params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningBatchHard}, 64},
+		{"triplet", "semi-hard", 0, params.KindClasses, model.Config{Loss: params.KindClasses, Mining: model.MiningSemiHard}, 64},
+		{"siamese", "none", 0, params.KindPairs, model.Config{Loss: params.KindPairs}, 60},
 	} {
-		s := JobSpec{Loss: tc.loss, Triplet: TripletSpec{Mining: tc.mining}}.WithDefaults()
+		s := JobSpec{Loss: tc.loss, Triplet: TripletSpec{Mining: tc.mining}, Matching: MatchingSpec{Temperature: tc.temperature}}.WithDefaults()
 		if err := s.Validate(); err != nil {
 			t.Errorf("%s %s: %v", tc.loss, tc.mining, err)
 			continue
@@ -168,6 +170,9 @@ func TestLossesMapToBatchKindsAndModels(t *testing.T) {
 		{func(s *JobSpec) { s.Triplet.Classes = 1 }, "triplet.classes 1"},
 		{func(s *JobSpec) { s.Triplet.Images = 1 }, "triplet.images 1"},
 		{func(s *JobSpec) { s.Loss = "matchin" }, "want proto, matching, triplet or siamese"},
+		{func(s *JobSpec) { s.Matching.Temperature = 0.1 }, "matching.temperature 0.1: the triplet loss has no temperature"},
+		{func(s *JobSpec) { s.Loss, s.Matching.Temperature = "matching", 0.001 }, "matching.temperature 0.001, want 0.02..100"},
+		{func(s *JobSpec) { s.Loss, s.Matching.Temperature = "matching", -1 }, "matching.temperature -1, want"},
 	} {
 		s := JobSpec{Loss: "triplet"}.WithDefaults()
 		tc.change(&s)

@@ -22,7 +22,8 @@ const (
 	// Attention is Matching Networks' rule (Vinyals et al. 2016): the
 	// class with the most attention, attention on a support image being
 	// the softmax over the support set of its cosine similarity to the
-	// query. The default for a model trained with the matching loss.
+	// query, divided by the model's temperature as in its loss. The
+	// default for a model trained with the matching loss.
 	Attention Classifier = "matching"
 )
 
@@ -59,6 +60,12 @@ type ScoreFunc func(e1, e2 []float32) float32
 type episodeEmbeddings struct {
 	support [][]float32 // [class][shot*dim]
 	dim     int
+	scale   float64 // Attention's factor on each cosine (model.Config.MatchingScale)
+}
+
+// newEpisodeEmbeddings holds classes support classes of net's embeddings.
+func newEpisodeEmbeddings(net Net, classes int) episodeEmbeddings {
+	return episodeEmbeddings{support: make([][]float32, classes), dim: net.Model.EmbedDim(), scale: net.Model.Config().MatchingScale()}
 }
 
 // predict returns the predicted class of query q.
@@ -69,10 +76,10 @@ func (e *episodeEmbeddings) predict(c Classifier, q []float32, score ScoreFunc) 
 		var d float64
 		switch c {
 		case Attention:
-			// minus the class's share of exp(cos) over the support set:
-			// the softmax's normaliser is the same for every class
+			// minus the class's share of exp(scale·cos) over the support
+			// set: the softmax's normaliser is the same for every class
 			for s := 0; s < shots; s++ {
-				d -= math.Exp(cosine(rows[s*e.dim:(s+1)*e.dim], q))
+				d -= math.Exp(e.scale * cosine(rows[s*e.dim:(s+1)*e.dim], q))
 			}
 		case NearestNeighbour, SiameseHead:
 			d = math.Inf(1)

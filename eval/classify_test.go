@@ -99,22 +99,28 @@ func TestPredictOnTwoDimensions(t *testing.T) {
 // and (−0.1, 0) are close, at cosines 1 and −1 (e + 1/e ≈ 3.09). Distance
 // picks class 1, attention class 0; the query's length does not matter to
 // attention, and (−1, 0) turns it to class 1 (2e^−0.8 ≈ 0.90 against 3.09).
+// At temperature 0.1 (scale 10) the nearest cosine dominates the sum:
+// 2e^8 ≈ 5,962 against e^10 ≈ 22,026, and (1, 0) goes to class 1.
 func TestAttentionWeighsCosinesOverTheSupportSet(t *testing.T) {
-	ee := episodeEmbeddings{support: [][]float32{{8, 6, 8, -6}, {1.1, 0, -0.1, 0}}, dim: 2}
 	for _, tc := range []struct {
-		c    Classifier
-		q    []float32
-		want int
+		c     Classifier
+		scale float64
+		q     []float32
+		want  int
 	}{
-		{NearestNeighbour, []float32{1, 0}, 1},
-		{NearestPrototype, []float32{1, 0}, 1},
-		{Attention, []float32{1, 0}, 0},
-		{Attention, []float32{100, 0}, 0},
-		{Attention, []float32{-1, 0}, 1},
-		{Attention, []float32{0, 0}, 0}, // cosine 0 with all: a tie, to the first class
+		{NearestNeighbour, 1, []float32{1, 0}, 1},
+		{NearestPrototype, 1, []float32{1, 0}, 1},
+		{Attention, 1, []float32{1, 0}, 0},
+		{Attention, 1, []float32{100, 0}, 0},
+		{Attention, 1, []float32{-1, 0}, 1},
+		{Attention, 1, []float32{0, 0}, 0}, // cosine 0 with all: a tie, to the first class
+		{Attention, 10, []float32{1, 0}, 1},
+		{Attention, 10, []float32{-1, 0}, 1},
+		{Attention, 0.5, []float32{1, 0}, 0},
 	} {
+		ee := episodeEmbeddings{support: [][]float32{{8, 6, 8, -6}, {1.1, 0, -0.1, 0}}, dim: 2, scale: tc.scale}
 		if got := ee.predict(tc.c, tc.q, nil); got != tc.want {
-			t.Errorf("%s(%v) = class %d, want %d", tc.c, tc.q, got, tc.want)
+			t.Errorf("%s at scale %v (%v) = class %d, want %d", tc.c, tc.scale, tc.q, got, tc.want)
 		}
 	}
 }

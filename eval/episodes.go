@@ -196,7 +196,7 @@ func (pl *Plan) report(table []float32, progress func(done int)) (Report, error)
 	score := scoreFunc(net, cfg.Classifier)
 	acc := make([]float64, cfg.Episodes)
 	for i, e := range pl.eps {
-		ee := episodeEmbeddings{support: make([][]float32, cfg.Way), dim: dim}
+		ee := newEpisodeEmbeddings(net, cfg.Way)
 		for w := 0; w < cfg.Way; w++ {
 			for k := 0; k < cfg.Shot; k++ {
 				ee.support[w] = append(ee.support[w], row(e.refs[w*cfg.Shot+k])...)

@@ -88,7 +88,7 @@ func Runs(net Net, runs *OfficialRuns, c Classifier, progress func(done, total i
 		if progress != nil {
 			progress(done, total)
 		}
-		ee := episodeEmbeddings{support: make([][]float32, nc), dim: dim}
+		ee := newEpisodeEmbeddings(net, nc)
 		for k := range ee.support {
 			ee.support[k] = emb[k*dim : (k+1)*dim]
 		}

@@ -33,6 +33,9 @@ const (
 	MaxSize = 512
 	// MaxFilters bounds Filters for the same reason.
 	MaxFilters = 1024
+	// MinTemperature keeps exp(cos/T) finite in float32 (cos ≤ 1, so
+	// exp(50) at most); MaxTemperature is past where the softmax is flat.
+	MinTemperature, MaxTemperature = 0.02, 100
 )
 
 // Config chooses the network and loss. The zero value is usable: New
@@ -57,6 +60,12 @@ type Config struct {
 	// embeddings) instead of the prototypical one; an error with any
 	// other Loss.
 	Matching bool `json:",omitempty"`
+	// Temperature divides the matching loss's cosines before their
+	// softmax: cos/T, so T < 1 sharpens the attention that plain cosines
+	// (within [0, 1] after the last ReLU) leave nearly flat. Zero means 1,
+	// Vinyals et al.'s plain cosines; MinTemperature..MaxTemperature
+	// otherwise, and only with Matching.
+	Temperature float32 `json:",omitempty"`
 	// Mining is how triplets are mined from a params.KindClasses batch:
 	// MiningBatchHard (zero means it) or MiningSemiHard. Zero with any
 	// other Loss, which mines nothing.
@@ -128,6 +137,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Matching && c.Loss != params.KindEpisode {
 		return c, fmt.Errorf("model config: matching needs episode batches, not %s: %w", c.Loss, ErrConfig)
 	}
+	if c.Temperature != 0 && !c.Matching {
+		return c, fmt.Errorf("model config: temperature %v needs the matching loss: %w", c.Temperature, ErrConfig)
+	}
+	if c.Temperature != 0 && !(c.Temperature >= MinTemperature && c.Temperature <= MaxTemperature) {
+		return c, fmt.Errorf("model config: temperature %v, want %v..%v: %w", c.Temperature, MinTemperature, MaxTemperature, ErrConfig)
+	}
 	switch {
 	case c.Loss != params.KindClasses && c.Mining != 0:
 		return c, fmt.Errorf("model config: mining %s needs classes batches, not %s: %w", c.Mining, c.Loss, ErrConfig)
@@ -145,6 +160,15 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("model config: margin %v, want > 0: %w", c.Margin, ErrConfig)
 	}
 	return c, nil
+}
+
+// MatchingScale is what the matching loss multiplies its cosines by:
+// 1/Temperature, or 1 when Temperature is zero.
+func (c Config) MatchingScale() float64 {
+	if c.Temperature == 0 {
+		return 1
+	}
+	return 1 / float64(c.Temperature)
 }
 
 // sides returns the spatial side entering each of the four blocks and the

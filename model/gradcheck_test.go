@@ -30,6 +30,7 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		{"siamese", Config{Loss: params.KindPairs, Size: size, Filters: filters}, synthBatch(params.KindPairs, size, 4, 7)},
 		{"proto", Config{Loss: params.KindEpisode, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
 		{"matching", Config{Loss: params.KindEpisode, Matching: true, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
+		{"matching at temperature 0.1", Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1, Size: size, Filters: filters}, synthEpisode(size, 3, 2, 2, 7)},
 		// large margins keep every mined triplet's hinge active; the choice
 		// of triplets is constant under the tiny perturbations
 		{"batch-hard", Config{Loss: params.KindClasses, Mining: MiningBatchHard, Size: size, Filters: filters, Margin: 100}, synthClasses(size, 3, 3, 7)},
@@ -119,6 +120,7 @@ func TestFloat32GradientsMatchFloat64(t *testing.T) {
 		{"triplet 28x28", Config{Loss: params.KindTriplets, Size: 28, Filters: 16}, synthBatch(params.KindTriplets, 28, 6, 12)},
 		{"siamese 19x19", Config{Loss: params.KindPairs, Size: 19, Filters: 8}, synthBatch(params.KindPairs, 19, 8, 13)},
 		{"matching 28x28", Config{Loss: params.KindEpisode, Matching: true, Size: 28, Filters: 16}, synthEpisode(28, 5, 2, 2, 14)},
+		{"matching 28x28 at temperature 0.1", Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1, Size: 28, Filters: 16}, synthEpisode(28, 5, 2, 2, 14)},
 		{"batch-hard 28x28", Config{Loss: params.KindClasses, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 15)},
 		{"semi-hard 28x28", Config{Loss: params.KindClasses, Mining: MiningSemiHard, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 16)},
 	} {

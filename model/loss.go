@@ -69,10 +69,13 @@ const CosineEps = 1e-8
 // class, emb laid out as protoLoss's: the attention of a query on support
 // image s is the softmax over the support set of the cosine similarities,
 // a class's probability is the sum of the attention on its supports, and
-// the loss is the mean cross-entropy against onehot [way·query way]. The
-// cosines lie in [−1, 1], so exp cannot overflow and no max is subtracted:
-// −log p(y) = log Σ_s exp(cos_s) − log Σ_{s of class y} exp(cos_s).
-func matchingLoss(emb, onehot *G.Node, way, shot, query, d int, dt tensor.Dtype) *G.Node {
+// the loss is the mean cross-entropy against onehot [way·query way]. Each
+// cosine is first multiplied by scale (Config.MatchingScale; 1 multiplies
+// nothing, so bits stay those of the plain loss). The cosines lie in
+// [−1, 1] and scale ≤ 1/MinTemperature, so exp cannot overflow and no max
+// is subtracted: −log p(y) = log Σ_s exp(a_s) − log Σ_{s of class y} exp(a_s)
+// with a_s = scale·cos_s.
+func matchingLoss(emb, onehot *G.Node, way, shot, query, d int, scale float64, dt tensor.Dtype) *G.Node {
 	ns, nq := way*shot, way*query
 	unit := func(x *G.Node, n int) *G.Node {
 		norm := must(G.Sqrt(must(G.Add(must(G.Sum(must(G.Square(x)), 1)), scalar(dt, CosineEps)))))
@@ -83,6 +86,9 @@ func matchingLoss(emb, onehot *G.Node, way, shot, query, d int, dt tensor.Dtype)
 	q3 := must(G.Reshape(q, tensor.Shape{nq, 1, d}))
 	s3 := must(G.Reshape(sup, tensor.Shape{1, ns, d}))
 	cos := must(G.Sum(must(G.BroadcastHadamardProd(q3, s3, []byte{1}, []byte{0})), 2)) // [nq ns]
+	if scale != 1 {
+		cos = must(G.Mul(cos, scalar(dt, scale)))
+	}
 	e := must(G.Exp(cos))
 	z := must(G.Sum(e, 1))                                                      // [nq]
 	perClass := must(G.Sum(must(G.Reshape(e, tensor.Shape{nq, way, shot})), 2)) // [nq way]

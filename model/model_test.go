@@ -65,6 +65,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{
 		{Size: 15}, {Size: 4}, {Size: MaxSize + 1}, {Filters: -1}, {Filters: MaxFilters + 1},
 		{Margin: -1}, {Loss: params.Kind(9)},
+		{Temperature: 0.1}, // without Matching
+		{Matching: true, Temperature: 0.01}, {Matching: true, Temperature: -1}, {Matching: true, Temperature: 101},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): error %v, want ErrConfig", cfg, err)
@@ -474,6 +476,7 @@ func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
 		{"pairs", Config{Loss: params.KindPairs}, synthBatch(params.KindPairs, 28, 30, 3)},
 		{"episode", Config{Loss: params.KindEpisode}, synthEpisode(28, 5, 1, 11, 3)},
 		{"matching", Config{Loss: params.KindEpisode, Matching: true}, synthEpisode(28, 5, 1, 11, 3)},
+		{"matching at temperature 0.1", Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1}, synthEpisode(28, 5, 1, 11, 3)},
 		{"batch-hard", Config{Loss: params.KindClasses}, synthClasses(28, 15, 4, 3)},
 		{"semi-hard", Config{Loss: params.KindClasses, Mining: MiningSemiHard}, synthClasses(28, 15, 4, 3)},
 	} {

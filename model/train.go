@@ -80,7 +80,7 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 			var oh *G.Node
 			oh, tg.target = input(g, dt, "onehot", key.way*key.query, key.way)
 			if cfg.Matching {
-				loss = matchingLoss(emb, oh, key.way, key.shot, key.query, d, dt)
+				loss = matchingLoss(emb, oh, key.way, key.shot, key.query, d, cfg.MatchingScale(), dt)
 			} else {
 				loss = protoLoss(emb, oh, key.way, key.shot, key.query, d)
 			}
