@@ -60,7 +60,8 @@ type ConnectOptions struct {
 // server's max payload. Callers never see the NATS client underneath. A Conn
 // is safe for concurrent use; make one with Connect.
 type Conn struct {
-	nc *nats.Conn
+	nc      *nats.Conn
+	replies *replies
 }
 
 // Connect connects to the NATS server(s) at url (comma-separated URLs for a
@@ -84,6 +85,7 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
+	c := &Conn{replies: newReplies()}
 	nopts := []nats.Option{
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(wait),
@@ -100,6 +102,7 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 			log.Info("nats reconnected", "name", opts.Name, "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
+			c.replies.shut()
 			log.Debug("nats connection closed", "name", opts.Name, "err", nc.LastError())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -143,13 +146,17 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), fromNATS(err))
 	}
-	return &Conn{nc: nc}, nil
+	c.nc = nc
+	return c, nil
 }
 
 // Close closes the connection: subscriptions end and later calls fail with
 // ErrClosed. Publishes still buffered are dropped, so Flush first to be sure
 // they reached the server. It is safe to call more than once.
-func (c *Conn) Close() { c.nc.Close() }
+func (c *Conn) Close() {
+	c.nc.Close()
+	c.replies.shut()
+}
 
 // Flush waits until the server has processed everything sent on c so far:
 // subscriptions made before it are then live on the server, and publishes
