@@ -109,11 +109,13 @@ func TestFirstNonFinite(t *testing.T) {
 	}
 	// Every position of a long vector, for each kind of non-finite value
 	// (NaN with other payloads too), and the largest finite values around
-	// it: the block check must find exactly the first.
+	// it, starting on an 8-byte boundary and off it: the block check must
+	// find exactly the first.
 	for _, bad := range []float32{nan, inf, -inf, math.Float32frombits(0x7f800001), math.Float32frombits(0xffc00000)} {
-		for n := 1; n <= 70; n++ {
+		for n := 1; n <= 100; n++ {
 			for at := 0; at < n; at++ {
-				v := make(Vector, n)
+				off := at % 2
+				v := make(Vector, n+1)[off : off+n]
 				for i := range v {
 					v[i] = math.MaxFloat32
 					if i%2 == 1 {

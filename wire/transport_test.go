@@ -511,3 +511,84 @@ func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
 		t.Fatalf("stats %+v: want all 256 first chunks taken and all but %d of their messages evicted", st, bound/len(data))
 	}
 }
+
+// TestConcurrentRequestsShareOneReplySubscription: 32 goroutines of one
+// connection ask at once for different parameter versions, each chunked
+// into many payloads by a 64 KB server; each gets its own version whole,
+// and the connection holds one reply subscription (plus none per request)
+// however many requests it made.
+func TestConcurrentRequestsShareOneReplySubscription(t *testing.T) {
+	s := startServer(t, ServerOptions{MaxPayload: 64 << 10})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{})
+	const n = 100_000 // 400 KB: 7 chunks
+	serveParams(t, coord, subj.Params, 0, n)
+	worker := connect(t, s.ClientURL(), ConnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func(v uint64) {
+			defer wg.Done()
+			for round := 0; round < 3; round++ {
+				got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: v})
+				if err != nil {
+					t.Errorf("version %d: %v", v, err)
+					return
+				}
+				if !reflect.DeepEqual(got, Message(bigParams(v, n))) {
+					t.Errorf("version %d: another reply came back", v)
+					return
+				}
+			}
+		}(uint64(g + 1))
+	}
+	wg.Wait()
+	if got := worker.nc.NumSubscriptions(); got != 1 {
+		t.Errorf("after 96 requests the connection holds %d subscriptions, want 1", got)
+	}
+	worker.replies.mu.Lock()
+	left := len(worker.replies.waiting)
+	worker.replies.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d requests still registered after all returned", left)
+	}
+}
+
+// TestCloseFailsAWaitingRequestAtOnce: a request waiting for a reply that
+// will never come ends with ErrClosed as soon as its connection closes,
+// not at its deadline.
+func TestCloseFailsAWaitingRequestAtOnce(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	subj := testSubjects(t)
+	coord := connect(t, s.ClientURL(), ConnectOptions{})
+	if _, err := coord.Subscribe(subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"})
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	nc.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("err = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request still waits 5 s after Close")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("request ended %v after Close", d)
+	}
+}
