@@ -45,20 +45,6 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// ParseKind reads a loss name as a job spells it: "proto" (or "episode"),
-// "siamese" (or "pairs"), "triplet" (or "triplets").
-func ParseKind(s string) (Kind, error) {
-	switch s {
-	case "proto", "episode":
-		return KindEpisode, nil
-	case "siamese", "pairs":
-		return KindPairs, nil
-	case "triplet", "triplets":
-		return KindTriplets, nil
-	}
-	return 0, fmt.Errorf("loss %q: want proto, triplet or siamese", s)
-}
-
 // Batch is one shard's training input: decoded uint8 pixels plus the
 // structure the loss needs. The samplers (episodes) make it as a pure
 // function of (seed, step, shard) and the dataset, the wire carries it as
