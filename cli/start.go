@@ -317,7 +317,7 @@ func runStart(c *cli.Context) error {
 			cn.Checks, cn.Mismatches, cn.Bans, cn.Rollbacks, cn.StepsRolledBack)
 	}
 	if n := c.Int("eval-episodes"); n > 0 {
-		return finalEval(c, spec, n, sum.Version, mon)
+		return finalEval(c, spec, n, mon)
 	}
 	return nil
 }
@@ -409,12 +409,25 @@ func writeJSON(path string, v any) error {
 // finalEval reports 5-way 1-shot accuracy of the last checkpoint (step) on
 // the held-out (test) classes of the job's dataset, and shows it on the
 // dashboard when mon is not nil.
-func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN, step int, mon *coordinator.Monitor) error {
+func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int, mon *coordinator.Monitor) error {
 	test, err := episodes.Open(spec.Dataset, spec.SplitOptions(spec.TestSplit))
 	if err != nil {
 		return fmt.Errorf("held-out classes: %w", err)
 	}
-	net, err := loadNet(c.String("db"), spec.ID, checkpoints.Selector{})
+	// A validated job is measured at its best checkpoint (the one to use,
+	// and the only one to use when patience stopped it), others at their
+	// last.
+	var sel checkpoints.Selector
+	if spec.EvalEvery > 0 {
+		if sel, err = checkpoints.ParseSelector("best"); err != nil {
+			return err
+		}
+	}
+	lc, err := readCheckpoint(c.String("db"), spec.ID, sel, 0)
+	if err != nil {
+		return err
+	}
+	net, _, err := buildNet(lc)
 	if err != nil {
 		return err
 	}
@@ -422,7 +435,12 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN, step int, mo
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "5-way 1-shot accuracy on held-out classes: %s\n", r)
+	step := int(lc.ckpt.Step)
+	which := fmt.Sprintf("step %d", step)
+	if spec.EvalEvery > 0 {
+		which = fmt.Sprintf("step %d, the best by %s", step, checkpoints.DefaultBestMetric)
+	}
+	fmt.Fprintf(c.App.Writer, "5-way 1-shot accuracy on held-out classes (%s): %s\n", which, r)
 	if mon != nil {
 		mon.SetEvaluation([]coordinator.Evaluation{{Protocol: fmt.Sprintf("5-way 1-shot, %d episodes, held-out classes", r.Episodes),
 			Step: step, Accuracy: r.Mean, CI95: r.CI95}})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,6 +179,46 @@ func TestStoppedSaysWhereAndHowToResume(t *testing.T) {
 			}
 			if tc.format == "json" && !json.Valid(out.Bytes()) {
 				t.Errorf("--log-format json: %q is not JSON", out.String())
+			}
+		})
+	}
+}
+
+// TestStartEvaluatesTheBestCheckpointOfAValidatedJob: start's closing
+// evaluation measures a validated job at its best checkpoint, the one to
+// use (and a patience-stopped job's last step is never its best), and a job
+// without validation at its last; the line says which.
+func TestStartEvaluatesTheBestCheckpointOfAValidatedJob(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"validated", []string{"--eval-every", "1", "--checkpoint-every", "1", "--val-episodes", "10"}},
+		{"not validated", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "fsl.db")
+			args := append([]string{"start", "--size", "16", "--steps", "4", "--local-workers", "1", "--listen", "127.0.0.1:0",
+				"--http", "", "--eval-episodes", "20", "--db", db}, tc.args...)
+			out, err := runCoord(t, args...)
+			if err != nil {
+				t.Fatalf("start: %v\n%s", err, out)
+			}
+			want := "accuracy on held-out classes (step 4):"
+			if tc.args != nil {
+				st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+				if err != nil {
+					t.Fatal(err)
+				}
+				best, err := st.Best("fsl")
+				st.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = fmt.Sprintf("accuracy on held-out classes (step %d, the best by val_acc):", best.Step)
+			}
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
 			}
 		})
 	}

@@ -162,6 +162,9 @@ type Driver struct {
 	admitted  map[string]string  // canary each admitted worker gave
 	logLimit  wire.LogLimiter    // bounds the lines of bad payloads and invalid results
 	eval      EvalWork           // the evaluation being run on the workers, nil outside it
+	// evalParams and evalState are the evaluated checkpoint's, served to
+	// the workers during the evaluation; nil when it is the last version.
+	evalParams, evalState params.Vector
 	evalOut   map[string]float64 // its metrics, once finished
 	trained   *Counters          // the training machine's counters, once the evaluation's replaced it
 	epoch     uint64             // this process's identity, random per start
@@ -332,7 +335,20 @@ func (d *Driver) machineConfig(lineage uint64) Config {
 // startEval replaces the finished job's machine by one whose single step is
 // the evaluation's shards, at the final version.
 func (d *Driver) startEval() error {
-	ew, err := d.cfg.EvalWork(d.tr.Version, d.tr.Params, d.tr.State)
+	// A validated job is measured at its best checkpoint, the one to use
+	// (a patience-stopped job's last step never is), others at their last.
+	// Its parameters are then served under a lineage of their own, so that
+	// no worker embeds with the last version's it holds.
+	version, p, st, lineage := d.tr.Version, d.tr.Params, d.tr.State, d.m.Lineage()
+	if d.haveBest && d.bestValStep != version {
+		b, err := d.store.Best(d.spec.ID)
+		if err != nil {
+			return fmt.Errorf("job %q: evaluation: best checkpoint: %w", d.spec.ID, err)
+		}
+		version, p, st, lineage = int(b.Step), b.Params, b.State, lineage+1
+		d.evalParams, d.evalState = p, st
+	}
+	ew, err := d.cfg.EvalWork(version, p, st)
 	if err != nil {
 		return fmt.Errorf("job %q: evaluation: %w", d.spec.ID, err)
 	}
@@ -340,7 +356,7 @@ func (d *Driver) startEval() error {
 	if n == 0 {
 		return fmt.Errorf("job %q: evaluation: no shard", d.spec.ID)
 	}
-	cfg := d.machineConfig(d.m.Lineage())
+	cfg := d.machineConfig(lineage)
 	cfg.ShardsPerStep, cfg.TotalSteps, cfg.CheckpointEvery, cfg.Verify, cfg.StateLen = n, d.tr.Version+1, 0, 0, 0
 	cfg.ShardGradLen = make([]int, n)
 	for k := range n {
@@ -355,7 +371,7 @@ func (d *Driver) startEval() error {
 	m.RestoreTrust(nil, banned)
 	c := d.m.Counters()
 	d.m, d.eval, d.trained = m, ew, &c
-	d.log.Info("evaluating on the workers", "shards", n, "version", d.tr.Version)
+	d.log.Info("evaluating on the workers", "shards", n, "version", version)
 	d.refresh()
 	return nil
 }
@@ -770,7 +786,11 @@ func isWait(r Reply) bool {
 // version however many workers ask.
 func (d *Driver) replyParams(to string) {
 	if d.params == nil || d.paramsVer != d.tr.Version || d.paramsLineage != d.m.Lineage() {
-		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), Lineage: d.m.Lineage(), LayoutHash: d.tr.Layout().Hash(), Params: d.tr.Params, State: d.tr.State})
+		p, st := d.tr.Params, d.tr.State
+		if d.eval != nil && d.evalParams != nil {
+			p, st = d.evalParams, d.evalState
+		}
+		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), Lineage: d.m.Lineage(), LayoutHash: d.tr.Layout().Hash(), Params: p, State: st})
 		if err != nil {
 			d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return
