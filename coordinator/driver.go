@@ -165,6 +165,7 @@ type Driver struct {
 	// evalParams and evalState are the evaluated checkpoint's, served to
 	// the workers during the evaluation; nil when it is the last version.
 	evalParams, evalState params.Vector
+
 	evalOut   map[string]float64 // its metrics, once finished
 	trained   *Counters          // the training machine's counters, once the evaluation's replaced it
 	epoch     uint64             // this process's identity, random per start
