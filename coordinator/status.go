@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // Phase is where the machine is in the life of the job.
@@ -204,6 +206,17 @@ func (s Status) Quarantined() int {
 // Step returns the current step, which is also the version of the
 // parameters it is computed at; TotalSteps once the job is done.
 func (m *Machine) Step() int { return m.step }
+
+// Accepted returns the accepted result of shard of the current step, and
+// whether there is one yet. An accepted result is final for its step (a
+// verified shard's once two copies agree): a later copy never replaces it,
+// and a rollback replaces the whole step.
+func (m *Machine) Accepted(shard int) (params.Result, bool) {
+	if shard < 0 || shard >= len(m.shards) || m.shards[shard].state != ShardDone {
+		return params.Result{}, false
+	}
+	return m.shards[shard].result, true
+}
 
 // Phase returns where the machine is in the life of the job.
 func (m *Machine) Phase() Phase { return m.phase }

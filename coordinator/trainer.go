@@ -24,6 +24,12 @@ type Trainer struct {
 	Version int
 	// LastLoss is the count-weighted mean loss of the last applied step.
 	LastLoss float64
+
+	// The step being summed: shards added so far (in shard order, by Add
+	// or Apply) and their count-weighted loss.
+	added     int
+	lossSum   float64
+	lossCount int
 }
 
 // NewTrainer lays out the spec's model and initialises it from the spec's
@@ -70,6 +76,7 @@ func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
 	}
 	t.Params, t.State = c.Params.Clone(), c.State.Clone()
 	t.Version = int(c.Step)
+	t.resetSums()
 	t.LastLoss = c.Metrics["loss"]
 	return nil
 }
@@ -90,20 +97,59 @@ func (t *Trainer) Checkpoint(metrics map[string]float64) *checkpoints.Checkpoint
 	}
 }
 
+// Added is the number of shards of step t.Version summed so far: the next
+// one Add takes.
+func (t *Trainer) Added() int { return t.added }
+
+// Add sums shard t.Added()'s result of step t.Version ahead of Apply, so
+// that a coordinator sums each shard as it is accepted rather than all of
+// them at the step's end; Apply then sums the rest. The sums are the same
+// bits either way: shards are added in shard order, whenever they come.
+func (t *Trainer) Add(r params.Result) error {
+	if r.Step != t.Version || r.Shard != t.added {
+		return fmt.Errorf("add to step %d: result of step %d shard %d, want shard %d", t.Version, r.Step, r.Shard, t.added)
+	}
+	if err := t.grads.Add(r.Shard, r.Grads, r.Count); err != nil {
+		return fmt.Errorf("add to step %d: gradients of shard %d: %w", t.Version, r.Shard, err)
+	}
+	if err := t.stats.Add(r.Shard, r.Stats, r.Count); err != nil {
+		// The gradients are in: drop the step's sums, as Apply would.
+		t.resetSums()
+		return fmt.Errorf("add to step %d: statistics of shard %d: %w", t.Version, r.Shard, err)
+	}
+	t.lossSum += r.Loss * float64(r.Count)
+	t.lossCount += r.Count
+	t.added++
+	return nil
+}
+
+func (t *Trainer) resetSums() {
+	t.grads.Reset()
+	t.stats.Reset()
+	t.added, t.lossSum, t.lossCount = 0, 0, 0
+}
+
 // Apply turns the results of step t.Version, one per shard, into version
 // t.Version+1: gradients and batch-norm statistics are averaged weighted by
 // count in shard order (never arrival order: the bits must not depend on
 // worker timing), the optimizer steps, and the running statistics move
-// towards the merged ones. On error nothing changes.
+// towards the merged ones. Shards already summed by Add are not summed
+// again. On error the parameters, state and version do not change, and
+// the step's sums start over.
 func (t *Trainer) Apply(results []params.Result) error {
+	if err := t.apply(results); err != nil {
+		t.resetSums()
+		return err
+	}
+	return nil
+}
+
+func (t *Trainer) apply(results []params.Result) error {
 	if len(results) != t.spec.Shards {
 		return fmt.Errorf("apply step %d: %d results, want %d", t.Version, len(results), t.spec.Shards)
 	}
-	t.grads.Reset()
-	t.stats.Reset()
-	var loss float64
-	var count int
-	for i, r := range results {
+	for i := t.added; i < len(results); i++ {
+		r := results[i]
 		if r.Shard != i {
 			return fmt.Errorf("apply step %d: result %d is for shard %d", t.Version, i, r.Shard)
 		}
@@ -113,8 +159,8 @@ func (t *Trainer) Apply(results []params.Result) error {
 		if err := t.stats.Add(i, r.Stats, r.Count); err != nil {
 			return fmt.Errorf("apply step %d: statistics of shard %d: %w", t.Version, i, err)
 		}
-		loss += r.Loss * float64(r.Count)
-		count += r.Count
+		t.lossSum += r.Loss * float64(r.Count)
+		t.lossCount += r.Count
 	}
 	g, err := t.grads.Mean()
 	if err != nil {
@@ -133,7 +179,8 @@ func (t *Trainer) Apply(results []params.Result) error {
 		return fmt.Errorf("apply step %d: running statistics: %w", t.Version, err)
 	}
 	t.Params, t.State = next, st
-	t.LastLoss = loss / float64(count)
+	t.LastLoss = t.lossSum / float64(t.lossCount)
 	t.Version++
+	t.resetSums()
 	return nil
 }
