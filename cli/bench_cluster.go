@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -290,7 +293,8 @@ func runBenchScale(c *cli.Context) error {
 		return err
 	}
 	defer nc.Close()
-	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc})
+	quiet := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc, Logger: quiet})
 	if err != nil {
 		return err
 	}
@@ -328,9 +332,9 @@ func runBenchScale(c *cli.Context) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPUSeconds()
 	sum, err := d.Run(ctx)
-	secs := time.Since(start).Seconds()
+	secs, cpu := time.Since(start).Seconds(), selfCPUSeconds()-cpu0
 	if werr := <-waited; werr != nil {
 		return fmt.Errorf("fake workers: %w", werr)
 	}
@@ -342,12 +346,45 @@ func runBenchScale(c *cli.Context) error {
 	fmt.Fprintf(out, "applied %d of %d shards, leased %d (%d backups), copies dropped %d (%d duplicates, %d lost races), invalid %d, expired %d, workers joined %d\n",
 		k.Applied, want, k.Leased, k.Backups, k.Duplicates+k.LostRaces, k.Duplicates, k.LostRaces, k.InvalidTotal, k.Expired, k.WorkersJoined)
 	fmt.Fprintf(out, "coordinator: %.0f shards/s over %.1f s, peak RSS %.0f MiB\n", float64(k.Applied)/secs, secs, peakRSSMiB())
+	var wcpu float64
+	if ps := cmd.ProcessState; ps != nil {
+		wcpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	mb := float64(4*(m.NumParams()+m.StateLayout().Size())) / (1 << 20)
+	fmt.Fprintf(out, "cpu: coordinator process (with its NATS server) %.0f µs per shard (%.2f cores), simulated workers %.0f µs per shard; "+
+		"%.1f MiB of gradients in and %.1f MiB of parameters out per step\n",
+		1e6*cpu/float64(k.Applied), cpu/secs, 1e6*wcpu/float64(k.Applied), float64(spec.Shards)*mb, float64(min(n, spec.Shards))*mb)
 	// A copy of a done shard is dropped, never applied (Machine.Result),
 	// so Applied == Steps × Shards says no shard was lost or applied twice.
 	if k.Applied != want || k.InvalidTotal != 0 {
 		return fmt.Errorf("%d shards applied, want %d; %d invalid results", k.Applied, want, k.InvalidTotal)
 	}
 	return nil
+}
+
+// selfCPUSeconds is the user and system time of this process so far, from
+// /proc/self/stat (0 where there is none), in clock ticks of 1/100 s.
+func selfCPUSeconds() float64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after it. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (u + s) / 100
 }
 
 // fakeGradients hands out deterministic small gradients of n floats: the
@@ -388,10 +425,8 @@ func runFakeWorkers(c *cli.Context) error {
 		return err
 	}
 	n, gradLen, stateLen := c.Int("workers"), c.Int("grad-len"), c.Int("state-len")
-	log, err := newLogger(c, c.App.ErrWriter)
-	if err != nil {
-		log = nil
-	}
+	// Warnings and errors only: 256 workers' joins would bury the figures.
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if path := c.String("cpuprofile"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
