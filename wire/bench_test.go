@@ -110,3 +110,53 @@ func BenchmarkSendResultConv4(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRoundTrip is the latency of one request and reply through an
+// embedded server on loopback, a worker (TCP) asking a coordinator
+// (in memory, as start's): a small work request answered with Wait, and
+// a Conv-4 result published and received whole (the default 1 MB max
+// payload: one payload).
+func BenchmarkRoundTrip(b *testing.B) {
+	s := startServer(b, ServerOptions{})
+	subj := testSubjects(b)
+	coord := connect(b, s.ClientURL(), ConnectOptions{InProcess: s})
+	got := make(chan struct{}, 1)
+	if _, err := coord.Subscribe(subj.Work, func(_ Message, reply string) {
+		if err := coord.Send(reply, &Wait{RetryAfter: time.Second}); err != nil {
+			b.Error(err)
+		}
+	}, SubscribeOptions{Logger: quiet}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := coord.Subscribe(subj.Result, func(Message, string) { got <- struct{}{} }, SubscribeOptions{Logger: quiet}); err != nil {
+		b.Fatal(err)
+	}
+	if err := coord.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := connect(b, s.ClientURL(), ConnectOptions{})
+	b.Run("work-request", func(b *testing.B) {
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"})
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("result-conv4", func(b *testing.B) {
+		m := conv4Result()
+		b.SetBytes(int64(4 * conv4Floats))
+		for b.Loop() {
+			if err := nc.Send(subj.Result, m); err != nil {
+				b.Fatal(err)
+			}
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+				b.Fatal("result not received")
+			}
+		}
+	})
+}
