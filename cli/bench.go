@@ -25,7 +25,7 @@ import (
 // jobFlagNames are the flags of start that describe the job itself; bench
 // commands take the same ones.
 var jobFlagNames = map[string]bool{
-	"config": true, "job": true, "loss": true, "data": true, "split": true, "val-split": true, "test-split": true, "size": true, "rotations": true,
+	"config": true, "job": true, "loss": true, "data": true, "split": true, "val-split": true, "test-split": true, "size": true, "channels": true, "rotations": true,
 	"way": true, "shot": true, "query": true, "pairs": true, "triplets": true, "mining": true, "classes-per-shard": true,
 	"images-per-class": true, "shards": true, "steps": true,
 	"seed": true, "optimizer": true, "lr": true, "checkpoint-every": true, "lease-timeout": true,

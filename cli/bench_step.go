@@ -27,18 +27,21 @@ func benchStepCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "step",
 		Usage: "kernel speed: images/s and peak RSS of one worker's training step, per loss and thread count",
-		Description: "Computes the gradients of batches of --images synthetic glyph images of --size pixels (the sampler's\n" +
-			"real batch structure: triplets, balanced pairs, 5-way 1-shot episodes), --steps timed steps after one\n" +
+		Description: "Computes the gradients of batches of --images synthetic glyph images of --size pixels and --channels\n" +
+			"colour planes (3: the glyphs drawn in colour), with the sampler's real batch structure (triplets,\n" +
+			"balanced pairs, 5-way 1-shot episodes), --steps timed steps after one\n" +
 			"warm-up, in a fresh child process per loss, thread count and run. Prints the median over --runs of\n" +
 			"images/s (wall), images per CPU-second, and peak RSS of the child process.\n\n" +
 			"Examples:\n" +
 			"   fsl-coord bench step\n" +
-			"   fsl-coord bench step --loss proto --threads 1,2,4 --json",
+			"   fsl-coord bench step --loss proto --threads 1,2,4 --json\n" +
+			"   fsl-coord bench step --loss proto --size 84 --channels 3",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "loss", Value: "triplet,siamese,proto", Usage: "losses to measure, comma-separated: proto, matching, triplet, siamese"},
 			&cli.StringFlag{Name: "threads", Value: "1,2", Usage: "compute threads per step (results do not depend on it), comma-separated"},
 			&cli.IntFlag{Name: "images", Value: 60, Usage: "images per batch (a multiple of 60 fits every loss)"},
 			&cli.IntFlag{Name: "size", Value: 28, Usage: "image side in pixels"},
+			&cli.IntFlag{Name: "channels", Value: 1, Usage: "colour planes of the images: 1 (grayscale) or 3 (RGB)"},
 			&cli.IntFlag{Name: "steps", Value: 40, Usage: "timed steps per run"},
 			&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs per setting; the table shows medians"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
@@ -59,11 +62,14 @@ type stepRate struct {
 }
 
 func runBenchStep(c *cli.Context) error {
-	if err := positive(c, "images", "size", "steps", "runs"); err != nil {
+	if err := positive(c, "images", "size", "channels", "steps", "runs"); err != nil {
 		return err
 	}
+	if ch := c.Int("channels"); ch != params.Gray && ch != params.RGB {
+		return fmt.Errorf("--channels %d: want %d (grayscale) or %d (RGB)", ch, params.Gray, params.RGB)
+	}
 	if one := c.String("one"); one != "" {
-		r, err := measureStep(one, c.Int("images"), c.Int("size"), c.Int("steps"))
+		r, err := measureStep(one, c.Int("images"), c.Int("size"), c.Int("channels"), c.Int("steps"))
 		if err != nil {
 			return err
 		}
@@ -99,7 +105,7 @@ func runBenchStep(c *cli.Context) error {
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(med)
 	}
-	fmt.Fprintf(c.App.Writer, "training step, batch %d, %d×%d, median of %d runs of %d steps\n", c.Int("images"), c.Int("size"), c.Int("size"), c.Int("runs"), c.Int("steps"))
+	fmt.Fprintf(c.App.Writer, "training step, batch %d, %d×%d×%d, median of %d runs of %d steps\n", c.Int("images"), c.Int("size"), c.Int("size"), c.Int("channels"), c.Int("runs"), c.Int("steps"))
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "loss\tthreads\timages/s\timages/CPU-s\tpeak RSS\tBLAS")
 	for _, r := range med {
@@ -111,7 +117,7 @@ func runBenchStep(c *cli.Context) error {
 // stepChild runs one measurement in a child process of this binary.
 func stepChild(self, one string, c *cli.Context) (stepRate, error) {
 	args := []string{"bench", "step", "--one", one, "--images", strconv.Itoa(c.Int("images")),
-		"--size", strconv.Itoa(c.Int("size")), "--steps", strconv.Itoa(c.Int("steps"))}
+		"--size", strconv.Itoa(c.Int("size")), "--channels", strconv.Itoa(c.Int("channels")), "--steps", strconv.Itoa(c.Int("steps"))}
 	cmd := exec.CommandContext(c.Context, self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -127,13 +133,13 @@ func stepChild(self, one string, c *cli.Context) (stepRate, error) {
 
 // measureStep times steps Grad calls of one loss ("triplet:2" is the
 // triplet loss on 2 threads) on a batch of the given shape.
-func measureStep(one string, images, size, steps int) (stepRate, error) {
+func measureStep(one string, images, size, channels, steps int) (stepRate, error) {
 	loss, th, ok := strings.Cut(one, ":")
 	threads, err := strconv.Atoi(th)
 	if !ok || err != nil || threads < 1 {
 		return stepRate{}, fmt.Errorf("--one %q: want LOSS:THREADS, e.g. triplet:1", one)
 	}
-	spec := coordinator.JobSpec{ID: "bench", Loss: loss, Size: size}.WithDefaults()
+	spec := coordinator.JobSpec{ID: "bench", Loss: loss, Size: size, Channels: channels}.WithDefaults()
 	kind, err := spec.Kind()
 	if err != nil {
 		return stepRate{}, err
@@ -150,7 +156,7 @@ func measureStep(one string, images, size, steps int) (stepRate, error) {
 	if sc.Images() != images || (kind == params.KindPairs && sc.Pairs%2 != 0) {
 		return stepRate{}, fmt.Errorf("--images %d: %s batches of that size do not exist (use a multiple of 60)", images, loss)
 	}
-	ds, err := episodes.Open("glyphs", episodes.Options{Size: size})
+	ds, err := episodes.Open("glyphs", episodes.Options{Size: size, Channels: channels})
 	if err != nil {
 		return stepRate{}, err
 	}

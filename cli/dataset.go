@@ -26,6 +26,7 @@ func datasetCommand() *cli.Command {
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 					&cli.IntFlag{Name: "size", Value: episodes.DefaultSize, Usage: "image side in pixels"},
+					&cli.IntFlag{Name: "channels", Value: 1, Usage: "colour planes: 1 (grayscale) or 3 (RGB; not Omniglot)"},
 					&cli.StringFlag{Name: "split", Usage: "background, evaluation, train, val, test, vinyals-train, vinyals-test (default: all classes)"},
 					&cli.BoolFlag{Name: "rotations", Usage: "add 90/180/270 degree rotations as new classes"},
 				},
@@ -58,6 +59,7 @@ type datasetSummary struct {
 	ImagesPerClass   [2]int         `json:"images_per_class"` // min, max
 	ClassesPerSet    map[string]int `json:"classes_per_set,omitempty"`
 	ImageSize        int            `json:"image_size"`
+	Channels         int            `json:"channels"`
 	Fingerprint      string         `json:"fingerprint"`
 	DistinctDecoded  int            `json:"decoded_images"`
 	RotationsApplied bool           `json:"rotations"`
@@ -67,16 +69,16 @@ func datasetInspect(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit("dataset inspect: want exactly one SPEC argument (e.g. glyphs or ../shared/data/omniglot)", 2)
 	}
-	if err := positive(c, "size"); err != nil {
+	if err := positive(c, "size", "channels"); err != nil {
 		return err
 	}
 	ds, err := episodes.Open(c.Args().First(), episodes.Options{
-		Size: c.Int("size"), Split: c.String("split"), Rotations: c.Bool("rotations"),
+		Size: c.Int("size"), Channels: c.Int("channels"), Split: c.String("split"), Rotations: c.Bool("rotations"),
 	})
 	if err != nil {
 		return err
 	}
-	s := datasetSummary{Name: ds.Name, Classes: len(ds.Classes), Groups: len(ds.Groups()), ImageSize: ds.Size,
+	s := datasetSummary{Name: ds.Name, Classes: len(ds.Classes), Groups: len(ds.Groups()), ImageSize: ds.Size, Channels: ds.Channels,
 		Fingerprint: ds.Fingerprint(), DistinctDecoded: ds.NumImages(), RotationsApplied: c.Bool("rotations"),
 		ClassesPerSet: map[string]int{}}
 	for i, cl := range ds.Classes {
@@ -107,6 +109,7 @@ func datasetInspect(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintf(tw, "image size\t%dx%d\n", s.ImageSize, s.ImageSize)
+	fmt.Fprintf(tw, "channels\t%d\n", s.Channels)
 	fmt.Fprintf(tw, "fingerprint\t%s\n", s.Fingerprint)
 	return tw.Flush()
 }

@@ -191,7 +191,7 @@ func evalAction(c *cli.Context) error {
 			return err
 		}
 	}
-	test, checked, err := evalDatasets(c, dataSpec, split, spec.Size, rotations, spec.DatasetOptions(), lc.rec)
+	test, checked, err := evalDatasets(c, dataSpec, split, spec.Size, spec.Channels, rotations, spec.DatasetOptions(), lc.rec)
 	if err != nil {
 		return err
 	}
@@ -271,8 +271,8 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 // checks that the dataset's training split is the one the job trained on
 // (the job record keeps its fingerprint). It reports whether that check
 // was made.
-func evalDatasets(c *cli.Context, dataSpec, split string, size int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
-	testOpts := episodes.Options{Size: size, Split: split, Rotations: rotations}
+func evalDatasets(c *cli.Context, dataSpec, split string, size, channels int, rotations bool, train episodes.Options, rec checkpoints.JobRecord) (*episodes.Dataset, bool, error) {
+	testOpts := episodes.Options{Size: size, Channels: channels, Split: split, Rotations: rotations}
 	if c.Bool("force") || rec.Dataset == "" {
 		if rec.Dataset == "" && !c.Bool("json") { // --json says so in training_checked
 			fmt.Fprintf(c.App.ErrWriter, "warning: job %q records no dataset fingerprint; the dataset cannot be checked\n", rec.ID)

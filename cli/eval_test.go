@@ -21,6 +21,7 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
+	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/urfave/cli/v2"
 )
@@ -473,5 +474,26 @@ func TestEvalClassifierFollowsTheJobsLoss(t *testing.T) {
 		if got := decodeEval(t, out).Results[0].Classifier; got != tc.want {
 			t.Errorf("loss %q %v: classifier %s, want %s", tc.spec.Loss, tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestEvalOfAColourJob: eval opens a colour job's classes in colour,
+// checks them against the colour training split's fingerprint, and
+// evaluates its RGB model on them.
+func TestEvalOfAColourJob(t *testing.T) {
+	spec := glyphSpec()
+	spec.Channels = params.RGB
+	db := evalJob(t, spec, nil)
+	stdout, _, err := runEval(t, "--db", db, "--job", "j", "--way", "3", "--query", "2", "--episodes", "4", "--json", "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := decodeEval(t, stdout)
+	test, err := episodes.Open(evalGlyphs, episodes.Options{Size: 16, Channels: params.RGB, Split: episodes.SplitTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Dataset.Checked || out.Dataset.Fingerprint != test.Fingerprint() || len(out.Results) != 1 || out.Results[0].Episodes != 4 {
+		t.Errorf("colour job evaluated as %+v", out)
 	}
 }

@@ -44,7 +44,7 @@ func positiveDuration(c *cli.Context, names ...string) error {
 // into a spec: JobSpec.WithDefaults would turn a given 0 into the default,
 // so a 0 where 0 means nothing is refused here, naming the flag.
 func givenJobFlags(c *cli.Context) error {
-	for _, name := range []string{"size", "way", "shot", "query", "pairs", "triplets", "classes-per-shard", "images-per-class", "shards", "steps", "checkpoint-every"} {
+	for _, name := range []string{"size", "channels", "way", "shot", "query", "pairs", "triplets", "classes-per-shard", "images-per-class", "shards", "steps", "checkpoint-every"} {
 		if c.IsSet(name) {
 			if err := positive(c, name); err != nil {
 				return err
@@ -84,7 +84,7 @@ func givenJobFlags(c *cli.Context) error {
 // WithDefaults fills when zero, where 0 itself means nothing: written
 // explicitly, a 0 is a mistake, not a request for the default.
 var zeroMeansDefault = []string{
-	"size", "way", "shot", "query", "pairs", "triplets", "shards", "steps", "seed",
+	"size", "channels", "way", "shot", "query", "pairs", "triplets", "shards", "steps", "seed",
 	"checkpoint_every", "margin", "bn_momentum", "lease_timeout", "heartbeat_timeout", "optimizer.lr",
 	"triplet.classes", "triplet.images",
 }

@@ -10,7 +10,8 @@ import (
 // a few tiny steps three ways — bench train (RunLocal, no NATS), start
 // with one local worker and start with three — and wants the same final
 // parameters, bit for bit, from all three; and different parameters from
-// every loss, so a loss that silently trained another would fail.
+// every loss, so a loss that silently trained another would fail (and
+// colour, so a colour job that silently trained in gray would fail).
 func TestEveryLossTrainsTheSameParametersWhateverTheWorkers(t *testing.T) {
 	common := []string{"--size", "16", "--steps", "3", "--shards", "3", "--seed", "5", "--eval-episodes", "0", "--quiet"}
 	losses := []struct {
@@ -23,6 +24,9 @@ func TestEveryLossTrainsTheSameParametersWhateverTheWorkers(t *testing.T) {
 		{"siamese", []string{"--loss", "siamese", "--pairs", "4"}},
 		{"batch-hard", []string{"--loss", "triplet", "--mining", "batch-hard", "--classes-per-shard", "3", "--images-per-class", "2"}},
 		{"semi-hard", []string{"--loss", "triplet", "--mining", "semi-hard", "--classes-per-shard", "3", "--images-per-class", "2"}},
+		// the glyphs drawn in colour through an RGB first layer
+		{"proto RGB", []string{"--loss", "proto", "--way", "3", "--shot", "1", "--query", "1", "--channels", "3"}},
+		{"siamese RGB", []string{"--loss", "siamese", "--pairs", "4", "--channels", "3"}},
 	}
 	seen := map[string]string{}
 	for _, l := range losses {

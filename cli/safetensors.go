@@ -24,6 +24,7 @@ const (
 	stMetaDataset    = "fsl.dataset"       // the training data's fingerprint
 	stMetaLoss       = "fsl.loss"          // proto, triplet or siamese
 	stMetaSize       = "fsl.size"          // input side in pixels
+	stMetaChannels   = "fsl.channels"      // input colour planes; written only when not 1
 	stMetaFilters    = "fsl.filters"       // filters of each conv block
 	stMetaMargin     = "fsl.margin"        // triplet margin
 	stMetaEmbedDim   = "fsl.embed_dim"     // embedding length
@@ -74,8 +75,12 @@ func safetensorsOf(rec checkpoints.JobRecord, c *checkpoints.Checkpoint) (checkp
 		stMetaEmbedDim:   strconv.Itoa(m.EmbedDim()),
 		stMetaBNEps:      strconv.FormatFloat(cpu.BNEps, 'g', -1, 64),
 		stMetaBNMomentum: strconv.FormatFloat(model.DefaultMomentum, 'g', -1, 64),
-		stMetaInput:      "uint8 pixels / 255 as float32 [N 1 size size]",
+		stMetaInput:      fmt.Sprintf("uint8 pixels / 255 as float32 [N %d size size]", cfg.InputChannels()),
 		stMetaParamsHash: hex.EncodeToString(sum[:]),
+	}
+	if c := cfg.InputChannels(); c != 1 {
+		// a grayscale export keeps the metadata it had before colour existed
+		meta[stMetaChannels] = strconv.Itoa(c)
 	}
 	return checkpoints.Safetensors{Metadata: meta, Tensors: append(pt, stt...)}, nil
 }

@@ -21,9 +21,9 @@ import (
 // initialisation and whose running statistics are random (mean in
 // [-0.5, 0.5), variance in [0.5, 2)), so that a mix-up of mean, variance,
 // gamma or beta changes the embedding.
-func safetensorsJob(t *testing.T, loss string) (db string, m *model.Model, c *checkpoints.Checkpoint) {
+func safetensorsJob(t *testing.T, loss string, channels int) (db string, m *model.Model, c *checkpoints.Checkpoint) {
 	t.Helper()
-	spec := coordinator.JobSpec{ID: "j", Dataset: evalGlyphs, Size: 16, Loss: loss}.WithDefaults()
+	spec := coordinator.JobSpec{ID: "j", Dataset: evalGlyphs, Size: 16, Channels: channels, Loss: loss}.WithDefaults()
 	m, err := model.New(spec.ModelConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -72,10 +72,10 @@ func safetensorsJob(t *testing.T, loss string) (db string, m *model.Model, c *ch
 }
 
 // wantTorchTensors is the state_dict of README's PyTorch Conv-4 with f
-// filters, plus the Siamese head of an embedding of d values.
-func wantTorchTensors(f, d int, siamese bool) map[string][]int {
+// filters on images of cin channels, plus the Siamese head of an
+// embedding of d values.
+func wantTorchTensors(f, d, cin int, siamese bool) map[string][]int {
 	want := map[string][]int{}
-	cin := 1
 	for b := 0; b < 4; b++ {
 		want[fmt.Sprintf("encoder.%d.conv.weight", b)] = []int{f, cin, 3, 3}
 		for _, s := range []string{"weight", "bias", "running_mean", "running_var"} {
@@ -91,9 +91,13 @@ func wantTorchTensors(f, d int, siamese bool) map[string][]int {
 }
 
 func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
-	for _, loss := range []string{"proto", "triplet", "siamese"} {
-		t.Run(loss, func(t *testing.T) {
-			db, m, c := safetensorsJob(t, loss)
+	for _, tc := range []struct {
+		loss     string
+		channels int
+	}{{"proto", 1}, {"triplet", 1}, {"siamese", 1}, {"proto", 3}, {"siamese", 3}} {
+		loss, channels := tc.loss, tc.channels
+		t.Run(fmt.Sprintf("%s %d channels", loss, channels), func(t *testing.T) {
+			db, m, c := safetensorsJob(t, loss, channels)
 			out := filepath.Join(t.TempDir(), "j.safetensors")
 			got, err := runCoord(t, "checkpoints", "export", "--db", db, "--job", "j", "--step", "20", "--format", "safetensors", "--out", out)
 			if err != nil {
@@ -107,7 +111,7 @@ func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := wantTorchTensors(m.Config().Filters, m.EmbedDim(), loss == "siamese")
+			want := wantTorchTensors(m.Config().Filters, m.EmbedDim(), channels, loss == "siamese")
 			if len(s.Tensors) != len(want) {
 				t.Errorf("%d tensors, want %d", len(s.Tensors), len(want))
 			}
@@ -119,10 +123,14 @@ func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
 			for k, v := range map[string]string{"fsl.job": "j", "fsl.step": "20", "fsl.loss": loss, "fsl.size": "16",
 				"fsl.filters": strconv.Itoa(m.Config().Filters), "fsl.embed_dim": strconv.Itoa(m.EmbedDim()),
 				"fsl.bn_eps": "1e-05", "fsl.bn_momentum": "0.1", "format": "pt", "fsl.dataset": "fp",
-				"fsl.params_sha256": fmt.Sprintf("%x", sum)} {
+				"fsl.params_sha256": fmt.Sprintf("%x", sum), "fsl.input": fmt.Sprintf("uint8 pixels / 255 as float32 [N %d size size]", channels)} {
 				if s.Metadata[k] != v {
 					t.Errorf("metadata %q = %q, want %q", k, s.Metadata[k], v)
 				}
+			}
+			// written only for colour: a grayscale export's metadata is as before
+			if got, ok := s.Metadata["fsl.channels"]; (channels == 1) == ok || (ok && got != strconv.Itoa(channels)) {
+				t.Errorf("metadata fsl.channels = %q (present %v) for %d channels", got, ok, channels)
 			}
 
 			lc, err := readCheckpointFile(out)
@@ -146,7 +154,7 @@ func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
 				byName[ts.Name] = ts
 			}
 			const n = 3
-			px := make([]uint8, n*16*16)
+			px := make([]uint8, n*channels*16*16)
 			for i := range px {
 				px[i] = uint8((i*37 + i/16*11) % 256)
 			}
@@ -154,7 +162,7 @@ func TestExportSafetensorsHasTorchNamesAndReimportsBitForBit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := torchConv4(byName, px, n, 16)
+			ref := torchConv4(byName, px, n, channels, 16)
 			if len(ref) != len(emb) {
 				t.Fatalf("reference embeds %d values, fsl %d", len(ref), len(emb))
 			}
@@ -199,14 +207,15 @@ func sameBits(a, b params.Vector) bool {
 // torchConv4 is PyTorch's eval-mode Conv-4 written out in float64:
 // Conv2d(3×3, padding 1, no bias) on [out in kh kw] weights, BatchNorm2d
 // with running statistics and eps 1e-5, ReLU, max_pool2d(2), and
-// flatten(1), on pixels / 255.
-func torchConv4(ts map[string]checkpoints.Tensor, px []uint8, n, size int) []float64 {
+// flatten(1), on pixels / 255 of n images of channels planes each, as
+// [N C size size].
+func torchConv4(ts map[string]checkpoints.Tensor, px []uint8, n, channels, size int) []float64 {
 	var out []float64
 	for img := 0; img < n; img++ {
-		cin, s := 1, size
-		x := make([]float64, s*s)
+		cin, s := channels, size
+		x := make([]float64, cin*s*s)
 		for i := range x {
-			x[i] = float64(float32(px[img*size*size+i]) / 255)
+			x[i] = float64(float32(px[img*cin*size*size+i]) / 255)
 		}
 		for b := 0; b < 4; b++ {
 			w := ts[fmt.Sprintf("encoder.%d.conv.weight", b)]
@@ -252,7 +261,7 @@ func torchConv4(ts map[string]checkpoints.Tensor, px []uint8, n, size int) []flo
 }
 
 func TestExportSafetensorsFlags(t *testing.T) {
-	db, _, _ := safetensorsJob(t, "proto")
+	db, _, _ := safetensorsJob(t, "proto", 1)
 	dir := t.TempDir()
 	tests := []struct {
 		name    string
@@ -285,7 +294,7 @@ func TestExportSafetensorsFlags(t *testing.T) {
 }
 
 func TestEvalFromASafetensorsExportMatchesTheStore(t *testing.T) {
-	db, _, _ := safetensorsJob(t, "proto")
+	db, _, _ := safetensorsJob(t, "proto", 1)
 	exp := filepath.Join(t.TempDir(), "j.safetensors")
 	if out, err := runCoord(t, "checkpoints", "export", "--db", db, "--job", "j", "--format", "safetensors", "--out", exp); err != nil {
 		t.Fatalf("%v: %s", err, out)

@@ -40,6 +40,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "val-split", Value: d.ValSplit, Usage: "classes validation measures (--eval-every): a split name or class list, as --split"},
 		&cli.StringFlag{Name: "test-split", Value: d.TestSplit, Usage: "classes the final evaluation measures: a split name or class list, as --split"},
 		&cli.IntFlag{Name: "size", Value: d.Size, Usage: "image side in pixels"},
+		&cli.IntFlag{Name: "channels", Value: d.Channels, Usage: "colour planes of the images: 1 (grayscale) or 3 (RGB: image trees, miniImageNet and the glyphs drawn in colour; Omniglot is grayscale)"},
 		&cli.BoolFlag{Name: "rotations", Value: d.Rotations, Usage: "add 90° rotations of each class as new classes"},
 		&cli.IntFlag{Name: "way", Value: d.Way, Usage: "classes per proto shard"},
 		&cli.IntFlag{Name: "shot", Value: d.Shot, Usage: "support images per class"},
@@ -122,7 +123,7 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 			*p = c.String(name)
 		}
 	}
-	ints := map[string]*int{"size": &spec.Size, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
+	ints := map[string]*int{"size": &spec.Size, "channels": &spec.Channels, "way": &spec.Way, "shot": &spec.Shot, "query": &spec.Query, "pairs": &spec.Pairs,
 		"triplets": &spec.Triplets, "shards": &spec.Shards, "steps": &spec.Steps, "checkpoint-every": &spec.CheckpointEvery,
 		"eval-every": &spec.EvalEvery, "patience": &spec.Patience, "classes-per-shard": &spec.Triplet.Classes,
 		"images-per-class": &spec.Triplet.Images}

@@ -33,6 +33,12 @@ type JobSpec struct {
 	Dataset string `yaml:"dataset" json:"dataset"`
 	// Size is the image side in pixels (default 28).
 	Size int `yaml:"size" json:"size"`
+	// Channels is the images' colour planes: 1 (default, grayscale) or 3
+	// (RGB: image trees and miniImageNet decode their colours, the glyphs
+	// are drawn in colour; Omniglot has none). A grayscale spec's JSON
+	// leaves it out (MarshalJSON), so stored grayscale jobs keep their
+	// bytes.
+	Channels int `yaml:"channels" json:"channels,omitempty"`
 	// Rotations adds 90° rotations of each class as new classes.
 	Rotations bool `yaml:"rotations" json:"rotations"`
 	// Split is the training split (default "train": the background classes
@@ -192,6 +198,7 @@ func DefaultSpec() JobSpec {
 		Loss:             "proto",
 		Dataset:          "glyphs",
 		Size:             episodes.DefaultSize,
+		Channels:         params.Gray,
 		Split:            episodes.SplitTrain,
 		ValSplit:         episodes.SplitVal,
 		TestSplit:        episodes.SplitTest,
@@ -236,6 +243,7 @@ func (s JobSpec) WithDefaults() JobSpec {
 	str(&s.ValSplit, d.ValSplit)
 	str(&s.TestSplit, d.TestSplit)
 	num(&s.Size, d.Size)
+	num(&s.Channels, d.Channels)
 	num(&s.Way, d.Way)
 	num(&s.Shot, d.Shot)
 	num(&s.Query, d.Query)
@@ -336,6 +344,9 @@ func (s JobSpec) Validate() error {
 	if s.Split == "" {
 		errs = append(errs, fmt.Errorf("job %q: split is empty", s.ID))
 	}
+	if s.Channels != params.Gray && s.Channels != params.RGB {
+		errs = append(errs, fmt.Errorf("job %q: channels %d, want %d (grayscale) or %d (RGB)", s.ID, s.Channels, params.Gray, params.RGB))
+	}
 	for _, f := range []struct {
 		name string
 		v    int
@@ -399,20 +410,24 @@ func (s JobSpec) ImagesPerStep() int { return s.SamplerConfig().Images() * s.Sha
 func (s JobSpec) ModelConfig() model.Config {
 	k, _ := s.Kind()
 	mining, _ := s.mining()
-	return model.Config{Loss: k, Size: s.Size, Margin: s.Margin, Matching: s.Loss == "matching", Mining: mining,
+	c := model.Config{Loss: k, Size: s.Size, Margin: s.Margin, Matching: s.Loss == "matching", Mining: mining,
 		Temperature: s.Matching.Temperature}
+	if s.Channels != params.Gray {
+		c.Channels = s.Channels // grayscale stays zero: the model config workers got before colour existed
+	}
+	return c
 }
 
 // DatasetOptions opens the training split of the spec's dataset.
 func (s JobSpec) DatasetOptions() episodes.Options {
-	return episodes.Options{Size: s.Size, Rotations: s.Rotations, Split: s.Split}
+	return episodes.Options{Size: s.Size, Channels: s.Channels, Rotations: s.Rotations, Split: s.Split}
 }
 
 // SplitOptions opens split (the spec's ValSplit or TestSplit) of the spec's
 // dataset for evaluation: unrotated classes, unless the split is a class
 // list, which gives each class's rotation.
 func (s JobSpec) SplitOptions(split string) episodes.Options {
-	return episodes.Options{Size: s.Size, Split: split}
+	return episodes.Options{Size: s.Size, Channels: s.Channels, Split: split}
 }
 
 // CheckSplits reads the spec's class-list splits, if any, and reports a
@@ -441,6 +456,19 @@ func EncodeModelConfig(c model.Config) ([]byte, error) {
 		return nil, fmt.Errorf("encode model config: %w", err)
 	}
 	return b, nil
+}
+
+// MarshalJSON writes s as encoding/json writes its fields, but Channels
+// only when it is not 1: the JSON of a grayscale spec (a job record, a
+// queue entry, a summary) is what it was before colour existed, and reads
+// back as 1 through WithDefaults.
+func (s JobSpec) MarshalJSON() ([]byte, error) {
+	type plain JobSpec // without this method
+	p := plain(s)
+	if p.Channels == params.Gray {
+		p.Channels = 0
+	}
+	return json.Marshal(p)
 }
 
 // specFormat is how a job's spec is written into its checkpoint record.

@@ -58,6 +58,7 @@ func TestCheckResumeNamesEachChangedField(t *testing.T) {
 			[]string{`  --mining (triplet.mining): "none" → "batch-hard"`, "  --images-per-class (triplet.images): 4 → 8"}, nil},
 		{"two fields and steps", func(s *JobSpec) { s.Seed, s.Rotations, s.Steps = 2, true, 9 },
 			[]string{"  --rotations: false → true", "  --seed: 1 → 2"}, []string{"steps"}},
+		{"colour", func(s *JobSpec) { s.Channels = 3 }, []string{"  --channels: 1 → 3"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,9 +16,10 @@ type item struct {
 }
 
 // assemble sorts items by (class, source) so that the result does not depend
-// on archive or directory order, decodes them in parallel into one
-// contiguous slice, and builds the dataset.
-func assemble(name string, size int, invert bool, items []item) (*Dataset, error) {
+// on archive or directory order, decodes them in parallel (to channels
+// planes each: 1 grayscale, 3 RGB) into one contiguous slice, and builds
+// the dataset.
+func assemble(name string, size, channels int, invert bool, items []item) (*Dataset, error) {
 	if len(items) == 0 {
 		return nil, fmt.Errorf("dataset %q: no images: %w", name, ErrEmpty)
 	}
@@ -28,14 +29,14 @@ func assemble(name string, size int, invert bool, items []item) (*Dataset, error
 		}
 		return items[i].source < items[j].source
 	})
-	n := size * size
+	n := channels * size * size
 	pixels := make([]uint8, len(items)*n)
 	err := parallel(len(items), func(sc *scalerCache, i int) error {
 		data, err := items[i].read()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", items[i].source, err)
 		}
-		img, err := decodeImage(data, size, invert, sc)
+		img, err := decodeImage(data, size, channels, invert, sc)
 		if err != nil {
 			return fmt.Errorf("%s: %w", items[i].source, err)
 		}
@@ -55,5 +56,5 @@ func assemble(name string, size int, invert bool, items []item) (*Dataset, error
 		}
 		classes[len(classes)-1].Count++
 	}
-	return NewDataset(name, size, classes, pixels, sources, drawers)
+	return NewDataset(name, size, channels, classes, pixels, sources, drawers)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // Class is one class of a Dataset: its images are the dataset images
@@ -32,19 +34,23 @@ type Class struct {
 	First, Count int
 }
 
-// Dataset is a set of classes of square grayscale images, all decoded to one
-// size and held in one contiguous slice. A Dataset is immutable after it is
-// built and safe for concurrent use.
+// Dataset is a set of classes of square grayscale or RGB images, all
+// decoded to one size and held in one contiguous slice. A Dataset is
+// immutable after it is built and safe for concurrent use.
 type Dataset struct {
 	// Name says where the dataset came from (a spec or a path).
 	Name string
 	// Size is the side of every image in pixels.
 	Size int
+	// Channels is the number of colour planes of every image: 1
+	// (grayscale) or 3 (RGB; an image's red, green and blue planes one
+	// after another, as params.Batch lays them out).
+	Channels int
 	// Classes in a deterministic order independent of file-system order:
 	// sorted by name (then rotation) for every loader.
 	Classes []Class
 
-	pixels  []uint8  // image i is pixels[i*Size*Size : (i+1)*Size*Size]
+	pixels  []uint8  // image i is pixels[i*n : (i+1)*n], n = Channels*Size*Size
 	sources []string // where image i came from (zip entry, file, generator)
 	drawers []int32  // who drew image i; -1 when unknown (each image its own drawer)
 
@@ -52,18 +58,27 @@ type Dataset struct {
 	fp     string
 }
 
-// NewDataset builds a dataset from decoded pixels: image i is
-// pixels[i*size*size:(i+1)*size*size]. sources and drawers may be nil (then
-// images are named "image N" and each has its own unknown drawer). It checks
-// that the classes cover valid, non-empty image ranges.
-func NewDataset(name string, size int, classes []Class, pixels []uint8, sources []string, drawers []int32) (*Dataset, error) {
+// NewDataset builds a dataset from decoded pixels of images of channels
+// planes (0 means 1) of size×size: image i is pixels[i*b:(i+1)*b] with
+// b = channels*size*size, its planes one after another. sources and
+// drawers may be nil (then images are named "image N" and each has its own
+// unknown drawer). It checks that the classes cover valid, non-empty image
+// ranges.
+func NewDataset(name string, size, channels int, classes []Class, pixels []uint8, sources []string, drawers []int32) (*Dataset, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("dataset %q: image size %d, want > 0", name, size)
 	}
-	if len(pixels)%(size*size) != 0 {
-		return nil, fmt.Errorf("dataset %q: %d pixel bytes is not a whole number of %dx%d images", name, len(pixels), size, size)
+	if channels == 0 {
+		channels = params.Gray
 	}
-	n := len(pixels) / (size * size)
+	if channels != params.Gray && channels != params.RGB {
+		return nil, fmt.Errorf("dataset %q: %d channels, want %d (grayscale) or %d (RGB): %w", name, channels, params.Gray, params.RGB, ErrConfig)
+	}
+	per := channels * size * size
+	if len(pixels)%per != 0 {
+		return nil, fmt.Errorf("dataset %q: %d pixel bytes is not a whole number of %dx%dx%d images", name, len(pixels), channels, size, size)
+	}
+	n := len(pixels) / per
 	if sources == nil {
 		sources = make([]string, n)
 		for i := range sources {
@@ -95,17 +110,30 @@ func NewDataset(name string, size int, classes []Class, pixels []uint8, sources 
 		}
 		seen[c.Name] = true
 	}
-	return &Dataset{Name: name, Size: size, Classes: classes, pixels: pixels, sources: sources, drawers: drawers}, nil
+	return &Dataset{Name: name, Size: size, Channels: channels, Classes: classes, pixels: pixels, sources: sources, drawers: drawers}, nil
+}
+
+// BytesPerImage is the length of one image: Channels·Size·Size.
+func (d *Dataset) BytesPerImage() int { return d.Channels * d.Size * d.Size }
+
+// BatchChannels is the params.Batch.Channels of a batch of d's images: 0
+// for grayscale (a batch's grayscale spelling, encoded as before colour
+// existed), else Channels.
+func (d *Dataset) BatchChannels() int {
+	if d.Channels == params.Gray {
+		return 0
+	}
+	return d.Channels
 }
 
 // NumImages is the number of distinct decoded images (rotated classes share
 // images, so this can be less than the sum of class counts).
 func (d *Dataset) NumImages() int { return len(d.sources) }
 
-// Image returns the unrotated pixels of image i; it aliases the dataset and
-// must not be modified.
+// Image returns the unrotated pixels of image i, all its planes; it
+// aliases the dataset and must not be modified.
 func (d *Dataset) Image(i int) []uint8 {
-	n := d.Size * d.Size
+	n := d.BytesPerImage()
 	return d.pixels[i*n : (i+1)*n : (i+1)*n]
 }
 
@@ -117,11 +145,15 @@ func (d *Dataset) Source(i int) string { return d.sources[i] }
 // drawers count as drawn by different people.
 func (d *Dataset) Drawer(i int) int { return int(d.drawers[i]) }
 
-// ClassImage writes image k (0 <= k < Count) of class c, rotated as the class
-// says, into dst, which must hold Size*Size bytes.
+// ClassImage writes image k (0 <= k < Count) of class c, every plane
+// rotated as the class says, into dst, which must hold BytesPerImage
+// bytes.
 func (d *Dataset) ClassImage(c, k int, dst []uint8) {
 	cl := &d.Classes[c]
-	rotate(dst, d.Image(cl.First+k), d.Size, cl.Rotation)
+	src, hw := d.Image(cl.First+k), d.Size*d.Size
+	for p := 0; p < d.Channels; p++ {
+		rotate(dst[p*hw:(p+1)*hw], src[p*hw:(p+1)*hw], d.Size, cl.Rotation)
+	}
 }
 
 // Groups returns the distinct class groups, sorted.
@@ -149,8 +181,10 @@ func (d *Dataset) MinImagesPerClass() int {
 	return m
 }
 
-// Fingerprint is the hex sha256 of the dataset's content: image size, and
-// per class in order its name, group, set, rotation and the decoded pixels
+// Fingerprint is the hex sha256 of the dataset's content: image size (and
+// channels when not grayscale, so a grayscale dataset's fingerprint is the
+// one it had before colour existed), and per class in order its name,
+// group, set, rotation and the decoded pixels
 // of its images (a class's index is its label). It does not depend on file
 // names, archive order or directory listing order, only on what a sampler
 // can see. Computed once and cached.
@@ -168,6 +202,10 @@ func (d *Dataset) Fingerprint() string {
 		}
 		putStr("fsl-episodes-dataset-v1")
 		putInt(d.Size)
+		if d.Channels != params.Gray {
+			putStr("channels")
+			putInt(d.Channels)
+		}
 		putInt(len(d.Classes))
 		for _, c := range d.Classes {
 			putStr(c.Name)
@@ -175,7 +213,7 @@ func (d *Dataset) Fingerprint() string {
 			putStr(c.Set)
 			putInt(c.Rotation)
 			putInt(c.Count)
-			n := d.Size * d.Size
+			n := d.BytesPerImage()
 			h.Write(d.pixels[c.First*n : (c.First+c.Count)*n])
 		}
 		d.fp = hex.EncodeToString(h.Sum(nil))
@@ -186,7 +224,7 @@ func (d *Dataset) Fingerprint() string {
 // subset returns a dataset sharing d's images with only the given classes,
 // in the given order.
 func (d *Dataset) subset(name string, classes []Class) *Dataset {
-	return &Dataset{Name: name, Size: d.Size, Classes: classes, pixels: d.pixels, sources: d.sources, drawers: d.drawers}
+	return &Dataset{Name: name, Size: d.Size, Channels: d.Channels, Classes: classes, pixels: d.pixels, sources: d.sources, drawers: d.drawers}
 }
 
 // rotate writes src turned q quarter turns counterclockwise into dst; both

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/image/draw"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // maxImageSide bounds the width and height of an image we agree to decode,
@@ -28,10 +30,14 @@ const maxImageSide = 4096
 var resizeFilter = draw.BiLinear
 
 // decodeImage decodes a PNG or JPEG, converts it to 8-bit grayscale
-// (inverted when invert is set, so that dark strokes on white become bright
-// strokes on black) and resizes it to size×size, stretching non-square
-// images. The result is a fresh slice of size*size bytes.
-func decodeImage(data []byte, size int, invert bool, sc *scalerCache) ([]uint8, error) {
+// (channels 1) or to 8-bit red, green and blue planes (channels 3),
+// inverted when invert is set (so that dark strokes on white become bright
+// strokes on black), and resizes each plane to size×size, stretching
+// non-square images. The result is a fresh slice of channels*size*size
+// bytes, its planes one after another. A grayscale image is the one plane
+// the gray path has always made; the colour path resizes each plane the
+// same way, with the same scaler.
+func decodeImage(data []byte, size, channels int, invert bool, sc *scalerCache) ([]uint8, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decode image: %v: %w", err, ErrFormat)
@@ -43,18 +49,33 @@ func decodeImage(data []byte, size int, invert bool, sc *scalerCache) ([]uint8, 
 	if err != nil {
 		return nil, fmt.Errorf("decode %s image: %v: %w", format, err, ErrFormat)
 	}
-	gray := toGray(img, invert)
-	out := make([]uint8, size*size)
-	b := gray.Bounds()
+	var planes []*image.Gray
+	if channels == params.RGB {
+		r, g, b := toRGB(img, invert)
+		planes = []*image.Gray{r, g, b}
+	} else {
+		planes = []*image.Gray{toGray(img, invert)}
+	}
+	hw := size * size
+	out := make([]uint8, len(planes)*hw)
+	for p, plane := range planes {
+		resizePlane(out[p*hw:(p+1)*hw], plane, size, sc)
+	}
+	return out, nil
+}
+
+// resizePlane writes src resized to size×size into out (size*size bytes):
+// a copy when src already has that size, else resizeFilter's scaler.
+func resizePlane(out []uint8, src *image.Gray, size int, sc *scalerCache) {
+	b := src.Bounds()
 	if b.Dx() == size && b.Dy() == size {
 		for y := 0; y < size; y++ {
-			copy(out[y*size:(y+1)*size], gray.Pix[y*gray.Stride:])
+			copy(out[y*size:(y+1)*size], src.Pix[y*src.Stride:])
 		}
-		return out, nil
+		return
 	}
 	dst := &image.Gray{Pix: out, Stride: size, Rect: image.Rect(0, 0, size, size)}
-	sc.get(size, b.Dx(), b.Dy()).Scale(dst, dst.Rect, gray, b, draw.Src, nil)
-	return out, nil
+	sc.get(size, b.Dx(), b.Dy()).Scale(dst, dst.Rect, src, b, draw.Src, nil)
 }
 
 // toGray converts img to a fresh *image.Gray at origin (0,0), inverting if
@@ -94,6 +115,71 @@ func toGray(img image.Image, invert bool) *image.Gray {
 		}
 	}
 	return g
+}
+
+// toRGB converts img to three fresh planes at origin (0,0), red, green and
+// blue, inverting if asked. A colour with alpha counts as drawn on black
+// (its premultiplied value), as toGray's conversion takes it. YCbCr (JPEG),
+// RGBA, Gray and Paletted have fast paths that give the generic path's
+// values.
+func toRGB(img image.Image, invert bool) (r, g, b *image.Gray) {
+	bd := img.Bounds()
+	w, h := bd.Dx(), bd.Dy()
+	rect := image.Rect(0, 0, w, h)
+	r, g, b = image.NewGray(rect), image.NewGray(rect), image.NewGray(rect)
+	var flip uint8
+	if invert {
+		flip = 0xff
+	}
+	set := func(i int, rv, gv, bv uint8) {
+		r.Pix[i], g.Pix[i], b.Pix[i] = rv^flip, gv^flip, bv^flip
+	}
+	// r, g and b hold w-pixel rows: image.NewGray's stride is its width
+	switch src := img.(type) {
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				yi, ci := src.YOffset(bd.Min.X+x, bd.Min.Y+y), src.COffset(bd.Min.X+x, bd.Min.Y+y)
+				rv, gv, bv := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				set(y*w+x, rv, gv, bv)
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				set(y*w+x, row[4*x], row[4*x+1], row[4*x+2])
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				set(y*w+x, row[x], row[x], row[x])
+			}
+		}
+	case *image.Paletted:
+		var lut [256][3]uint8
+		for i, c := range src.Palette {
+			cr, cg, cb, _ := c.RGBA()
+			lut[i] = [3]uint8{uint8(cr >> 8), uint8(cg >> 8), uint8(cb >> 8)}
+		}
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				c := lut[row[x]]
+				set(y*w+x, c[0], c[1], c[2])
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				cr, cg, cb, _ := img.At(bd.Min.X+x, bd.Min.Y+y).RGBA()
+				set(y*w+x, uint8(cr>>8), uint8(cg>>8), uint8(cb>>8))
+			}
+		}
+	}
+	return r, g, b
 }
 
 // scalerCache keeps one prepared scaler per (dst, src) geometry; it belongs

@@ -50,7 +50,7 @@ func BenchmarkResize(b *testing.B) {
 			}
 			var sc scalerCache
 			for b.Loop() {
-				if _, err := decodeImage(data, 28, true, &sc); err != nil {
+				if _, err := decodeImage(data, 28, 1, true, &sc); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // isImageFile reports whether a file name has an extension we decode.
@@ -21,12 +23,14 @@ func isImageFile(name string) bool {
 // that directly holds PNG or JPEG files is a class named by its slash path
 // relative to root ("cat" or "animals/cat"); its group is its parent path, or
 // the class name for folders directly under root. Other files and dot files
-// are ignored. Images are converted to grayscale without inversion and
-// resized to size×size (28 when size is 0), stretching non-square ones.
-func LoadFolder(root string, size int) (*Dataset, error) {
+// are ignored. Images are converted to grayscale (channels 0 or 1) or to
+// RGB planes (channels 3) without inversion, and each plane is resized to
+// size×size (28 when size is 0), stretching non-square ones.
+func LoadFolder(root string, size, channels int) (*Dataset, error) {
 	if size == 0 {
 		size = DefaultSize
 	}
+	channels = max(channels, params.Gray)
 	var items []item
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -63,5 +67,5 @@ func LoadFolder(root string, size int) (*Dataset, error) {
 	if len(items) == 0 {
 		return nil, fmt.Errorf("image folder %q: no PNG or JPEG files in any class folder: %w", root, ErrEmpty)
 	}
-	return assemble(root, size, false, items)
+	return assemble(root, size, channels, false, items)
 }

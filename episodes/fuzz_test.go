@@ -19,23 +19,26 @@ func FuzzOpenOmniglotZip(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ds, err := assemble("fuzz.zip", 8, true, items)
+		ds, err := assemble("fuzz.zip", 8, 1, true, items)
 		if err == nil && (len(ds.Classes) == 0 || len(ds.pixels) != ds.NumImages()*64) {
 			t.Fatalf("inconsistent dataset: %d classes, %d bytes", len(ds.Classes), len(ds.pixels))
 		}
 	})
 }
 
-// FuzzDecodeImage: any bytes as an image decode to size×size or error.
+// FuzzDecodeImage: any bytes as an image decode to size×size (one plane
+// or three) or error.
 func FuzzDecodeImage(f *testing.F) {
 	f.Add(pngBytes(f, 105, 105, func(x, y int) uint8 { return uint8(x ^ y) }))
 	f.Add(pngBytes(f, 1, 3, func(x, y int) uint8 { return 7 }))
 	f.Add([]byte("\xff\xd8\xff\xe0 not really a jpeg"))
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := decodeImage(data, 8, false, nil)
-		if err == nil && len(img) != 64 {
-			t.Fatalf("%d bytes, want 64", len(img))
+		for _, c := range []int{1, 3} {
+			img, err := decodeImage(data, 8, c, false, nil)
+			if err == nil && len(img) != c*64 {
+				t.Fatalf("%d channels: %d bytes, want %d", c, len(img), c*64)
+			}
 		}
 	})
 }

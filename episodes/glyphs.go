@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // GlyphsConfig describes a synthetic glyphs dataset. The zero value, after
@@ -16,6 +18,11 @@ type GlyphsConfig struct {
 	Characters int // per alphabet; default 20
 	Drawers    int // drawings per character; default 20
 	Size       int // image side in pixels; default 28
+	// Channels is 0 or 1 for the grayscale glyphs, 3 for glyphs drawn in
+	// colour: each character has a colour of its own (a hue and a
+	// saturation), which each drawing varies a little (hue ±0.04, brightness
+	// 75–100%); the strokes are the grayscale glyphs' strokes.
+	Channels int
 }
 
 func (c GlyphsConfig) withDefaults() GlyphsConfig {
@@ -30,6 +37,9 @@ func (c GlyphsConfig) withDefaults() GlyphsConfig {
 	}
 	if c.Size == 0 {
 		c.Size = DefaultSize
+	}
+	if c.Channels == 0 {
+		c.Channels = params.Gray
 	}
 	return c
 }
@@ -79,7 +89,8 @@ func parseGlyphsSpec(spec string) (GlyphsConfig, error) {
 // per-drawing jitter of control points, translation (±3 px at 28×28),
 // rotation (±12°), scale and stroke thickness. Raw pixels are therefore a
 // mediocre metric while class shapes stay distinct. Strokes are 255 on a 0
-// background, antialiased.
+// background, antialiased; with Channels 3 each character's strokes are
+// drawn in its colour (GlyphsConfig.Channels) on black.
 //
 // The first ceil(60%) of alphabets have Set "background", the rest
 // "evaluation", mirroring Omniglot's 30/20 split; groups are alphabets,
@@ -88,6 +99,9 @@ func Glyphs(cfg GlyphsConfig) (*Dataset, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Alphabets < 1 || cfg.Characters < 1 || cfg.Drawers < 1 || cfg.Size < 8 {
 		return nil, fmt.Errorf("glyphs %+v: want alphabets, characters, drawers >= 1 and size >= 8: %w", cfg, ErrConfig)
+	}
+	if cfg.Channels != params.Gray && cfg.Channels != params.RGB {
+		return nil, fmt.Errorf("glyphs %+v: channels %d, want %d or %d: %w", cfg, cfg.Channels, params.Gray, params.RGB, ErrConfig)
 	}
 	if cfg.Alphabets*cfg.Characters > maxGlyphImages || cfg.Alphabets*cfg.Characters*cfg.Drawers > maxGlyphImages {
 		return nil, fmt.Errorf("glyphs %+v: more than %d images: %w", cfg, maxGlyphImages, ErrConfig)
@@ -115,12 +129,21 @@ func Glyphs(cfg GlyphsConfig) (*Dataset, error) {
 		}
 	}
 	n := cfg.Size * cfg.Size
+	per := cfg.Channels * n
 	total := nClass * cfg.Drawers
-	pixels := make([]uint8, total*n)
+	pixels := make([]uint8, total*per)
 	_ = parallel(total, func(_ *scalerCache, i int) error {
 		cls, d := i/cfg.Drawers, i%cfg.Drawers
 		r := newRNG(domainGlyph, cfg.Seed, 3, uint64(cls), uint64(d))
-		chars[cls].render(pixels[i*n:(i+1)*n], cfg.Size, drawers[d], r)
+		if cfg.Channels == params.Gray {
+			chars[cls].render(pixels[i*n:(i+1)*n], cfg.Size, drawers[d], r)
+			return nil
+		}
+		// the strokes of the grayscale glyph, then its colour: streams of
+		// their own, so the strokes are the grayscale dataset's
+		plane := make([]uint8, n)
+		chars[cls].render(plane, cfg.Size, drawers[d], r)
+		colourize(pixels[i*per:(i+1)*per], plane, glyphColour(cfg.Seed, cls, d))
 		return nil
 	})
 	classes := make([]Class, nClass)
@@ -141,7 +164,51 @@ func Glyphs(cfg GlyphsConfig) (*Dataset, error) {
 			drawerIDs[i] = int32(d + 1)
 		}
 	}
-	return NewDataset(name, cfg.Size, classes, pixels, sources, drawerIDs)
+	return NewDataset(name, cfg.Size, cfg.Channels, classes, pixels, sources, drawerIDs)
+}
+
+// glyphColour is drawing d of character cls's colour, red, green and blue
+// in [0, 1]: the character's hue and saturation, the hue moved a little and
+// the brightness drawn per drawing.
+func glyphColour(seed uint64, cls, d int) [3]float64 {
+	cr := newRNG(domainGlyph, seed, 4, uint64(cls))
+	hue, sat := cr.float(), cr.uniform(0.6, 1)
+	dr := newRNG(domainGlyph, seed, 5, uint64(cls), uint64(d))
+	hue += dr.uniform(-0.04, 0.04)
+	return hsv(hue-math.Floor(hue), sat, dr.uniform(0.75, 1))
+}
+
+// hsv converts a hue in [0, 1), saturation and value to red, green, blue.
+func hsv(h, s, v float64) [3]float64 {
+	h6 := h * 6
+	sector := int(h6) % 6
+	f := h6 - math.Floor(h6)
+	p, q, t := v*(1-s), v*(1-s*f), v*(1-s*(1-f))
+	switch sector {
+	case 0:
+		return [3]float64{v, t, p}
+	case 1:
+		return [3]float64{q, v, p}
+	case 2:
+		return [3]float64{p, v, t}
+	case 3:
+		return [3]float64{p, q, v}
+	case 4:
+		return [3]float64{t, p, v}
+	}
+	return [3]float64{v, p, q}
+}
+
+// colourize writes the three planes of a glyph drawn in colour c into dst:
+// each plane is the grayscale stroke intensity scaled by that channel.
+func colourize(dst, plane []uint8, c [3]float64) {
+	n := len(plane)
+	for ch := 0; ch < 3; ch++ {
+		out := dst[ch*n : (ch+1)*n]
+		for i, v := range plane {
+			out[i] = uint8(math.Round(float64(v) * c[ch]))
+		}
+	}
 }
 
 // point is in the unit square, y down.

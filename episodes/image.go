@@ -1,6 +1,10 @@
 package episodes
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fsl-project/fsl/params"
+)
 
 // DecodeImage decodes one PNG or JPEG exactly as the dataset loaders do:
 // 8-bit grayscale, inverted when invert is set (Omniglot's black strokes on
@@ -13,5 +17,5 @@ func DecodeImage(data []byte, size int, invert bool) ([]uint8, error) {
 	if size < 1 || size > maxImageSide {
 		return nil, fmt.Errorf("decode image: size %d, want 1..%d: %w", size, maxImageSide, ErrConfig)
 	}
-	return decodeImage(data, size, invert, nil)
+	return decodeImage(data, size, params.Gray, invert, nil)
 }

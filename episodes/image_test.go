@@ -19,7 +19,7 @@ func TestDecodeImageMatchesTheLoaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := decodeImage(data, 28, invert, &scalerCache{})
+		want, err := decodeImage(data, 28, 1, invert, &scalerCache{})
 		if err != nil {
 			t.Fatal(err)
 		}

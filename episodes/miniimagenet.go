@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // MiniImageNetSplits are the CSV files of Ravi & Larochelle's miniImageNet
@@ -90,11 +92,13 @@ func isMiniImageNetDir(dir string) bool {
 // of "filename,label" rows naming JPEGs in dir/images. sets picks among
 // "train", "val" and "test" (none means all three). Each label is a class
 // (its own group) with Set the CSV it came from. Images are converted to
-// grayscale and resized to size×size (28 when size is 0).
-func LoadMiniImageNet(dir string, size int, sets ...string) (*Dataset, error) {
+// grayscale (channels 0 or 1) or to RGB planes (channels 3), and each plane
+// is resized to size×size (28 when size is 0).
+func LoadMiniImageNet(dir string, size, channels int, sets ...string) (*Dataset, error) {
 	if size == 0 {
 		size = DefaultSize
 	}
+	channels = max(channels, params.Gray)
 	if len(sets) == 0 {
 		sets = MiniImageNetSplits
 	}
@@ -123,5 +127,5 @@ func LoadMiniImageNet(dir string, size int, sets ...string) (*Dataset, error) {
 				read: func() ([]byte, error) { return readFileLimited(p) }})
 		}
 	}
-	return assemble(dir, size, false, items)
+	return assemble(dir, size, channels, false, items)
 }

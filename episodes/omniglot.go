@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // OmniglotDrawers is the number of drawings of every Omniglot character
@@ -260,8 +262,9 @@ func fileExists(p string) bool {
 // LoadOmniglot loads the Omniglot splits in dir (each as images_<set>.zip or
 // an extracted images_<set>/ folder): sets names "background" and/or
 // "evaluation"; none means both. Images are inverted (strokes 255,
-// background 0) and resized to size×size (28 when size is 0). Classes are
-// "Alphabet/characterNN", grouped by alphabet, sorted by name.
+// background 0) and resized to size×size (28 when size is 0); Omniglot is
+// grayscale, one channel. Classes are "Alphabet/characterNN", grouped by
+// alphabet, sorted by name.
 func LoadOmniglot(dir string, size int, sets ...string) (*Dataset, error) {
 	if size == 0 {
 		size = DefaultSize
@@ -286,7 +289,7 @@ func LoadOmniglot(dir string, size int, sets ...string) (*Dataset, error) {
 		}
 		items = append(items, its...)
 	}
-	return assemble(dir, size, true, items)
+	return assemble(dir, size, params.Gray, true, items)
 }
 
 // LoadOmniglotZip loads a single Omniglot split zip file.
@@ -302,5 +305,5 @@ func LoadOmniglotZip(file string, size int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(file, size, true, items)
+	return assemble(file, size, params.Gray, true, items)
 }

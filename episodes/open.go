@@ -5,16 +5,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fsl-project/fsl/params"
 )
 
 // DefaultSize is the image side used when Options.Size is zero.
 const DefaultSize = 28
 
 // Options say how to open a dataset. The zero value opens every class at
-// 28×28 without rotations.
+// 28×28 in grayscale without rotations.
 type Options struct {
 	// Size is the side images are resized to; 0 means DefaultSize.
 	Size int
+	// Channels is 0 or 1 for grayscale, 3 for RGB: image trees and
+	// miniImageNet decode their images' colours, the glyphs are drawn in
+	// class colours (GlyphsConfig.Channels). Omniglot is grayscale: asking
+	// it for 3 is an error (ErrConfig).
+	Channels int
 	// Rotations adds each class's 90°, 180° and 270° rotations as new
 	// classes (Vinyals et al., Snell et al.).
 	Rotations bool
@@ -52,6 +59,9 @@ func Open(spec string, opts Options) (*Dataset, error) {
 	if opts.Size < 1 || opts.Size > maxImageSide {
 		return nil, fmt.Errorf("open dataset %q: size %d, want 1..%d: %w", spec, opts.Size, maxImageSide, ErrConfig)
 	}
+	if opts.Channels != 0 && opts.Channels != params.Gray && opts.Channels != params.RGB {
+		return nil, fmt.Errorf("open dataset %q: channels %d, want %d (grayscale) or %d (RGB): %w", spec, opts.Channels, params.Gray, params.RGB, ErrConfig)
+	}
 	if err := opts.ReadList(spec); err != nil {
 		return nil, fmt.Errorf("open dataset %q: %w", spec, err)
 	}
@@ -72,21 +82,34 @@ func load(spec string, opts Options) (*Dataset, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Size = opts.Size
+		cfg.Size, cfg.Channels = opts.Size, opts.Channels
 		return Glyphs(cfg)
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
 		return nil, err
 	}
+	// Omniglot is pen strokes on paper: no colour to decode
+	grayOnly := func() error {
+		if opts.Channels == params.RGB {
+			return fmt.Errorf("Omniglot is grayscale: channels %d needs an image tree, miniImageNet or the glyphs (use channels 1): %w", opts.Channels, ErrConfig)
+		}
+		return nil
+	}
 	if !st.IsDir() {
 		if strings.EqualFold(filepath.Ext(spec), ".zip") {
+			if err := grayOnly(); err != nil {
+				return nil, err
+			}
 			return LoadOmniglotZip(spec, opts.Size)
 		}
 		return nil, fmt.Errorf("%q is a file but not a .zip; want a dataset folder, an Omniglot zip or a glyphs spec: %w", spec, ErrFormat)
 	}
 	switch {
 	case isOmniglotDir(spec):
+		if err := grayOnly(); err != nil {
+			return nil, err
+		}
 		var sets []string
 		switch opts.Split {
 		case SplitBackground, SplitTrain, SplitVal:
@@ -113,7 +136,7 @@ func load(spec string, opts Options) (*Dataset, error) {
 				}
 			}
 		}
-		return LoadMiniImageNet(spec, opts.Size, sets...)
+		return LoadMiniImageNet(spec, opts.Size, opts.Channels, sets...)
 	}
-	return LoadFolder(spec, opts.Size)
+	return LoadFolder(spec, opts.Size, opts.Channels)
 }

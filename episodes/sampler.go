@@ -283,11 +283,10 @@ func (s *Sampler) planClasses(r *rng) plan {
 }
 
 // render copies the planned images (rotated as their classes say) into a
-// fresh Batch.
+// fresh Batch of the dataset's channels (Channels left 0 for grayscale).
 func (s *Sampler) render(p plan) *params.Batch {
-	size := s.ds.Size
-	n := size * size
-	b := &params.Batch{Kind: s.cfg.Kind, Size: size, Pixels: make([]uint8, len(p.refs)*n), Labels: p.labels, Same: p.same}
+	n := s.ds.BytesPerImage()
+	b := &params.Batch{Kind: s.cfg.Kind, Size: s.ds.Size, Channels: s.ds.BatchChannels(), Pixels: make([]uint8, len(p.refs)*n), Labels: p.labels, Same: p.same}
 	if s.cfg.Kind == params.KindEpisode {
 		b.Way, b.Shot, b.Query = s.cfg.Way, s.cfg.Shot, s.cfg.Query
 	}

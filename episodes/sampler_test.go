@@ -33,7 +33,7 @@ func testDataset(t testing.TB, classes, perClass, size int) *Dataset {
 			}
 		}
 	}
-	ds, err := NewDataset("test", size, cls, pix, nil, drawers)
+	ds, err := NewDataset("test", size, 1, cls, pix, nil, drawers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestTripletsHaveDistinctPositiveAndForeignNegative(t *testing.T) {
 func TestRotatedClassesAreRotatedImages(t *testing.T) {
 	const size = 3
 	pix := []uint8{1, 2, 3, 4, 5, 6, 7, 8, 9}
-	ds, err := NewDataset("r", size, []Class{{Name: "a", Count: 1}}, pix, nil, nil)
+	ds, err := NewDataset("r", size, 1, []Class{{Name: "a", Count: 1}}, pix, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

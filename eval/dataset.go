@@ -31,7 +31,7 @@ func OpenChecked(spec string, train, test episodes.Options, job, fingerprint str
 			return nil, fmt.Errorf("evaluation dataset %q: %w", spec, err)
 		}
 	}
-	all, err := episodes.Open(spec, episodes.Options{Size: test.Size})
+	all, err := episodes.Open(spec, episodes.Options{Size: test.Size, Channels: test.Channels})
 	if err != nil {
 		return nil, fmt.Errorf("evaluation dataset: %w", err)
 	}

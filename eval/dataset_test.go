@@ -25,6 +25,23 @@ func TestOpenCheckedRefusesAnotherTrainingSplit(t *testing.T) {
 	if _, err := OpenChecked(spec, train, test, "j", "0123456789abcdef"); !errors.Is(err, ErrOtherDataset) {
 		t.Errorf("OpenChecked with another fingerprint: %v, want ErrOtherDataset", err)
 	}
+	// in colour: the colour training split's fingerprint, not the gray one's
+	train.Channels, test.Channels = params.RGB, params.RGB
+	ctr, err := episodes.Open(spec, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err = OpenChecked(spec, train, test, "j", ctr.Fingerprint())
+	if err != nil || ds.Channels != params.RGB {
+		t.Fatalf("OpenChecked in colour = %v, %v", ds, err)
+	}
+	if _, err := OpenChecked(spec, train, test, "j", tr.Fingerprint()); !errors.Is(err, ErrOtherDataset) {
+		t.Errorf("OpenChecked in colour with the grayscale fingerprint: %v, want ErrOtherDataset", err)
+	}
+	gray := testNet(t, 16, params.KindEpisode, 1)
+	if _, err := NewPlan(gray, ds, EpisodeConfig{Way: 2, Shot: 1, Query: 1, Episodes: 2}); err == nil || !strings.Contains(err.Error(), "channels") {
+		t.Errorf("a grayscale model on colour images: %v, want an error about channels", err)
+	}
 }
 
 func TestNewNetRefusesVectorsThatDoNotFitTheModel(t *testing.T) {

@@ -136,6 +136,9 @@ func NewPlan(net Net, ds *episodes.Dataset, cfg EpisodeConfig) (*Plan, error) {
 	if cfg.Classifier == SiameseHead && net.Model.Config().Loss != params.KindPairs {
 		return nil, fmt.Errorf("evaluate: the siamese classifier needs a model trained with the siamese loss")
 	}
+	if net.Model != nil && ds.Channels != net.Model.Config().InputChannels() {
+		return nil, fmt.Errorf("evaluate on %q: its images have %d channels, the model takes %d", ds.Name, ds.Channels, net.Model.Config().InputChannels())
+	}
 	es, err := episodes.NewEvalSampler(ds, cfg.Way, cfg.Shot, cfg.Query)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %d-way %d-shot on %q: %w", cfg.Way, cfg.Shot, ds.Name, err)
@@ -163,8 +166,8 @@ func (pl *Plan) ShardImages(k int) int { return min(embedBatch, len(pl.order)-k*
 // Batch is shard k's images (params.KindEmbed): what a worker embeds.
 func (pl *Plan) Batch(k int) *params.Batch {
 	refs := pl.order[k*embedBatch : min((k+1)*embedBatch, len(pl.order))]
-	px := pl.ds.Size * pl.ds.Size
-	b := &params.Batch{Kind: params.KindEmbed, Size: pl.ds.Size, Pixels: make([]uint8, len(refs)*px), Labels: make([]int32, len(refs))}
+	px := pl.ds.BytesPerImage()
+	b := &params.Batch{Kind: params.KindEmbed, Size: pl.ds.Size, Channels: pl.ds.BatchChannels(), Pixels: make([]uint8, len(refs)*px), Labels: make([]int32, len(refs))}
 	for i, r := range refs {
 		pl.ds.ClassImage(r.Class, r.Image, b.Pixels[i*px:(i+1)*px])
 	}

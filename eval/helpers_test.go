@@ -53,6 +53,17 @@ func testNet(tb testing.TB, size int, loss params.Kind, seed uint64) Net {
 	return Net{Model: m, Params: p, State: s}
 }
 
+// colourNet is testNet for RGB images.
+func colourNet(tb testing.TB, size int, loss params.Kind, seed uint64) Net {
+	tb.Helper()
+	m, err := model.New(model.Config{Loss: loss, Size: size, Channels: params.RGB})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, s := m.Init(seed)
+	return Net{Model: m, Params: p, State: s}
+}
+
 // glyphPNG draws a w×w PNG, black strokes on white like Omniglot's, with
 // a pattern that differs for every (run, class).
 func glyphPNG(tb testing.TB, w, run, class int) []byte {

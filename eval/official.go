@@ -55,6 +55,9 @@ func Runs(net Net, runs *OfficialRuns, c Classifier, progress func(done, total i
 	if c == SiameseHead && net.Model.Config().Loss != params.KindPairs {
 		return RunsReport{}, fmt.Errorf("official runs: the siamese classifier needs a model trained with the siamese loss")
 	}
+	if c := net.Model.Config().InputChannels(); c != params.Gray {
+		return RunsReport{}, fmt.Errorf("official runs %q: Omniglot's runs are grayscale, the model takes %d channels", runs.Source, c)
+	}
 	if s := net.Model.Config().Size; s != runs.Size {
 		return RunsReport{}, fmt.Errorf("official runs %q: images are %d×%d, the model takes %d×%d; load them with size %d",
 			runs.Source, runs.Size, runs.Size, s, s, s)

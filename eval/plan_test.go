@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 )
 
@@ -19,6 +20,11 @@ func TestPlanShardedEqualsEpisodes(t *testing.T) {
 	}
 	net := testNet(t, testSide, params.KindEpisode, 1)
 	pairs := testNet(t, testSide, params.KindPairs, 1)
+	colour, err := episodes.Open("glyphs:seed=3,alphabets=10,chars=4,drawers=6", episodes.Options{Size: testSide, Channels: params.RGB, Split: episodes.SplitTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := colourNet(t, testSide, params.KindEpisode, 1)
 	for _, tc := range []struct {
 		name   string
 		net    Net
@@ -29,6 +35,7 @@ func TestPlanShardedEqualsEpisodes(t *testing.T) {
 		{"5-way 1-shot prototype, several shards", net, big, EpisodeConfig{Way: 5, Shot: 1, Query: 3, Episodes: 60, Seed: 1}, 2},
 		{"3-way 2-shot neighbour", net, ds, EpisodeConfig{Way: 3, Shot: 2, Query: 3, Episodes: 10, Seed: 9, Classifier: NearestNeighbour}, 1},
 		{"2-way 1-shot siamese", pairs, ds, EpisodeConfig{Way: 2, Shot: 1, Query: 1, Episodes: 8, Seed: 4, Classifier: SiameseHead}, 1},
+		{"5-way 1-shot prototype on RGB glyphs", rgb, colour, EpisodeConfig{Way: 5, Shot: 1, Query: 3, Episodes: 20, Seed: 2}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := Episodes(tc.net, tc.ds, tc.cfg, nil)
@@ -43,14 +50,17 @@ func TestPlanShardedEqualsEpisodes(t *testing.T) {
 				t.Fatalf("%d shards, want at least %d", pl.Shards(), tc.shards)
 			}
 			// Another model of the same config: a worker's.
-			w := testNet(t, testSide, tc.net.Model.Config().Loss, 1)
+			w, err := model.New(tc.net.Model.Config())
+			if err != nil {
+				t.Fatal(err)
+			}
 			shards := make([][]float32, pl.Shards())
 			for k := range shards {
 				b := pl.Batch(k)
-				if b.Kind != params.KindEmbed || b.Images() != pl.ShardImages(k) {
-					t.Fatalf("shard %d: kind %v, %d images, want embed, %d", k, b.Kind, b.Images(), pl.ShardImages(k))
+				if b.Kind != params.KindEmbed || b.Images() != pl.ShardImages(k) || b.CheckShape() != nil || b.Planes() != tc.ds.Channels {
+					t.Fatalf("shard %d: kind %v, %d images of %d channels, want embed, %d of %d", k, b.Kind, b.Images(), b.Planes(), pl.ShardImages(k), tc.ds.Channels)
 				}
-				if shards[k], err = w.Model.Embed(tc.net.Params, tc.net.State, b.Pixels, b.Images()); err != nil {
+				if shards[k], err = w.Embed(tc.net.Params, tc.net.State, b.Pixels, b.Images()); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -217,6 +217,7 @@ func TestRunsRefusesAMismatchedModel(t *testing.T) {
 		{"siamese without a head", testNet(t, testSide, params.KindEpisode, 1), SiameseHead, "siamese loss"},
 		{"unknown classifier", testNet(t, testSide, params.KindEpisode, 1), "cosine", "unknown classifier"},
 		{"no model", Net{}, NearestNeighbour, "no model"},
+		{"RGB model", colourNet(t, testSide, params.KindEpisode, 1), NearestNeighbour, "grayscale"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,7 +31,12 @@ func peakRSSKiB() float64 {
 // benchStep measures Grad on one 60-image 28×28 batch of kind k, with one
 // BLAS thread (run with GOMAXPROCS=1 for the one-core figure).
 func benchStep(b *testing.B, k params.Kind, batch *params.Batch) {
-	m := mustNew(b, Config{Loss: k})
+	benchStepOf(b, Config{Loss: k}, batch)
+}
+
+// benchStepOf is benchStep for any config.
+func benchStepOf(b *testing.B, cfg Config, batch *params.Batch) {
+	m := mustNew(b, cfg)
 	p, s := m.Init(1)
 	if _, err := m.Grad(p, s, batch); err != nil { // build the graph outside the timer
 		b.Fatal(err)
@@ -68,6 +73,13 @@ func BenchmarkConv4SiameseStep(b *testing.B) {
 // (60 images), 28×28.
 func BenchmarkConv4ProtoStep(b *testing.B) {
 	benchStep(b, params.KindEpisode, synthEpisode(28, 5, 1, 11, 1))
+}
+
+// BenchmarkConv4ProtoStepRGB84: the proto step of 60 images, 84×84×3
+// (miniImageNet's size, in colour).
+func BenchmarkConv4ProtoStepRGB84(b *testing.B) {
+	benchStepOf(b, Config{Loss: params.KindEpisode, Size: 84, Channels: params.RGB},
+		inColour(synthEpisode(84, 5, 1, 11, 1), params.RGB, 1))
 }
 
 // BenchmarkConv4Embed: 60 images, 28×28, evaluation mode.

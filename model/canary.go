@@ -50,10 +50,11 @@ func (m *Model) Canary() (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// canaryBatch is the canary's fixed batch for cfg's kind and size.
+// canaryBatch is the canary's fixed batch for cfg's kind, size and
+// channels.
 func canaryBatch(cfg Config) *params.Batch {
 	rng := rand.New(rand.NewPCG(canarySeed, 3))
-	b := &params.Batch{Kind: cfg.Loss, Size: cfg.Size}
+	b := &params.Batch{Kind: cfg.Loss, Size: cfg.Size, Channels: cfg.Channels}
 	switch cfg.Loss {
 	case params.KindTriplets:
 		for t := 0; t < canaryImages/3; t++ {
@@ -81,7 +82,8 @@ func canaryBatch(cfg Config) *params.Batch {
 			}
 		}
 	}
-	b.Pixels = make([]uint8, len(b.Labels)*cfg.Size*cfg.Size)
+	// grayscale draws the pixels it drew before colour existed
+	b.Pixels = make([]uint8, len(b.Labels)*b.BytesPerImage())
 	for i := range b.Pixels {
 		b.Pixels[i] = uint8(rng.IntN(256))
 	}

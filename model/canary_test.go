@@ -36,6 +36,27 @@ func TestCanaryIsTheSameOnAnyThreadCountAndDiffersAcrossJobs(t *testing.T) {
 	if _, dup := seen[small]; dup {
 		t.Error("a 20×20 model has the canary of a 28×28 one")
 	}
+	colour, err := mustNew(t, Config{Channels: params.RGB}).Canary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	colour3, err := mustNew(t, Config{Channels: params.RGB}, Threads(3)).Canary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if colour != colour3 {
+		t.Errorf("RGB: canary %s on 1 thread, %s on 3", colour, colour3)
+	}
+	if _, dup := seen[colour]; dup {
+		t.Error("an RGB model has the canary of a grayscale one")
+	}
+	gray1, err := mustNew(t, Config{Channels: params.Gray}).Canary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen[gray1] != params.KindEpisode {
+		t.Error("channels 1 and channels 0 have different canaries")
+	}
 }
 
 func TestClassNamesKernelsAndBLAS(t *testing.T) {

@@ -41,9 +41,12 @@ func (m *Model) checkBatch(b *params.Batch) (shapeKey, error) {
 	if n == 0 || n > maxBatchImages {
 		return shapeKey{}, fmt.Errorf("batch: %d images, want 1..%d: %w", n, maxBatchImages, ErrBatch)
 	}
-	if want := n * b.Size * b.Size; len(b.Pixels) != want {
-		return shapeKey{}, fmt.Errorf("batch: %d pixel bytes for %d images of %d×%d, want %d: %w",
-			len(b.Pixels), n, b.Size, b.Size, want, ErrBatch)
+	if b.Planes() != m.cfg.InputChannels() || !params.ValidChannels(b.Channels) {
+		return shapeKey{}, fmt.Errorf("batch: %d channels, model expects %d: %w", b.Planes(), m.cfg.InputChannels(), ErrBatch)
+	}
+	if want := n * b.BytesPerImage(); len(b.Pixels) != want {
+		return shapeKey{}, fmt.Errorf("batch: %d pixel bytes for %d images of %d×%d×%d, want %d: %w",
+			len(b.Pixels), n, b.Planes(), b.Size, b.Size, want, ErrBatch)
 	}
 	if a := n * m.cfg.Filters * b.Size * b.Size; a > maxActivations {
 		return shapeKey{}, fmt.Errorf("batch: %d images of %d×%d with %d filters need %d activations per layer, more than %d: %w",

@@ -49,6 +49,12 @@ type Config struct {
 	Loss params.Kind
 	// Size is the side of the square input images in pixels; ≥ MinSize.
 	Size int
+	// Channels is the number of colour planes of the input images:
+	// params.Gray or params.RGB. Zero means params.Gray (New stores a
+	// grayscale config's as zero), and a grayscale config is encoded
+	// without it, so configs, layouts and canaries of grayscale models are
+	// those of the code before colour existed.
+	Channels int `json:",omitempty"`
 	// Filters is the number of filters of each of the four conv blocks.
 	Filters int
 	// Margin is the triplet margin on squared L2 distances
@@ -126,6 +132,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Margin == 0 {
 		c.Margin = DefaultMargin
 	}
+	if c.Channels == params.Gray {
+		c.Channels = 0 // one spelling of grayscale, the one encoded before colour existed
+	}
 	if c.Loss == params.KindClasses && c.Mining == 0 {
 		c.Mining = MiningBatchHard
 	}
@@ -153,6 +162,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("model config: size %d, want %d..%d (four 2×2 poolings need ≥ %d): %w",
 			c.Size, MinSize, MaxSize, MinSize, ErrConfig)
 	}
+	if c.Channels != 0 && c.Channels != params.Gray && c.Channels != params.RGB {
+		return c, fmt.Errorf("model config: channels %d, want %d (grayscale) or %d (RGB): %w", c.Channels, params.Gray, params.RGB, ErrConfig)
+	}
 	if c.Filters < 1 || c.Filters > MaxFilters {
 		return c, fmt.Errorf("model config: filters %d, want 1..%d: %w", c.Filters, MaxFilters, ErrConfig)
 	}
@@ -170,6 +182,10 @@ func (c Config) MatchingScale() float64 {
 	}
 	return 1 / float64(c.Temperature)
 }
+
+// InputChannels is the number of colour planes the first conv layer takes:
+// Channels, or 1 when it is zero.
+func (c Config) InputChannels() int { return max(1, c.Channels) }
 
 // sides returns the spatial side entering each of the four blocks and the
 // side of the final feature map.

@@ -20,7 +20,7 @@ type cudaBackend struct {
 }
 
 // netKey identifies a Net: its batch shape.
-type netKey struct{ images, size, filters int }
+type netKey struct{ images, size, filters, channels int }
 
 // Devices opened so far, by index. A CUDA device is opened (driver
 // initialised, context created, kernels loaded) once per process: the
@@ -89,7 +89,7 @@ func (st *cudaBackend) net(key netKey) (*gpu.Net, error) {
 			return nil, err
 		}
 	}
-	n, err := st.dev.NewNet(gpu.Shape{Images: key.images, Size: key.size, Filters: key.filters})
+	n, err := st.dev.NewNet(gpu.Shape{Images: key.images, Size: key.size, Filters: key.filters, Channels: key.channels})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,8 @@
 // (the coordinator), so any worker can compute any shard.
 //
 // Network. Conv-4: four blocks of [conv 3×3, Filters filters, pad 1 →
-// batch norm → ReLU → max-pool 2×2 stride 2], one input channel. The
+// batch norm → ReLU → max-pool 2×2 stride 2], Config.Channels input
+// channels (1, grayscale, or 3, RGB; conv1.w is [F C 3 3]). The
 // spatial side goes s → s/2 (floor) four times, so any Size ≥ 16 works:
 // 28×28 gives a 64-d embedding (28→14→7→3→1), 105×105 gives
 // 64×6×6 = 2,304-d. Convolutions have no bias: a bias before batch norm is
@@ -24,7 +25,11 @@
 // batch norm's beta plays its role.
 //
 // Pixels. A uint8 pixel x enters the network as x/255 in [0, 1]; there is
-// no other normalisation (the first batch norm centres and scales).
+// no other normalisation (the first batch norm centres and scales). A
+// batch's images are planar (params.Batch: each image its C planes one
+// after another); Grad and Embed lay them out as the input tensor
+// [C N H W] (plane c of image i at (c·N + i)), which for one channel is the
+// pixels as they come.
 //
 // Batch norm. In Grad (training) each block normalises with the batch's
 // own per-channel mean and biased variance over (N, H, W), eps 1e-5, and

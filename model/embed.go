@@ -45,8 +45,8 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 		cfg, dt := m.cfg, m.dt
 		var h *G.Node
 		eg.chunk = m.chunkImages()
-		h, eg.x = input(g, dt, "x", 1, eg.chunk, cfg.Size, cfg.Size)
-		cin := 1
+		h, eg.x = input(g, dt, "x", cfg.InputChannels(), eg.chunk, cfg.Size, cfg.Size)
+		cin := cfg.InputChannels()
 		for b := 1; b <= 4; b++ {
 			wn, wt := input(g, dt, fmt.Sprintf("conv%d.w", b), cfg.Filters, cin, 3, 3)
 			an, at := input(g, dt, fmt.Sprintf("bn%d.scale", b), cfg.Filters)
@@ -68,8 +68,10 @@ func buildEvalGraph(m *Model) (*evalGraph, error) {
 	return eg, nil
 }
 
-// Embed returns the embeddings of n images of Size×Size uint8 pixels
-// (row-major, one after another), n×EmbedDim values, row i for image i.
+// Embed returns the embeddings of n images of Config.InputChannels planes
+// of Size×Size uint8 pixels (params.Batch's layout: planar images, each
+// plane row-major, one image after another), n×EmbedDim values, row i for
+// image i.
 // Batch norm runs in evaluation mode with the running statistics of
 // state, so an image's embedding does not depend on the other images.
 // Errors wrap ErrParams (p or state does not fit, or a running variance
@@ -86,13 +88,14 @@ func (m *Model) Embed(p, state params.Vector, pixels []uint8, n int) ([]float32,
 
 // embedOf is Embed after the vector checks, for either precision.
 func embedOf[T float](m *Model, p, state []T, pixels []uint8, n int) ([]T, error) {
-	px := m.cfg.Size * m.cfg.Size
+	c, hw := m.cfg.InputChannels(), m.cfg.Size*m.cfg.Size
+	px := c * hw
 	if n < 1 || n > MaxImages {
 		return nil, fmt.Errorf("embed: %d images, want 1..%d: %w", n, MaxImages, ErrBatch)
 	}
 	if len(pixels) != n*px {
-		return nil, fmt.Errorf("embed: %d pixel bytes for %d images of %d×%d, want %d: %w",
-			len(pixels), n, m.cfg.Size, m.cfg.Size, n*px, ErrBatch)
+		return nil, fmt.Errorf("embed: %d pixel bytes for %d images of %d×%d×%d, want %d: %w",
+			len(pixels), n, c, m.cfg.Size, m.cfg.Size, n*px, ErrBatch)
 	}
 	ws, scales, shifts, err := m.fold(toF64(p), toF64(state))
 	if err != nil {
@@ -117,7 +120,7 @@ func embedOf[T float](m *Model, p, state []T, pixels []uint8, n int) ([]T, error
 		k := min(eg.chunk, n-start)
 		clear(chunk)
 		copy(chunk, pixels[start*px:(start+k)*px])
-		loadPixels(eg.x, chunk)
+		loadPixels(eg.x, chunk, c, hw)
 		err := protect(fmt.Sprintf("run evaluation graph on images %d..%d", start, start+k-1), func() error {
 			eg.vm.Reset()
 			return eg.vm.RunAll()

@@ -54,19 +54,25 @@ func TestGPUGradMatchesCPU(t *testing.T) {
 	gpuModel(t, Config{})
 	const tol = 1e-4
 	cases := []struct {
-		name  string
-		kind  params.Kind
-		batch func(seed uint64) *params.Batch
+		name     string
+		kind     params.Kind
+		channels int
+		batch    func(seed uint64) *params.Batch
 	}{
-		{"triplet", params.KindTriplets, func(s uint64) *params.Batch { return synthBatch(params.KindTriplets, 28, 20, s) }},
-		{"siamese", params.KindPairs, func(s uint64) *params.Batch { return synthBatch(params.KindPairs, 28, 30, s) }},
-		{"proto", params.KindEpisode, func(s uint64) *params.Batch { return synthEpisode(28, 5, 2, 10, s) }},
+		{"triplet", params.KindTriplets, 0, func(s uint64) *params.Batch { return synthBatch(params.KindTriplets, 28, 20, s) }},
+		{"siamese", params.KindPairs, 0, func(s uint64) *params.Batch { return synthBatch(params.KindPairs, 28, 30, s) }},
+		{"proto", params.KindEpisode, 0, func(s uint64) *params.Batch { return synthEpisode(28, 5, 2, 10, s) }},
+		// three input planes: reordered to [C N H W] on the host
+		{"proto RGB", params.KindEpisode, params.RGB, func(s uint64) *params.Batch {
+			return inColour(synthEpisode(28, 5, 2, 10, s), params.RGB, s)
+		}},
 	}
 	worst := 0.0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m, cpuM := gpuModel(t, Config{Loss: c.kind}), mustNew(t, Config{Loss: c.kind})
-			m64, err := newModel(Config{Loss: c.kind}, tensor.Float64)
+			cfg := Config{Loss: c.kind, Channels: c.channels}
+			m, cpuM := gpuModel(t, cfg), mustNew(t, cfg)
+			m64, err := newModel(cfg, tensor.Float64)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -46,7 +46,7 @@ func gradOf[T float](m *Model, p []T, b *params.Batch) (grads, stats []T, loss f
 	for i, e := range m.layout.Entries {
 		load(tg.ps[i], p[e.Offset:e.Offset+e.Size()])
 	}
-	loadPixels(tg.x, b.Pixels)
+	loadPixels(tg.x, b.Pixels, m.cfg.InputChannels(), b.Size*b.Size)
 	if tg.target != nil {
 		loadTarget(tg, b)
 	}

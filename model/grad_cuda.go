@@ -62,7 +62,7 @@ func (st *cudaBackend) grad(p params.Vector, b *params.Batch) (params.Result, er
 
 	var g gpu.Grads
 	st.mu.Lock()
-	n, err := st.net(netKey{images: key.images, size: m.cfg.Size, filters: m.cfg.Filters})
+	n, err := st.net(netKey{images: key.images, size: m.cfg.Size, filters: m.cfg.Filters, channels: m.cfg.InputChannels()})
 	if err == nil {
 		err = n.Step(&w, b.Pixels, head, &g)
 	}

@@ -40,6 +40,12 @@ func TestGradientsMatchCentralDifferences(t *testing.T) {
 		// 16 filters: blocks 2 and 3 (9×9 and 4×4 with odd, cropped tiles)
 		// take the Winograd path
 		{"proto 18x18 winograd", Config{Loss: params.KindEpisode, Size: 18, Filters: 16}, synthEpisode(18, 3, 1, 1, 9)},
+		// three input planes: conv1.w [F 3 3 3], the pixels' planes as the
+		// input's channels
+		{"proto RGB", Config{Loss: params.KindEpisode, Size: size, Filters: filters, Channels: params.RGB},
+			inColour(synthEpisode(size, 3, 2, 2, 7), params.RGB, 7)},
+		{"triplet RGB", Config{Loss: params.KindTriplets, Size: size, Filters: filters, Margin: 100, Channels: params.RGB},
+			inColour(synthBatch(params.KindTriplets, size, 3, 7), params.RGB, 8)},
 	}
 	if k := cpu.New(1); !k.Winograd(16, 9, 9) || !k.Winograd(16, 4, 4) {
 		t.Fatal("the 16-filter case no longer takes the Winograd path")
@@ -123,6 +129,8 @@ func TestFloat32GradientsMatchFloat64(t *testing.T) {
 		{"matching 28x28 at temperature 0.1", Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1, Size: 28, Filters: 16}, synthEpisode(28, 5, 2, 2, 14)},
 		{"batch-hard 28x28", Config{Loss: params.KindClasses, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 15)},
 		{"semi-hard 28x28", Config{Loss: params.KindClasses, Mining: MiningSemiHard, Size: 28, Filters: 16, Margin: 50}, synthClasses(28, 4, 3, 16)},
+		{"proto 28x28 RGB", Config{Loss: params.KindEpisode, Size: 28, Filters: 16, Channels: params.RGB}, inColour(synthEpisode(28, 5, 1, 2, 11), params.RGB, 17)},
+		{"siamese 19x19 RGB", Config{Loss: params.KindPairs, Size: 19, Filters: 8, Channels: params.RGB}, inColour(synthBatch(params.KindPairs, 19, 8, 13), params.RGB, 18)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m32 := mustNew(t, tc.cfg)

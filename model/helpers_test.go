@@ -77,6 +77,19 @@ func synthClasses(size, p, k int, seed uint64) *params.Batch {
 	return b
 }
 
+// inColour returns b with c colour planes per image (params.Batch's
+// planar layout) of fresh random pixels, its structure unchanged.
+func inColour(b *params.Batch, c int, seed uint64) *params.Batch {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	out := *b
+	out.Channels = c
+	out.Pixels = make([]uint8, len(b.Labels)*c*b.Size*b.Size)
+	for i := range out.Pixels {
+		out.Pixels[i] = uint8(rng.IntN(256))
+	}
+	return &out
+}
+
 func mustNew(t testing.TB, cfg Config, opts ...Option) *Model {
 	t.Helper()
 	m, err := New(cfg, opts...)

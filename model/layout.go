@@ -7,12 +7,13 @@ import (
 )
 
 // Parameter and state tensor names, in layout order. Block i (1..4) has
-// conv<i>.w [F Cin 3 3], bn<i>.gamma [F], bn<i>.beta [F]; the Siamese
+// conv<i>.w [F Cin 3 3] (Cin the input's channels for block 1, F after),
+// bn<i>.gamma [F], bn<i>.beta [F]; the Siamese
 // model adds head.w [D 1] and head.b [1]. The state layout has bn<i>.mean
 // [F] and bn<i>.var [F] per block.
 func paramSpecs(cfg Config) []params.Spec {
 	var es []params.Spec
-	cin := 1
+	cin := cfg.InputChannels()
 	for i := 1; i <= 4; i++ {
 		es = append(es,
 			params.Spec{Name: fmt.Sprintf("conv%d.w", i), Shape: []int{cfg.Filters, cin, 3, 3}},

@@ -246,6 +246,9 @@ func TestGradResultShapesAndCounts(t *testing.T) {
 		{Config{Loss: params.KindEpisode, Size: 16, Filters: 4}, synthEpisode(16, 3, 2, 2, 2), 6},
 		{Config{Loss: params.KindTriplets, Size: 105, Filters: 4}, synthBatch(params.KindTriplets, 105, 1, 2), 1},
 		{Config{Loss: params.KindPairs, Size: 23, Filters: 4}, synthBatch(params.KindPairs, 23, 2, 2), 2}, // odd sides: floor pooling
+		// each image's three planes are the first conv's three input channels
+		{Config{Loss: params.KindEpisode, Size: 16, Filters: 4, Channels: params.RGB}, inColour(synthEpisode(16, 3, 2, 2, 2), params.RGB, 2), 6},
+		{Config{Loss: params.KindPairs, Size: 84, Filters: 4, Channels: params.RGB}, inColour(synthBatch(params.KindPairs, 84, 2, 2), params.RGB, 3), 2},
 	}
 	for _, tc := range cases {
 		m := mustNew(t, tc.cfg)
@@ -275,7 +278,8 @@ func TestGradResultShapesAndCounts(t *testing.T) {
 }
 
 // conv1Stats computes the mean and unbiased variance of channel 0 of the
-// first convolution directly.
+// first convolution directly, over every plane of b's images (filter 0's
+// weights are p[:planes·9], [C 3 3]).
 func conv1Stats(p params.Vector, b *params.Batch, filters int) (mean, variance float64) {
 	s := b.Size
 	var vals []float64
@@ -284,13 +288,15 @@ func conv1Stats(p params.Vector, b *params.Batch, filters int) (mean, variance f
 		for y := 0; y < s; y++ {
 			for x := 0; x < s; x++ {
 				var acc float64
-				for ky := 0; ky < 3; ky++ {
-					for kx := 0; kx < 3; kx++ {
-						yy, xx := y+ky-1, x+kx-1
-						if yy < 0 || xx < 0 || yy >= s || xx >= s {
-							continue
+				for ch := 0; ch < b.Planes(); ch++ {
+					for ky := 0; ky < 3; ky++ {
+						for kx := 0; kx < 3; kx++ {
+							yy, xx := y+ky-1, x+kx-1
+							if yy < 0 || xx < 0 || yy >= s || xx >= s {
+								continue
+							}
+							acc += float64(p[ch*9+ky*3+kx]) * float64(img[ch*s*s+yy*s+xx]) / 255
 						}
-						acc += float64(p[ky*3+kx]) * float64(img[yy*s+xx]) / 255
 					}
 				}
 				vals = append(vals, acc)
@@ -479,6 +485,10 @@ func TestGradAndEmbedSameBitsForAnyThreadCount(t *testing.T) {
 		{"matching at temperature 0.1", Config{Loss: params.KindEpisode, Matching: true, Temperature: 0.1}, synthEpisode(28, 5, 1, 11, 3)},
 		{"batch-hard", Config{Loss: params.KindClasses}, synthClasses(28, 15, 4, 3)},
 		{"semi-hard", Config{Loss: params.KindClasses, Mining: MiningSemiHard}, synthClasses(28, 15, 4, 3)},
+		// the RGB first layer (im2col over 27 patch rows) at two sizes
+		{"episode RGB", Config{Loss: params.KindEpisode, Channels: params.RGB}, inColour(synthEpisode(28, 5, 1, 11, 3), params.RGB, 3)},
+		{"triplets RGB 84x84", Config{Loss: params.KindTriplets, Size: 84, Filters: 16, Channels: params.RGB},
+			inColour(synthBatch(params.KindTriplets, 84, 4, 3), params.RGB, 4)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, s := mustNew(t, tc.cfg).Init(9)

@@ -20,7 +20,8 @@ import (
 //	head.b [1]            → head.bias [1]
 //
 // Each block is conv → batch norm → ReLU → max_pool2d(2) (floor), the
-// input is the uint8 pixels / 255 as [N 1 Size Size], and the embedding is
+// input is the uint8 pixels / 255 as [N C Size Size] (C = Config.InputChannels:
+// an image's planes are its channels), and the embedding is
 // the last block's [N F s s] output flattened per image (torch.flatten(x, 1)).
 func (m *Model) TorchLayouts() (p, state params.Layout, err error) {
 	p, err = renamed(m.layout)

@@ -18,7 +18,7 @@ type trainGraph struct {
 	mu     sync.Mutex // one run at a time
 	vm     G.VM
 	key    shapeKey
-	x      *tensor.Dense   // [1 N S S] pixels / 255 (channel-major layout)
+	x      *tensor.Dense   // [C N S S] pixels / 255 (channel-major layout)
 	ps     []*tensor.Dense // one per layout entry
 	target *tensor.Dense   // pairs: Same [P 1]; episodes: one-hot [W·Q W]; nil for triplets and classes
 
@@ -38,7 +38,7 @@ func buildTrainGraph(m *Model, key shapeKey) (*trainGraph, error) {
 		cfg, dt, n := m.cfg, m.dt, key.images
 
 		var xn *G.Node
-		xn, tg.x = input(g, dt, "x", 1, n, cfg.Size, cfg.Size)
+		xn, tg.x = input(g, dt, "x", cfg.InputChannels(), n, cfg.Size, cfg.Size)
 		nodes := make([]*G.Node, len(m.layout.Entries))
 		byName := map[string]*G.Node{}
 		for i, e := range m.layout.Entries {

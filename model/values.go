@@ -23,16 +23,34 @@ func load[T float](t *tensor.Dense, src []T) {
 	}
 }
 
-// loadPixels writes pixels/255 into t.
-func loadPixels(t *tensor.Dense, px []uint8) {
+// loadPixels writes pixels/255 into t [C N H W] from px, n images of c
+// planes of hw bytes each, image after image (params.Batch's layout): plane
+// ch of image i lands at (ch·n + i)·hw. For one channel the two layouts are
+// the same.
+func loadPixels(t *tensor.Dense, px []uint8, c, hw int) {
 	switch d := t.Data().(type) {
 	case []float32:
-		for i, v := range px {
-			d[i] = float32(v) / 255
-		}
+		planesToChannels(d, px, c, hw)
 	case []float64:
+		planesToChannels(d, px, c, hw)
+	}
+}
+
+func planesToChannels[T float](d []T, px []uint8, c, hw int) {
+	if c == 1 {
 		for i, v := range px {
-			d[i] = float64(v) / 255
+			d[i] = T(v) / 255
+		}
+		return
+	}
+	n := len(px) / (c * hw)
+	for i := 0; i < n; i++ {
+		for ch := 0; ch < c; ch++ {
+			src := px[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			dst := d[(ch*n+i)*hw : (ch*n+i+1)*hw]
+			for j, v := range src {
+				dst[j] = T(v) / 255
+			}
 		}
 	}
 }

@@ -45,6 +45,21 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// Channel counts a Batch (and a dataset, a model) may have: 0 or 1 is
+// grayscale, 3 is RGB.
+const (
+	Gray = 1
+	RGB  = 3
+)
+
+// ValidChannels reports whether c is a channel count a batch may have:
+// 0 or Gray (grayscale) or RGB.
+func ValidChannels(c int) bool { return c == 0 || c == Gray || c == RGB }
+
+// maxSide bounds Size in CheckShape, so that the bytes of one image fit an
+// int with room to spare; no model takes images anywhere near this large.
+const maxSide = 1 << 20
+
 // Batch is one shard's training input: decoded uint8 pixels plus the
 // structure the loss needs. The samplers (episodes) make it as a pure
 // function of (seed, step, shard) and the dataset, the wire carries it as
@@ -54,8 +69,15 @@ type Batch struct {
 	Kind Kind
 	// Size is the side of every (square) image in pixels.
 	Size int
-	// Pixels holds len(Labels) images of Size*Size bytes each, row-major,
-	// one after another; 0 is background, 255 is stroke.
+	// Channels is the number of colour planes of every image: 0 or 1
+	// grayscale (the samplers leave it 0, which the wire encodes as it did
+	// before colour existed), 3 RGB.
+	Channels int
+	// Pixels holds len(Labels) images of BytesPerImage bytes each, one
+	// after another. An image is planar: its Channels planes of Size*Size
+	// bytes one after another (red, green, blue), each row-major; a
+	// grayscale image is its one plane. 0 is background (black), 255 is
+	// stroke (full intensity).
 	Pixels []uint8
 	// Labels holds, per image, its class: the episode-local class 0..Way-1
 	// for episodes, the dataset class index for pairs, triplets and
@@ -70,8 +92,35 @@ type Batch struct {
 // Images is the number of images in the batch.
 func (b *Batch) Images() int { return len(b.Labels) }
 
-// Image returns the pixels of image i; it aliases b.Pixels.
+// Planes is the number of colour planes of each image: Channels, or 1 when
+// Channels is 0.
+func (b *Batch) Planes() int { return max(1, b.Channels) }
+
+// BytesPerImage is the length of one image in Pixels: Planes·Size·Size.
+func (b *Batch) BytesPerImage() int { return b.Planes() * b.Size * b.Size }
+
+// Image returns the pixels of image i, all its planes; it aliases
+// b.Pixels.
 func (b *Batch) Image(i int) []uint8 {
-	n := b.Size * b.Size
+	n := b.BytesPerImage()
 	return b.Pixels[i*n : (i+1)*n]
+}
+
+// CheckShape reports an error when b's channel count is not one a batch
+// may have (ValidChannels) or Pixels does not hold exactly len(Labels)
+// images of BytesPerImage bytes. It is the check of shape alone, for
+// decoders; the model checks the rest against its own config.
+func (b *Batch) CheckShape() error {
+	if !ValidChannels(b.Channels) {
+		return fmt.Errorf("batch: %d channels, want 1 (grayscale) or 3 (RGB)", b.Channels)
+	}
+	if b.Size < 0 || b.Size > maxSide {
+		return fmt.Errorf("batch: image size %d, want 0..%d", b.Size, maxSide)
+	}
+	n, per := len(b.Labels), b.BytesPerImage()
+	// by division: len(Labels)·per could overflow for a hostile size
+	if (per == 0 && len(b.Pixels) != 0) || (per > 0 && (len(b.Pixels)%per != 0 || len(b.Pixels)/per != n)) {
+		return fmt.Errorf("batch: %d pixel bytes for %d images of %d×%d×%d, want %d", len(b.Pixels), n, b.Planes(), b.Size, b.Size, n*per)
+	}
+	return nil
 }

@@ -19,13 +19,21 @@ func wrapsSentinel(err error) bool {
 }
 
 // FuzzDecode feeds arbitrary frames to Decode. Seeds are real encodings of
-// every message type. A frame that decodes must re-encode to the same bytes
-// (the encoding is canonical); one that does not must fail with a sentinel.
+// every message type (grayscale and colour batches among them) and colour
+// leases with a bad channel count. A frame that decodes must re-encode to
+// the same bytes (the encoding is canonical); one that does not must fail
+// with a sentinel.
 func FuzzDecode(f *testing.F) {
 	for _, m := range sampleMessages() {
 		b := mustEncode(f, m)
 		f.Add(b)
 		f.Add(reframe(append(b[:len(b)-4:len(b)-4], 0, 0, 0, 0, 0)))
+	}
+	colour := mustEncode(f, &Lease{Step: 3, Timeout: time.Second, Batch: colourBatch()})
+	for _, c := range []byte{0, 1, 2, 4} {
+		b := append([]byte(nil), colour...)
+		b[2+48+1+8] = c // the channel count after kind and size
+		f.Add(reframe(b))
 	}
 	f.Add(frame(TypeResult, ProtocolVersion, []byte{0xff, 0xff, 0xff, 0xff}))
 	f.Fuzz(func(t *testing.T, b []byte) {

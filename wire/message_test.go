@@ -27,6 +27,7 @@ func sampleMessages() []Message {
 			Labels: []int32{0, 1}, Way: 2, Shot: 1, Query: 0, Same: nil}},
 		&Lease{Step: 7, Shard: 0, Version: 7, Timeout: time.Second, Batch: params.Batch{
 			Kind: 2, Size: 1, Pixels: []uint8{1, 2, 3, 4}, Labels: []int32{5, 5, 9, -1}, Same: []uint8{1, 0}}},
+		&Lease{Step: 9, Shard: 1, Version: 9, Timeout: time.Second, Batch: colourBatch()},
 		&Wait{RetryAfter: 250 * time.Millisecond, Reason: "step 41 fully leased"},
 		&Done{FinalVersion: 10000},
 		&Result{params.Result{Worker: "w-7f3a#2", Step: 41, Shard: 3, Version: 41, Loss: 0.6931471805599453, Count: 60,

@@ -16,6 +16,9 @@ func Compute(m *model.Model, p, st params.Vector, l *wire.Lease) (*wire.Result, 
 	var r params.Result
 	var err error
 	if l.Batch.Kind == params.KindEmbed {
+		if c, want := l.Batch.Planes(), m.Config().InputChannels(); c != want {
+			return nil, fmt.Errorf("compute step %d shard %d: images of %d channels, the model takes %d: %w", l.Step, l.Shard, c, want, model.ErrBatch)
+		}
 		// A shard of an evaluation: the images' embeddings (batch norm
 		// in evaluation mode), as eval.Episodes computes them.
 		r.Grads, err = m.Embed(p, st, l.Batch.Pixels, l.Batch.Images())

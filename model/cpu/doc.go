@@ -1,7 +1,8 @@
 // Package cpu owns fsl's CPU compute kernels: the 3×3 convolution and its
 // input and weight gradients (im2col and gemm, Winograd F(2×2, 3×3) for 16+
 // channels on images 4×4 and up, a direct AVX-512 kernel for the
-// one-channel input), the batch-norm statistics, and batch norm, ReLU and
+// one-channel input; a three-channel (RGB) input is im2col's, 27 patch
+// rows), the batch-norm statistics, and batch norm, ReLU and
 // 2×2 max-pooling fused with their gradients. Package model wraps them in
 // Gorgonia ops; this package knows nothing of graphs.
 //

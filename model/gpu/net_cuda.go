@@ -11,14 +11,19 @@ import (
 	"fmt"
 )
 
-// Shape is the batch shape a Net computes: Images images of Size×Size
-// pixels through four blocks of Filters filters.
+// Shape is the batch shape a Net computes: Images images of Channels
+// planes of Size×Size pixels (Channels 0 means 1) through four blocks of
+// Filters filters.
 type Shape struct {
 	Images, Size, Filters int
+	Channels              int
 }
 
+// planes is the input's channel count.
+func (s Shape) planes() int { return max(1, s.Channels) }
+
 // Weights are the backbone's parameters, one entry per block:
-// Conv[b] [F Cin 3 3] (Cin = 1 for block 0, F after), Gamma[b] and
+// Conv[b] [F Cin 3 3] (Cin = Shape's channels for block 0, F after), Gamma[b] and
 // Beta[b] [F], laid out as package model lays them out.
 type Weights struct {
 	Conv, Gamma, Beta [4][]float32
@@ -52,6 +57,7 @@ type Net struct {
 	blocks [4]block
 	px, x0, col, parts, red, mean64, coef,
 	g1, g2, g3 devptr
+	planar []uint8 // multi-channel pixels reordered to [C N H W] for upload
 	allocs []devptr
 	host   []float32 // last feature map / its gradient, [F N s4 s4]
 	closed bool
@@ -60,8 +66,8 @@ type Net struct {
 // NewNet allocates the buffers for shape s. Errors wrap ErrCUDA (bad shape,
 // out of device memory).
 func (d *Device) NewNet(s Shape) (*Net, error) {
-	if s.Images < 1 || s.Size < 16 || s.Filters < 1 {
-		return nil, fmt.Errorf("net shape %+v: want images ≥ 1, size ≥ 16, filters ≥ 1: %w", s, ErrCUDA)
+	if s.Images < 1 || s.Size < 16 || s.Filters < 1 || s.Channels < 0 {
+		return nil, fmt.Errorf("net shape %+v: want images ≥ 1, size ≥ 16, filters ≥ 1, channels ≥ 0: %w", s, ErrCUDA)
 	}
 	n := &Net{d: d, s: s}
 	d.mu.Lock()
@@ -71,7 +77,7 @@ func (d *Device) NewNet(s Shape) (*Net, error) {
 	}
 	err := d.withContext(func() error {
 		f, imgs := s.Filters, s.Images
-		side, cin := s.Size, 1
+		side, cin := s.Size, s.planes()
 		colMax, partsMax, actMax := 0, 0, 0
 		for b := range n.blocks {
 			bl := &n.blocks[b]
@@ -96,7 +102,7 @@ func (d *Device) NewNet(s Shape) (*Net, error) {
 		}
 		n.dim = f * side * side
 		for _, buf := range []bufSpec{
-			{&n.px, "pixels", (imgs*s.Size*s.Size + 3) / 4}, {&n.x0, "input", imgs * s.Size * s.Size},
+			{&n.px, "pixels", (imgs*s.planes()*s.Size*s.Size + 3) / 4}, {&n.x0, "input", imgs * s.planes() * s.Size * s.Size},
 			{&n.col, "patch matrix", colMax}, {&n.parts, "gemm parts", partsMax},
 			{&n.red, "reduction parts", 2 * 2 * f * maxChunks}, {&n.mean64, "means", 2 * f},
 			{&n.coef, "bn backward coefficients", 3 * f},
@@ -173,7 +179,8 @@ func (n *Net) Dim() int { return n.dim }
 type Head func(emb, dEmb []float32) error
 
 // Step runs one training step of the backbone: the forward pass of
-// pixels (Images images of Size×Size bytes, x/255) under w, head on the
+// pixels (Images images of Channels planes of Size×Size bytes, planar as
+// params.Batch lays them out, x/255) under w, head on the
 // host, and the backward pass of its dEmb, writing the parameter
 // gradients and batch statistics into g. Errors from head are returned as
 // they are; others wrap ErrCUDA.
@@ -216,7 +223,7 @@ func (n *Net) Step(w *Weights, pixels []uint8, head Head, g *Grads) error {
 
 // checkInputs reports whether w and pixels fit the Net's shape.
 func (n *Net) checkInputs(w *Weights, pixels []uint8) error {
-	if want := n.s.Images * n.s.Size * n.s.Size; len(pixels) != want {
+	if want := n.s.Images * n.s.planes() * n.s.Size * n.s.Size; len(pixels) != want {
 		return fmt.Errorf("step: %d pixel bytes, want %d: %w", len(pixels), want, ErrCUDA)
 	}
 	f := n.s.Filters
@@ -254,6 +261,19 @@ func grid1(total int) int {
 
 // forward uploads w and pixels and runs the four blocks (context current).
 func (n *Net) forward(w *Weights, pixels []uint8) error {
+	if c := n.s.planes(); c > 1 {
+		// the kernels take [C N H W]: plane ch of image i goes to (ch·N + i)
+		hw, imgs := n.s.Size*n.s.Size, n.s.Images
+		if len(n.planar) != len(pixels) {
+			n.planar = make([]uint8, len(pixels))
+		}
+		for i := 0; i < imgs; i++ {
+			for ch := 0; ch < c; ch++ {
+				copy(n.planar[(ch*imgs+i)*hw:(ch*imgs+i+1)*hw], pixels[(i*c+ch)*hw:(i*c+ch+1)*hw])
+			}
+		}
+		pixels = n.planar
+	}
 	if err := htod("pixels", n.px, pixels); err != nil {
 		return err
 	}
