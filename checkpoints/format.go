@@ -120,6 +120,13 @@ func sniff(path string) error {
 	if m.pageSize < 512 || m.pageSize&(m.pageSize-1) != 0 {
 		return fmt.Errorf("open checkpoint store %q: %w: bbolt page size %d is invalid", path, ErrNotStore, m.pageSize)
 	}
+	// The size is read again after the meta pages: a writer in another
+	// process (release-between-writes stores) grows the file before it
+	// writes a meta page that counts the new pages, so a size read before
+	// the meta could be older than it and call a healthy file truncated.
+	if st, err = f.Stat(); err != nil {
+		return fmt.Errorf("open checkpoint store %q: %w", path, err)
+	}
 	if st.Size() < 4*int64(m.pageSize) {
 		return fmt.Errorf("open checkpoint store %q: %w: the file is truncated (%d bytes, page size %d)", path, ErrNotStore, st.Size(), m.pageSize)
 	}
