@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -293,7 +294,7 @@ func runBenchScale(c *cli.Context) error {
 		return err
 	}
 	defer nc.Close()
-	quiet := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	quiet := warnLogger(c.App.ErrWriter)
 	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, Dataset: ds, DB: filepath.Join(dir, "fsl.db"), Conn: nc, Logger: quiet})
 	if err != nil {
 		return err
@@ -321,17 +322,11 @@ func runBenchScale(c *cli.Context) error {
 		}
 		waited <- err
 	}()
-	if path := c.String("cpuprofile"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(c.String("cpuprofile"))
+	if err != nil {
+		return err
 	}
+	defer stop()
 	start, cpu0 := time.Now(), selfCPUSeconds()
 	sum, err := d.Run(ctx)
 	secs, cpu := time.Since(start).Seconds(), selfCPUSeconds()-cpu0
@@ -360,6 +355,29 @@ func runBenchScale(c *cli.Context) error {
 		return fmt.Errorf("%d shards applied, want %d; %d invalid results", k.Applied, want, k.InvalidTotal)
 	}
 	return nil
+}
+
+// startCPUProfile writes this process's CPU profile to path until stop is
+// called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// warnLogger logs warnings and errors only: the joins of 256 simulated
+// workers would bury bench scale's figures.
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // selfCPUSeconds is the user and system time of this process so far, from
@@ -425,19 +443,12 @@ func runFakeWorkers(c *cli.Context) error {
 		return err
 	}
 	n, gradLen, stateLen := c.Int("workers"), c.Int("grad-len"), c.Int("state-len")
-	// Warnings and errors only: 256 workers' joins would bury the figures.
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if path := c.String("cpuprofile"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	log := warnLogger(c.App.ErrWriter)
+	stop, err := startCPUProfile(c.String("cpuprofile"))
+	if err != nil {
+		return err
 	}
+	defer stop()
 	grads := newFakeGradients(gradLen)
 	stats := make(params.Vector, stateLen)
 	var wg sync.WaitGroup

@@ -19,6 +19,13 @@ import (
 // both.
 func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration) (*wire.Server, *coordinator.Driver) {
 	t.Helper()
+	return newTestDriverWith(t, coordinator.DriverConfig{Spec: spec, Linger: linger})
+}
+
+// newTestDriverWith is newTestDriver for a driver configured as cfg, whose
+// Conn it sets, and its DB when empty.
+func newTestDriverWith(t *testing.T, cfg coordinator.DriverConfig) (*wire.Server, *coordinator.Driver) {
+	t.Helper()
 	srv, err := wire.StartServer(wire.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +36,33 @@ func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration)
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: filepath.Join(t.TempDir(), "fsl.db"), Conn: nc, Linger: linger})
+	cfg.Conn = nc
+	if cfg.DB == "" {
+		cfg.DB = filepath.Join(t.TempDir(), "fsl.db")
+	}
+	d, err := coordinator.NewDriver(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, d
+}
+
+// runWithOneWorker runs d to its end with one worker of its job on srv,
+// within a minute.
+func runWithOneWorker(t *testing.T, srv *wire.Server, d *coordinator.Driver, job string) *coordinator.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		if _, err := worker.Run(ctx, worker.Config{Job: job, NATS: srv.ClientURL(), Name: "w"}); err != nil {
+			t.Error(err)
+		}
+	}()
+	s, err := d.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestDriverCountsAndDropsBadResults sends the coordinator, over a real

@@ -116,33 +116,10 @@ func TestEvaluationOnTheWorkersMeasuresTheBestCheckpoint(t *testing.T) {
 		evaluated = v
 		return eval.NewWork(eval.Net{Model: m, Params: p, State: st}, test, []eval.EpisodeConfig{evalCfg})
 	}
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	db := filepath.Join(t.TempDir(), "fsl.db")
-	d, err := coordinator.NewDriver(coordinator.DriverConfig{Spec: spec, DB: db, Conn: nc, Validate: validate, EvalWork: evalWork,
+	srv, d := newTestDriverWith(t, coordinator.DriverConfig{Spec: spec, DB: db, Validate: validate, EvalWork: evalWork,
 		Linger: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	go func() {
-		if _, err := worker.Run(ctx, worker.Config{Job: spec.ID, NATS: srv.ClientURL(), Name: "w"}); err != nil {
-			t.Error(err)
-		}
-	}()
-	s, err := d.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := runWithOneWorker(t, srv, d, spec.ID)
 	if s.Version != 4 || evaluated != 2 {
 		t.Fatalf("stopped at %d and evaluated version %d, want 4 and the best, 2", s.Version, evaluated)
 	}
