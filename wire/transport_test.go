@@ -239,17 +239,24 @@ func TestRequestWithoutResponderFailsFast(t *testing.T) {
 	}
 }
 
-func TestRequestGivesUpWhenContextEnds(t *testing.T) {
+// silentResponder starts a server where a client subscribes to subject and
+// never answers, and returns another client of it.
+func silentResponder(t *testing.T, subject string) *Conn {
+	t.Helper()
 	s := startServer(t, ServerOptions{})
-	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{})
-	if _, err := coord.Subscribe(subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
+	if _, err := coord.Subscribe(subject, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := coord.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	return connect(t, s.ClientURL(), ConnectOptions{})
+}
+
+func TestRequestGivesUpWhenContextEnds(t *testing.T) {
+	subj := testSubjects(t)
+	nc := silentResponder(t, subj.Work)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if _, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
@@ -560,16 +567,8 @@ func TestConcurrentRequestsShareOneReplySubscription(t *testing.T) {
 // will never come ends with ErrClosed as soon as its connection closes,
 // not at its deadline.
 func TestCloseFailsAWaitingRequestAtOnce(t *testing.T) {
-	s := startServer(t, ServerOptions{})
 	subj := testSubjects(t)
-	coord := connect(t, s.ClientURL(), ConnectOptions{})
-	if _, err := coord.Subscribe(subj.Work, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
-		t.Fatal(err)
-	}
-	if err := coord.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	nc := connect(t, s.ClientURL(), ConnectOptions{})
+	nc := silentResponder(t, subj.Work)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
