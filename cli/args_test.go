@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/urfave/cli/v2"
 )
 
 func TestFlagsFirstMovesFlagsBeforeArguments(t *testing.T) {
@@ -130,5 +132,60 @@ func TestUnknownCommandsAndHelpTopicsNameTheCommands(t *testing.T) {
 		if out, err := runCoord(t, ok...); err != nil || !strings.Contains(out, "USAGE") {
 			t.Errorf("%q: %v\n%s", ok, err, out)
 		}
+	}
+}
+
+// TestEveryCommandWithArgumentsTakesFlagsAfterThem walks both apps: for
+// every command that takes positional arguments (ArgsUsage), each of its
+// flags written after an argument is moved before it, with its value when
+// it takes one. Commands added later are covered without a new table row.
+func TestEveryCommandWithArgumentsTakesFlagsAfterThem(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command) [][]string
+	checked := 0
+	walk = func(path []string, cmds []*cli.Command) [][]string {
+		var out [][]string
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			if c.ArgsUsage != "" && len(c.Subcommands) == 0 {
+				for _, f := range c.Flags {
+					name := "--" + f.Names()[0]
+					if name == "--help" {
+						continue
+					}
+					flag := []string{name}
+					if _, isBool := f.(*cli.BoolFlag); !isBool {
+						flag = append(flag, "V")
+					}
+					args := append(append(slices.Clone(p), "ARG"), flag...)
+					want := append(append(slices.Clone(p), flag...), "ARG")
+					out = append(out, args, want)
+				}
+			}
+			out = append(out, walk(p, c.Subcommands)...)
+		}
+		return out
+	}
+	for _, app := range []*cli.App{NewCoordApp(), NewWorkerApp()} {
+		cases := walk(nil, app.Commands)
+		for i := 0; i+1 < len(cases); i += 2 {
+			args, want := cases[i], cases[i+1]
+			got := flagsFirst(app, append([]string{app.Name}, args...))
+			if !slices.Equal(got[1:], want) {
+				t.Errorf("%s %s: flagsFirst gives %q, want %q", app.Name, strings.Join(args, " "), got[1:], want)
+			}
+			checked++
+		}
+	}
+	// dataset inspect/fetch, checkpoints import, completion, submit and
+	// the jobs subcommands that name a job all take arguments.
+	t.Logf("%d flag-after-argument cases", checked)
+	if checked < 40 {
+		t.Errorf("only %d flag-after-argument cases found: the walk missed commands", checked)
+	}
+	// A real run of a command added after the table above: jobs show with
+	// --nats, --timeout and --json after the job asks that (closed) address.
+	out, err := runCoord(t, "jobs", "show", "nope", "--nats", "nats://127.0.0.1:1", "--timeout", "1s", "--json")
+	if msg := out + fmt.Sprint(err); err == nil || !strings.Contains(msg, "--nats nats://127.0.0.1:1: wire: connect") {
+		t.Errorf("jobs show nope --nats nats://127.0.0.1:1 ...: want an error naming that address: %v\n%s", err, out)
 	}
 }
