@@ -90,6 +90,19 @@ func parseArgv(argv []string) (*flag.FlagSet, error) {
 	if set.NArg() > 0 && !takesArgs {
 		return nil, fmt.Errorf("%s: unexpected arguments %q", path, set.Args())
 	}
+	// A hidden flag is an older name kept for old scripts: what we ship
+	// and document uses the current one.
+	var hidden []string
+	set.Visit(func(f *flag.Flag) {
+		for _, cf := range flags {
+			if v, ok := cf.(cli.VisibleFlag); ok && !v.IsVisible() && slices.Contains(cf.Names(), f.Name) {
+				hidden = append(hidden, "--"+f.Name)
+			}
+		}
+	})
+	if len(hidden) > 0 {
+		return nil, fmt.Errorf("%s: %s is an older, hidden name: use the one --help shows", path, strings.Join(hidden, ", "))
+	}
 	return set, nil
 }
 
@@ -142,6 +155,8 @@ func TestCheckArgvRejectsWhatOurAppsDoNotHave(t *testing.T) {
 		{[]string{"fsl-coord", "submit", "--name", "lr", "job.yaml"}, true},
 		{[]string{"fsl-coord", "submit", "job.yaml", "--no-such-flag"}, false},
 		{[]string{"fsl-coord", "serve", "job.yaml"}, false},
+		{[]string{"fsl-coord", "checkpoints", "export", "--checkpoint", "best"}, true},
+		{[]string{"fsl-coord", "checkpoints", "export", "--step", "best"}, false}, // hidden: the older name
 	}
 	for _, c := range cases {
 		if err := checkArgv(c.argv); (err == nil) != c.ok {
@@ -1179,34 +1194,101 @@ func TestComposeCommandsUseOurFlags(t *testing.T) {
 	}
 }
 
-// TestDeployReadmeCommandsUseOurFlags: the fsl-coord and fsl-worker
-// commands k8s/README.md shows, alone or after kubectl's "--", parse with
-// our flags.
-func TestDeployReadmeCommandsUseOurFlags(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "k8s", "README.md"))
+// TestDocumentedCommandsUseOurFlags: every fsl-coord and fsl-worker
+// command the documents show parses with our flags, under their current
+// names: in code blocks (alone, after "go run ./cmd/...", environment
+// assignments or kubectl's "--", continued over lines ending in "\\"), in
+// inline code, and in the job files' comments.
+func TestDocumentedCommandsUseOurFlags(t *testing.T) {
+	docs, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours := regexp.MustCompile(`^(?:kubectl .* -- |(?:[A-Z_]+=\S+ )*)(fsl-(?:coord|worker)\b.*)`)
-	var n int
-	inCode := false
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "```") {
-			inCode = !inCode
-			continue
-		}
-		m := ours.FindStringSubmatch(line)
-		if !inCode || m == nil {
-			continue
-		}
-		cmd, _, _ := strings.Cut(m[1], "#")
+	examples, err := filepath.Glob(filepath.Join(repoRoot, "examples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, examples...)
+	for _, f := range []string{"README.md", "SECURITY.md", "ARCHITECTURE.md", "k8s/README.md", "runs/README.md"} {
+		docs = append(docs, filepath.Join(repoRoot, f))
+	}
+	ours := regexp.MustCompile(`(?:^|kubectl .* -- |^(?:[A-Z_]+=\S+ )+|go run \./cmd/)(fsl-(?:coord|worker)\b.*)`)
+	inline := regexp.MustCompile("`((?:go run \\./cmd/)?fsl-(?:coord|worker) [^`]*)`")
+	upper := regexp.MustCompile(`^[A-Z]+$`)
+	perFile := map[string]int{}
+	check := func(doc, cmd string) {
+		cmd, _, _ = strings.Cut(cmd, "#")
 		cmd, _, _ = strings.Cut(cmd, "<")
-		n++
-		if err := checkArgv(strings.Fields(cmd)); err != nil {
-			t.Errorf("k8s/README.md %q: %v", strings.TrimSpace(line), err)
+		cmd, _, _ = strings.Cut(cmd, "|")
+		cmd, _, _ = strings.Cut(cmd, ">")
+		cmd, _, _ = strings.Cut(cmd, "&&")
+		argv := strings.Fields(strings.TrimPrefix(cmd, "go run ./cmd/"))
+		// Placeholders (W, FILE, ...), shell and Kubernetes variables stand
+		// for values; --version and --help need no command; an inline
+		// mention of one flag ("fsl-coord eval --nats") is not a command.
+		placeholder := slices.ContainsFunc(argv, func(a string) bool {
+			return upper.MatchString(a) || strings.Contains(a, "$(")
+		})
+		if len(argv) < 2 || placeholder || strings.Contains(cmd, "...") || strings.Contains(cmd, "[") ||
+			slices.Contains(argv, "--version") || slices.Contains(argv, "--help") {
+			return
+		}
+		err := checkArgv(argv)
+		if mention := len(argv) == 3 && strings.HasPrefix(argv[2], "--"); mention && err != nil && strings.Contains(err.Error(), "needs an argument") {
+			return
+		}
+		perFile[doc]++
+		if err != nil {
+			t.Errorf("%s: %q: %v", doc, strings.Join(argv, " "), err)
 		}
 	}
-	if n < 5 {
-		t.Errorf("found %d fsl-coord or fsl-worker commands in k8s/README.md's code blocks, want the serve layout's", n)
+	for _, path := range docs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := filepath.Rel(repoRoot, path)
+		yaml := strings.HasSuffix(path, ".yaml")
+		inCode := yaml
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			line := lines[i]
+			if yaml {
+				var ok bool
+				if line, ok = strings.CutPrefix(strings.TrimSpace(line), "#"); !ok {
+					continue
+				}
+			}
+			if strings.HasPrefix(line, "```") {
+				inCode = !inCode
+				continue
+			}
+			if !inCode {
+				for _, m := range inline.FindAllStringSubmatch(line, -1) {
+					check(doc, m[1])
+				}
+				continue
+			}
+			m := ours.FindStringSubmatch(strings.TrimSpace(line))
+			if m == nil {
+				continue
+			}
+			cmd := m[1]
+			for strings.HasSuffix(strings.TrimSpace(cmd), "\\") && i+1 < len(lines) {
+				i++
+				next := lines[i]
+				if yaml {
+					next = strings.TrimPrefix(strings.TrimSpace(next), "#")
+				}
+				cmd = strings.TrimSuffix(strings.TrimSpace(cmd), "\\") + " " + next
+			}
+			check(doc, cmd)
+		}
 	}
+	for _, doc := range []string{"README.md", "k8s/README.md", "docs/RESULTS.md"} {
+		if perFile[doc] < 5 {
+			t.Errorf("%s: %d fsl-coord or fsl-worker commands found, want its examples (the parser missed them)", doc, perFile[doc])
+		}
+	}
+	t.Logf("commands checked per document: %v", perFile)
 }
