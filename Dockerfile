@@ -56,6 +56,7 @@ RUN flags="-s -w -X github.com/fsl-project/fsl/cli.Version=${VERSION} -X github.
 FROM debian:bookworm-slim AS cpu
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0 ca-certificates \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data \
  && chown 65532:65532 /data
