@@ -42,6 +42,7 @@ func benchClusterCommands() []*cli.Command {
 				&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs of each kind"},
 				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "steps not timed at the start of a distributed run"},
 				&cli.StringFlag{Name: "worker-bin", Usage: "fsl-worker binary (default: beside this one)"},
+				prefetchFlag(),
 			),
 			Action: runBenchCluster,
 		},
@@ -114,6 +115,9 @@ func jobArgsOf(c *cli.Context) []string {
 }
 
 func runBenchCluster(c *cli.Context) error {
+	if err := checkPrefetch(c); err != nil {
+		return err
+	}
 	if err := positive(c, "workers", "runs"); err != nil {
 		return err
 	}
@@ -145,7 +149,7 @@ func runBenchCluster(c *cli.Context) error {
 		spec.Loss, spec.Steps, spec.Shards, spec.SamplerConfig().Images(), n, c.Int("runs"))
 	var dist, base []float64
 	for r := 0; r < c.Int("runs"); r++ {
-		rate, err := distributedRate(c.Context, spec, ds, workerBin, n, warm)
+		rate, err := distributedRate(c.Context, spec, ds, workerBin, c.Int("prefetch"), n, warm)
 		if err != nil {
 			return fmt.Errorf("distributed run %d: %w", r+1, err)
 		}
@@ -165,7 +169,7 @@ func runBenchCluster(c *cli.Context) error {
 // distributedRate runs the job with an in-process coordinator (embedded
 // NATS, a temporary store) and n worker processes, and returns images/s
 // from step warm to the end.
-func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes.Dataset, workerBin string, n, warm int) (float64, error) {
+func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes.Dataset, workerBin string, prefetch, n, warm int) (float64, error) {
 	dir, err := os.MkdirTemp("", "fsl-bench-")
 	if err != nil {
 		return 0, err
@@ -196,7 +200,8 @@ func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes
 	}
 	var procs []*exec.Cmd
 	for i := 0; i < n; i++ {
-		cmd := exec.CommandContext(ctx, workerBin, "--nats", srv.ClientURL(), "--job", spec.ID, "--name", fmt.Sprintf("bench%d", i), "--log-level", "warn")
+		cmd := exec.CommandContext(ctx, workerBin, "--nats", srv.ClientURL(), "--job", spec.ID, "--name", fmt.Sprintf("bench%d", i), "--log-level", "warn",
+			"--prefetch", strconv.Itoa(prefetch))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			return 0, err

@@ -78,6 +78,7 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"bench", "step", "--channels", "2"}, "--channels 2"},
 		{[]string{"bench", "train", "--channels", "0"}, "--channels 0"},
 		{[]string{"bench", "cluster", "--workers", "0"}, "--workers 0"},
+		{[]string{"bench", "cluster", "--prefetch", "3"}, "--prefetch 3"},
 		{[]string{"bench", "cluster", "--runs", "0"}, "--runs 0"},
 		{[]string{"bench", "cluster", "--warmup", "-1"}, "--warmup -1"},
 		{[]string{"bench", "scale", "--workers", "-4"}, "--workers -4"},
@@ -103,6 +104,8 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"--threads", "-1"}, "--threads -1"},
 		{[]string{"--threads", "0"}, "--threads 0"},
 		{[]string{"--gpu", "-2"}, "--gpu -2"},
+		{[]string{"--prefetch", "2"}, "--prefetch 2"},
+		{[]string{"--prefetch", "-1"}, "--prefetch -1"},
 	} {
 		t.Run("fsl-worker "+strings.Join(tc.args, " "), func(t *testing.T) {
 			app := NewWorkerApp()

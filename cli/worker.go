@@ -24,6 +24,7 @@ func workerFlags() []cli.Flag {
 		jobFlag("", "work only for this job ID; without it, for whatever job the coordinator assigns (fsl-coord serve's queue, or start's one job)"),
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
+		prefetchFlag(),
 		&cli.StringFlag{Name: "name", Usage: "worker name in logs and status (default: host name)"},
 		&cli.DurationFlag{Name: "give-up-after", Value: worker.DefaultGiveUpAfter,
 			Usage: "exit 3 when no coordinator (of --job) has answered for this long (a mistyped --job, or a coordinator gone for good); 0: wait forever"},
@@ -32,6 +33,20 @@ func workerFlags() []cli.Flag {
 		versionFlag,
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics (shards computed, compute seconds, ...) at http://ADDR/metrics, e.g. 127.0.0.1:9100"},
 	}, tlsClientFlags()...)
+}
+
+// prefetchFlag is fsl-worker's --prefetch (worker.Config.Prefetch), also
+// on bench cluster for its worker processes.
+func prefetchFlag() cli.Flag {
+	return &cli.IntFlag{Name: "prefetch", Value: 0, Usage: fmt.Sprintf("shards to ask for while computing one (0 to %d): pays off when a worker computes several shards a step (fast workers, many shards; docs/SCALING.md)", worker.MaxPrefetch)}
+}
+
+// checkPrefetch refuses a --prefetch outside 0..worker.MaxPrefetch.
+func checkPrefetch(c *cli.Context) error {
+	if n := c.Int("prefetch"); n < 0 || n > worker.MaxPrefetch {
+		return fmt.Errorf("--prefetch %d: want 0 to %d (a coordinator lets one worker hold the shard in hand and %d more)", n, worker.MaxPrefetch, worker.MaxPrefetch)
+	}
+	return nil
 }
 
 // exitGaveUp is fsl-worker's exit status when it gave up on its job's
@@ -79,6 +94,9 @@ func runWorker(c *cli.Context) error {
 	if err := atLeast(c, -1, "gpu"); err != nil {
 		return fmt.Errorf("%w (-1: the CPU)", err)
 	}
+	if err := checkPrefetch(c); err != nil {
+		return err
+	}
 	tlsCfg, err := tlsConfig(c, false)
 	if err != nil {
 		return err
@@ -105,15 +123,16 @@ func runWorker(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := worker.Run(ctx, worker.Config{
-		Metrics: metrics,
-		Job:     c.String("job"),
-		NATS:    c.String("nats"),
-		Connect: wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},
-		Name:    c.String("name"),
-		Threads: c.Int("threads"),
-		UseGPU:  c.Int("gpu") >= 0,
-		GPU:     c.Int("gpu"),
-		Logger:  log,
+		Metrics:  metrics,
+		Job:      c.String("job"),
+		NATS:     c.String("nats"),
+		Connect:  wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},
+		Name:     c.String("name"),
+		Threads:  c.Int("threads"),
+		Prefetch: c.Int("prefetch"),
+		UseGPU:   c.Int("gpu") >= 0,
+		GPU:      c.Int("gpu"),
+		Logger:   log,
 		// A mistyped --job, or a coordinator gone for good, ends the
 		// worker (and frees its GPU) instead of waiting forever.
 		GiveUpAfter: c.Duration("give-up-after"),

@@ -59,7 +59,20 @@ type Config struct {
 	// Metrics, when set, counts what the worker does (shards computed,
 	// parameters fetched, compute seconds, ...) for a /metrics endpoint.
 	Metrics *Metrics
+	// Prefetch is how many further shards the worker asks for while it
+	// computes one (0 or 1; MaxPrefetch): the next lease, its batch and a
+	// parameter version are then on hand when the shard in hand is sent,
+	// instead of one round trip later. It pays off for workers that compute
+	// several shards of a step (fast workers, many shards): a prefetched
+	// shard waits behind the one in hand, and near the end of a step the
+	// coordinator may give an idle worker a backup copy of it.
+	Prefetch int
 }
+
+// MaxPrefetch is Config.Prefetch's upper bound: a coordinator lets one
+// worker hold at most 2 leases at once (coordinator.DefaultMaxLeasesPerWorker),
+// the shard in hand and one more.
+const MaxPrefetch = 1
 
 // DefaultGiveUpAfter is fsl-worker's --give-up-after: long enough for a
 // coordinator pod to be rescheduled, attach its volume and resume.
@@ -121,13 +134,16 @@ type loop struct {
 	pool  *pool
 	until time.Time
 
-	mu     sync.Mutex
-	busy   *wire.Lease             // lease in hand, for heartbeats
-	epoch  uint64                  // the coordinator process last heard from (JoinAck, CtlHello)
-	heard  time.Time               // when a request last got an answer (or the run started)
-	cancel context.CancelCauseFunc // cancels the request in flight, if any
-	drain  chan struct{}
-	once   sync.Once
+	mu    sync.Mutex
+	busy  *wire.Lease // lease in hand, for heartbeats
+	epoch uint64      // the coordinator process last heard from (JoinAck, CtlHello)
+	heard time.Time   // when a request last got an answer (or the run started)
+	// cancels cancel the requests in flight (two with Prefetch: a work
+	// request beside a parameter fetch), by the request's number.
+	cancels map[uint64]context.CancelCauseFunc
+	nreq    uint64
+	drain   chan struct{}
+	once    sync.Once
 }
 
 func newLoop(cfg Config) (*loop, error) {
@@ -136,6 +152,10 @@ func newLoop(cfg Config) (*loop, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Prefetch < 0 || cfg.Prefetch > MaxPrefetch {
+		return nil, fmt.Errorf("worker: prefetch %d, want 0 to %d (a coordinator lets a worker hold %d leases at once)",
+			cfg.Prefetch, MaxPrefetch, MaxPrefetch+1)
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
@@ -209,17 +229,22 @@ var errNewCoordinator = errors.New("a new coordinator started")
 // request sends m and waits for the reply, bounded by RequestTimeout, or
 // until a new coordinator says hello (errNewCoordinator: ask again at once).
 // It deliberately ignores the run's ctx: a draining worker still finishes.
-// One request is in flight at a time.
+// Requests may run concurrently (a prefetch beside a parameter fetch).
 func (w *loop) request(subject string, m wire.Message) (wire.Message, error) {
 	base, cancel := context.WithCancelCause(context.Background())
 	ctx, stop := context.WithTimeout(base, w.cfg.RequestTimeout)
 	defer stop()
 	w.mu.Lock()
-	w.cancel = cancel
+	if w.cancels == nil {
+		w.cancels = make(map[uint64]context.CancelCauseFunc)
+	}
+	w.nreq++
+	id := w.nreq
+	w.cancels[id] = cancel
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
-		w.cancel = nil
+		delete(w.cancels, id)
 		w.mu.Unlock()
 		cancel(nil)
 	}()
@@ -252,10 +277,10 @@ func (w *loop) hello(epoch uint64) {
 	if epoch == w.epoch {
 		return
 	}
-	w.log.Info("new coordinator", "epoch", fmt.Sprintf("%016x", epoch), "in_flight", w.cancel != nil)
+	w.log.Info("new coordinator", "epoch", fmt.Sprintf("%016x", epoch), "in_flight", len(w.cancels))
 	w.epoch = epoch
-	if w.cancel != nil {
-		w.cancel(errNewCoordinator)
+	for _, cancel := range w.cancels {
+		cancel(errNewCoordinator)
 	}
 }
 
@@ -462,9 +487,32 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		return w.stats, err
 	}
 	backoff := 100 * time.Millisecond
+	// next is the answer to a work request sent while the shard before
+	// was computed (Config.Prefetch); nil when none is out. Every path out
+	// of the loop waits for it, bounded by RequestTimeout, and computes
+	// the shard it brought: a lease in hand is finished, as on a drain.
+	var next chan answer
+	defer func() {
+		if next == nil {
+			return
+		}
+		if a := <-next; a.err == nil {
+			if l, ok := a.reply.(*wire.Lease); ok {
+				if err := w.work(l); err != nil {
+					w.log.Warn("shard dropped", "step", l.Step, "shard", l.Shard, "err", err)
+				}
+			}
+		}
+	}()
 	for !w.stopping(ctx) && !w.over() {
-		w.cfg.Metrics.requested()
-		reply, err := w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
+		var reply wire.Message
+		var err error
+		if next != nil {
+			a := <-next
+			next, reply, err = nil, a.reply, a.err
+		} else {
+			reply, err = w.askWork()
+		}
 		if errors.Is(err, errNewCoordinator) {
 			continue
 		}
@@ -489,6 +537,14 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		backoff = 100 * time.Millisecond
 		switch r := reply.(type) {
 		case *wire.Lease:
+			if w.cfg.Prefetch > 0 && !w.stopping(ctx) {
+				ch := make(chan answer, 1)
+				go func() {
+					reply, err := w.askWork()
+					ch <- answer{reply, err}
+				}()
+				next = ch
+			}
 			if err := w.work(r); err != nil {
 				if errors.Is(err, model.ErrBatch) || errors.Is(err, model.ErrParams) {
 					return w.stats, err
@@ -515,6 +571,18 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		}
 	}
 	return w.stats, nil
+}
+
+// answer is a request's outcome.
+type answer struct {
+	reply wire.Message
+	err   error
+}
+
+// askWork sends one work request.
+func (w *loop) askWork() (wire.Message, error) {
+	w.cfg.Metrics.requested()
+	return w.request(w.subj.Work, &wire.WorkRequest{Worker: w.id, Canary: w.canary, Class: w.class})
 }
 
 // gaveUp returns an error wrapping ErrGaveUp when no request has been

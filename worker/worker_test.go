@@ -287,3 +287,56 @@ func TestWorkerGivesUpWithoutAnAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerPrefetchesTheNextShard: with Prefetch 1 the work request for
+// the next shard is out while the shard in hand is computed (for the last
+// shard of a step it is held until the next step begins), every shard is
+// still computed and applied once, and a prefetch outside 0..MaxPrefetch
+// is refused.
+func TestWorkerPrefetchesTheNextShard(t *testing.T) {
+	spec := smallSpec(3, 4)
+	url, finished, sum := cluster(t, spec)
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := NewMetrics()
+	var asked []int64 // work requests sent while the k-th shard was computed
+	compute := func(l *wire.Lease) (*wire.Result, error) {
+		k := int64(len(asked) + 1)
+		for deadline := time.Now().Add(5 * time.Second); met.requests.Load() <= k && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		asked = append(asked, met.requests.Load())
+		return &wire.Result{Result: params.Result{Step: int(l.Step), Shard: l.Shard, Version: int(l.Version), Loss: 1, Count: 1,
+			Grads: make(params.Vector, m.NumParams()), Stats: make(params.Vector, m.StateLayout().Size())}}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := Run(ctx, Config{Job: spec.ID, NATS: url, Name: "pf", Compute: compute, Metrics: met, Prefetch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := spec.Steps * spec.Shards; st.Shards != want || len(asked) != want {
+		t.Fatalf("sent %d results after %d computations, want %d of each", st.Shards, len(asked), want)
+	}
+	for i, n := range asked {
+		if n < int64(i+2) {
+			t.Errorf("while computing shard %d of the run, %d work requests had been sent, want %d (the next one prefetched)", i+1, n, i+2)
+		}
+	}
+	select {
+	case <-finished:
+		if s := *sum; s.Counters.Applied != spec.Steps*spec.Shards {
+			t.Errorf("coordinator applied %d results, want %d", s.Counters.Applied, spec.Steps*spec.Shards)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("coordinator did not finish")
+	}
+
+	for _, bad := range []int{-1, MaxPrefetch + 1} {
+		if _, err := Run(ctx, Config{Job: spec.ID, NATS: url, Prefetch: bad}); err == nil || !strings.Contains(err.Error(), "prefetch") {
+			t.Errorf("Prefetch %d: %v, want an error naming prefetch", bad, err)
+		}
+	}
+}

@@ -356,6 +356,25 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			}
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
+		{"prefetching workers (--prefetch 1), one killed mid-step", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			var ws []*proc
+			for i := 0; i < 3; i++ {
+				name := fmt.Sprintf("p%d", i)
+				ws = append(ws, start(t, name, bins.worker, append(workerArgs(url, name), "--prefetch", "1")...))
+			}
+			waitStep(t, obs, 6)
+			waitHolding(t, obs, "p1-")
+			ws[1].kill(t)
+			c.wait(t, 3*time.Minute)
+			for _, w := range []*proc{ws[0], ws[2]} {
+				w.wait(t, 30*time.Second)
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
 		{"worker killed mid-step and another joins late", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
