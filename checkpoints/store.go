@@ -118,8 +118,8 @@ func (s *Store) openBolt(readOnly bool) (*bolt.DB, error) {
 	case err == nil:
 		return db, nil
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("open checkpoint store %q for %s: %w: still held after %v, most likely by a running fsl-coord; "+
-			"start the coordinator with release-between-writes so readers get in between saves, or retry when it has stopped",
+		return nil, fmt.Errorf("open checkpoint store %q for %s: %w: still held after %v, most likely by a running fsl-coord "+
+			"that is saving: retry, wait longer (--lock-timeout), or ask the running coordinator instead (--nats)",
 			s.path, mode, ErrLocked, s.cfg.lockTimeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("open checkpoint store %q: %w: bbolt says %v", s.path, ErrNotStore, err)

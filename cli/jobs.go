@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -189,6 +190,37 @@ func setArgs(parts []string) []string {
 	return out
 }
 
+// unknownFieldRE matches yaml.v3's complaint about a field a Go type lacks.
+var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// explainYAML rewrites yaml.v3's "field X not found in type
+// coordinator.JobSpec" (Go's type names mean nothing to a user) as the
+// unknown field, with the dotted job-file keys it may have meant: flags
+// like --mining and --temperature live in blocks (triplet.mining,
+// matching.temperature).
+func explainYAML(err error) error {
+	msg := unknownFieldRE.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := unknownFieldRE.FindStringSubmatch(m)
+		line, field := sub[1], sub[2]
+		var like []string
+		for _, k := range coordinator.SpecKeys() {
+			last := k[strings.LastIndex(k, ".")+1:]
+			if k != field && (last == field || strings.HasPrefix(field, last+"_") || strings.HasSuffix(field, "_"+last)) {
+				like = append(like, k)
+			}
+		}
+		out := fmt.Sprintf("line %s: unknown field %q", line, field)
+		if len(like) > 0 && len(like) <= 3 {
+			out += " (did you mean " + strings.Join(like, " or ") + "?)"
+		}
+		return out
+	})
+	if msg == err.Error() {
+		return err
+	}
+	return fmt.Errorf("%s; fsl-coord start --help (--config) says where the flags' fields are", msg)
+}
+
 // readJobFile reads a YAML job file as start --config does (unknown fields
 // and zeros that would become defaults are errors).
 func readJobFile(path string) (coordinator.JobSpec, error) {
@@ -200,7 +232,7 @@ func readJobFile(path string) (coordinator.JobSpec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&spec); err != nil && !errors.Is(err, io.EOF) {
-		return spec, fmt.Errorf("%s: %w", path, err)
+		return spec, fmt.Errorf("%s: %w", path, explainYAML(err))
 	}
 	if err := explicitZeros(path, b); err != nil {
 		return spec, err

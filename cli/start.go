@@ -32,7 +32,7 @@ func startFlags() []cli.Flag {
 	d := coordinator.DefaultSpec()
 	sgdLR := params.OptimizerConfig{Name: params.OptimizerSGD}.WithDefaults().LR
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "YAML job file: the fields are the flags' names with _ for - (dataset for --data, id for --job; optimizer: {name, lr, ...}); given flags override it"},
+		&cli.StringFlag{Name: "config", Usage: "YAML job file: the fields are the flags' names with _ for - (dataset for --data, id for --job), some in blocks: optimizer: {name, lr, ...}, triplet: {mining, classes, images, margin}, matching: {temperature}, eval: {way, shot, ...}; given flags override it"},
 		jobFlag(d.ID, "job ID"),
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "proto (prototypical networks), matching (Matching Networks: cosine attention over the support set), triplet or siamese"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"dataset"}, Value: d.Dataset, Usage: "dataset: glyphs (generated), or an Omniglot/miniImageNet/image-tree folder"},

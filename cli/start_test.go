@@ -223,3 +223,30 @@ func TestStartEvaluatesTheBestCheckpointOfAValidatedJob(t *testing.T) {
 		})
 	}
 }
+
+// A job file with flags' names that live in blocks names each unknown
+// field and the key it may mean, not Go's type names.
+func TestJobFileUnknownFieldsNameTheKeyTheyMayMean(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.yaml")
+	if err := os.WriteFile(path, []byte("loss: triplet\nmining: batch-hard\nclasses_per_shard: 8\ntemperature: 0.1\nwayy: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readJobFile(path)
+	if err == nil {
+		t.Fatal("a job file with unknown fields was read")
+	}
+	for _, want := range []string{
+		`line 2: unknown field "mining" (did you mean triplet.mining?)`,
+		`line 3: unknown field "classes_per_shard" (did you mean triplet.classes?)`,
+		`line 4: unknown field "temperature" (did you mean matching.temperature?)`,
+		`line 5: unknown field "wayy"`,
+		path,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "coordinator.") {
+		t.Errorf("error names a Go type: %v", err)
+	}
+}
