@@ -259,7 +259,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if err != nil {
 		return lc, err
 	}
-	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
+	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleReader, TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
 	lc, err = fetchCheckpoint(c.Context, url, conn, job, which.String(), c.Duration("nats-timeout"))
 	if err == nil {
 		lc.why = chosenBecause(which, lc.rec, lc.ckpt)

@@ -59,8 +59,12 @@ func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	}
 	url := c.String("nats")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
+	role := wire.RoleReader // the queue's reads
+	if subject == wire.Serve.Admin {
+		role = wire.RoleCoordinator // its changes
+	}
 	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + c.Command.Name, Token: c.String("token"), CredsFile: c.String("creds"),
-		NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: log})
+		NKeyFile: c.String("nkey"), Role: role, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}

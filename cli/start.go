@@ -503,7 +503,7 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 		// in memory there is no TLS to do: the server's config is not a client's
 		t.url, t.inProc, t.clientTLS, t.embedded, t.srv = srv.ClientURL(), srv, nil, true, srv
 	}
-	t.nc, err = wire.Connect(t.url, wire.ConnectOptions{Name: name, Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: t.auth.coordKey,
+	t.nc, err = wire.Connect(t.url, wire.ConnectOptions{Name: name, Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: t.auth.coordKey, Role: wire.RoleCoordinator,
 		TLS: t.clientTLS, Logger: log, InProcess: t.inProc})
 	if err != nil {
 		if t.srv != nil {
@@ -516,7 +516,7 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 
 // workerConn is how this process's local workers connect.
 func (t *transport) workerConn(c *cli.Context, log *slog.Logger) wire.ConnectOptions {
-	return wire.ConnectOptions{Token: c.String("token"), NKeyFile: t.auth.workKey, TLS: t.clientTLS, Logger: log, InProcess: t.inProc}
+	return wire.ConnectOptions{Token: c.String("token"), NKeyFile: t.auth.workKey, Role: wire.RoleWorker, TLS: t.clientTLS, Logger: log, InProcess: t.inProc}
 }
 
 func (t *transport) close() {

@@ -135,7 +135,7 @@ func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg, Logger: log})
+	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleReader, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}

@@ -126,7 +126,7 @@ func runWorker(c *cli.Context) error {
 		Metrics:  metrics,
 		Job:      c.String("job"),
 		NATS:     c.String("nats"),
-		Connect:  wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), TLS: tlsCfg},
+		Connect:  wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleWorker, TLS: tlsCfg},
 		Name:     c.String("name"),
 		Threads:  c.Int("threads"),
 		Prefetch: c.Int("prefetch"),

@@ -36,9 +36,16 @@ const (
 // Roles lists every role, in the order credentials are written.
 var Roles = []Role{RoleCoordinator, RoleWorker, RoleReader}
 
-// inboxes is where NATS request replies arrive (nats.go's default inbox
-// prefix): a requester must be able to subscribe there.
-const inboxes = "_INBOX.>"
+// Inbox is the prefix of the reply subjects of a client of role r
+// (ConnectOptions.Role sets it): each role may subscribe to its own
+// replies only, so a worker's key cannot read the leases, parameters or
+// status answers sent to clients of other roles. Clients of one role share
+// it: a worker key can still subscribe to other workers' replies.
+func (r Role) Inbox() string { return "_INBOX." + string(r) }
+
+// inboxes is the subscription that lets a client of role r receive its
+// replies.
+func (r Role) inboxes() string { return r.Inbox() + ".>" }
 
 // Permissions returns the subjects a role may publish to and subscribe to,
 // for every job (subjects fsl.<job>.*; see NewSubjects) and a serving
@@ -56,9 +63,9 @@ func (r Role) Permissions() (publish, subscribe []string, err error) {
 	case RoleCoordinator:
 		return []string{">"}, []string{">"}, nil
 	case RoleWorker:
-		return append(job("join", "work", "result", "params", "hb"), Serve.Assign), append(job("ctl"), inboxes), nil
+		return append(job("join", "work", "result", "params", "hb"), Serve.Assign), append(job("ctl"), r.inboxes()), nil
 	case RoleReader:
-		return append(job("status", "ckpt"), Serve.Jobs), []string{inboxes}, nil
+		return append(job("status", "ckpt"), Serve.Jobs), []string{r.inboxes()}, nil
 	}
 	return nil, nil, fmt.Errorf("wire: role %q: want coordinator, worker or reader", r)
 }

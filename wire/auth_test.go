@@ -50,7 +50,7 @@ func roleServer(t *testing.T) (*Server, AuthDir, *lockedBuffer) {
 
 func connectAs(t *testing.T, srv *Server, dir AuthDir, r Role) *Conn {
 	t.Helper()
-	c, err := Connect(srv.ClientURL(), ConnectOptions{Name: string(r), NKeyFile: dir.Seed(r), Logger: slog.New(slog.DiscardHandler)})
+	c, err := Connect(srv.ClientURL(), ConnectOptions{Name: string(r), NKeyFile: dir.Seed(r), Role: r, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("connect as %s: %v", r, err)
 	}
@@ -157,6 +157,44 @@ func TestWorkerCannotReadOtherWorkersResults(t *testing.T) {
 	}
 }
 
+// TestRepliesReachOnlyTheirRole: a reader's status request is answered
+// on the reader role's inbox, which a worker's key may not subscribe to,
+// neither by the reader's prefix nor by the whole _INBOX tree.
+func TestRepliesReachOnlyTheirRole(t *testing.T) {
+	srv, dir, _ := roleServer(t)
+	subj, _ := NewSubjects("job1")
+	coord, reader, worker := connectAs(t, srv, dir, RoleCoordinator), connectAs(t, srv, dir, RoleReader), connectAs(t, srv, dir, RoleWorker)
+	sub, err := coord.Subscribe(subj.Status, func(_ Message, reply string) {
+		_ = coord.Send(reply, &Status{Body: []byte(`{"step":3}`)})
+	}, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck
+	spied := make(chan string, 16)
+	for _, prefix := range []string{"_INBOX.>", RoleReader.Inbox() + ".>"} {
+		s, err := worker.Subscribe(prefix, func(_ Message, _ string) { spied <- prefix }, SubscribeOptions{Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			defer s.Unsubscribe() //nolint:errcheck
+		}
+	}
+	for _, c := range []*Conn{coord, worker} {
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := reader.Request(ctx, subj.Status, &StatusRequest{}); err != nil {
+		t.Fatalf("reader's status request: %v", err)
+	}
+	select {
+	case p := <-spied:
+		t.Errorf("a worker's subscription to %s read the reader's reply", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 func TestRequestsAnsweredAcrossRoles(t *testing.T) {
 	srv, dir, _ := roleServer(t)
 	subj, _ := NewSubjects("job1")
@@ -234,7 +272,11 @@ func TestAuthFilesRefuseMistakes(t *testing.T) {
 	if _, err := StartServer(ServerOptions{Token: "t", Users: users}); err == nil {
 		t.Error("a server with both a token and role credentials started")
 	}
-	if _, err := Connect("nats://127.0.0.1:1", ConnectOptions{NKeyFile: filepath.Join(dir, "missing.nk")}); err == nil ||
+	if _, err := Connect("nats://127.0.0.1:1", ConnectOptions{NKeyFile: d.Seed(RoleWorker)}); err == nil ||
+		!strings.Contains(err.Error(), "needs its role") {
+		t.Errorf("connect with a seed but no role: %v", err)
+	}
+	if _, err := Connect("nats://127.0.0.1:1", ConnectOptions{NKeyFile: filepath.Join(dir, "missing.nk"), Role: RoleWorker}); err == nil ||
 		!strings.Contains(err.Error(), "missing.nk") {
 		t.Errorf("connect with a missing seed file: %v", err)
 	}

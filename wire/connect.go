@@ -28,8 +28,13 @@ type ConnectOptions struct {
 	// servers that use decentralised auth instead of a token.
 	CredsFile string
 	// NKeyFile is the seed file of a role's NKey (AuthDir.Seed), for servers
-	// that admit clients by role (ServerOptions.Users).
+	// that admit clients by role (ServerOptions.Users). It needs Role.
 	NKeyFile string
+	// Role is the role whose credentials the client holds: its replies
+	// then arrive under Role.Inbox, the only reply subjects the role may
+	// read. Empty: nats.go's shared _INBOX (a token, or a server without
+	// roles).
+	Role Role
 	// TLS, when set, is used for a TLS connection (RootCAs to trust a
 	// private CA, Certificates for client certificates).
 	TLS *tls.Config
@@ -122,7 +127,16 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	if opts.CredsFile != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
 	}
+	if opts.Role != "" {
+		if _, _, err := opts.Role.Permissions(); err != nil {
+			return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), err)
+		}
+		nopts = append(nopts, nats.CustomInboxPrefix(opts.Role.Inbox()))
+	}
 	if opts.NKeyFile != "" {
+		if opts.Role == "" {
+			return nil, fmt.Errorf("wire: connect to NATS at %s: an NKey seed (%s) needs its role (ConnectOptions.Role): replies arrive on the role's inbox", redact(url), opts.NKeyFile)
+		}
 		o, err := nats.NkeyOptionFromSeed(opts.NKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("wire: connect to NATS at %s: NKey seed: %w", redact(url), err)

@@ -629,7 +629,7 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 		ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker,
 			"--nats", url, "--nkey", auth.Seed(wire.RoleWorker), "--job", testJob, "--name", fmt.Sprintf("w%d", i), "--log-level", "info"))
 	}
-	reader, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-reader", NKeyFile: auth.Seed(wire.RoleReader), RetryOnFailedConnect: true})
+	reader, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-reader", NKeyFile: auth.Seed(wire.RoleReader), Role: wire.RoleReader, RetryOnFailedConnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +638,7 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 
 	subj, _ := wire.NewSubjects(testJob)
 	for _, r := range []wire.Role{wire.RoleWorker, wire.RoleReader} {
-		rogue, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-" + string(r), NKeyFile: auth.Seed(r)})
+		rogue, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-" + string(r), NKeyFile: auth.Seed(r), Role: r})
 		if err != nil {
 			t.Fatalf("connect with the %s key: %v", r, err)
 		}
@@ -651,7 +651,7 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 		rogue.Close()
 	}
 	// A worker key cannot ask for the status either: only readers can.
-	wk, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-status", NKeyFile: auth.Seed(wire.RoleWorker)})
+	wk, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-status", NKeyFile: auth.Seed(wire.RoleWorker), Role: wire.RoleWorker})
 	if err != nil {
 		t.Fatal(err)
 	}
