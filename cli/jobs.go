@@ -59,7 +59,7 @@ func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	}
 	url := c.String("nats")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
-	role := wire.RoleReader // the queue's reads
+	role := wire.RoleReader                               // the queue's reads
 	if subject == wire.Serve.Admin {
 		role = wire.RoleCoordinator // its changes
 	}
