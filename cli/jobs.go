@@ -59,9 +59,10 @@ func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	}
 	url := c.String("nats")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
-	role := wire.RoleReader                               // the queue's reads
+	// the queue's reads are a reader's requests, its changes the coordinator role's
+	role := wire.RoleReader
 	if subject == wire.Serve.Admin {
-		role = wire.RoleCoordinator // its changes
+		role = wire.RoleCoordinator
 	}
 	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + c.Command.Name, Token: c.String("token"), CredsFile: c.String("creds"),
 		NKeyFile: c.String("nkey"), Role: role, TLS: tlsCfg, Logger: log})
