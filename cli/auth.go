@@ -14,6 +14,10 @@ func authCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "auth",
 		Usage: "make the credentials of the coordinator, worker and reader roles",
+		Description: "Examples:\n" +
+			"   fsl-coord auth init --dir auth                      # one key per role, users.json, nats-server.conf\n" +
+			"   fsl-coord start --auth auth --listen 0.0.0.0:4222   # the embedded server admits only those keys\n" +
+			"   fsl-worker --nats nats://coord:4222 --nkey auth/worker.nk",
 		Subcommands: []*cli.Command{{
 			Name:  "init",
 			Usage: "write a fresh key per role into a folder",

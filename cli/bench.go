@@ -46,6 +46,10 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "long accuracy and speed runs (not CI steps)",
+		Description: "Examples:\n" +
+			"   fsl-coord bench train --loss triplet --steps 100 --summary s.json   # the parameters' sha256 in s.json\n" +
+			"   fsl-coord bench step --loss proto --threads 1,2                     # images/s and peak RSS of one step\n" +
+			"   fsl-coord bench cluster --workers 2 --runs 3                        # NATS workers against independent trainers",
 		Subcommands: append([]*cli.Command{
 			{
 				Name:  "train",

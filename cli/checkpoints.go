@@ -27,6 +27,10 @@ func checkpointsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "checkpoints",
 		Usage: "list, show, export, import and prune stored checkpoints",
+		Description: "Examples:\n" +
+			"   fsl-coord checkpoints ls --db fsl.db                    # every job in the store\n" +
+			"   fsl-coord checkpoints ls --db fsl.db --job omni         # its checkpoints, best marked\n" +
+			"   fsl-coord checkpoints export --db fsl.db --job omni --checkpoint best --format safetensors",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "ls",

@@ -11,16 +11,16 @@ import (
 // program itself for completions (urfave/cli answers a command line that
 // ends in --generate-bash-completion with the commands, or with the flags
 // when the word being completed starts with "-").
-func completionCommand() *cli.Command {
+func completionCommand(program string) *cli.Command {
 	return &cli.Command{
 		Name:      "completion",
 		Usage:     "print a shell completion script (bash or zsh)",
 		ArgsUsage: "bash|zsh",
 		Description: "Completes commands, subcommands and flags.\n\n" +
 			"Examples:\n" +
-			"   source <(fsl-coord completion bash)                   # this bash session\n" +
-			"   fsl-coord completion bash > /etc/bash_completion.d/fsl-coord\n" +
-			"   source <(fsl-coord completion zsh)                    # zsh, in ~/.zshrc after compinit",
+			"   source <(" + program + " completion bash)                   # this bash session\n" +
+			"   " + program + " completion bash > /etc/bash_completion.d/" + program + "\n" +
+			"   source <(" + program + " completion zsh)                    # zsh, in ~/.zshrc after compinit",
 		Action: func(c *cli.Context) error {
 			shell := c.Args().First()
 			if c.NArg() != 1 || (shell != "bash" && shell != "zsh") {

@@ -39,7 +39,7 @@ func NewCoordApp() *cli.App {
 			datasetCommand(),
 			evalCommand(),
 			authCommand(),
-			completionCommand(),
+			completionCommand("fsl-coord"),
 			historyCommand(),
 		},
 	}

@@ -15,6 +15,9 @@ func datasetCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dataset",
 		Usage: "inspect or download few-shot datasets",
+		Description: "Examples:\n" +
+			"   fsl-coord dataset fetch omniglot --dir data/omniglot   # the official zips, checksummed\n" +
+			"   fsl-coord dataset inspect data/omniglot --json         # classes, images, channels, fingerprint",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "inspect",

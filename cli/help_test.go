@@ -108,13 +108,19 @@ func TestEveryCommandsHelpHasExamplesAndNoJargon(t *testing.T) {
 				continue
 			}
 			p := append(append([]string{}, prefix...), c.Name)
-			if c.Action != nil { // a runnable command, not a group
-				pages["fsl-coord "+strings.Join(p, " ")] = helpOf(t, NewCoordApp(), p...)
-			}
+			// runnable commands and groups (bench, checkpoints, ...) alike
+			pages["fsl-coord "+strings.Join(p, " ")] = helpOf(t, NewCoordApp(), p...)
 			walk(p, c.Subcommands)
 		}
 	}
 	walk(nil, NewCoordApp().Commands)
+	for _, c := range NewWorkerApp().Commands {
+		page := helpOf(t, NewWorkerApp(), c.Name)
+		pages["fsl-worker "+c.Name] = page
+		if strings.Contains(page, "fsl-coord") {
+			t.Errorf("fsl-worker %s --help names fsl-coord:\n%s", c.Name, page)
+		}
+	}
 	if len(pages) < 15 {
 		t.Fatalf("only %d help pages", len(pages))
 	}

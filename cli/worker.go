@@ -73,7 +73,7 @@ func NewWorkerApp() *cli.App {
 		EnableBashCompletion: true,
 		HideVersion:          true, // our own --version (versionFlag)
 		Flags:                workerFlags(),
-		Commands:             []*cli.Command{completionCommand()},
+		Commands:             []*cli.Command{completionCommand("fsl-worker")},
 		Action:               runWorker,
 	}
 }
