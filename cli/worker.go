@@ -50,7 +50,8 @@ func checkPrefetch(c *cli.Context) error {
 }
 
 // exitGaveUp is fsl-worker's exit status when it gave up on its job's
-// coordinator (--give-up-after): the Kubernetes worker Job's
+// coordinator (--give-up-after) or a coordinator said its --job does not
+// exist: the Kubernetes worker Job's
 // podFailurePolicy fails the whole Job on it instead of restarting workers
 // that would wait again.
 const exitGaveUp = 3
@@ -64,7 +65,7 @@ func NewWorkerApp() *cli.App {
 			"(exit 0). Without --job it asks the coordinator which job to work for: fsl-coord start's one job (exit 0\n" +
 			"when it is done), or whatever fsl-coord serve's queue needs, job after job. Reconnects while the\n" +
 			"coordinator or NATS is away, and exits 3 saying so when no coordinator has answered for\n" +
-			"--give-up-after. On SIGTERM it finishes the shard in hand, sends it, and exits 0.\n\n" +
+			"--give-up-after, or at once when a coordinator says --job is no job it runs. On SIGTERM it finishes the shard in hand, sends it, and exits 0.\n\n" +
 			"Examples:\n" +
 			"   fsl-worker --nats nats://coord:4222 --token \"$T\"             # any job of the coordinator\n" +
 			"   fsl-worker --nats nats://coord:4222 --token \"$T\" --job omni   # only job omni\n" +
@@ -137,8 +138,8 @@ func runWorker(c *cli.Context) error {
 		// worker (and frees its GPU) instead of waiting forever.
 		GiveUpAfter: c.Duration("give-up-after"),
 	})
-	if errors.Is(err, worker.ErrGaveUp) {
-		return cli.Exit(fmt.Errorf("fsl-worker: %w", err), exitGaveUp)
+	if errors.Is(err, worker.ErrGaveUp) || errors.Is(err, worker.ErrNoSuchJob) {
+		return cli.Exit(err, exitGaveUp) // Main names the program
 	}
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,7 @@ func (c *Conn) publishEncoded(subject, reply string, t Type, enc []byte) error {
 		if nc.IsClosed() {
 			return fmt.Errorf("wire: send %s on %q: %w", t, subject, ErrClosed)
 		}
-		return fmt.Errorf("wire: send %s on %q: connection reports no max payload (status %v)", t, subject, nc.Status())
+		return fmt.Errorf("wire: send %s on %q: not connected to NATS (%s)", t, subject, strings.ToLower(nc.Status().String()))
 	}
 	err := eachPayload(enc, max, t, func(p []byte) error {
 		if reply == "" {

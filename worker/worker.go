@@ -81,6 +81,17 @@ const DefaultGiveUpAfter = 10 * time.Minute
 // ErrGaveUp: no coordinator of the job answered for Config.GiveUpAfter.
 var ErrGaveUp = errors.New("gave up waiting for the coordinator")
 
+// ErrNoSuchJob: a coordinator answered that the worker's Config.Job is not
+// a job it runs (a mistyped --job).
+var ErrNoSuchJob = errors.New("no such job")
+
+// jobRefused is ErrNoSuchJob with the coordinator's own words (which name
+// the job, and the one it runs).
+type jobRefused string
+
+func (e jobRefused) Error() string        { return string(e) + " (check --job)" }
+func (e jobRefused) Is(target error) bool { return target == ErrNoSuchJob }
+
 // Stats is what a worker did.
 type Stats struct {
 	Shards        int // results sent
@@ -362,8 +373,10 @@ func (w *loop) known() error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.request(wire.Serve.Assign, cmd); errors.Is(err, wire.ErrNotFound) {
-		return fmt.Errorf("worker: --job %q: %w", w.cfg.Job, err)
+	_, err = w.request(wire.Serve.Assign, cmd)
+	var refusal *wire.Error
+	if errors.As(err, &refusal) && errors.Is(err, wire.ErrNotFound) {
+		return jobRefused(refusal.Text)
 	}
 	return nil
 }

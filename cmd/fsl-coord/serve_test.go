@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -412,8 +414,9 @@ func TestServePauseResumeCancelAndBadInput(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("a worker pinned to an unknown job still waits after 30 s")
 	}
-	if w.err == nil || !strings.Contains(w.out.String(), `job "nope": no such job`) {
-		t.Errorf("pinned worker on an unknown job: %v\n%s", w.err, w.out.String())
+	var exit *exec.ExitError
+	if !errors.As(w.err, &exit) || exit.ExitCode() != 3 || !strings.Contains(w.out.String(), `job "nope": no such job`) {
+		t.Errorf("pinned worker on an unknown job: %v, want exit status 3 (as --give-up-after: Kubernetes fails the Job)\n%s", w.err, w.out.String())
 	}
 }
 
