@@ -118,6 +118,9 @@ var errOpen = errors.New("refusing an open server on a non-loopback address")
 func checkListen(c *cli.Context, token string, tlsCfg *tls.Config) error {
 	addr := c.String("listen")
 	host := hostOf(addr)
+	if host != "" && !isLoopback(host) && !c.Bool("insecure") && placeholder(token) {
+		return fmt.Errorf("--listen %s: %w: --token (FSL_TOKEN) is the example's placeholder %q: set a long random one (openssl rand -hex 32)", addr, errOpen, token)
+	}
 	if host == "" || isLoopback(host) || c.Bool("insecure") || token != "" || c.String("auth") != "" ||
 		(tlsCfg != nil && tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert) {
 		return nil
@@ -126,10 +129,19 @@ func checkListen(c *cli.Context, token string, tlsCfg *tls.Config) error {
 		"or --insecure to accept that anyone who reaches it may join, read and write the job", addr, errOpen)
 }
 
+// placeholder says whether a token is an example's stand-in (the k8s
+// example overlay ships "change-me-..."): a published secret is none.
+func placeholder(token string) bool {
+	return strings.HasPrefix(strings.ToLower(token), "change-me")
+}
+
 // checkHTTP refuses the HTTP monitor on a non-loopback --http without
 // --http-token unless --insecure. An empty host listens on every interface.
 func checkHTTP(c *cli.Context) error {
 	addr := c.String("http")
+	if addr != "" && !isLoopback(hostOf(addr)) && !c.Bool("insecure") && placeholder(c.String("http-token")) {
+		return fmt.Errorf("--http %s: %w: --http-token (FSL_HTTP_TOKEN) is the example's placeholder %q: set a long random one (openssl rand -hex 32)", addr, errOpen, c.String("http-token"))
+	}
 	if addr == "" || isLoopback(hostOf(addr)) || c.Bool("insecure") || c.String("http-token") != "" {
 		return nil
 	}

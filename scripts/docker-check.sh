@@ -142,7 +142,7 @@ for w in 1 2; do
 		--log-format json >/dev/null
 done
 docker run -d --name "$NAME-eval" --network host --no-healthcheck -v "$NAME-data:/data" "${blas_env[@]}" \
-	"$IMAGE" eval --wait 10m --db /data/fsl.db --job "$JOB" --checkpoint best --way 5 --shot 1 --episodes 100 --json --quiet >/dev/null
+	"$IMAGE" eval --wait 10m --db /data/fsl.db --job "$JOB" --checkpoint best --way 5 --shot 1 --episodes 100 --json --progress never >/dev/null
 mounts=$(docker inspect -f '{{len .Mounts}}' "$NAME-w1")
 [ "$mounts" = 0 ] || die "worker container has $mounts mounts (an anonymous volume?)"
 say "coordinator, 2 workers and a waiting evaluation started on host networking (NATS :$NATS_PORT, monitor :$HTTP_PORT); workers have no volumes"
