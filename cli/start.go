@@ -227,7 +227,11 @@ func runStart(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if from > 0 {
+	switch {
+	case from >= spec.Steps:
+		fmt.Fprintf(out, "job %s is done in %s (step %d of %d): nothing to train; rm %s, or --job other, for a new run\n",
+			spec.ID, db, from, spec.Steps, db)
+	case from > 0:
 		fmt.Fprintf(out, "resuming job %s from step %d of %d (the newest checkpoint in %s)\n", spec.ID, from, spec.Steps, db)
 	}
 	noteBLAS(log)

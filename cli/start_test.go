@@ -149,6 +149,11 @@ func TestRerunWithOtherSettingsIsRefusedBeforeAnythingStarts(t *testing.T) {
 	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "resuming job fsl from step 2 of 3 (the newest checkpoint in "+db+")" {
 		t.Errorf("rerun with --steps 3: %v, first line %q\n%s", err, first, out)
 	}
+	// the same again: the job is done, and the first line says what to do
+	out, err = runCoord(t, append(args[:2:2], append([]string{"3"}, args[3:]...)...)...)
+	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "job fsl is done in "+db+" (step 3 of 3): nothing to train; rm "+db+", or --job other, for a new run" {
+		t.Errorf("rerun of a done job: %v, first line %q\n%s", err, first, out)
+	}
 }
 
 func TestStoppedSaysWhereAndHowToResume(t *testing.T) {
