@@ -61,7 +61,7 @@ func checkpointsCommand() *cli.Command {
 				Flags: append([]cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptLockFlag(),
 					&cli.StringFlag{Name: "format", Value: "fsl", Usage: "fsl (for import, eval --from) or safetensors " +
 						"(PyTorch names such as encoder.0.conv.weight; the model config, job and step in its metadata; eval --from reads it too)"},
-					&cli.StringFlag{Name: "out", Usage: "file to write (default JOB-STEP.fsl or JOB-STEP.safetensors)"}}, ckptStepFlags()...),
+					&cli.StringFlag{Name: "out", Usage: "file to write (default JOB-STEP.fslck or JOB-STEP.safetensors)"}}, ckptStepFlags()...),
 				Action: ckptExport,
 			},
 			{
@@ -365,7 +365,8 @@ func ckptExport(c *cli.Context) error {
 		return err
 	}
 	if out == "" {
-		out = fmt.Sprintf("%s-%d.%s", strings.NewReplacer("/", "_", `\`, "_").Replace(job), cp.Step, format)
+		ext := map[string]string{"fsl": "fslck", "safetensors": "safetensors"}[format]
+		out = fmt.Sprintf("%s-%d.%s", strings.NewReplacer("/", "_", `\`, "_").Replace(job), cp.Step, ext)
 	}
 	if format == "safetensors" {
 		rec, err := st.Job(job)

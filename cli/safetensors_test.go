@@ -270,7 +270,7 @@ func TestExportSafetensorsFlags(t *testing.T) {
 		file    string
 	}{
 		{"default name", []string{"--format", "safetensors"}, "", "j-20.safetensors"},
-		{"default name of fsl's format", []string{"--step", "latest"}, "", "j-20.fsl"},
+		{"default name of fsl's format", []string{"--checkpoint", "latest"}, "", "j-20.fslck"},
 		{"unknown format", []string{"--format", "onnx"}, `--format "onnx"`, ""},
 	}
 	for _, tc := range tests {
