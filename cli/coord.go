@@ -21,7 +21,7 @@ func NewCoordApp() *cli.App {
 			"   fsl-coord checkpoints ls --job fsl                   # its checkpoints\n" +
 			"   fsl-coord help start                                 # one command's flags and examples\n\n" +
 			"Flags may come before or after a command's arguments. Many read environment variables when not\n" +
-			"given: FSL_NATS, FSL_TOKEN, FSL_NKEY, FSL_CREDS, FSL_JOB, FSL_DB (each flag's help names its own).",
+			"given: FSL_NATS, FSL_TOKEN, FSL_NKEY, FSL_CREDS, FSL_AUTH, FSL_JOB, FSL_DB, FSL_HTTP_TOKEN (each flag's help names its own).",
 		EnableBashCompletion: true,
 		HideVersion:          true, // our own --version (versionFlag) says more than a version
 		Flags:                []cli.Flag{versionFlag},
