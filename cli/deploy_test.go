@@ -598,8 +598,9 @@ func TestKustomizationsRenderARunnableDeployment(t *testing.T) {
 					t.Errorf("Service selector %s=%s does not select the coordinator pod (labels %v)", k, v, ct.Labels)
 				}
 			}
-			if kd.serve && svc.Annotations["prometheus.io/scrape"] == "true" {
-				t.Errorf("Service annotations %v: serve has no /metrics to scrape (each job's is behind the http-token)", svc.Annotations)
+			// serve and start both serve an open /metrics on the http port
+			if svc.Annotations["prometheus.io/scrape"] != "true" || svc.Annotations["prometheus.io/path"] != "/metrics" {
+				t.Errorf("Service annotations %v: want Prometheus to scrape the coordinator's /metrics", svc.Annotations)
 			}
 			svcPort := map[string]int32{}
 			for _, p := range svc.Spec.Ports {

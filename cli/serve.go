@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"sync"
@@ -92,7 +93,7 @@ func runServe(c *cli.Context) error {
 	if tr.embedded {
 		fmt.Fprintf(out, "embedded NATS at %s\n", tr.url)
 	}
-	pages := newJobPages()
+	pages := newJobPages(log)
 	valEpisodes := c.Int("val-episodes")
 	srv, err := coordinator.NewServer(coordinator.ServerConfig{
 		DB: db, Conn: tr.nc, Logger: log, MaxRunning: c.Int("max-running"), Quantum: c.Duration("quantum"),
@@ -169,19 +170,26 @@ func evalWork(spec coordinator.JobSpec) func(int, params.Vector, params.Vector) 
 // jobPages are the serving coordinator's HTTP pages: the jobs page and a
 // dashboard (coordinator.Monitor) per job that has run in this process.
 type jobPages struct {
-	mu   sync.Mutex
-	mons map[string]*coordinator.Monitor
+	mu      sync.Mutex
+	mons    map[string]*coordinator.Monitor
+	metrics *coordinator.MetricsSet // /metrics: every job's, and the runtime's once
+	log     *slog.Logger
 }
 
-func newJobPages() *jobPages { return &jobPages{mons: map[string]*coordinator.Monitor{}} }
+func newJobPages(log *slog.Logger) *jobPages {
+	return &jobPages{mons: map[string]*coordinator.Monitor{}, metrics: coordinator.NewMetricsSet(), log: log}
+}
 
 func (p *jobPages) monitor(id string) *coordinator.Monitor {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.mons[id]
 	if m == nil {
-		m = coordinator.NewMonitor(id)
+		m = coordinator.NewMonitor(id, coordinator.WithoutRuntimeMetrics())
 		p.mons[id] = m
+		if err := p.metrics.Add(m); err != nil {
+			p.log.Warn("job left out of /metrics", "job", id, "err", err)
+		}
 	}
 	return m
 }
@@ -211,12 +219,14 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.running{color:#0a0}.fai
 `))
 
 // handler serves /, /jobs (JSON), /jobs/ID/... (that job's dashboard),
-// /healthz and /readyz (open: the probes).
+// and, open like the probes, /metrics (every job that ran in this process,
+// by its fsl_job label), /healthz and /readyz.
 func (p *jobPages) handler(srv *coordinator.Server, token string) http.Handler {
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }
 	mux.HandleFunc("GET /healthz", ok)
 	mux.HandleFunc("GET /readyz", ok) // the queue is loaded before the HTTP server starts
+	mux.Handle("GET /metrics", p.metrics.Handler())
 	auth := http.NewServeMux()
 	auth.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		jobs := srv.Jobs()

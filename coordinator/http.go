@@ -229,6 +229,32 @@ func (m *Monitor) Validated(step int, metrics map[string]float64) {
 	m.history.Validated(step, metrics)
 }
 
+// MetricsSet is a serving coordinator's one /metrics for all its jobs: the
+// metrics of every monitor added (each job's series carry its fsl_job
+// label) and the Go runtime and process collectors once. Give the monitors
+// WithoutRuntimeMetrics, or their runtime series would collide.
+type MetricsSet struct{ reg *prometheus.Registry }
+
+// NewMetricsSet returns a set with the runtime collectors and no job.
+func NewMetricsSet() *MetricsSet {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &MetricsSet{reg: reg}
+}
+
+// Add serves m's job metrics from now on.
+func (s *MetricsSet) Add(m *Monitor) error {
+	if err := s.reg.Register(m.metrics); err != nil {
+		return fmt.Errorf("metrics of job %s: %w", m.job, err)
+	}
+	return nil
+}
+
+// Handler serves the set in Prometheus text format.
+func (s *MetricsSet) Handler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
 // Handler serves
 //
 //	GET /            the dashboard (and its assets under /dashboard/)

@@ -429,3 +429,45 @@ func TestBuildInfoNamesTheGoVersion(t *testing.T) {
 		t.Errorf("/metrics lacks %s:\n%s", want, body)
 	}
 }
+
+// TestMetricsSetServesEveryJobOnce: a serving coordinator's /metrics holds
+// each job's series under its own fsl_job label and the runtime's once,
+// and passes promlint.
+func TestMetricsSetServesEveryJobOnce(t *testing.T) {
+	set := NewMetricsSet()
+	for i, job := range []string{"a", "b"} {
+		mon := NewMonitor(job, WithoutRuntimeMetrics())
+		step := 3 + i
+		mon.Attach(func() JobStatus { return JobStatus{Job: job, Step: step, Steps: 10} })
+		if err := set.Add(mon); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if err := set.Add(mon); err == nil {
+				t.Error("one job's metrics added twice")
+			}
+		}
+	}
+	code, body := fetch(t, set.Handler(), "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: HTTP %d", code)
+	}
+	for _, want := range []string{`fsl_step{fsl_job="a"} 3`, `fsl_step{fsl_job="b"} 4`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if n := strings.Count(body, "# TYPE go_goroutines "); n != 1 {
+		t.Errorf("go_goroutines described %d times, want once", n)
+	}
+	if n := strings.Count(body, "\ngo_goroutines "); n != 1 {
+		t.Errorf("%d go_goroutines samples, want one", n)
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatalf("promlint: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}

@@ -271,7 +271,8 @@ func TestServeSharesWorkersFairlyAndByPriority(t *testing.T) {
 	}
 	// The jobs page lists them, and links each job's dashboard.
 	web := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	for path, want := range map[string]string{"/": `href="jobs/fair-02/"`, "/jobs": `"id": "fair-03"`, "/jobs/fair-01/status": `"job":"fair-01"`} {
+	for path, want := range map[string]string{"/": `href="jobs/fair-02/"`, "/jobs": `"id": "fair-03"`, "/jobs/fair-01/status": `"job":"fair-01"`,
+		"/metrics": `fsl_results_applied_total{fsl_job="fair-03"}`} {
 		if body, code := httpGet(t, web+path); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s: %d, want %q in:\n%.600s", path, code, want, body)
 		}
