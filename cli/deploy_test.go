@@ -1285,6 +1285,9 @@ func TestDocumentedCommandsUseOurFlags(t *testing.T) {
 			}
 			check(doc, cmd)
 		}
+		if inCode && !yaml {
+			t.Errorf("%s: a code fence is never closed: everything after it renders as code", doc)
+		}
 	}
 	for _, doc := range []string{"README.md", "k8s/README.md", "docs/RESULTS.md"} {
 		if perFile[doc] < 5 {
