@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/wire"
@@ -14,7 +16,10 @@ import (
 // A worker of another class is refused with both classes named, unless
 // the spec allows mixing, which is then recorded in the job record and in
 // every later checkpoint's metrics ("mixed_classes").
-func (d *Driver) checkClass(worker, canary, class string) *wire.Error {
+//
+// A refused worker asks again and again, and its ID and canary are its
+// own choice: the refusal's log lines are limited per worker (d.logLimit).
+func (d *Driver) checkClass(worker, canary, class string, now time.Time) *wire.Error {
 	if d.admitted[worker] == canary && canary != "" {
 		return nil
 	}
@@ -30,8 +35,10 @@ func (d *Driver) checkClass(worker, canary, class string) *wire.Error {
 		}
 		d.log.Info("job compute class", "class", class, "canary", short(canary), "worker", worker)
 	case job.Canary != canary && !d.spec.AllowMixedClasses:
-		d.log.Warn("worker of another compute class refused", "worker", worker, "class", class, "canary", short(canary),
-			"job_class", job.Description, "job_canary", short(job.Canary))
+		if d.limited(&d.logLimit, slog.LevelWarn, fmt.Sprintf("refusals of another compute class to %q", shortID(worker)), now) {
+			d.log.Warn("worker of another compute class refused", "worker", worker, "class", class, "canary", short(canary),
+				"job_class", job.Description, "job_canary", short(job.Canary))
+		}
 		return &wire.Error{Code: wire.CodeWrongClass, Text: fmt.Sprintf(
 			"job %q computes in class %q (canary %s); this worker computes in class %q (canary %s): its bits would differ. "+
 				"Run it on a machine of the job's class, or allow mixing with allow_mixed_classes in the job spec",
