@@ -154,6 +154,9 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		spec.HeartbeatTimeout = coordinator.Duration(c.Duration("heartbeat-timeout"))
 	}
 	spec = spec.WithDefaults()
+	if k, err := spec.Kind(); err == nil && k == params.KindEpisode && c.IsSet("way") && spec.Way < 2 {
+		return spec, fmt.Errorf("--way %d: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", spec.Way, spec.Loss)
+	}
 	if err := spec.Validate(); err != nil {
 		return spec, err
 	}
@@ -186,6 +189,9 @@ func serverTLS(c *cli.Context) (*tls.Config, error) {
 		return nil, err
 	}
 	if url == "" {
+		if _, _, err := listenAddr(c); err != nil {
+			return nil, err
+		}
 		if err := checkListen(c, c.String("token"), tlsCfg); err != nil {
 			return nil, err
 		}
@@ -210,6 +216,10 @@ func runStart(c *cli.Context) error {
 	}
 	if err := nonNegative(c, "local-workers", "threads", "val-episodes", "eval-episodes"); err != nil {
 		return err
+	}
+	if n := c.Int("val-episodes"); n == 0 && spec.EvalEvery > 0 {
+		return fmt.Errorf("--val-episodes 0 with --eval-every %d (eval_every): a validation needs episodes; "+
+			"give --val-episodes 1 or more, or --eval-every 0 to validate never", spec.EvalEvery)
 	}
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
@@ -495,7 +505,11 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 	if t.url == "" {
 		// The server logs a client's permission violations (a worker
 		// publishing a control message) into the coordinator's log.
-		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: c.String("token"),
+		host, port, err := listenAddr(c)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := wire.StartServer(wire.ServerOptions{Host: host, Port: port, Token: c.String("token"),
 			Users: t.auth.users, TLS: tlsCfg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("--listen %s: %w", c.String("listen"), err)

@@ -355,6 +355,10 @@ func (s JobSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("job %q: %s %d, want at least 1", s.ID, f.name, f.v))
 		}
 	}
+	if k, err := s.Kind(); err == nil && k == params.KindEpisode && s.Way == 1 {
+		// Triplet and siamese shards take no way: theirs is left as it is.
+		errs = append(errs, fmt.Errorf("job %q: way 1: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", s.ID, s.Loss))
+	}
 	if s.LeaseTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("job %q: lease_timeout %v, want positive", s.ID, time.Duration(s.LeaseTimeout)))
 	}
@@ -382,10 +386,15 @@ func (s JobSpec) Validate() error {
 	if _, err := model.New(s.ModelConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
 	}
-	for _, v := range [][]int{s.Eval.Way, s.Eval.Shot} {
-		for _, n := range v {
-			if n < 1 {
-				errs = append(errs, fmt.Errorf("job %q: eval.way and eval.shot %v, want each ≥ 1", s.ID, v))
+	for _, f := range []struct {
+		name string
+		v    []int
+		min  int
+	}{{"eval.way", s.Eval.Way, 2}, {"eval.shot", s.Eval.Shot, 1}} {
+		for _, n := range f.v {
+			if n < f.min {
+				errs = append(errs, fmt.Errorf("job %q: %s %v, want each ≥ %d", s.ID, f.name, f.v, f.min))
+				break
 			}
 		}
 	}

@@ -182,3 +182,30 @@ func TestLossesMapToBatchKindsAndModels(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateRefusesOneWayEpisodes: a 1-way episode (training or
+// evaluation) has one class to choose, so every query is right; the
+// triplet and siamese losses take no way, and theirs is left alone.
+func TestValidateRefusesOneWayEpisodes(t *testing.T) {
+	for _, tc := range []struct {
+		loss    string
+		way     int
+		evalWay []int
+		want    string // "" for valid
+	}{
+		{"proto", 1, nil, "way 1: a proto episode needs 2 classes or more"},
+		{"matching", 1, nil, "way 1: a matching episode needs 2 classes or more"},
+		{"proto", 2, nil, ""},
+		{"triplet", 1, nil, ""},
+		{"siamese", 1, nil, ""},
+		{"proto", 5, []int{5, 1}, "eval.way [5 1], want each ≥ 2"},
+		{"siamese", 5, []int{1}, "eval.way [1], want each ≥ 2"},
+		{"triplet", 5, []int{2, 20}, ""},
+	} {
+		s := JobSpec{Loss: tc.loss, Way: tc.way, Eval: EvalSpec{Way: tc.evalWay}}.WithDefaults()
+		err := s.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s, way %d, eval.way %v: %v, want %q", tc.loss, tc.way, tc.evalWay, err, tc.want)
+		}
+	}
+}
