@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/wire"
 )
 
@@ -104,6 +105,79 @@ func TestClientTriggeredWarningsAreLimited(t *testing.T) {
 			}
 			if sum := fmt.Sprintf("dropped %d more ", flood-tt.burst); strings.Count(out, sum) != 1 {
 				t.Errorf("no summary line %q…:\n%s", sum, out)
+			}
+		})
+	}
+}
+
+// TestComputeClassNamedInTheSpecHoldsWorkersFromTheStart: with
+// compute_class (a whole canary or a prefix), a first worker of another
+// class is refused — the message names the job's canary and says its
+// class is not known yet — and one of the named class is admitted, makes
+// the class whole and is recorded; without compute_class the first worker
+// sets the class, whatever it is; allow_mixed_classes admits the other
+// class and records the mix, which the named class's first worker keeps.
+func TestComputeClassNamedInTheSpecHoldsWorkersFromTheStart(t *testing.T) {
+	type ask struct {
+		worker  string
+		canary  byte
+		refused string // a part of the refusal, "" for admitted
+	}
+	tests := []struct {
+		name    string
+		named   string
+		mixed   bool
+		asks    []ask
+		want    checkpoints.Class
+		wantLog string
+	}{
+		{"whole canary", canaryOf('a'), false, []ask{
+			{"b", 'b', "computes in the class of canary aaaaaaaaaaaa, named by compute_class in the job spec (which kernels and BLAS that is becomes known"},
+			{"a", 'a', ""},
+			{"b", 'b', `computes in class "cpu a" (canary aaaaaaaaaaaa); this worker computes in class "cpu b" (canary bbbbbbbbbbbb)`},
+			{"a2", 'a', ""},
+		}, checkpoints.Class{Canary: canaryOf('a'), Description: "cpu a"}, "named_in_spec=true"},
+		{"prefix", canaryOf('a')[:MinComputeClassDigits], false, []ask{
+			{"b", 'b', "canary aaaaaaaaaaaa, named by compute_class"},
+			{"a", 'a', ""},
+		}, checkpoints.Class{Canary: canaryOf('a'), Description: "cpu a"}, "named_in_spec=true"},
+		{"none: the first worker's", "", false, []ask{
+			{"b", 'b', ""},
+			{"a", 'a', `computes in class "cpu b"`},
+		}, checkpoints.Class{Canary: canaryOf('b'), Description: "cpu b"}, "named_in_spec=false"},
+		{"named, mixing allowed", canaryOf('a'), true, []ask{
+			{"b", 'b', ""},
+			{"a", 'a', ""},
+		}, checkpoints.Class{Canary: canaryOf('a'), Description: "cpu a", Mixed: true}, "named_in_spec=true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := unitSpec("named")
+			spec.ComputeClass, spec.AllowMixedClasses = tt.named, tt.mixed
+			d, log := newUnitDriver(t, spec)
+			for i, a := range tt.asks {
+				err := d.checkClass(a.worker, canaryOf(a.canary), "cpu "+string(a.canary), at(time.Duration(i)*time.Second))
+				switch {
+				case a.refused == "" && err != nil:
+					t.Fatalf("ask %d: worker %s refused: %s", i, a.worker, err.Text)
+				case a.refused != "" && err == nil:
+					t.Fatalf("ask %d: worker %s admitted, want refused", i, a.worker)
+				case a.refused != "" && (err.Code != wire.CodeWrongClass || !strings.Contains(err.Text, a.refused)):
+					t.Fatalf("ask %d: worker %s refused with %v %q, want %v with %q", i, a.worker, err.Code, err.Text, wire.CodeWrongClass, a.refused)
+				}
+			}
+			if d.class != tt.want {
+				t.Errorf("class %+v, want %+v", d.class, tt.want)
+			}
+			rec, err := d.store.Job(spec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Class != tt.want {
+				t.Errorf("recorded class %+v, want %+v", rec.Class, tt.want)
+			}
+			if !strings.Contains(log.String(), tt.wantLog) {
+				t.Errorf("no %q in the log:\n%s", tt.wantLog, log)
 			}
 		})
 	}

@@ -844,8 +844,9 @@ type JobStatus struct {
 	Elapsed    float64            `json:"elapsed_s"`
 	Done       bool               `json:"done"`
 	Validation map[string]float64 `json:"validation,omitempty"`
-	// ComputeClass describes the job's compute class (its first worker's),
-	// empty until one was admitted.
+	// ComputeClass describes the job's compute class (its first worker's,
+	// or the first of the class its spec names), empty until one was
+	// admitted.
 	ComputeClass string `json:"compute_class,omitempty"`
 	Status       Status `json:"machine"`
 	// Evaluating: the training is over and the machine's shards are the
