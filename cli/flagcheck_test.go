@@ -21,6 +21,7 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		return p
 	}
 	start := []string{"start", "--db", db, "--listen", "127.0.0.1:0", "--http", ""}
+	noListen := func(cmd ...string) []string { return append(cmd, "--db", db, "--http", "") }
 	cases := []struct {
 		args []string // after the command's fixed ones
 		want string
@@ -55,6 +56,16 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--local-workers", "-1"), "--local-workers -1"},
 		{append(start, "--val-episodes", "-1"), "--val-episodes -1"},
 		{append(start, "--eval-episodes", "-1"), "--eval-episodes -1"},
+		{append(start, "--way", "1"), "--way 1"},
+		{append(start, "--loss", "matching", "--way", "1"), "--way 1"},
+		{append(start, "--eval-every", "10", "--val-episodes", "0"), "--val-episodes 0 with --eval-every 10"},
+		{append(noListen("start"), "--listen", "127.0.0.1:abc"), `--listen "127.0.0.1:abc"`},
+		{append(noListen("start"), "--listen", "127.0.0.1"), `--listen "127.0.0.1"`},
+		{append(noListen("start"), "--listen", ":-1"), `--listen ":-1"`},
+		{append(noListen("start"), "--listen", ":70000"), `--listen ":70000"`},
+		{append(noListen("serve"), "--listen", ":70000"), `--listen ":70000"`},
+		{append(noListen("serve"), "--listen", "localhost"), `--listen "localhost"`},
+		{append(noListen("serve"), "--val-episodes", "0"), "--val-episodes 0"},
 		// --config: a 0 written out is not the default either
 		{append(start, "--config", yaml("shards: 0\n")), "shards is 0"},
 		{append(start, "--config", yaml("steps: 0\n")), "steps is 0"},
@@ -65,6 +76,9 @@ func TestMeaninglessNumbersAreErrorsNamingTheFlag(t *testing.T) {
 		{append(start, "--config", yaml("triplet:\n  images: 0\n")), "triplet.images is 0"},
 		{append(start, "--config", yaml("heartbeat_timeout: -1s\n")), "heartbeat_timeout"},
 		{append(start, "--config", yaml("eval_every: -2\n")), "eval_every"},
+		{append(start, "--config", yaml("way: 1\n")), "way 1"},
+		{append(start, "--config", yaml("eval:\n  way: [5, 1]\n")), "eval.way [5 1]"},
+		{append(start, "--config", yaml("eval_every: 10\n"), "--val-episodes", "0"), "--val-episodes 0 with --eval-every 10"},
 		// the other commands
 		{[]string{"status", "--timeout", "0s"}, "--timeout"},
 		{[]string{"eval", "--db", db, "--job", "j", "--episodes", "0"}, "--episodes 0"},

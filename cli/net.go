@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/eval"
@@ -18,8 +20,8 @@ import (
 	"github.com/fsl-project/fsl/wire"
 )
 
-// hostOf and portOf split a --listen address; a bad one gives port -1,
-// which StartServer refuses with a message naming it.
+// hostOf is the host of an address ("" for ":4222"), or the address
+// itself when it has no port.
 func hostOf(addr string) string {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -28,16 +30,21 @@ func hostOf(addr string) string {
 	return h
 }
 
-func portOf(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
+// listenAddr splits --listen into the embedded server's host and port,
+// refusing an address without a port, a port that is not a number and
+// one out of 0..65535: each would otherwise start the server on a random
+// port (or wait for one that cannot be bound).
+func listenAddr(c *cli.Context) (host string, port int, err error) {
+	addr := c.String("listen")
+	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return -1
+		return "", 0, fmt.Errorf("--listen %q: want HOST:PORT (127.0.0.1:4222; port 0: any free port): %w", addr, err)
 	}
 	n, err := strconv.Atoi(p)
-	if err != nil {
-		return -1
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("--listen %q: port %q, want a number from 0 (any free port) to 65535", addr, p)
 	}
-	return n
+	return h, n, nil
 }
 
 // loadedCheckpoint is one checkpoint with the record of its job, where it

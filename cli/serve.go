@@ -68,8 +68,13 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := nonNegative(c, "local-workers", "threads", "val-episodes"); err != nil {
+	if err := nonNegative(c, "local-workers", "threads"); err != nil {
 		return err
+	}
+	// 0 would leave every job with eval_every unvalidated, its patience
+	// idle; a job turns its own validation off with eval_every 0.
+	if err := positive(c, "val-episodes"); err != nil {
+		return fmt.Errorf("%w (episodes per validation of a job with eval_every; a job validates never with eval_every 0)", err)
 	}
 	if err := positive(c, "max-running"); err != nil {
 		return err

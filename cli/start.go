@@ -59,6 +59,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "checkpoint-every", Value: d.CheckpointEvery, Usage: "steps between checkpoints (the last step always)"},
 		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
+		&cli.StringFlag{Name: "compute-class", Usage: "hold the job's workers to this compute class from the start: a worker's canary, 12 to 64 hex digits as its \"joined\" log line (or a job of the same model settings: \"job compute class\") shows it; workers of another class are refused (allow_mixed_classes in --config admits them). Default: the first worker's class"},
 		&cli.Float64Flag{Name: "verify", Value: d.Verify, Usage: "fraction of shards (0 to 1) two workers compute and must agree on bit for bit; a worker that disagrees with two others is banned and the job rolls back past its results (see SECURITY.md)"},
 		dbFlag("checkpoint store (bbolt file)"),
 		natsFlag("", "use this NATS server instead of the embedded one (nats://host:4222)"),
@@ -117,7 +118,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		return spec, err
 	}
 	str := map[string]*string{"job": &spec.ID, "loss": &spec.Loss, "data": &spec.Dataset, "split": &spec.Split,
-		"val-split": &spec.ValSplit, "test-split": &spec.TestSplit, "optimizer": &spec.Optimizer.Name, "mining": &spec.Triplet.Mining}
+		"val-split": &spec.ValSplit, "test-split": &spec.TestSplit, "optimizer": &spec.Optimizer.Name, "mining": &spec.Triplet.Mining,
+		"compute-class": &spec.ComputeClass}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)
@@ -153,7 +155,15 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 	if c.IsSet("heartbeat-timeout") {
 		spec.HeartbeatTimeout = coordinator.Duration(c.Duration("heartbeat-timeout"))
 	}
+	if c.IsSet("compute-class") {
+		if err := coordinator.CheckComputeClass(spec.ComputeClass); err != nil {
+			return spec, fmt.Errorf("--compute-class: %w", err)
+		}
+	}
 	spec = spec.WithDefaults()
+	if k, err := spec.Kind(); err == nil && k == params.KindEpisode && c.IsSet("way") && spec.Way < 2 {
+		return spec, fmt.Errorf("--way %d: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", spec.Way, spec.Loss)
+	}
 	if err := spec.Validate(); err != nil {
 		return spec, err
 	}
@@ -186,6 +196,9 @@ func serverTLS(c *cli.Context) (*tls.Config, error) {
 		return nil, err
 	}
 	if url == "" {
+		if _, _, err := listenAddr(c); err != nil {
+			return nil, err
+		}
 		if err := checkListen(c, c.String("token"), tlsCfg); err != nil {
 			return nil, err
 		}
@@ -210,6 +223,10 @@ func runStart(c *cli.Context) error {
 	}
 	if err := nonNegative(c, "local-workers", "threads", "val-episodes", "eval-episodes"); err != nil {
 		return err
+	}
+	if n := c.Int("val-episodes"); n == 0 && spec.EvalEvery > 0 {
+		return fmt.Errorf("--val-episodes 0 with --eval-every %d (eval_every): a validation needs episodes; "+
+			"give --val-episodes 1 or more, or --eval-every 0 to validate never", spec.EvalEvery)
 	}
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
@@ -499,7 +516,11 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 	if t.url == "" {
 		// The server logs a client's permission violations (a worker
 		// publishing a control message) into the coordinator's log.
-		srv, err := wire.StartServer(wire.ServerOptions{Host: hostOf(c.String("listen")), Port: portOf(c.String("listen")), Token: c.String("token"),
+		host, port, err := listenAddr(c)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := wire.StartServer(wire.ServerOptions{Host: host, Port: port, Token: c.String("token"),
 			Users: t.auth.users, TLS: tlsCfg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("--listen %s: %w", c.String("listen"), err)

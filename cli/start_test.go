@@ -15,6 +15,7 @@ import (
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/model"
 )
 
 func TestStartTakesAYAMLJobAndFlagsOverrideIt(t *testing.T) {
@@ -76,6 +77,8 @@ func TestStartRejectsBadConfigs(t *testing.T) {
 		{"unknown mining", []string{"--loss", "triplet", "--mining", "hardest"}, `triplet.mining: mining "hardest"`},
 		{"mining without the triplet loss", []string{"--config", write("mining.yaml", "loss: proto\ntriplet:\n  mining: semi-hard\n")}, "the proto loss mines nothing"},
 		{"one image per class", []string{"--loss", "triplet", "--mining", "batch-hard", "--images-per-class", "1"}, "triplet.images 1"},
+		{"compute class not a canary", []string{"--compute-class", "cpu amd64"}, `--compute-class: compute_class "cpu amd64": want a worker's canary`},
+		{"compute class too short", []string{"--config", write("class.yaml", "compute_class: 0123abc\n")}, `compute_class "0123abc": want a worker's canary`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,5 +256,43 @@ func TestJobFileUnknownFieldsNameTheKeyTheyMayMean(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "coordinator.") {
 		t.Errorf("error names a Go type: %v", err)
+	}
+}
+
+// TestStartHoldsTheJobToTheComputeClassOfTheFlag: --compute-class (a
+// canary's first digits) goes into the job's spec, and the job records
+// the whole canary of the local worker that matched it.
+func TestStartHoldsTheJobToTheComputeClassOfTheFlag(t *testing.T) {
+	spec := coordinator.JobSpec{Size: 16, Way: 5, Query: 1, Shards: 1, Steps: 1}.WithDefaults()
+	m, err := model.New(spec.ModelConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary, err := m.Canary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "fsl.db")
+	out, err := runCoord(t, "start", "--size", "16", "--way", "5", "--query", "1", "--shards", "1", "--steps", "1",
+		"--compute-class", canary[:coordinator.MinComputeClassDigits], "--local-workers", "1", "--listen", "127.0.0.1:0",
+		"--http", "", "--eval-episodes", "0", "--quiet", "--db", db)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.Job(spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := coordinator.DecodeSpec(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.ComputeClass != canary[:coordinator.MinComputeClassDigits] || rec.Class.Canary != canary {
+		t.Fatalf("stored compute_class %q, recorded class %+v; want %q and canary %s", stored.ComputeClass, rec.Class, canary[:12], canary)
 	}
 }

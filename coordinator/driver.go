@@ -160,7 +160,8 @@ type Driver struct {
 	valStep   int                // the version lastVal measured
 	class     checkpoints.Class  // the job's compute class (class.go)
 	admitted  map[string]string  // canary each admitted worker gave
-	logLimit  wire.LogLimiter    // bounds the lines of bad payloads and invalid results
+	logLimit  wire.LogLimiter    // bounds the lines a client can trigger: bad payloads, invalid results, refused classes, unexpected messages
+	joinLog   wire.LogLimiter    // bounds the "worker joined" lines: a global budget (see joinLogBurst)
 	eval      EvalWork           // the evaluation being run on the workers, nil outside it
 	// evalParams and evalState are the evaluated checkpoint's, served to
 	// the workers during the evaluation; nil when it is the last version.
@@ -264,7 +265,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		cfg.HoldWork = 2 * time.Second
 	}
 	d := &Driver{cfg: cfg, spec: spec, log: cfg.Logger.With("job", spec.ID), events: make(chan event, 1024),
-		admitted: map[string]string{}, epoch: rand.Uint64() | 1}
+		admitted: map[string]string{}, epoch: rand.Uint64() | 1, joinLog: wire.LogLimiter{Burst: joinLogBurst}}
 	var err error
 	if d.subj, err = wire.NewSubjects(spec.ID); err != nil {
 		return nil, err
@@ -526,6 +527,9 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 			for _, s := range d.logLimit.Due(now) {
 				d.log.Warn(s.String())
 			}
+			for _, s := range d.joinLog.Due(now) {
+				d.log.Info(s.String())
+			}
 			d.m.Tick(now)
 			d.refresh()
 		case <-lingerEnd:
@@ -663,19 +667,21 @@ func (d *Driver) handle(ev event, now time.Time) {
 			return
 		}
 		// A pool worker comes back to a job every few seconds (fsl-coord
-		// serve): only its first join is news.
-		level := slog.LevelInfo
+		// serve): only its first join is news. A client may join under
+		// ever-new IDs, so first joins share one budget of lines per
+		// interval (joinLogBurst), the rest summarised.
 		if _, again := d.admitted[m.ID]; again {
-			level = slog.LevelDebug
+			d.log.Debug("worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
+		} else if d.limited(&d.joinLog, slog.LevelInfo, joinLogKey, now) {
+			d.log.Info("worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
 		}
-		d.log.Log(context.Background(), level, "worker joined", "worker", m.ID, "threads", m.Threads, "gpu", m.GPU)
 		d.reply(ev.reply, &wire.JoinAck{
 			Job: d.spec.ID, WorkerID: m.ID, LeaseTimeout: time.Duration(d.spec.LeaseTimeout),
 			HeartbeatEvery: d.cfg.HeartbeatEvery, Version: uint64(d.tr.Version),
 			LayoutHash: d.tr.Layout().Hash(), Spec: d.mspec, Epoch: d.epoch,
 		})
 	case *wire.WorkRequest:
-		if refused := d.checkClass(m.Worker, m.Canary, m.Class); refused != nil {
+		if refused := d.checkClass(m.Worker, m.Canary, m.Class, now); refused != nil {
 			d.reply(ev.reply, refused)
 			return
 		}
@@ -697,19 +703,8 @@ func (d *Driver) handle(ev event, now time.Time) {
 		case v.Mismatch:
 			d.log.Warn("verification: copies of a shard differ", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "detail", v.Detail)
 		}
-		if v.Outcome == Invalid {
-			// A worker chooses its ID: keep keys short.
-			who := m.Worker
-			if len(who) > 64 {
-				who = who[:64] + "…"
-			}
-			ok, sum := d.logLimit.Allow(fmt.Sprintf("invalid results from %q: %s", who, v.Reason), now)
-			if sum.Dropped > 0 {
-				d.log.Warn(sum.String())
-			}
-			if ok {
-				d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
-			}
+		if v.Outcome == Invalid && d.limited(&d.logLimit, slog.LevelWarn, fmt.Sprintf("invalid results from %q: %s", shortID(m.Worker), v.Reason), now) {
+			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
 		}
 	case *wire.ParamsRequest:
 		if int(m.Version) != d.tr.Version || m.Lineage != d.m.Lineage() {
@@ -734,8 +729,41 @@ func (d *Driver) handle(ev event, now time.Time) {
 	case *wire.CheckpointRequest:
 		d.replyCheckpoint(ev.reply, m.Which)
 	default:
-		d.log.Warn("unexpected message", "type", ev.msg.Type())
+		// The message names no sender to key on; its type is one of
+		// wire's few.
+		if d.limited(&d.logLimit, slog.LevelWarn, fmt.Sprintf("unexpected %v messages", ev.msg.Type()), now) {
+			d.log.Warn("unexpected message", "type", ev.msg.Type())
+		}
 	}
+}
+
+// joinLogKey is the one key of the "worker joined" lines, and
+// joinLogBurst their budget per wire.DefaultLogInterval: a cluster's
+// workers starting together are each named, a client joining under
+// ever-new IDs writes one summary line per interval.
+const (
+	joinLogKey   = "first joins of workers"
+	joinLogBurst = 32
+)
+
+// limited counts an event of key in l at now and reports whether to log
+// its line; a summary of the events l dropped in key's last interval is
+// logged first, at level.
+func (d *Driver) limited(l *wire.LogLimiter, level slog.Level, key string, now time.Time) bool {
+	ok, sum := l.Allow(key, now)
+	if sum.Dropped > 0 {
+		d.log.Log(context.Background(), level, sum.String())
+	}
+	return ok
+}
+
+// shortID is a worker's ID as a log limiter's key holds it: a worker
+// chooses its ID, so keys are kept short.
+func shortID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "…"
+	}
+	return id
 }
 
 // parkedRequest is a work request held until there is work or HoldWork
@@ -816,8 +844,9 @@ type JobStatus struct {
 	Elapsed    float64            `json:"elapsed_s"`
 	Done       bool               `json:"done"`
 	Validation map[string]float64 `json:"validation,omitempty"`
-	// ComputeClass describes the job's compute class (its first worker's),
-	// empty until one was admitted.
+	// ComputeClass describes the job's compute class (its first worker's,
+	// or the first of the class its spec names), empty until one was
+	// admitted.
 	ComputeClass string `json:"compute_class,omitempty"`
 	Status       Status `json:"machine"`
 	// Evaluating: the training is over and the machine's shards are the

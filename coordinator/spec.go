@@ -95,6 +95,15 @@ type JobSpec struct {
 	// reference run; the job record and its checkpoints say so. Off by
 	// default: such workers are refused.
 	AllowMixedClasses bool `yaml:"allow_mixed_classes" json:"allow_mixed_classes,omitempty"`
+	// ComputeClass names the job's compute class from the start: the
+	// canary (model.Canary, lower-case hex) a worker must send, whole or
+	// its first MinComputeClassDigits or more digits, as the coordinator's
+	// "job compute class" and a worker's "joined" log lines show it. The
+	// canary is of the job's model, so it is taken from a job of the same
+	// model settings. Empty (default): the job's class is its first
+	// worker's. Either way a worker of another class is refused unless
+	// AllowMixedClasses.
+	ComputeClass string `yaml:"compute_class" json:"compute_class,omitempty"`
 	// Verify is the fraction of each step's shards, from 0 (default: off)
 	// to 1, that two different workers compute and whose bits must agree;
 	// a worker whose bits differ from two others' is banned and the job
@@ -355,6 +364,13 @@ func (s JobSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("job %q: %s %d, want at least 1", s.ID, f.name, f.v))
 		}
 	}
+	if k, err := s.Kind(); err == nil && k == params.KindEpisode && s.Way == 1 {
+		// Triplet and siamese shards take no way: theirs is left as it is.
+		errs = append(errs, fmt.Errorf("job %q: way 1: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", s.ID, s.Loss))
+	}
+	if err := CheckComputeClass(s.ComputeClass); err != nil {
+		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
+	}
 	if s.LeaseTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("job %q: lease_timeout %v, want positive", s.ID, time.Duration(s.LeaseTimeout)))
 	}
@@ -382,10 +398,15 @@ func (s JobSpec) Validate() error {
 	if _, err := model.New(s.ModelConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
 	}
-	for _, v := range [][]int{s.Eval.Way, s.Eval.Shot} {
-		for _, n := range v {
-			if n < 1 {
-				errs = append(errs, fmt.Errorf("job %q: eval.way and eval.shot %v, want each ≥ 1", s.ID, v))
+	for _, f := range []struct {
+		name string
+		v    []int
+		min  int
+	}{{"eval.way", s.Eval.Way, 2}, {"eval.shot", s.Eval.Shot, 1}} {
+		for _, n := range f.v {
+			if n < f.min {
+				errs = append(errs, fmt.Errorf("job %q: %s %v, want each ≥ %d", s.ID, f.name, f.v, f.min))
+				break
 			}
 		}
 	}
@@ -393,6 +414,25 @@ func (s JobSpec) Validate() error {
 		errs = append(errs, fmt.Errorf("job %q: eval.query %d and eval.episodes %d must not be negative", s.ID, s.Eval.Query, s.Eval.Episodes))
 	}
 	return errors.Join(errs...)
+}
+
+// MinComputeClassDigits is the fewest hex digits of a canary that
+// JobSpec.ComputeClass may give: as many as logs show (48 bits, which two
+// classes share by chance about never).
+const MinComputeClassDigits = 12
+
+// checkComputeClass checks a JobSpec.ComputeClass: empty, or 12 to 64
+// lower-case hex digits.
+func CheckComputeClass(c string) error {
+	if c == "" {
+		return nil
+	}
+	hex := strings.Trim(c, "0123456789abcdef") == ""
+	if !hex || len(c) < MinComputeClassDigits || len(c) > 64 {
+		return fmt.Errorf("compute_class %q: want a worker's canary: %d to 64 lower-case hex digits, "+
+			"as the coordinator's \"job compute class\" and a worker's \"joined\" log lines show it", c, MinComputeClassDigits)
+	}
+	return nil
 }
 
 // SamplerConfig is what one shard's batch holds.

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -59,6 +60,9 @@ func TestCheckResumeNamesEachChangedField(t *testing.T) {
 		{"two fields and steps", func(s *JobSpec) { s.Seed, s.Rotations, s.Steps = 2, true, 9 },
 			[]string{"  --rotations: false → true", "  --seed: 1 → 2"}, []string{"steps"}},
 		{"colour", func(s *JobSpec) { s.Channels = 3 }, []string{"  --channels: 1 → 3"}, nil},
+		// as allow_mixed_classes: which workers a job admits is its own
+		{"compute class", func(s *JobSpec) { s.ComputeClass = "0123456789ab" }, []string{`  --compute-class: "" → "0123456789ab"`}, nil},
+		{"mixed classes", func(s *JobSpec) { s.AllowMixedClasses = true }, []string{"  allow_mixed_classes: false → true"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,6 +183,62 @@ func TestLossesMapToBatchKindsAndModels(t *testing.T) {
 		tc.change(&s)
 		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v): %v, want an error with %q", s.Triplet, err, tc.want)
+		}
+	}
+}
+
+// TestValidateRefusesOneWayEpisodes: a 1-way episode (training or
+// evaluation) has one class to choose, so every query is right; the
+// triplet and siamese losses take no way, and theirs is left alone.
+func TestValidateRefusesOneWayEpisodes(t *testing.T) {
+	for _, tc := range []struct {
+		loss    string
+		way     int
+		evalWay []int
+		want    string // "" for valid
+	}{
+		{"proto", 1, nil, "way 1: a proto episode needs 2 classes or more"},
+		{"matching", 1, nil, "way 1: a matching episode needs 2 classes or more"},
+		{"proto", 2, nil, ""},
+		{"triplet", 1, nil, ""},
+		{"siamese", 1, nil, ""},
+		{"proto", 5, []int{5, 1}, "eval.way [5 1], want each ≥ 2"},
+		{"siamese", 5, []int{1}, "eval.way [1], want each ≥ 2"},
+		{"triplet", 5, []int{2, 20}, ""},
+	} {
+		s := JobSpec{Loss: tc.loss, Way: tc.way, Eval: EvalSpec{Way: tc.evalWay}}.WithDefaults()
+		err := s.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s, way %d, eval.way %v: %v, want %q", tc.loss, tc.way, tc.evalWay, err, tc.want)
+		}
+	}
+}
+
+// TestComputeClassIsACanaryOrItsPrefix: compute_class is empty or 12 to
+// 64 lower-case hex digits (a canary as model.Canary writes it, or as much
+// of it as logs show); anything else is refused, naming the field.
+func TestComputeClassIsACanaryOrItsPrefix(t *testing.T) {
+	canary := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct {
+		class string
+		ok    bool
+	}{
+		{"", true},
+		{canary, true},
+		{canary[:12], true},
+		{canary[:30], true},
+		{canary[:11], false},
+		{canary + "0", false},
+		{strings.ToUpper(canary[:12]), false},
+		{"0123456789ab ", false},
+		{"cpu amd64 kernels=avx2", false},
+		{"0123456789abcdeg", false},
+	} {
+		s := DefaultSpec()
+		s.ComputeClass = tc.class
+		err := s.Validate()
+		if tc.ok && err != nil || !tc.ok && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("compute_class %q: want a worker's canary", tc.class))) {
+			t.Errorf("compute_class %q: %v, want ok %v (or an error naming the field)", tc.class, err, tc.ok)
 		}
 	}
 }

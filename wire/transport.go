@@ -223,6 +223,13 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 		now := time.Now()
 		m, err := r.Feed(msg.Data, now)
 		if err != nil {
+			// Keyed per (subject, reason), not per sender: core NATS does
+			// not tell a subscriber who published a message, and the
+			// payload that would name its worker failed to decode (and
+			// would be the sender's own claim). The reply subject is the
+			// sender's choice too. So one flooding client shares its
+			// budget with every other sender of that subject and reason;
+			// the summary still counts them all.
 			ok, sum := lim.Allow("bad payloads on "+msg.Subject+": "+badReason(err), now)
 			if sum.Dropped > 0 {
 				log.Warn(sum.String())
