@@ -25,17 +25,7 @@ func TestStartTakesAYAMLJobAndFlagsOverrideIt(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "fsl.db")
-	out, err := runCoord(t, "start", "--config", cfg, "--steps", "2", "--local-workers", "1", "--listen", "127.0.0.1:0",
-		"--http", "", "--eval-episodes", "0", "--quiet", "--db", db)
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, out)
-	}
-	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := startedStore(t, filepath.Join(dir, "fsl.db"), "--config", cfg, "--steps", "2")
 	rec, err := st.Job("yamljob")
 	if err != nil {
 		t.Fatalf("job from the YAML id: %v", err)
@@ -272,18 +262,8 @@ func TestStartHoldsTheJobToTheComputeClassOfTheFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(t.TempDir(), "fsl.db")
-	out, err := runCoord(t, "start", "--size", "16", "--way", "5", "--query", "1", "--shards", "1", "--steps", "1",
-		"--compute-class", canary[:coordinator.MinComputeClassDigits], "--local-workers", "1", "--listen", "127.0.0.1:0",
-		"--http", "", "--eval-episodes", "0", "--quiet", "--db", db)
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, out)
-	}
-	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := startedStore(t, filepath.Join(t.TempDir(), "fsl.db"), "--size", "16", "--way", "5", "--query", "1", "--shards", "1", "--steps", "1",
+		"--compute-class", canary[:coordinator.MinComputeClassDigits])
 	rec, err := st.Job(spec.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +275,22 @@ func TestStartHoldsTheJobToTheComputeClassOfTheFlag(t *testing.T) {
 	if stored.ComputeClass != canary[:coordinator.MinComputeClassDigits] || rec.Class.Canary != canary {
 		t.Fatalf("stored compute_class %q, recorded class %+v; want %q and canary %s", stored.ComputeClass, rec.Class, canary[:12], canary)
 	}
+}
+
+// startedStore runs start with args and one local worker (no monitor, no
+// final evaluation, the store db), and opens db read-only until the test
+// ends.
+func startedStore(t *testing.T, db string, args ...string) *checkpoints.Store {
+	t.Helper()
+	args = append(append([]string{"start"}, args...), "--local-workers", "1", "--listen", "127.0.0.1:0",
+		"--http", "", "--eval-episodes", "0", "--progress", "never", "--db", db)
+	if out, err := runCoord(t, args...); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -157,6 +157,19 @@ func TestWorkerCannotReadOtherWorkersResults(t *testing.T) {
 	}
 }
 
+// answerStatus makes coord answer every status request on subject with
+// {"step":3} until the test ends.
+func answerStatus(t *testing.T, coord *Conn, subject string) {
+	t.Helper()
+	sub, err := coord.Subscribe(subject, func(_ Message, reply string) {
+		_ = coord.Send(reply, &Status{Body: []byte(`{"step":3}`)})
+	}, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() }) //nolint:errcheck // the server goes too
+}
+
 // TestRepliesReachOnlyTheirRole: a reader's status request is answered
 // on the reader role's inbox, which a worker's key may not subscribe to,
 // neither by the reader's prefix nor by the whole _INBOX tree.
@@ -164,13 +177,7 @@ func TestRepliesReachOnlyTheirRole(t *testing.T) {
 	srv, dir, _ := roleServer(t)
 	subj, _ := NewSubjects("job1")
 	coord, reader, worker := connectAs(t, srv, dir, RoleCoordinator), connectAs(t, srv, dir, RoleReader), connectAs(t, srv, dir, RoleWorker)
-	sub, err := coord.Subscribe(subj.Status, func(_ Message, reply string) {
-		_ = coord.Send(reply, &Status{Body: []byte(`{"step":3}`)})
-	}, SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe() //nolint:errcheck
+	answerStatus(t, coord, subj.Status)
 	spied := make(chan string, 16)
 	for _, prefix := range []string{"_INBOX.>", RoleReader.Inbox() + ".>"} {
 		s, err := worker.Subscribe(prefix, func(_ Message, _ string) { spied <- prefix }, SubscribeOptions{Logger: slog.New(slog.DiscardHandler)})
@@ -199,13 +206,7 @@ func TestRequestsAnsweredAcrossRoles(t *testing.T) {
 	srv, dir, _ := roleServer(t)
 	subj, _ := NewSubjects("job1")
 	coord, reader := connectAs(t, srv, dir, RoleCoordinator), connectAs(t, srv, dir, RoleReader)
-	sub, err := coord.Subscribe(subj.Status, func(_ Message, reply string) {
-		_ = coord.Send(reply, &Status{Body: []byte(`{"step":3}`)})
-	}, SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe() //nolint:errcheck
+	answerStatus(t, coord, subj.Status)
 	if err := coord.Flush(); err != nil {
 		t.Fatal(err)
 	}
