@@ -102,6 +102,7 @@ type benchTrainResult struct {
 }
 
 func runBenchTrain(c *cli.Context) error {
+	gcForCompute()
 	if err := positive(c, "threads", "eval-shot", "eval-query"); err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ func runBenchStep(c *cli.Context) error {
 		return fmt.Errorf("--channels %d: want %d (grayscale) or %d (RGB)", ch, params.Gray, params.RGB)
 	}
 	if one := c.String("one"); one != "" {
+		gcForCompute() // the child measures what a worker would use
 		r, err := measureStep(one, c.Int("images"), c.Int("size"), c.Int("channels"), c.Int("steps"))
 		if err != nil {
 			return err

@@ -61,6 +61,7 @@ func serveCommand() *cli.Command {
 }
 
 func runServe(c *cli.Context) error {
+	gcForCompute()
 	if c.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q (fsl-coord submit JOB.yaml adds jobs)", c.Args().Slice())
 	}

@@ -213,6 +213,7 @@ func serverTLS(c *cli.Context) (*tls.Config, error) {
 }
 
 func runStart(c *cli.Context) error {
+	gcForCompute()
 	tlsCfg, err := serverTLS(c)
 	if err != nil {
 		return err

@@ -80,6 +80,7 @@ func NewWorkerApp() *cli.App {
 }
 
 func runWorker(c *cli.Context) error {
+	gcForCompute()
 	if c.Bool("version") {
 		return printVersion(c)
 	}
