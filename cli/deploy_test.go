@@ -192,6 +192,8 @@ func kubeObject(doc []byte) (any, error) {
 		obj = &corev1.Namespace{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		obj = &serviceMonitor{}
+	case "monitoring.coreos.com/v1 PodMonitor":
+		obj = &podMonitor{}
 	case "policy/v1 PodDisruptionBudget":
 		obj = &policyv1.PodDisruptionBudget{}
 	default:
