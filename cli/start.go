@@ -161,8 +161,8 @@ func loadSpec(c *cli.Context) (coordinator.JobSpec, error) {
 		}
 	}
 	spec = spec.WithDefaults()
-	if k, err := spec.Kind(); err == nil && k == params.KindEpisode && c.IsSet("way") && spec.Way < 2 {
-		return spec, fmt.Errorf("--way %d: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", spec.Way, spec.Loss)
+	if err := spec.CheckWay(); err != nil && c.IsSet("way") {
+		return spec, fmt.Errorf("--way %w", err)
 	}
 	if err := spec.Validate(); err != nil {
 		return spec, err

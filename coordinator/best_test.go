@@ -23,16 +23,7 @@ import (
 func trainValidated(t *testing.T, spec coordinator.JobSpec, acc map[int]float64) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "coord", Logger: log})
 	validate := func(v int, _, _ params.Vector) (map[string]float64, error) {
 		a, ok := acc[v]
 		if !ok {

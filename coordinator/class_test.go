@@ -43,16 +43,7 @@ func unitSpec(id string) JobSpec {
 // reply subject; it logs at debug level into the returned buffer.
 func newUnitDriver(t *testing.T, spec JobSpec) (*Driver, *syncBuf) {
 	t.Helper()
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := EmbeddedConn(t, wire.ConnectOptions{Name: "coord"})
 	log := &syncBuf{}
 	d, err := NewDriver(DriverConfig{Spec: spec, Conn: nc, DB: filepath.Join(t.TempDir(), "fsl.db"),
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})

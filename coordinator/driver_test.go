@@ -26,16 +26,7 @@ func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration)
 // Conn it sets, and its DB when empty.
 func newTestDriverWith(t *testing.T, cfg coordinator.DriverConfig) (*wire.Server, *coordinator.Driver) {
 	t.Helper()
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "coord"})
 	cfg.Conn = nc
 	if cfg.DB == "" {
 		cfg.DB = filepath.Join(t.TempDir(), "fsl.db")

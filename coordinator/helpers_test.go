@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/params"
+	"github.com/fsl-project/fsl/wire"
 )
 
 // t0 is the start of every test's explicit timeline.
@@ -296,4 +297,21 @@ func containsInt(s []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// EmbeddedConn starts an embedded NATS server and connects to it with
+// opts; both close when the test ends (exported to the external tests too).
+func EmbeddedConn(t *testing.T, opts wire.ConnectOptions) (*wire.Server, *wire.Conn) {
+	t.Helper()
+	srv, err := wire.StartServer(wire.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := wire.Connect(srv.ClientURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return srv, nc
 }

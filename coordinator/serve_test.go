@@ -23,16 +23,7 @@ import (
 // on the way, each ending with RunLocal's parameters; mistakes in changes
 // are errors that name the job.
 func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
-	srv, err := wire.StartServer(wire.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "serve"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "serve"})
 	db := filepath.Join(t.TempDir(), "fsl.db")
 	// Each job ends with an evaluation on the workers: 5-way 1-shot, 30
 	// episodes of its test split.

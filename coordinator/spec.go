@@ -364,9 +364,8 @@ func (s JobSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("job %q: %s %d, want at least 1", s.ID, f.name, f.v))
 		}
 	}
-	if k, err := s.Kind(); err == nil && k == params.KindEpisode && s.Way == 1 {
-		// Triplet and siamese shards take no way: theirs is left as it is.
-		errs = append(errs, fmt.Errorf("job %q: way 1: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", s.ID, s.Loss))
+	if err := s.CheckWay(); err != nil {
+		errs = append(errs, fmt.Errorf("job %q: way %w", s.ID, err))
 	}
 	if err := CheckComputeClass(s.ComputeClass); err != nil {
 		errs = append(errs, fmt.Errorf("job %q: %w", s.ID, err))
@@ -421,7 +420,18 @@ func (s JobSpec) Validate() error {
 // classes share by chance about never).
 const MinComputeClassDigits = 12
 
-// checkComputeClass checks a JobSpec.ComputeClass: empty, or 12 to 64
+// CheckWay refuses an episode of fewer than 2 classes (proto and matching
+// jobs; triplet and siamese shards take no way); a way below 1 is the
+// plain field checks' to refuse. Its error starts with the way, for the
+// caller to name the field or flag before it.
+func (s JobSpec) CheckWay() error {
+	if k, err := s.Kind(); err == nil && k == params.KindEpisode && s.Way == 1 {
+		return fmt.Errorf("%d: a %s episode needs 2 classes or more (with one, every query is right whatever the network)", s.Way, s.Loss)
+	}
+	return nil
+}
+
+// CheckComputeClass checks a JobSpec.ComputeClass: empty, or 12 to 64
 // lower-case hex digits.
 func CheckComputeClass(c string) error {
 	if c == "" {

@@ -511,8 +511,8 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		}
 		if a := <-next; a.err == nil {
 			if l, ok := a.reply.(*wire.Lease); ok {
-				if err := w.work(l); err != nil {
-					w.log.Warn("shard dropped", "step", l.Step, "shard", l.Shard, "err", err)
+				if err := w.do(l); err != nil {
+					w.log.Error("shard dropped", "step", l.Step, "shard", l.Shard, "err", err)
 				}
 			}
 		}
@@ -558,11 +558,8 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 				}()
 				next = ch
 			}
-			if err := w.work(r); err != nil {
-				if errors.Is(err, model.ErrBatch) || errors.Is(err, model.ErrParams) {
-					return w.stats, err
-				}
-				w.log.Warn("shard dropped", "step", r.Step, "shard", r.Shard, "err", err)
+			if err := w.do(r); err != nil {
+				return w.stats, err
 			}
 		case *wire.Wait:
 			w.cfg.Metrics.waited()
@@ -624,6 +621,18 @@ func (w *loop) gaveUp(last error) error {
 	}
 	return fmt.Errorf("worker: job %q: the coordinator has not answered for %v (last: %v)%s: %w (--give-up-after)",
 		w.cfg.Job, silent.Round(time.Millisecond), last, hint, ErrGaveUp)
+}
+
+// do works on lease l: a shard it could not finish is logged and dropped
+// (the coordinator gives it to another worker), and only a fatal error
+// is returned: a batch or parameters this binary's model cannot take.
+func (w *loop) do(l *wire.Lease) error {
+	err := w.work(l)
+	if err == nil || errors.Is(err, model.ErrBatch) || errors.Is(err, model.ErrParams) {
+		return err
+	}
+	w.log.Warn("shard dropped", "step", l.Step, "shard", l.Shard, "err", err)
+	return nil
 }
 
 // work computes one lease and sends its result.
