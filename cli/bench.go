@@ -29,7 +29,7 @@ var jobFlagNames = map[string]bool{
 	"way": true, "shot": true, "query": true, "pairs": true, "triplets": true, "mining": true, "classes-per-shard": true,
 	"images-per-class": true, "shards": true, "steps": true,
 	"seed": true, "optimizer": true, "lr": true, "checkpoint-every": true, "lease-timeout": true,
-	"heartbeat-timeout": true, "eval-every": true,
+	"heartbeat-timeout": true, "eval-every": true, "pipeline": true,
 }
 
 func jobFlags() []cli.Flag {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fsl-project/fsl/coordinator"
 	"gopkg.in/yaml.v3"
 )
 
@@ -55,6 +57,9 @@ func givenJobFlags(c *cli.Context) error {
 		if err := nonNegative(c, "patience"); err != nil {
 			return fmt.Errorf("%w (0: off)", err)
 		}
+	}
+	if v := c.Int("pipeline"); c.IsSet("pipeline") && (v < 0 || v > coordinator.MaxPipeline) {
+		return fmt.Errorf("--pipeline %d: want a depth from 0 (off) to %d", v, coordinator.MaxPipeline)
 	}
 	if c.IsSet("eval-every") {
 		if err := nonNegative(c, "eval-every"); err != nil {

@@ -121,6 +121,12 @@ type Config struct {
 	// Lineage is the lineage the machine starts at: the job's rollbacks so
 	// far (see Machine.Lineage).
 	Lineage uint64
+	// Pipeline is the pipeline depth k, 0 to MaxPipeline (JobSpec.Pipeline):
+	// step s's shards are computed at parameter version LagVersion(s, k),
+	// so the k steps after the current one are open too (leased, their
+	// results kept) while it is collected and applied. Steps still
+	// complete, in order, one StepComplete each.
+	Pipeline int
 }
 
 // validate reports every field out of range, each error wrapping
@@ -186,6 +192,9 @@ func (c Config) validate() error {
 	}
 	if c.StateLen < 0 {
 		bad("StateLen is %d, want 0 or more", c.StateLen)
+	}
+	if c.Pipeline < 0 || c.Pipeline > MaxPipeline {
+		bad("Pipeline is %d, want 0 (off) to %d", c.Pipeline, MaxPipeline)
 	}
 	return errors.Join(errs...)
 }

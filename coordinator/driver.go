@@ -136,33 +136,35 @@ type Observer interface {
 
 // Driver runs one job: see NewDriver.
 type Driver struct {
-	cfg       DriverConfig
-	spec      JobSpec
-	log       *slog.Logger
-	m         *Machine
-	tr        *Trainer
-	sampler   *episodes.Sampler
-	store     *checkpoints.Store
-	subj      wire.Subjects
-	events    chan event
-	mspec     []byte
-	start     time.Time
-	end       time.Time // when the last step was applied
-	resumed   int
-	images    int
-	done      bool
-	results   *wire.Subscription
-	snap      atomic.Pointer[JobStatus]
-	parked    []parkedRequest // work requests held for work to appear
-	params    *wire.Encoded   // the parameters of version paramsVer, encoded
-	paramsVer int
-	lastVal   map[string]float64 // metrics of the last validation
-	valStep   int                // the version lastVal measured
-	class     checkpoints.Class  // the job's compute class (class.go)
-	admitted  map[string]string  // canary each admitted worker gave
-	logLimit  wire.LogLimiter    // bounds the lines a client can trigger: bad payloads, invalid results, refused classes, unexpected messages
-	joinLog   wire.LogLimiter    // bounds the "worker joined" lines: a global budget (see joinLogBurst)
-	eval      EvalWork           // the evaluation being run on the workers, nil outside it
+	cfg     DriverConfig
+	spec    JobSpec
+	log     *slog.Logger
+	m       *Machine
+	tr      *Trainer
+	sampler *episodes.Sampler
+	store   *checkpoints.Store
+	subj    wire.Subjects
+	events  chan event
+	mspec   []byte
+	start   time.Time
+	end     time.Time // when the last step was applied
+	resumed int
+	images  int
+	done    bool
+	results *wire.Subscription
+	snap    atomic.Pointer[JobStatus]
+	parked  []parkedRequest // work requests held for work to appear
+	// params holds the parameter versions workers may ask for, encoded
+	// once each however many ask: the current version, and with a
+	// pipeline the earlier ones its open steps are computed at.
+	params   []encodedParams
+	lastVal  map[string]float64 // metrics of the last validation
+	valStep  int                // the version lastVal measured
+	class    checkpoints.Class  // the job's compute class (class.go)
+	admitted map[string]string  // canary each admitted worker gave
+	logLimit wire.LogLimiter    // bounds the lines a client can trigger: bad payloads, invalid results, refused classes, unexpected messages
+	joinLog  wire.LogLimiter    // bounds the "worker joined" lines: a global budget (see joinLogBurst)
+	eval     EvalWork           // the evaluation being run on the workers, nil outside it
 	// evalParams and evalState are the evaluated checkpoint's, served to
 	// the workers during the evaluation; nil when it is the last version.
 	evalParams, evalState params.Vector
@@ -178,7 +180,6 @@ type Driver struct {
 	lineage       uint64
 	trustedIn     map[string]int
 	bannedIn      []string
-	paramsLineage uint64
 	savedTrust    map[string]int // as last written by saveTrust
 	savedBans     int
 	lastStep      time.Time // when a step was last applied (or the run began)
@@ -331,6 +332,7 @@ func (d *Driver) machineConfig(lineage uint64) Config {
 		Verify:              d.spec.Verify,
 		VerifyKey:           rand.Uint64(),
 		Lineage:             lineage,
+		Pipeline:            d.spec.Pipeline,
 	}
 }
 
@@ -359,7 +361,7 @@ func (d *Driver) startEval() error {
 		return fmt.Errorf("job %q: evaluation: no shard", d.spec.ID)
 	}
 	cfg := d.machineConfig(lineage)
-	cfg.ShardsPerStep, cfg.TotalSteps, cfg.CheckpointEvery, cfg.Verify, cfg.StateLen = n, d.tr.Version+1, 0, 0, 0
+	cfg.ShardsPerStep, cfg.TotalSteps, cfg.CheckpointEvery, cfg.Verify, cfg.StateLen, cfg.Pipeline = n, d.tr.Version+1, 0, 0, 0, 0
 	cfg.ShardGradLen = make([]int, n)
 	for k := range n {
 		cfg.ShardGradLen[k] = ew.Len(k)
@@ -707,12 +709,20 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
 		}
 	case *wire.ParamsRequest:
-		if int(m.Version) != d.tr.Version || m.Lineage != d.m.Lineage() {
+		oldest := d.tr.Version
+		if d.eval == nil {
+			oldest = LagVersion(d.tr.Version, d.spec.Pipeline)
+		}
+		if m.Version > uint64(d.tr.Version) || int(m.Version) < oldest || m.Lineage != d.m.Lineage() {
+			served := fmt.Sprintf("current is %d", d.tr.Version)
+			if oldest < d.tr.Version {
+				served = fmt.Sprintf("served are %d to %d", oldest, d.tr.Version)
+			}
 			d.reply(ev.reply, &wire.Error{Code: wire.CodeStaleVersion,
-				Text: fmt.Sprintf("version %d of lineage %d requested, current is %d of lineage %d", m.Version, m.Lineage, d.tr.Version, d.m.Lineage())})
+				Text: fmt.Sprintf("version %d of lineage %d requested, %s of lineage %d", m.Version, m.Lineage, served, d.m.Lineage())})
 			return
 		}
-		d.replyParams(ev.reply)
+		d.replyParams(ev.reply, int(m.Version))
 	case *wire.Heartbeat:
 		if err := d.m.Heartbeat(m.Worker, now); err != nil {
 			d.log.Debug("heartbeat", "err", err)
@@ -811,25 +821,57 @@ func isWait(r Reply) bool {
 	return ok
 }
 
-// replyParams sends the current version's parameters, encoded once per
-// version however many workers ask.
-func (d *Driver) replyParams(to string) {
-	if d.params == nil || d.paramsVer != d.tr.Version || d.paramsLineage != d.m.Lineage() {
-		p, st := d.tr.Params, d.tr.State
-		if d.eval != nil && d.evalParams != nil {
-			p, st = d.evalParams, d.evalState
+// encodedParams is one parameter version as the params subject sends it.
+type encodedParams struct {
+	version int
+	lineage uint64
+	e       *wire.Encoded
+}
+
+// replyParams sends the parameters of version (the current one, or with a
+// pipeline one its open steps are computed at), encoded once per version
+// however many workers ask. An earlier version goes with the current
+// state: a training step's gradients do not read the state.
+func (d *Driver) replyParams(to string, version int) {
+	lineage := d.m.Lineage()
+	oldest := LagVersion(d.tr.Version, d.spec.Pipeline)
+	kept := d.params[:0]
+	var e *wire.Encoded
+	for _, ep := range d.params {
+		if ep.lineage != lineage || ep.version < oldest || ep.version > d.tr.Version {
+			continue
 		}
-		e, err := wire.Prepare(&wire.Params{Version: uint64(d.tr.Version), Lineage: d.m.Lineage(), LayoutHash: d.tr.Layout().Hash(), Params: p, State: st})
+		kept = append(kept, ep)
+		if ep.version == version {
+			e = ep.e
+		}
+	}
+	clear(d.params[len(kept):]) // lets the dropped encodings be freed
+	d.params = kept
+	if e == nil {
+		p, st := d.tr.Params, d.tr.State
+		switch {
+		case d.eval != nil && d.evalParams != nil:
+			p, st = d.evalParams, d.evalState
+		case version != d.tr.Version:
+			var ok bool
+			if p, ok = d.tr.ParamsAt(version); !ok {
+				d.reply(to, &wire.Error{Code: wire.CodeStaleVersion, Text: fmt.Sprintf("version %d is not held", version)})
+				return
+			}
+		}
+		var err error
+		e, err = wire.Prepare(&wire.Params{Version: uint64(version), Lineage: lineage, LayoutHash: d.tr.Layout().Hash(), Params: p, State: st})
 		if err != nil {
 			d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return
 		}
-		d.params, d.paramsVer, d.paramsLineage = e, d.tr.Version, d.m.Lineage()
+		d.params = append(d.params, encodedParams{version, lineage, e})
 	}
 	if to == "" {
 		return
 	}
-	if err := d.cfg.Conn.SendEncoded(to, d.params); err != nil {
+	if err := d.cfg.Conn.SendEncoded(to, e); err != nil {
 		d.log.Warn("reply", "type", "params", "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -139,9 +140,9 @@ func (m *Machine) invariants() error {
 	if suspects != m.suspects {
 		return fmt.Errorf("%d suspect workers counted, %d known", m.suspects, suspects)
 	}
-	S := len(m.shards)
-	if S != cfg.ShardsPerStep {
-		return fmt.Errorf("%d shards, want %d", S, cfg.ShardsPerStep)
+	S := cfg.ShardsPerStep
+	if open := max(1, min(cfg.Pipeline+1, cfg.TotalSteps-m.step)); len(m.shards) != open*S {
+		return fmt.Errorf("%d slots, want %d steps of %d shards", len(m.shards), open, S)
 	}
 	if m.step < 0 || m.step > cfg.TotalSteps {
 		return fmt.Errorf("step %d outside [0, %d]", m.step, cfg.TotalSteps)
@@ -150,8 +151,10 @@ func (m *Machine) invariants() error {
 		return fmt.Errorf("phase %v at step %d of %d", m.phase, m.step, cfg.TotalSteps)
 	}
 	done, live := 0, 0
+	doneIn := make([]int, cfg.Pipeline+1)
 	for i := range m.shards {
 		sh := &m.shards[i]
+		step, shard := m.step+i/S, i%S
 		switch sh.state {
 		case ShardPending:
 			if !sh.short() {
@@ -162,21 +165,24 @@ func (m *Machine) invariants() error {
 				return fmt.Errorf("leased shard %d has %d leases and %d copies of %d wanted", i, len(sh.leases), len(sh.votes), sh.copiesWanted())
 			}
 		case ShardDone:
-			done++
+			doneIn[i/S]++
+			if i < S {
+				done++
+			}
 			if len(sh.leases) != 0 || len(sh.votes) != 0 {
 				return fmt.Errorf("done shard %d has %d leases and %d kept copies", i, len(sh.leases), len(sh.votes))
 			}
 			if sh.settled != sh.verify {
 				return fmt.Errorf("done shard %d: verified %v, settled %v", i, sh.verify, sh.settled)
 			}
-			if sh.result.Shard != i || sh.result.Step != m.step || sh.result.Version != m.step {
+			if sh.result.Shard != shard || sh.result.Step != step || sh.result.Version != LagVersion(step, cfg.Pipeline) {
 				return fmt.Errorf("done shard %d of step %d holds result for step %d shard %d version %d",
-					i, m.step, sh.result.Step, sh.result.Shard, sh.result.Version)
+					shard, step, sh.result.Step, sh.result.Shard, sh.result.Version)
 			}
 		default:
 			return fmt.Errorf("shard %d in state %v", i, sh.state)
 		}
-		if m.phase != PhaseRunning && len(sh.leases) != 0 {
+		if (m.phase == PhaseDone || (m.phase == PhaseComplete && i < S)) && len(sh.leases) != 0 {
 			return fmt.Errorf("shard %d has leases in phase %v", i, m.phase)
 		}
 		if !sh.verify && len(sh.votes) != 0 {
@@ -219,8 +225,8 @@ func (m *Machine) invariants() error {
 			}
 		}
 	}
-	if done != m.done {
-		return fmt.Errorf("%d shards done, counted %d", done, m.done)
+	if !slices.Equal(doneIn, m.doneIn) {
+		return fmt.Errorf("shards done per open step %v, counted %v", doneIn, m.doneIn)
 	}
 	pending := 0
 	for i := range m.shards {
@@ -254,7 +260,7 @@ func (m *Machine) invariants() error {
 			return fmt.Errorf("worker %q filed under %q", w.id, id)
 		}
 		for j, i := range w.shards {
-			if i < 0 || i >= S || m.shards[i].leaseOf(id) < 0 {
+			if i < 0 || i >= len(m.shards) || m.shards[i].leaseOf(id) < 0 {
 				return fmt.Errorf("worker %q lists shard %d but holds no lease on it", id, i)
 			}
 			if containsInt(w.shards[:j], i) {

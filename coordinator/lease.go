@@ -102,7 +102,10 @@ func (m *Machine) RequestWork(worker string, now time.Time) (Reply, error) {
 	case PhaseDone:
 		return Done{}, nil
 	case PhaseComplete:
-		return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+		if len(m.shards) == m.cfg.ShardsPerStep {
+			return Wait{RetryAfter: m.cfg.RetryAfter}, nil
+		}
+		// A pipeline's steps ahead are open while this one is applied.
 	}
 	if w.quarantined(now) {
 		return Wait{RetryAfter: w.until.Sub(now)}, nil
@@ -196,10 +199,12 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 	if backup {
 		m.c.Backups++
 	}
+	S := m.cfg.ShardsPerStep
+	step := m.step + i/S
 	return Lease{
-		Step:     m.step,
-		Shard:    i,
-		Version:  m.step,
+		Step:     step,
+		Shard:    i % S,
+		Version:  LagVersion(step, m.cfg.Pipeline),
 		Lineage:  m.lineage,
 		Deadline: l.deadline,
 		Attempt:  l.attempt,
@@ -251,7 +256,7 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 	if m.cfg.BackupWhenRemaining == 0 || w.strikes > 0 {
 		return -1
 	}
-	window := len(m.shards)-m.done <= m.cfg.BackupWhenRemaining
+	window := m.cfg.ShardsPerStep-m.doneIn[0] <= m.cfg.BackupWhenRemaining
 	// Until some worker has delivered (the job's start, or after every
 	// proven worker left) nobody is proven: then any worker without
 	// strikes may copy a shard only suspects hold, even past
@@ -309,7 +314,7 @@ func (m *Machine) heldBySuspects(sh *shard) bool {
 // expire drops every lease whose deadline is at or before now. It scans the
 // shards only when the earliest deadline may have passed.
 func (m *Machine) expire(now time.Time) {
-	if m.phase != PhaseRunning || !m.haveExpiry || now.Before(m.nextExpiry) {
+	if m.phase == PhaseDone || !m.haveExpiry || now.Before(m.nextExpiry) {
 		return
 	}
 	m.haveExpiry = false
@@ -357,7 +362,7 @@ func (m *Machine) returnLeases(w *worker) {
 	w.shards = w.shards[:0]
 }
 
-// pend puts shard i back to pending.
+// pend puts slot i back to pending.
 func (m *Machine) pend(i int) {
 	m.shards[i].state = ShardPending
 	m.pending++

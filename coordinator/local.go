@@ -16,7 +16,8 @@ type ComputeFunc func(p, st params.Vector, b *params.Batch) (params.Result, erro
 
 // RunLocal trains spec in this goroutine without NATS or a store: for every
 // step, each shard's batch in shard order through compute, then the same
-// Trainer.Apply the driver uses. It is the single-process baseline that the
+// Trainer.Apply the driver uses, from the parameters the job's pipeline
+// depth names (Trainer.ParamsFor). It is the single-process baseline that the
 // distributed run must match bit for bit and approach in speed. onStep,
 // when set, follows every step. A cancelled ctx stops it between steps.
 // spec must be complete (see JobSpec.WithDefaults).
@@ -35,13 +36,19 @@ func RunLocal(ctx context.Context, spec JobSpec, ds *episodes.Dataset, compute C
 		if err := ctx.Err(); err != nil {
 			return tr, err
 		}
+		// A pipelined job's step computes from an earlier version (the
+		// state is not read by a training step's gradients).
+		p, version, err := tr.ParamsFor(tr.Version)
+		if err != nil {
+			return tr, err
+		}
 		for i := range results {
 			b := sampler.Batch(spec.Seed, tr.Version, i)
-			r, err := compute(tr.Params, tr.State, b)
+			r, err := compute(p, tr.State, b)
 			if err != nil {
 				return tr, fmt.Errorf("job %q step %d shard %d: %w", spec.ID, tr.Version, i, err)
 			}
-			r.Shard, r.Step, r.Version = i, tr.Version, tr.Version
+			r.Shard, r.Step, r.Version = i, tr.Version, version
 			results[i] = r
 		}
 		if err := tr.Apply(results); err != nil {

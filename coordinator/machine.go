@@ -14,11 +14,19 @@ import (
 // through those values (a now earlier than one seen before never makes a
 // worker or lease older). It is not safe for concurrent use.
 type Machine struct {
-	cfg     Config
-	step    int // current step; also the version of the parameters it uses
-	phase   Phase
-	shards  []shard // the current step's shards, index = shard number
-	done    int     // shards of the current step with an accepted result
+	cfg   Config
+	step  int // current step: the oldest not yet applied
+	phase Phase
+	// shards holds the shards of the open steps, a slot per shard: slot
+	// i is shard i%S of step step+i/S (S = ShardsPerStep). Without a
+	// pipeline only the current step is open; with depth k (Config.Pipeline)
+	// the k steps after it are too, for their parameter versions exist
+	// (see LagVersion). It is a prefix of slots, sized by open.
+	shards []shard
+	slots  []shard
+	// doneIn counts the shards with an accepted result of each open step,
+	// the current one first.
+	doneIn  []int
 	workers map[string]*worker
 
 	// Indexes that keep each event's cost independent of ShardsPerStep in
@@ -87,13 +95,14 @@ func New(cfg Config, resumeStep int) (*Machine, error) {
 	m := &Machine{
 		cfg:     cfg,
 		step:    resumeStep,
-		shards:  make([]shard, cfg.ShardsPerStep),
+		slots:   make([]shard, (cfg.Pipeline+1)*cfg.ShardsPerStep),
+		doneIn:  make([]int, cfg.Pipeline+1),
 		workers: make(map[string]*worker),
-		pending: cfg.ShardsPerStep,
 		banned:  make(map[string]bool),
 		trusted: make(map[string]int),
 		lineage: cfg.Lineage,
 	}
+	m.open()
 	m.chooseVerified()
 	if resumeStep == cfg.TotalSteps {
 		m.phase = PhaseDone
@@ -128,7 +137,7 @@ func (m *Machine) Advance(newVersion int) error {
 	case PhaseDone:
 		return fmt.Errorf("advance to version %d: %w after %d steps", newVersion, ErrJobDone, m.cfg.TotalSteps)
 	case PhaseRunning:
-		return fmt.Errorf("advance to version %d: %w: step %d has %d of %d shards", newVersion, ErrStepIncomplete, m.step, m.done, len(m.shards))
+		return fmt.Errorf("advance to version %d: %w: step %d has %d of %d shards", newVersion, ErrStepIncomplete, m.step, m.doneIn[0], m.cfg.ShardsPerStep)
 	}
 	if newVersion != m.step+1 {
 		return fmt.Errorf("advance to version %d: %w: step %d completes version %d", newVersion, ErrAdvanceVersion, m.step, m.step+1)
@@ -146,7 +155,8 @@ func (m *Machine) Advance(newVersion int) error {
 			delete(m.prevVerified, k)
 		}
 	}
-	for i := range m.shards {
+	S := m.cfg.ShardsPerStep
+	for i := range m.shards[:S] {
 		if sh := &m.shards[i]; sh.settled {
 			if m.prevVerified == nil {
 				m.prevVerified = make(map[stepShard]uint64)
@@ -161,12 +171,9 @@ func (m *Machine) Advance(newVersion int) error {
 		}
 	}
 	m.step = newVersion
-	m.done = 0
-	clear(m.shards) // drops the old results so their vectors can be freed
-	m.chooseVerified()
-	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
+	m.shift()
 	m.c.StepsAdvanced++
-	m.c.StepApplied = 0
+	m.c.StepApplied -= S
 	last := newVersion == m.cfg.TotalSteps
 	if last || (m.cfg.CheckpointEvery > 0 && newVersion%m.cfg.CheckpointEvery == 0) {
 		m.emit(CheckpointDue{Step: newVersion, Version: newVersion})
@@ -177,7 +184,67 @@ func (m *Machine) Advance(newVersion int) error {
 		return nil
 	}
 	m.phase = PhaseRunning
+	if m.doneIn[0] == S {
+		m.complete() // a pipelined step ahead finished before the one it followed
+	}
 	return nil
+}
+
+// open sizes the window for the current step with every slot empty and
+// pending: the current step, and with a pipeline the steps after it up to
+// the last.
+func (m *Machine) open() {
+	clear(m.slots) // drops the old results so their vectors can be freed
+	clear(m.doneIn)
+	m.shards = m.slots[:m.openSteps()*m.cfg.ShardsPerStep]
+	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
+}
+
+// openSteps is how many steps the window holds at the current step: the
+// current one and up to Pipeline after it, none past the last (but one
+// when the job is done, whose shards Status shows).
+func (m *Machine) openSteps() int {
+	return max(1, min(m.cfg.Pipeline+1, m.cfg.TotalSteps-m.step))
+}
+
+// shift moves the window one step on, after Advance: the steps ahead keep
+// their slots, leases and results, one step lower, and a new step (when
+// there is one) opens at the end with every shard pending.
+func (m *Machine) shift() {
+	S := m.cfg.ShardsPerStep
+	n := copy(m.slots, m.shards[S:])
+	clear(m.slots[n:]) // drops the old results so their vectors can be freed
+	copy(m.doneIn, m.doneIn[1:])
+	m.doneIn[len(m.doneIn)-1] = 0
+	m.shards = m.slots[:m.openSteps()*S]
+	for _, w := range m.workers {
+		kept := w.shards[:0]
+		for _, i := range w.shards {
+			if i >= S { // a lease of the current step was fulfilled: none left
+				kept = append(kept, i-S)
+			}
+		}
+		w.shards = kept
+	}
+	m.pending, m.pendingFrom = 0, 0
+	for i := range m.shards {
+		if m.shards[i].state == ShardPending {
+			m.pending++
+		}
+	}
+	m.chooseVerified()
+	// The leases of the steps ahead moved: the next expire scans them all
+	// and finds the earliest deadline again.
+	m.haveExpiry, m.nextExpiry = n > 0, time.Time{}
+}
+
+// slot is the index in shards of shard of step (both in the window).
+func (m *Machine) slot(step, shard int) int { return (step-m.step)*m.cfg.ShardsPerStep + shard }
+
+// stepComplete reports whether the current step, still collecting, has
+// every shard.
+func (m *Machine) stepComplete() bool {
+	return m.phase == PhaseRunning && m.doneIn[0] == m.cfg.ShardsPerStep
 }
 
 // Stop ends the job early at the current step's version (early stopping):
@@ -195,9 +262,9 @@ func (m *Machine) Stop() error {
 	return nil
 }
 
-// abandonStep throws the current step's work away (Stop, Rewind): every
-// live lease goes back, its accepted results are discarded, and every shard
-// is pending again.
+// abandonStep throws the work of every open step away (Stop, Rewind):
+// every live lease goes back, their accepted results are discarded, and
+// the window reopens at m.step with every shard pending.
 func (m *Machine) abandonStep() {
 	for i := range m.shards {
 		m.c.Returned += len(m.shards[i].leases)
@@ -207,9 +274,7 @@ func (m *Machine) abandonStep() {
 	}
 	m.c.Discarded += m.c.StepApplied
 	m.c.StepApplied = 0
-	m.done = 0
-	clear(m.shards)
-	m.pending, m.pendingFrom, m.haveExpiry = len(m.shards), 0, false
+	m.open()
 }
 
 // Tick lets time pass up to now: leases whose deadline is at or before now
@@ -252,11 +317,11 @@ func (m *Machine) sweep(now time.Time) {
 // complete ends the current step's collection and hands its results over.
 func (m *Machine) complete() {
 	m.phase = PhaseComplete
-	results := make([]params.Result, len(m.shards))
-	for i := range m.shards {
+	results := make([]params.Result, m.cfg.ShardsPerStep)
+	for i := range results {
 		results[i] = m.shards[i].result
 	}
-	m.emit(StepComplete{Step: m.step, Version: m.step, Results: results})
+	m.emit(StepComplete{Step: m.step, Version: LagVersion(m.step, m.cfg.Pipeline), Results: results})
 }
 
 func (m *Machine) emit(o Output) { m.outbox = append(m.outbox, o) }

@@ -10,10 +10,12 @@ type Output interface {
 }
 
 // StepComplete hands over the results of a finished step: exactly one per
-// shard, Results[i].Shard == i, each the first valid result for its shard.
-// The driver aggregates them in this order, runs the optimizer to produce
-// version Version+1, and calls Machine.Advance(Version+1). Until then work
-// requests get Wait. The slice is the driver's; the machine keeps no
+// shard, Results[i].Shard == i, each the first valid result for its shard,
+// computed at parameters of Version (Step, or LagVersion(Step, k) with a
+// pipeline). The driver aggregates them in this order, runs the optimizer
+// to produce version Step+1, and calls Machine.Advance(Step+1). Until then
+// work requests get Wait (with a pipeline: shards of the steps ahead, while
+// any are left). The slice is the driver's; the machine keeps no
 // reference to it.
 type StepComplete struct {
 	Step    int

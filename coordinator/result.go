@@ -172,7 +172,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 		}
 		return Verdict{Outcome: Invalid, Reason: reason, Detail: detail}
 	}
-	sh := &m.shards[r.Shard]
+	sh := &m.shards[m.slot(r.Step, r.Shard)]
 	if sh.state == ShardDone {
 		if sh.settled && !sameBits(&sh.result, &r) {
 			m.c.Mismatches++
@@ -194,19 +194,19 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 	} else {
 		m.observeLease(now.Sub(sh.leases[li].issued))
 	}
-	m.accept(r.Shard, r)
+	m.accept(m.slot(r.Step, r.Shard), r)
 	m.trust(r.Worker)
 	if from != nil {
 		from.tally.Accepted++
 		m.acquit(from)
 	}
-	if m.done == len(m.shards) {
+	if m.stepComplete() {
 		m.complete()
 	}
 	return Verdict{Outcome: Accepted, Late: late}
 }
 
-// accept makes r shard i's result: every live lease on it is fulfilled (the
+// accept makes r slot i's result: every live lease on it is fulfilled (the
 // other holders' copies lost the race) and the shard is done. The caller
 // judges the workers and completes the step.
 func (m *Machine) accept(i int, r params.Result) {
@@ -226,23 +226,27 @@ func (m *Machine) accept(i int, r params.Result) {
 	}
 	sh.state = ShardDone
 	sh.result = r
-	m.done++
+	m.doneIn[i/m.cfg.ShardsPerStep]++
 	m.c.Applied++
 	m.c.StepApplied++
 }
 
-// check returns the first validation failure of r against the current step,
-// or ReasonNone.
+// check returns the first validation failure of r against the open steps
+// (the current one, and with a pipeline those after it), or ReasonNone.
 func (m *Machine) check(r *params.Result) (Reason, string) {
-	switch {
+	S := m.cfg.ShardsPerStep
+	switch last := m.step + len(m.shards)/S - 1; {
 	case r.Step < m.step:
 		return ReasonStaleStep, fmt.Sprintf("step %d, current step %d", r.Step, m.step)
-	case r.Step > m.step || m.phase == PhaseDone:
+	case r.Step > last || m.phase == PhaseDone:
+		if last > m.step {
+			return ReasonFutureStep, fmt.Sprintf("step %d, open steps %d to %d of %d", r.Step, m.step, last, m.cfg.TotalSteps)
+		}
 		return ReasonFutureStep, fmt.Sprintf("step %d, current step %d of %d", r.Step, m.step, m.cfg.TotalSteps)
-	case r.Shard < 0 || r.Shard >= len(m.shards):
-		return ReasonShardRange, fmt.Sprintf("shard %d, want 0 to %d", r.Shard, len(m.shards)-1)
-	case r.Version != m.step:
-		return ReasonWrongVersion, fmt.Sprintf("version %d, want %d", r.Version, m.step)
+	case r.Shard < 0 || r.Shard >= S:
+		return ReasonShardRange, fmt.Sprintf("shard %d, want 0 to %d", r.Shard, S-1)
+	case r.Version != LagVersion(r.Step, m.cfg.Pipeline):
+		return ReasonWrongVersion, fmt.Sprintf("version %d, want %d", r.Version, LagVersion(r.Step, m.cfg.Pipeline))
 	case r.Lineage != m.lineage:
 		return ReasonWrongVersion, fmt.Sprintf("lineage %d, want %d (a rollback discarded those parameters)", r.Lineage, m.lineage)
 	}
@@ -252,7 +256,7 @@ func (m *Machine) check(r *params.Result) (Reason, string) {
 // lost reports whether r is a well-formed copy of a shard of one of the
 // last lostWindow steps from a worker whose lease on it lost the race.
 func (m *Machine) lost(r *params.Result) bool {
-	if r.Step >= m.step || r.Version != r.Step || r.Lineage != m.lineage || !m.prevLosers[loser{r.Step, r.Shard, r.Worker}] {
+	if r.Step >= m.step || r.Version != LagVersion(r.Step, m.cfg.Pipeline) || r.Lineage != m.lineage || !m.prevLosers[loser{r.Step, r.Shard, r.Worker}] {
 		return false
 	}
 	reason, _ := m.checkShape(r)

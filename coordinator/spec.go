@@ -112,6 +112,15 @@ type JobSpec struct {
 	// disagreement), and does not change the parameters: a run may change
 	// it when it resumes.
 	Verify float64 `yaml:"verify" json:"verify,omitempty"`
+	// Pipeline is the pipeline depth k, from 0 (default) to MaxPipeline:
+	// step s's gradients are computed from the parameters of version
+	// s−k (version 0 for the first k steps), so workers compute the next
+	// k steps while a step is summed and applied. The result depends on k
+	// (a delayed gradient: another recipe, not another speed), and for
+	// each k it is the same bits whatever the workers do; `bench train`
+	// applies the same rule. A checkpoint then also holds the k parameter
+	// versions before its own.
+	Pipeline int `yaml:"pipeline" json:"pipeline,omitempty"`
 	// Patience stops the job early once this many validations in a row
 	// (eval_every apart) have not raised the best val_acc; the best
 	// checkpoint is the one to use. 0 (default): train all the steps. A job
@@ -379,6 +388,9 @@ func (s JobSpec) Validate() error {
 	if !(s.Verify >= 0 && s.Verify <= 1) {
 		errs = append(errs, fmt.Errorf("job %q: verify %v, want 0 (off) to 1", s.ID, s.Verify))
 	}
+	if s.Pipeline < 0 || s.Pipeline > MaxPipeline {
+		errs = append(errs, fmt.Errorf("job %q: pipeline %d, want 0 (off) to %d", s.ID, s.Pipeline, MaxPipeline))
+	}
 	if s.Patience < 0 || (s.Patience > 0 && s.EvalEvery <= 0) {
 		errs = append(errs, fmt.Errorf("job %q: patience %d with eval_every %d: want 0 (off), or validations to wait with eval_every set", s.ID, s.Patience, s.EvalEvery))
 	}
@@ -419,6 +431,12 @@ func (s JobSpec) Validate() error {
 // JobSpec.ComputeClass may give: as many as logs show (48 bits, which two
 // classes share by chance about never).
 const MinComputeClassDigits = 12
+
+// MaxPipeline is the deepest pipeline a job may ask for (JobSpec.Pipeline):
+// each step of depth keeps one more parameter version in the coordinator,
+// in each checkpoint and possibly in each worker, and delays every
+// gradient by one more step.
+const MaxPipeline = 4
 
 // CheckWay refuses an episode of fewer than 2 classes (proto and matching
 // jobs; triplet and siamese shards take no way); a way below 1 is the

@@ -157,14 +157,14 @@ func (m *Machine) Status() Status {
 	st := Status{
 		Job:        m.cfg.Job,
 		Step:       m.step,
-		Version:    m.step,
+		Version:    LagVersion(m.step, m.cfg.Pipeline),
 		TotalSteps: m.cfg.TotalSteps,
 		Phase:      m.phase,
-		Shards:     make([]ShardStatus, len(m.shards)),
+		Shards:     make([]ShardStatus, m.cfg.ShardsPerStep),
 		Workers:    make([]WorkerStatus, 0, len(m.workers)),
 		Counters:   m.Counters(),
 	}
-	for i := range m.shards {
+	for i := range st.Shards {
 		sh := &m.shards[i]
 		ss := ShardStatus{Shard: i, State: sh.state, Attempts: sh.attempts, Verified: sh.verify, Copies: len(sh.votes)}
 		if sh.state == ShardDone {
@@ -179,8 +179,12 @@ func (m *Machine) Status() Status {
 		st.Shards[i] = ss
 	}
 	for _, w := range m.workers {
-		shards := make([]int, len(w.shards)) // never nil, even when empty
-		copy(shards, w.shards)
+		shards := make([]int, 0, len(w.shards)) // never nil, even when empty
+		for _, i := range w.shards {
+			if i < m.cfg.ShardsPerStep { // a pipeline's steps ahead are not listed
+				shards = append(shards, i)
+			}
+		}
 		slices.Sort(shards)
 		ws := WorkerStatus{ID: w.id, Joined: w.joined, LastSeen: w.lastSeen, Shards: shards, Strikes: w.strikes, Tally: w.tally}
 		if w.quarantined(m.now) {
@@ -212,7 +216,7 @@ func (m *Machine) Step() int { return m.step }
 // verified shard's once two copies agree): a later copy never replaces it,
 // and a rollback replaces the whole step.
 func (m *Machine) Accepted(shard int) (params.Result, bool) {
-	if shard < 0 || shard >= len(m.shards) || m.shards[shard].state != ShardDone {
+	if shard < 0 || shard >= m.cfg.ShardsPerStep || m.shards[shard].state != ShardDone {
 		return params.Result{}, false
 	}
 	return m.shards[shard].result, true

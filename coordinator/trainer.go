@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/model"
@@ -22,6 +23,10 @@ type Trainer struct {
 	Params  params.Vector
 	State   params.Vector
 	Version int
+	// lagged holds the parameters of the spec.Pipeline versions before
+	// Version, oldest first (fewer in the first steps): a pipelined step
+	// computes its gradients from one of them (ParamsFor).
+	lagged []params.Vector
 	// LastLoss is the count-weighted mean loss of the last applied step.
 	LastLoss float64
 
@@ -60,22 +65,81 @@ func NewTrainer(spec JobSpec) (*Trainer, error) {
 func (t *Trainer) Layout() params.Layout      { return t.layout }
 func (t *Trainer) StateLayout() params.Layout { return t.state }
 
+// LagVersion is the parameter version step's gradients are computed
+// from: step − k for a pipeline of depth k (JobSpec.Pipeline), and version
+// 0 for the first k steps.
+func LagVersion(step, pipeline int) int { return max(0, step-pipeline) }
+
+// ParamsFor returns the parameters step's gradients are computed from
+// (version LagVersion(step, spec.Pipeline)), for a step from Version to
+// Version+spec.Pipeline: the steps a pipelined job computes at once.
+// Callers must not change them.
+func (t *Trainer) ParamsFor(step int) (params.Vector, int, error) {
+	v := LagVersion(step, t.spec.Pipeline)
+	if p, ok := t.ParamsAt(v); ok {
+		return p, v, nil
+	}
+	return nil, v, fmt.Errorf("job %q: parameters of version %d for step %d: the trainer holds versions %d to %d",
+		t.spec.ID, v, step, t.Version-len(t.lagged), t.Version)
+}
+
+// ParamsAt returns the parameters of version v when the trainer holds
+// them: the current version, or with a pipeline one of the spec.Pipeline
+// before it. Callers must not change them.
+func (t *Trainer) ParamsAt(v int) (params.Vector, bool) {
+	switch {
+	case v == t.Version:
+		return t.Params, true
+	case v < t.Version && t.Version-v <= len(t.lagged):
+		return t.lagged[len(t.lagged)-(t.Version-v)], true
+	}
+	return nil, false
+}
+
+// lagName names the checkpoint vector that carries the parameters of
+// version v for a pipelined job: they ride with the optimizer's vectors,
+// as state of the update rule (a delayed gradient) that the next steps
+// need, under a prefix no optimizer uses.
+func lagName(v int) string { return fmt.Sprintf("%s%d", lagPrefix, v) }
+
+const lagPrefix = "pipeline.params@"
+
 // Restore continues from a checkpoint: parameters, state, optimizer state
-// and version.
+// and version, and for a pipelined job the parameter versions before it.
 func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
 	if len(c.Params) != t.layout.Size() || len(c.State) != t.state.Size() {
 		return fmt.Errorf("restore job %q from step %d: checkpoint has %d parameters and %d state values, the model %d and %d",
 			t.spec.ID, c.Step, len(c.Params), len(c.State), t.layout.Size(), t.state.Size())
 	}
-	vs := make([]params.Vector, len(c.Optimizer.Vectors))
-	for i, nv := range c.Optimizer.Vectors {
-		vs[i] = nv.Values
+	var vs []params.Vector
+	lagged := make(map[string]params.Vector)
+	for _, nv := range c.Optimizer.Vectors {
+		if strings.HasPrefix(nv.Name, lagPrefix) {
+			lagged[nv.Name] = nv.Values
+			continue
+		}
+		vs = append(vs, nv.Values)
+	}
+	step := int(c.Step)
+	var lag []params.Vector
+	for v := max(0, step-t.spec.Pipeline); v < step; v++ {
+		p, ok := lagged[lagName(v)]
+		if !ok || len(p) != t.layout.Size() {
+			return fmt.Errorf("restore job %q from step %d: pipeline %d needs the parameters of version %d, which the checkpoint does not hold (was it written with another pipeline depth?)",
+				t.spec.ID, c.Step, t.spec.Pipeline, v)
+		}
+		lag = append(lag, p.Clone())
+	}
+	if len(lagged) != len(lag) {
+		return fmt.Errorf("restore job %q from step %d: the checkpoint holds %d earlier parameter versions, pipeline %d needs %d",
+			t.spec.ID, c.Step, len(lagged), t.spec.Pipeline, len(lag))
 	}
 	if err := t.opt.SetState(vs); err != nil {
 		return fmt.Errorf("restore job %q from step %d: optimizer: %w", t.spec.ID, c.Step, err)
 	}
 	t.Params, t.State = c.Params.Clone(), c.State.Clone()
-	t.Version = int(c.Step)
+	t.lagged = lag
+	t.Version = step
 	t.resetSums()
 	t.LastLoss = c.Metrics["loss"]
 	return nil
@@ -87,6 +151,10 @@ func (t *Trainer) Checkpoint(metrics map[string]float64) *checkpoints.Checkpoint
 	nv := make([]checkpoints.NamedVector, len(st))
 	for i, v := range st {
 		nv[i] = checkpoints.NamedVector{Name: fmt.Sprintf("%s.%d", t.spec.Optimizer.Name, i), Values: v}
+	}
+	for i, p := range t.lagged {
+		v := t.Version - len(t.lagged) + i
+		nv = append(nv, checkpoints.NamedVector{Name: lagName(v), Values: p.Clone()})
 	}
 	return &checkpoints.Checkpoint{
 		Step:      uint64(t.Version),
@@ -177,6 +245,13 @@ func (t *Trainer) apply(results []params.Result) error {
 	st := t.State.Clone()
 	if err := params.EMA(st, merged, t.spec.BNMomentum); err != nil {
 		return fmt.Errorf("apply step %d: running statistics: %w", t.Version, err)
+	}
+	if t.spec.Pipeline > 0 {
+		// The old version is kept as is (Step wrote into a clone).
+		t.lagged = append(t.lagged, t.Params)
+		if len(t.lagged) > t.spec.Pipeline {
+			t.lagged = append(t.lagged[:0], t.lagged[1:]...)
+		}
 	}
 	t.Params, t.State = next, st
 	t.LastLoss = t.lossSum / float64(t.lossCount)

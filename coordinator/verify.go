@@ -118,8 +118,9 @@ func (m *Machine) chooseVerified() {
 	if m.cfg.Verify <= 0 {
 		return
 	}
+	S := m.cfg.ShardsPerStep
 	for i := range m.shards {
-		m.shards[i].verify = m.verified(m.step, i)
+		m.shards[i].verify = m.verified(m.step+i/S, i%S)
 	}
 }
 
@@ -151,7 +152,7 @@ func (m *Machine) trust(worker string) {
 
 // vote takes a valid result r for verified shard r.Shard, not yet settled.
 func (m *Machine) vote(r params.Result, from *worker) Verdict {
-	i := r.Shard
+	i := m.slot(r.Step, r.Shard)
 	sh := &m.shards[i]
 	if sh.voted(r.Worker) {
 		m.c.Duplicates++
@@ -180,7 +181,7 @@ func (m *Machine) vote(r params.Result, from *worker) Verdict {
 	if len(sh.votes) > 1 {
 		m.c.Mismatches++
 		v.Mismatch = true
-		v.Detail = fmt.Sprintf("step %d shard %d: copies of %d workers differ; another worker must settle it", m.step, i, len(sh.votes))
+		v.Detail = fmt.Sprintf("step %d shard %d: copies of %d workers differ; another worker must settle it", r.Step, r.Shard, len(sh.votes))
 	}
 	m.restate(i)
 	return v
@@ -205,9 +206,9 @@ func (m *Machine) settle(i int, r params.Result, from *worker) {
 			}
 			continue
 		}
-		m.ban(v.worker, i)
+		m.ban(v.worker, i%m.cfg.ShardsPerStep)
 	}
-	if m.done == len(m.shards) {
+	if m.stepComplete() {
 		m.complete()
 	}
 }
@@ -306,6 +307,7 @@ func (m *Machine) Rewind(version int) error {
 	m.c.StepsRolledBack += m.step - version
 	m.c.Rollbacks++
 	m.step = version
+	m.open() // the window at the new step
 	m.prevLosers, m.prevVerified = nil, nil
 	m.phase = PhaseRunning
 	m.lineage++
