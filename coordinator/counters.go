@@ -33,7 +33,8 @@ type Counters struct {
 
 	// Applied counts accepted results over all steps.
 	Applied int
-	// StepApplied counts accepted results of the current step.
+	// StepApplied counts accepted results of the steps not yet advanced
+	// past: the current step, and with a pipeline the open steps after it.
 	StepApplied int
 	// StepsAdvanced counts steps completed and advanced past.
 	StepsAdvanced int

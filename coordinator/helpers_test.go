@@ -60,7 +60,7 @@ func validResult(cfg Config, worker string, step, shard int) params.Result {
 		s[i] = float32(i)
 	}
 	return params.Result{
-		Worker: worker, Step: step, Shard: shard, Version: step,
+		Worker: worker, Step: step, Shard: shard, Version: LagVersion(step, cfg.Pipeline),
 		LayoutHash: cfg.LayoutHash, Grads: g, Stats: s, Loss: 0.5, Count: 8,
 	}
 }
@@ -276,8 +276,12 @@ func (m *Machine) invariants() error {
 	if c.Backups > c.Leased {
 		return fmt.Errorf("%d backups of %d leases", c.Backups, c.Leased)
 	}
-	if c.StepApplied != done {
-		return fmt.Errorf("step applied %d, done %d", c.StepApplied, done)
+	inWindow := 0
+	for _, n := range doneIn {
+		inWindow += n
+	}
+	if c.StepApplied != inWindow {
+		return fmt.Errorf("step applied %d, done in the open steps %d", c.StepApplied, inWindow)
 	}
 	if c.Applied != c.StepsAdvanced*S+c.StepApplied+c.Discarded {
 		return fmt.Errorf("applied %d != %d steps * %d + %d + discarded %d", c.Applied, c.StepsAdvanced, S, c.StepApplied, c.Discarded)
