@@ -20,7 +20,8 @@ import (
 // TestServerRunsAQueueOnPoolWorkers runs a serving coordinator in this
 // process (so -race sees the server, its drivers and the pool workers
 // together): three small jobs on two pool workers, one paused and resumed
-// on the way, each ending with RunLocal's parameters; mistakes in changes
+// on the way and one pipelined (depth 1), each ending with RunLocal's
+// parameters; mistakes in changes
 // are errors that name the job.
 func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
 	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "serve"})
@@ -65,7 +66,7 @@ func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
 	var subs []coordinator.Submitted
 	for i, seed := range []uint64{1, 2, 3} {
 		spec := coordinator.JobSpec{ID: []string{"q-1", "q-2", "q-3"}[i], Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 2, Steps: 12, Seed: seed,
-			CheckpointEvery: 3}.WithDefaults()
+			CheckpointEvery: 3, Pipeline: i % 2}.WithDefaults() // q-2 pipelined: its steps computed a version late
 		subs = append(subs, coordinator.Submitted{Spec: spec, Name: "q"})
 	}
 	ids, err := s.Submit(subs)
