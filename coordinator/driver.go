@@ -466,8 +466,14 @@ func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 	// with another's.
 	budget := d.cfg.MaxPendingBytes
 	if budget <= 0 {
+		// It also bounds the bytes NATS queues for each subscription:
+		// results a slow coordinator has yet to take must fit, or NATS
+		// drops them (slow consumer) and their leases stall the step until
+		// they expire. Every shard of the open steps (the current one and
+		// a pipeline's) may be answered at once, and twice over with
+		// backups and verified copies.
 		result := 4*(d.tr.Layout().Size()+d.tr.StateLayout().Size()) + 4096
-		budget = max(32<<20, 16*result)
+		budget = max(32<<20, 16*result, 2*(d.spec.Pipeline+1)*d.spec.Shards*result)
 	}
 	r := wire.NewReceiver(wire.ReceiverOptions{MaxPendingBytes: budget, MaxPendingCount: 1024})
 	var subs []*wire.Subscription

@@ -40,12 +40,25 @@ type ServerOptions struct {
 	// MaxPayload is the largest payload in bytes the server accepts; 0 is
 	// NATS's default (1 MB). Larger messages are chunked by Send.
 	MaxPayload int
+	// MaxPending is how many bytes the server queues for one client that
+	// reads slower than messages come before it disconnects it as a slow
+	// consumer; 0 is DefaultMaxPending. A coordinator takes a burst of
+	// results at once (every shard of its open steps, with backups: 2·(k+1)·S
+	// of them at pipeline depth k), and a disconnect loses them all until
+	// their leases expire.
+	MaxPending int
 	// ReadyTimeout bounds the wait for the server to accept connections; 0
 	// is DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// Logger receives the server's log lines; nil disables them.
 	Logger *slog.Logger
 }
+
+// DefaultMaxPending is the embedded server's ServerOptions.MaxPending:
+// four times NATS's own default (64 MiB), so that a coordinator's burst of
+// 64 shards' Conv-4 results at pipeline depth 1, with their backups (about
+// 115 MB), never makes the server drop its connection.
+const DefaultMaxPending = 256 << 20
 
 // Server is a running embedded NATS server. Pass it as
 // ConnectOptions.InProcess to connect to it in memory, without a socket.
@@ -67,6 +80,13 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if opts.MaxPayload < 0 || opts.MaxPayload > 64<<20 {
 		return nil, fmt.Errorf("wire: start NATS server: max payload %d out of range 0..%d", opts.MaxPayload, 64<<20)
 	}
+	if opts.MaxPending < 0 {
+		return nil, fmt.Errorf("wire: start NATS server: max pending %d, want 0 (default) or more", opts.MaxPending)
+	}
+	maxPending := int64(opts.MaxPending)
+	if maxPending == 0 {
+		maxPending = DefaultMaxPending
+	}
 	if opts.Token != "" && len(opts.Users) > 0 {
 		return nil, fmt.Errorf("wire: start NATS server: a token and role credentials both given; use one")
 	}
@@ -75,6 +95,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		Port:          port,
 		Authorization: opts.Token,
 		MaxPayload:    int32(opts.MaxPayload),
+		MaxPending:    maxPending,
 		NoSigs:        true,
 		NoLog:         opts.Logger == nil,
 	}
