@@ -102,17 +102,23 @@ func (c *cheater) run(ctx context.Context, url string, joined chan<- struct{}) e
 // its first result taken unchecked (the checkpoint of step 8 or later),
 // recomputes from there and ends with bench train's parameters; with
 // verify 0 (the default) the job takes its gradients and ends elsewhere,
-// with nothing in its counters.
+// with nothing in its counters. The verified run is repeated at pipeline
+// depth 1, whose rollback restores a checkpoint's earlier parameter
+// version too, and must end with bench train's parameters at that depth.
 func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 	build(t)
-	dir := t.TempDir()
-	ref := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
+	refs := map[string]string{}
+	for _, depth := range []string{"0", "1"} {
+		dir := t.TempDir()
+		refs[depth] = benchTrain(t, dir, append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")), "--pipeline", depth))
+	}
 	for _, tt := range []struct {
-		verify string
-		caught bool
-	}{{"0.2", true}, {"0", false}} {
-		t.Run("verify "+tt.verify, func(t *testing.T) {
-			s, c, log, dir := cheatRun(t, tt.verify)
+		verify, pipeline string
+		caught           bool
+	}{{"0.2", "0", true}, {"0", "0", false}, {"0.2", "1", true}} {
+		ref := refs[tt.pipeline]
+		t.Run("verify "+tt.verify+" pipeline "+tt.pipeline, func(t *testing.T) {
+			s, c, log, dir := cheatRun(t, tt.verify, "--pipeline", tt.pipeline)
 			t.Logf("verify %s: checks %d, mismatches %d, bans %d, rollbacks %d (%d steps), cheater sent %d results, banned %v; params %s",
 				tt.verify, s.Counters.Checks, s.Counters.Mismatches, s.Counters.Bans, s.Counters.Rollbacks,
 				s.Counters.StepsRolledBack, c.sent.Load(), c.banned.Load(), s.ParamsSHA256)
@@ -153,7 +159,7 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 			// for two more steps refuses the cheater at its join.
 			port := freePort(t)
 			args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary2.json")),
-				"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", tt.verify)
+				"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", tt.verify, "--pipeline", tt.pipeline)
 			args[slices.Index(args, "--steps")+1] = strconv.Itoa(testSteps + 2)
 			co := start(t, "coord again", bins.coord, args...)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
@@ -173,17 +179,17 @@ func TestVerifiedResultsCatchAWorkerThatReturnsWrongGradients(t *testing.T) {
 	}
 }
 
-// cheatRun runs the e2e job with --verify verify: two honest worker
-// processes from the start, the cheater from step 9. It returns the
-// coordinator's summary, the cheater, the coordinator's output and the
-// run's directory (its store is fsl.db there).
-func cheatRun(t *testing.T, verify string) (coordinator.Summary, *cheater, string, string) {
+// cheatRun runs the e2e job with --verify verify (and the start flags
+// extra): two honest worker processes from the start, the cheater from
+// step 9. It returns the coordinator's summary, the cheater, the
+// coordinator's output and the run's directory (its store is fsl.db there).
+func cheatRun(t *testing.T, verify string, extra ...string) (coordinator.Summary, *cheater, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	args := append(jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")),
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", verify)
+		append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--verify", verify}, extra...)...)
 	co := start(t, "coord", bins.coord, args...)
 	obs := observer(t, url)
 	// With verification the cheater comes at step 9, into a job the honest
