@@ -127,9 +127,12 @@ func (m *Machine) HasReady() bool { return len(m.outbox) > 0 }
 
 // Advance tells the machine that the driver has applied the complete
 // current step and holds parameters of version newVersion, which must be the
-// current step plus one. It moves to the next step with every shard pending
-// and queues a CheckpointDue when one is due and a JobDone after the last
-// step. It fails, changing nothing, with
+// current step plus one. It moves to the next step (with a pipeline, the
+// step ahead keeps its leases and results, and a new step opens at the end
+// of the window with every shard pending; without, every shard of the next
+// step is pending) and queues a CheckpointDue when one is due, a JobDone
+// after the last step, and the next step's StepComplete at once when a
+// pipeline had finished it already. It fails, changing nothing, with
 // ErrStepIncomplete before the step's StepComplete, with ErrAdvanceVersion
 // for any other version, and with ErrJobDone after the last step.
 func (m *Machine) Advance(newVersion int) error {
