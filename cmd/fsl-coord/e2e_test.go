@@ -324,31 +324,29 @@ func embedded(t *testing.T, dir string, port int, name string) *proc {
 	return start(t, name, bins.coord, args...)
 }
 
-func TestExactnessWhateverTheWorkersDo(t *testing.T) {
-	build(t)
-	scenarios := []scenario{
+// coordStarter starts a coordinator of the e2e job with its embedded NATS
+// on port: embedded, or the same job with other flags.
+type coordStarter func(t *testing.T, dir string, port int, name string) *proc
+
+// workerScenarios are the runs every variant of the e2e job must end the
+// same in, whatever its workers do: one worker, three, a worker SIGKILLed
+// mid-step and another joining late, the coordinator SIGKILLed and
+// restarted from its checkpoint. coord starts the job's coordinator.
+func workerScenarios(coord coordStarter) []scenario {
+	return []scenario{
 		{"one worker", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
+			c := coord(t, dir, port, "coord")
 			w := start(t, "worker", bins.worker, workerArgs(url, "w0")...)
 			c.wait(t, 3*time.Minute)
 			w.wait(t, 30*time.Second)
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
-		{"one worker without --job (start assigns its job)", func(t *testing.T, dir string) coordinator.Summary {
-			port := freePort(t)
-			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
-			w := start(t, "worker", bins.worker, "--nats", url, "--token", testToken, "--name", "pool", "--log-level", "info")
-			c.wait(t, 3*time.Minute)
-			w.wait(t, 30*time.Second) // exits 0: start's job was its last
-			return readSummary(t, filepath.Join(dir, "summary.json"))
-		}},
 		{"three workers", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
+			c := coord(t, dir, port, "coord")
 			ws := workers(t, url, 3)
 			c.wait(t, 3*time.Minute)
 			for _, w := range ws {
@@ -356,29 +354,10 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			}
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
-		{"prefetching workers (--prefetch 1), one killed mid-step", func(t *testing.T, dir string) coordinator.Summary {
-			port := freePort(t)
-			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
-			obs := observer(t, url)
-			var ws []*proc
-			for i := 0; i < 3; i++ {
-				name := fmt.Sprintf("p%d", i)
-				ws = append(ws, start(t, name, bins.worker, append(workerArgs(url, name), "--prefetch", "1")...))
-			}
-			waitStep(t, obs, 6)
-			waitHolding(t, obs, "p1-")
-			ws[1].kill(t)
-			c.wait(t, 3*time.Minute)
-			for _, w := range []*proc{ws[0], ws[2]} {
-				w.wait(t, 30*time.Second)
-			}
-			return readSummary(t, filepath.Join(dir, "summary.json"))
-		}},
 		{"worker killed mid-step and another joins late", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
+			c := coord(t, dir, port, "coord")
 			obs := observer(t, url)
 			ws := workers(t, url, 3)
 			waitStep(t, obs, 6)
@@ -399,12 +378,12 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		{"coordinator killed after step 12 and restarted", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
 			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-			c := embedded(t, dir, port, "coord")
+			c := coord(t, dir, port, "coord")
 			obs := observer(t, url)
 			ws := workers(t, url, 2)
 			waitStep(t, obs, 13)
 			c.kill(t)
-			c2 := embedded(t, dir, port, "restarted coord")
+			c2 := coord(t, dir, port, "restarted coord")
 			c2.wait(t, 3*time.Minute)
 			for _, w := range ws {
 				w.wait(t, 30*time.Second)
@@ -414,6 +393,40 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 				t.Fatalf("restarted coordinator resumed from step %d, want the checkpoint at 12 or later", s.ResumedFrom)
 			}
 			return s
+		}},
+	}
+}
+
+func TestExactnessWhateverTheWorkersDo(t *testing.T) {
+	build(t)
+	scenarios := append(workerScenarios(embedded), []scenario{
+		{"one worker without --job (start assigns its job)", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			w := start(t, "worker", bins.worker, "--nats", url, "--token", testToken, "--name", "pool", "--log-level", "info")
+			c.wait(t, 3*time.Minute)
+			w.wait(t, 30*time.Second) // exits 0: start's job was its last
+			return readSummary(t, filepath.Join(dir, "summary.json"))
+		}},
+		{"prefetching workers (--prefetch 1), one killed mid-step", func(t *testing.T, dir string) coordinator.Summary {
+			port := freePort(t)
+			url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			c := embedded(t, dir, port, "coord")
+			obs := observer(t, url)
+			var ws []*proc
+			for i := 0; i < 3; i++ {
+				name := fmt.Sprintf("p%d", i)
+				ws = append(ws, start(t, name, bins.worker, append(workerArgs(url, name), "--prefetch", "1")...))
+			}
+			waitStep(t, obs, 6)
+			waitHolding(t, obs, "p1-")
+			ws[1].kill(t)
+			c.wait(t, 3*time.Minute)
+			for _, w := range []*proc{ws[0], ws[2]} {
+				w.wait(t, 30*time.Second)
+			}
+			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
 		{"coordinator killed three times, each restart working within 2s", func(t *testing.T, dir string) coordinator.Summary {
 			port := freePort(t)
@@ -480,7 +493,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 			}
 			return readSummary(t, filepath.Join(dir, "summary.json"))
 		}},
-	}
+	}...)
 	scenarios = append(scenarios, scenario{"3-node NATS cluster, the coordinator's node killed", func(t *testing.T, dir string) coordinator.Summary {
 		// Three nats-server processes clustered by routes; the coordinator
 		// on node 0, a worker on each of nodes 1 and 2. Node 0 is SIGKILLed mid-job: the coordinator reconnects to
