@@ -158,7 +158,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 		if h, ok := m.prevVerified[stepShard{r.Step, r.Shard}]; ok && bitsHash(&r) != h {
 			m.c.Mismatches++
 			m.c.invalid[ReasonMismatch]++
-			m.ban(r.Worker, r.Shard)
+			m.ban(r.Worker, r.Step, r.Shard)
 			return Verdict{Outcome: Invalid, Reason: ReasonMismatch,
 				Detail: fmt.Sprintf("step %d shard %d was verified by two other workers", r.Step, r.Shard)}
 		}
@@ -177,7 +177,7 @@ func (m *Machine) Result(r params.Result, now time.Time) Verdict {
 		if sh.settled && !sameBits(&sh.result, &r) {
 			m.c.Mismatches++
 			m.c.invalid[ReasonMismatch]++
-			m.ban(r.Worker, r.Shard)
+			m.ban(r.Worker, r.Step, r.Shard)
 			return Verdict{Outcome: Invalid, Reason: ReasonMismatch,
 				Detail: fmt.Sprintf("step %d shard %d was verified by two other workers", r.Step, r.Shard)}
 		}

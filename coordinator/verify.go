@@ -206,18 +206,18 @@ func (m *Machine) settle(i int, r params.Result, from *worker) {
 			}
 			continue
 		}
-		m.ban(v.worker, i%m.cfg.ShardsPerStep)
+		m.ban(v.worker, m.step+i/m.cfg.ShardsPerStep, i%m.cfg.ShardsPerStep)
 	}
 	if m.stepComplete() {
 		m.complete()
 	}
 }
 
-// ban bans worker for the job: its leases go back, its kept copies of this
-// step's shards are dropped, and, when the job took a result of it
-// unchecked, a Rollback to the first such step is queued (or an earlier
-// queued one kept).
-func (m *Machine) ban(worker string, shard int) {
+// ban bans worker for the job, for its copy of shard of step: its leases
+// go back, its kept copies of the open steps' shards are dropped, and,
+// when the job took a result of it unchecked, a Rollback to the first such
+// step is queued (or an earlier queued one kept).
+func (m *Machine) ban(worker string, step, shard int) {
 	if m.banned[worker] {
 		return
 	}
@@ -236,7 +236,7 @@ func (m *Machine) ban(worker string, shard int) {
 		sh.votes = slices.DeleteFunc(sh.votes, func(v vote) bool { return v.worker == worker })
 		m.restate(i)
 	}
-	m.emit(Banned{Worker: worker, Step: m.step, Shard: shard})
+	m.emit(Banned{Worker: worker, Step: step, Shard: shard})
 	f, ok := m.trusted[worker]
 	if !ok {
 		return
