@@ -715,10 +715,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
 		}
 	case *wire.ParamsRequest:
-		oldest := d.tr.Version
-		if d.eval == nil {
-			oldest = LagVersion(d.tr.Version, d.spec.Pipeline)
-		}
+		oldest := d.oldestServed()
 		if m.Version > uint64(d.tr.Version) || int(m.Version) < oldest || m.Lineage != d.m.Lineage() {
 			served := fmt.Sprintf("current is %d", d.tr.Version)
 			if oldest < d.tr.Version {
@@ -827,6 +824,17 @@ func isWait(r Reply) bool {
 	return ok
 }
 
+// oldestServed is the oldest parameter version workers may ask for: the
+// oldest an open step is computed at (the current version but with a
+// pipeline), and the current one during an evaluation. The newest is
+// always the current version.
+func (d *Driver) oldestServed() int {
+	if d.eval != nil {
+		return d.tr.Version
+	}
+	return LagVersion(d.tr.Version, d.spec.Pipeline)
+}
+
 // encodedParams is one parameter version as the params subject sends it.
 type encodedParams struct {
 	version int
@@ -840,7 +848,7 @@ type encodedParams struct {
 // state: a training step's gradients do not read the state.
 func (d *Driver) replyParams(to string, version int) {
 	lineage := d.m.Lineage()
-	oldest := LagVersion(d.tr.Version, d.spec.Pipeline)
+	oldest := d.oldestServed()
 	kept := d.params[:0]
 	var e *wire.Encoded
 	for _, ep := range d.params {

@@ -122,7 +122,7 @@ func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
 	}
 	step := int(c.Step)
 	var lag []params.Vector
-	for v := max(0, step-t.spec.Pipeline); v < step; v++ {
+	for v := LagVersion(step, t.spec.Pipeline); v < step; v++ {
 		p, ok := lagged[lagName(v)]
 		if !ok || len(p) != t.layout.Size() {
 			return fmt.Errorf("restore job %q from step %d: pipeline %d needs the parameters of version %d, which the checkpoint does not hold (was it written with another pipeline depth?)",

@@ -303,11 +303,10 @@ func (m *Machine) Rewind(version int) error {
 	if version < 0 || version > m.step || version >= m.cfg.TotalSteps {
 		return fmt.Errorf("rewind to version %d: %w: want 0 to %d", version, ErrAdvanceVersion, min(m.step, m.cfg.TotalSteps-1))
 	}
-	m.abandonStep()
 	m.c.StepsRolledBack += m.step - version
 	m.c.Rollbacks++
 	m.step = version
-	m.open() // the window at the new step
+	m.abandonStep() // reopens the window at the new step
 	m.prevLosers, m.prevVerified = nil, nil
 	m.phase = PhaseRunning
 	m.lineage++

@@ -313,6 +313,21 @@ func checkExactlyOnce(t *testing.T, s coordinator.Summary) {
 		s.Counters.Duplicates, s.InvalidByReason, s.Counters.WorkersLost)
 }
 
+// runScenarios runs each scenario as a sub-test in a directory of its own,
+// checks it applied every shard exactly once, and returns the final
+// params sha256 of each that finished, by name.
+func runScenarios(t *testing.T, scenarios []scenario) map[string]string {
+	hashes := map[string]string{}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			s := sc.run(t, t.TempDir())
+			checkExactlyOnce(t, s)
+			hashes[sc.name] = s.ParamsSHA256
+		})
+	}
+	return hashes
+}
+
 type scenario struct {
 	name string
 	run  func(t *testing.T, dir string) coordinator.Summary
@@ -543,14 +558,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		return coordinator.Summary{Version: testSteps, ParamsSHA256: sha,
 			Counters: coordinator.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
 	}})
-	hashes := map[string]string{}
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			s := sc.run(t, t.TempDir())
-			checkExactlyOnce(t, s)
-			hashes[sc.name] = s.ParamsSHA256
-		})
-	}
+	hashes := runScenarios(t, scenarios)
 	var ref string
 	for _, h := range hashes {
 		if ref == "" {

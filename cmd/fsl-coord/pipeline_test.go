@@ -24,14 +24,7 @@ func TestPipelineDepthOneIsExactWhateverTheWorkersDo(t *testing.T) {
 		return start(t, name, bins.coord, append(pipelineArgs(dir), "--listen", fmt.Sprintf("127.0.0.1:%d", port))...)
 	}
 	scenarios := workerScenarios(coord)
-	hashes := map[string]string{}
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			s := sc.run(t, t.TempDir())
-			checkExactlyOnce(t, s)
-			hashes[sc.name] = s.ParamsSHA256
-		})
-	}
+	hashes := runScenarios(t, scenarios)
 	dir := t.TempDir()
 	ref := benchTrain(t, dir, pipelineArgs(dir))
 	depth0 := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
