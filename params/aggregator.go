@@ -72,12 +72,7 @@ func (a *Aggregator) Add(shard int, v Vector, count int) error {
 	if err := v.CheckFinite(); err != nil {
 		return fmt.Errorf("params: aggregate shard %d: %w", shard, err)
 	}
-	w := float64(count)
-	acc := a.acc[:len(v)]
-	for i, x := range v {
-		// float64(...) forbids fusing into an FMA: same bits everywhere.
-		acc[i] += float64(w * float64(x))
-	}
+	addScaled(a.acc, v, float64(count))
 	a.next++
 	a.total += count
 	return nil
@@ -122,4 +117,15 @@ func (a *Aggregator) Mean() (Vector, error) {
 func (a *Aggregator) Reset() {
 	clear(a.acc)
 	a.next, a.total = 0, 0
+}
+
+// addScaledGo adds w·float64(v[i]) to acc[i] for every i < len(v): the
+// definition of addScaled, which the amd64 build computes eight values at
+// a time with the same bits.
+func addScaledGo(acc []float64, v Vector, w float64) {
+	acc = acc[:len(v)]
+	for i, x := range v {
+		// float64(...) forbids fusing into an FMA: same bits everywhere.
+		acc[i] += float64(w * float64(x))
+	}
 }
