@@ -21,7 +21,8 @@ type shard struct {
 	expiredBy []string
 	expiredAt time.Time
 	// losers lists the workers whose live leases were closed by another's
-	// accepted result (see Machine.prevLosers).
+	// accepted result, or taken back for a proven worker's backup (see
+	// Machine.prevLosers).
 	losers []string
 
 	// verify marks a verified shard (verify.go): it needs two agreeing
@@ -134,6 +135,9 @@ func (m *Machine) takeBackBackup(i int) {
 				w.drop(i)
 			}
 			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
+			// Its holder may still send the copy it was computing: once
+			// the step is over that copy lost a race, it is not stale.
+			sh.losers = append(sh.losers, l.worker)
 			m.c.Returned++
 			m.restate(i)
 			return

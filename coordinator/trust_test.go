@@ -368,6 +368,18 @@ func TestProvenWorkerTakesTheBackupOfASuspect(t *testing.T) {
 		}
 	}
 	checkInvariants(t, m)
+	// hoarder2 computed on: once the step is over its copy lost a race.
+	// It was once dropped as a stale step (bench scale --workers 256 saw
+	// a dozen such "invalid" results at its first step).
+	mustAccept(t, m, validResult(cfg, "honest", 0, 1), at(3*time.Second))
+	m.Ready()
+	if err := m.Advance(1); err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Result(validResult(cfg, "hoarder2", 0, 1), at(4*time.Second)); v.Outcome != Lost {
+		t.Fatalf("hoarder2's late copy: %+v (%v), want lost", v, v.Err())
+	}
+	checkInvariants(t, m)
 }
 
 func TestStruckWorkerGetsNoBackup(t *testing.T) {
