@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -128,6 +129,7 @@ func runBenchCluster(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	gcForCoordinator(c.Context) // the workers are processes of their own
 	workerBin, err := siblingBinary(c, "worker-bin", "fsl-worker")
 	if err != nil {
 		return err
@@ -261,6 +263,7 @@ func runBenchScale(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	gcForCoordinator(c.Context)
 	if !c.IsSet("shards") {
 		spec.Shards = 64
 	}
@@ -332,9 +335,11 @@ func runBenchScale(c *cli.Context) error {
 		return err
 	}
 	defer stop()
-	start, cpu0 := time.Now(), selfCPUSeconds()
+	start, cpu0, busy0 := time.Now(), selfCPUSeconds(), readMachineCPU()
+	steady := watchSteady(ctx, d, max(1, spec.Steps/10), spec.Steps)
 	sum, err := d.Run(ctx)
-	secs, cpu := time.Since(start).Seconds(), selfCPUSeconds()-cpu0
+	secs, cpu, busy := time.Since(start).Seconds(), selfCPUSeconds()-cpu0, readMachineCPU().since(busy0)
+	marks := steady.stop()
 	if werr := <-waited; werr != nil {
 		return fmt.Errorf("fake workers: %w", werr)
 	}
@@ -354,10 +359,25 @@ func runBenchScale(c *cli.Context) error {
 	fmt.Fprintf(out, "cpu: coordinator process (with its NATS server) %.0f µs per shard (%.2f cores), simulated workers %.0f µs per shard; "+
 		"%.1f MiB of gradients in per step (simulated workers fetch no parameters; real ones fetch each version they compute at)\n",
 		1e6*cpu/float64(k.Applied), cpu/secs, 1e6*wcpu/float64(k.Applied), float64(spec.Shards)*mb)
+	cores := float64(runtime.NumCPU())
+	if busy >= 0 {
+		fmt.Fprintf(out, "machine: %.2f of %.0f cores busy (every process and the kernel, this run's start included), %.0f µs of CPU per shard\n",
+			busy*cores, cores, 1e6*busy*cores*secs/float64(k.Applied))
+	}
+	if from, to := marks[0], marks[1]; from.step > 0 && to.step > from.step {
+		// A run's start and end are not what a running job pays per shard.
+		n, secs := float64((to.step-from.step)*spec.Shards), to.at.Sub(from.at).Seconds()
+		busy := to.cpu.since(from.cpu)
+		fmt.Fprintf(out, "steady, steps %d to %d: %.0f shards/s", from.step+1, to.step, n/secs)
+		if busy >= 0 {
+			fmt.Fprintf(out, ", machine %.2f of %.0f cores busy, %.0f µs of CPU per shard", busy*cores, cores, 1e6*busy*cores*secs/n)
+		}
+		fmt.Fprintln(out)
+	}
 	// A copy of a done shard is dropped, never applied (Machine.Result),
 	// so Applied == Steps × Shards says no shard was lost or applied twice.
 	if k.Applied != want || k.InvalidTotal != 0 {
-		return fmt.Errorf("%d shards applied, want %d; %d invalid results", k.Applied, want, k.InvalidTotal)
+		return fmt.Errorf("%d shards applied, want %d; %d invalid results (by reason: %v)", k.Applied, want, k.InvalidTotal, sum.InvalidByReason)
 	}
 	return nil
 }
@@ -408,6 +428,107 @@ func selfCPUSeconds() float64 {
 		return 0
 	}
 	return (u + s) / 100
+}
+
+// steadyMark is when a run's job reached a step.
+type steadyMark struct {
+	step int // 0 when the run never got there
+	at   time.Time
+	cpu  machineCPU
+}
+
+// steadyWatch polls a driver for the time its job reaches two steps.
+type steadyWatch struct {
+	done  chan struct{}
+	marks chan [2]steadyMark
+}
+
+// watchSteady notes the time and the machine's CPU once d's job has
+// reached step warm and once it has reached step last (polled every
+// millisecond), so a bench can report the rate in between: without the
+// run's start (a child process, connections, joins) and its end (the last
+// checkpoint, the workers told to stop).
+func watchSteady(ctx context.Context, d *coordinator.Driver, warm, last int) *steadyWatch {
+	w := &steadyWatch{done: make(chan struct{}), marks: make(chan [2]steadyMark, 1)}
+	go func() {
+		var m [2]steadyMark
+		defer func() { w.marks <- m }()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+			st := d.Status()
+			i := 0
+			if m[0].step > 0 {
+				i = 1
+			}
+			if want := []int{warm, last}[i]; st.Step >= want {
+				m[i] = steadyMark{step: st.Step, at: time.Now(), cpu: readMachineCPU()}
+				if i == 1 {
+					return
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and returns its marks.
+func (w *steadyWatch) stop() [2]steadyMark {
+	close(w.done)
+	return <-w.marks
+}
+
+// machineCPU is the machine's CPU time so far from the first line of
+// /proc/stat, in clock ticks: busy (user, nice, system, irq, softirq,
+// steal) and all (busy, idle and iowait). ok is false where there is none.
+type machineCPU struct {
+	busy, all float64
+	ok        bool
+}
+
+// readMachineCPU reads /proc/stat.
+func readMachineCPU() machineCPU {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}
+	}
+	return parseMachineCPU(b)
+}
+
+// parseMachineCPU parses the "cpu" line of a /proc/stat.
+func parseMachineCPU(b []byte) machineCPU {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}
+	}
+	var v [8]float64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		x, err := strconv.ParseFloat(f[i+1], 64)
+		if err != nil || x < 0 {
+			return machineCPU{}
+		}
+		v[i] = x
+	}
+	busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return machineCPU{busy: busy, all: busy + v[3] + v[4], ok: true}
+}
+
+// since is the fraction of the machine's CPU time busy between before and
+// c, from 0 to 1; -1 when either reading failed or no time passed.
+func (c machineCPU) since(before machineCPU) float64 {
+	all := c.all - before.all
+	if !c.ok || !before.ok || all <= 0 {
+		return -1
+	}
+	return (c.busy - before.busy) / all
 }
 
 // fakeGradients hands out deterministic small gradients of n floats: the

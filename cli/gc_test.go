@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestComputeProcessesCollectAtHalfTheLiveHeapUnlessGOGCIsSet(t *testing.T) {
@@ -34,4 +38,72 @@ func TestComputeProcessesCollectAtHalfTheLiveHeapUnlessGOGCIsSet(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHeadroomPercent(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name       string
+		base       int
+		live, room uint64
+		want       int
+	}{
+		{"a small heap grows by the room", 100, 64 * mib, 256 * mib, 400},
+		{"rounded up", 100, 60 * mib, 256 * mib, 427},
+		{"a heap larger than the room keeps the base", 100, 1024 * mib, 256 * mib, 100},
+		{"the base is a floor", 300, 256 * mib, 256 * mib, 300},
+		{"before the first collection the live heap reads 0: Go's 4 MiB least goal", 100, 0, 256 * mib, 6400},
+		{"below 4 MiB as at 4 MiB", 100, 1 * mib, 256 * mib, 6400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := headroomPercent(tc.base, tc.live, tc.room); got != tc.want {
+				t.Errorf("headroomPercent(%d, %d, %d) = %d, want %d", tc.base, tc.live, tc.room, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCoordinatorLeavesItsHeapRoomUnlessGOGCIsSet: a coordinator's small
+// heap may grow by coordinatorHeadroom between collections; a user's GOGC
+// wins; the percentage goes back to Go's default when the context ends.
+func TestCoordinatorLeavesItsHeapRoomUnlessGOGCIsSet(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Run("GOGC unset", func(t *testing.T) {
+		t.Setenv("GOGC", "")
+		debug.SetGCPercent(100)
+		ctx, cancel := context.WithCancel(context.Background())
+		gcForCoordinator(ctx)
+		runtime.GC() // so the live heap is measured
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+		metrics.Read(s)
+		live, goal := s[0].Value.Uint64(), s[1].Value.Uint64()
+		// This test process's heap is far below the room: the goal is
+		// the room above it, give or take the rounding.
+		if goal < live+coordinatorHeadroom*9/10 {
+			t.Errorf("heap goal %d with %d bytes live, want at least %d bytes of room", goal, live, coordinatorHeadroom)
+		}
+		cancel()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p := debug.SetGCPercent(-1)
+			debug.SetGCPercent(p)
+			if p == 100 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GC percent %d 5 s after the context ended, want 100", p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("GOGC=150", func(t *testing.T) {
+		t.Setenv("GOGC", "150")
+		debug.SetGCPercent(150) // what the runtime read at start
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		gcForCoordinator(ctx)
+		if p := debug.SetGCPercent(150); p != 150 {
+			t.Errorf("GC percent %d with GOGC=150, want 150", p)
+		}
+	})
 }

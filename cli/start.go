@@ -214,7 +214,11 @@ func serverTLS(c *cli.Context) (*tls.Config, error) {
 }
 
 func runStart(c *cli.Context) error {
-	gcForCompute()
+	if c.Int("local-workers") > 0 {
+		gcForCompute()
+	} else {
+		gcForCoordinator(c.Context)
+	}
 	tlsCfg, err := serverTLS(c)
 	if err != nil {
 		return err
