@@ -211,6 +211,9 @@ func (m *Machine) invariants() error {
 			}
 			seen[l.worker] = true
 			w := m.workers[l.worker]
+			if w != l.holder {
+				return fmt.Errorf("shard %d's lease of %q holds another worker than the machine's (%p, want %p)", i, l.worker, l.holder, w)
+			}
 			if w == nil {
 				return fmt.Errorf("shard %d leased to unknown worker %q", i, l.worker)
 			}

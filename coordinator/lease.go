@@ -43,7 +43,10 @@ func (s *shard) reserved(w string, now time.Time, leaseTimeout time.Duration) bo
 
 // lease is one worker's claim on a shard.
 type lease struct {
-	worker   string
+	worker string
+	// holder is the worker itself: a lease goes back (returnLeases)
+	// before its worker is forgotten, so it is never stale.
+	holder   *worker
 	issued   time.Time
 	deadline time.Time
 	attempt  int
@@ -183,10 +186,12 @@ func (m *Machine) pick(w *worker, now time.Time) (int, bool) {
 
 // grant leases shard i to w.
 func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
+	m.gen++
 	sh := &m.shards[i]
 	sh.attempts++
 	l := lease{
 		worker:   w.id,
+		holder:   w,
 		issued:   now,
 		deadline: now.Add(m.cfg.LeaseTimeout),
 		attempt:  sh.attempts,
@@ -285,7 +290,10 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 			}
 		}
 		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
-		if !hedge && !((w.proven || bootstrap) && m.heldBySuspects(sh)) {
+		// With no suspect among the workers no shard is held by suspects
+		// only: the common case, and this loop runs for every held work
+		// request after every event.
+		if !hedge && !((w.proven || bootstrap) && m.suspects > 0 && m.heldBySuspects(sh)) {
 			continue
 		}
 		// At the start, the shard with the fewest copies out, so the
@@ -308,7 +316,7 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 // heldBySuspects reports whether every live lease on sh is a suspect's.
 func (m *Machine) heldBySuspects(sh *shard) bool {
 	for _, l := range sh.leases {
-		if w := m.workers[l.worker]; w != nil && !w.suspect() {
+		if !l.holder.suspect() {
 			return false
 		}
 	}

@@ -46,6 +46,9 @@ type Machine struct {
 	suspects int
 	// now is the latest time an event carried, for Status.
 	now time.Time
+	// gen changes with every change that may alter what RequestWork
+	// answers some worker (see Generation).
+	gen uint64
 	// lossCheck: no known worker can be lost before it (see sweep); zero
 	// when no worker is known.
 	lossCheck time.Time
@@ -136,6 +139,7 @@ func (m *Machine) HasReady() bool { return len(m.outbox) > 0 }
 // ErrStepIncomplete before the step's StepComplete, with ErrAdvanceVersion
 // for any other version, and with ErrJobDone after the last step.
 func (m *Machine) Advance(newVersion int) error {
+	m.gen++
 	switch m.phase {
 	case PhaseDone:
 		return fmt.Errorf("advance to version %d: %w after %d steps", newVersion, ErrJobDone, m.cfg.TotalSteps)
@@ -255,6 +259,7 @@ func (m *Machine) stepComplete() bool {
 // JobDone{Version: current step}; work requests get Done from then on. It
 // fails, changing nothing, with ErrJobDone when the job is done already.
 func (m *Machine) Stop() error {
+	m.gen++
 	if m.phase == PhaseDone {
 		return fmt.Errorf("stop at version %d: %w", m.step, ErrJobDone)
 	}
@@ -288,6 +293,14 @@ func (m *Machine) abandonStep() {
 // should call it at least every LeaseTimeout/4 or so.
 func (m *Machine) Tick(now time.Time) { m.sweep(now) }
 
+// Generation changes whenever a call may have changed what RequestWork
+// answers some worker: a result, a lease granted, expired or given back, a
+// worker new, lost, gone or banned, a step advanced, stopped or rewound.
+// A caller that holds work requests (the driver) asks again only when it
+// changed, or when time may have: a lease turns slow enough to copy and a
+// quarantine ends with time alone.
+func (m *Machine) Generation() uint64 { return m.gen }
+
 // sweep expires leases, then loses silent workers. It scans the workers
 // only once the earliest moment one of them can have gone silent for
 // HeartbeatTimeout has come (lossCheck): every event calls it, and with
@@ -296,6 +309,12 @@ func (m *Machine) sweep(now time.Time) {
 	if now.After(m.now) {
 		m.now = now
 	}
+	expired, lost := m.c.Expired, m.c.WorkersLost
+	defer func() {
+		if m.c.Expired != expired || m.c.WorkersLost != lost {
+			m.gen++ // their shards are pending again
+		}
+	}()
 	m.expire(now)
 	if now.Before(m.lossCheck) {
 		return

@@ -144,6 +144,7 @@ func (v Verdict) Err() error {
 // A result from a worker the machine does not know registers that worker,
 // as a Join would (minus taking back leases).
 func (m *Machine) Result(r params.Result, now time.Time) Verdict {
+	m.gen++
 	if m.banned[r.Worker] {
 		m.sweep(now)
 		m.c.invalid[ReasonBanned]++

@@ -276,6 +276,7 @@ func (m *Machine) Trust() (trusted map[string]int, banned []string) {
 // Steps at or after the machine's current step are dropped: those results
 // are recomputed.
 func (m *Machine) RestoreTrust(trusted map[string]int, banned []string) {
+	m.gen++
 	for w, s := range trusted {
 		if s < m.step {
 			m.trusted[w] = s
@@ -300,6 +301,7 @@ func (m *Machine) Lineage() uint64 { return m.lineage }
 // and not yet drained are dropped: they describe the discarded steps.
 // It fails, changing nothing, for a version outside [0, current step].
 func (m *Machine) Rewind(version int) error {
+	m.gen++
 	if version < 0 || version > m.step || version >= m.cfg.TotalSteps {
 		return fmt.Errorf("rewind to version %d: %w: want 0 to %d", version, ErrAdvanceVersion, min(m.step, m.cfg.TotalSteps-1))
 	}

@@ -92,6 +92,7 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 	if w == nil {
 		w = &worker{id: id, joined: now, lastSeen: now}
 		m.workers[id] = w
+		m.gen++
 		m.suspects++
 		m.c.WorkersJoined++
 		// An event may carry a time before one seen already: keep
@@ -111,6 +112,7 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 // back at once (a result it still sends is accepted if first). The only
 // error is ErrNoWorkerID.
 func (m *Machine) Join(id string, now time.Time) error {
+	m.gen++
 	if id == "" {
 		return fmt.Errorf("join: %w", ErrNoWorkerID)
 	}
@@ -145,6 +147,7 @@ func (m *Machine) Heartbeat(id string, now time.Time) error {
 // Leave forgets a worker that is shutting down at time now; its leases go
 // back at once. Leave of an unknown worker only lets time pass.
 func (m *Machine) Leave(id string, now time.Time) {
+	m.gen++
 	if w := m.workers[id]; w != nil {
 		m.returnLeases(w)
 		m.forget(w)
