@@ -820,6 +820,19 @@ func (d *Driver) serveParked(now time.Time) {
 		d.parkedGen, d.parkedFresh = gen, d.m.Generation() == gen
 	}()
 	kept := d.parked[:0]
+	if !d.m.MayGrant(now) {
+		// Every one would be told to wait: answer only those held long
+		// enough.
+		for _, p := range d.parked {
+			if now.Sub(p.since) < d.cfg.HoldWork {
+				kept = append(kept, p)
+			} else {
+				d.reply(p.reply, &wire.Wait{RetryAfter: d.m.Config().RetryAfter})
+			}
+		}
+		d.parked = kept
+		return
+	}
 	for _, p := range d.parked {
 		rep, err := d.m.RequestWork(p.worker, now)
 		switch {

@@ -148,6 +148,52 @@ func (m *Machine) takeBackBackup(i int) {
 	}
 }
 
+// MayGrant lets time pass to now, as every event does (expiring leases,
+// losing silent workers), then reports whether a work request could get
+// anything but Wait (or BannedReply): false only when no shard is pending,
+// the job is not done and no leased shard qualifies for a backup copy by
+// any worker (see backupFor). It errs towards true. A caller holding many
+// idle workers' requests (the driver) asks it once instead of asking
+// RequestWork for each; only their being seen alive waits for their next
+// request.
+func (m *Machine) MayGrant(now time.Time) bool {
+	m.sweep(now)
+	if m.pending > 0 || m.phase == PhaseDone {
+		return true
+	}
+	if m.phase == PhaseComplete && len(m.shards) == m.cfg.ShardsPerStep {
+		return false
+	}
+	if m.cfg.BackupWhenRemaining == 0 {
+		return false
+	}
+	window := m.cfg.ShardsPerStep-m.doneIn[0] <= m.cfg.BackupWhenRemaining
+	if !window && m.suspects == 0 {
+		return false
+	}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		if sh.state != ShardLeased {
+			continue
+		}
+		if m.suspects > 0 && m.heldBySuspects(sh) {
+			return true
+		}
+		if window && sh.backups() < m.cfg.MaxBackupsPerShard {
+			issued := sh.leases[0].issued
+			for _, l := range sh.leases[1:] {
+				if l.issued.Before(issued) {
+					issued = l.issued
+				}
+			}
+			if m.slow(issued, now) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // pick chooses the shard w would be leased at now, and whether as a backup;
 // -1 when there is none.
 func (m *Machine) pick(w *worker, now time.Time) (int, bool) {

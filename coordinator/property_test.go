@@ -355,9 +355,16 @@ func (s *sim) start(w *simWorker, now time.Time) {
 }
 
 func (s *sim) request(w *simWorker, now time.Time) {
+	may := s.m.MayGrant(now)
 	r, err := s.m.RequestWork(w.id, now)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	switch r.(type) {
+	case Lease, Done:
+		if !may {
+			s.t.Fatalf("at %v MayGrant said no, then %s got %#v", now.Sub(t0), w.id, r)
+		}
 	}
 	switch r := r.(type) {
 	case Done, BannedReply:
