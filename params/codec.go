@@ -251,6 +251,24 @@ func (d *Decoder) Len32(field string, size int) int {
 	return int(n)
 }
 
+// Float32sShared reads n values written by Encoder.Float32s as Float32s
+// does, except that where they lie 4-byte aligned in memory on a
+// little-endian machine the Vector shares the decoder's input instead of
+// copying it: for an input that nobody writes to afterwards (a message
+// received whole), it saves an allocation and a copy of every value.
+func (d *Decoder) Float32sShared(field string, n int) Vector {
+	if !nativeLittle {
+		return d.Float32s(field, n)
+	}
+	if n > 0 && d.err == nil && n <= d.Remaining()/4 {
+		if ptr := unsafe.Pointer(&d.b[d.off]); uintptr(ptr)%unsafe.Alignof(float32(0)) == 0 {
+			d.off += 4 * n
+			return unsafe.Slice((*float32)(ptr), n)
+		}
+	}
+	return d.Float32s(field, n)
+}
+
 // Float32s reads n values written by Encoder.Float32s into a fresh Vector;
 // nil when n is 0 or on failure.
 func (d *Decoder) Float32s(field string, n int) Vector {

@@ -16,6 +16,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // strings, byte slices and arrays, durations as i64 nanoseconds.
 type encoder struct {
 	params.Encoder
+	start int // where the frame starts in Bytes
 }
 
 func (e *encoder) dur(v time.Duration) { e.Int(int(v)) }
@@ -37,15 +38,24 @@ func (e *encoder) i32s(field string, v []int32) {
 	}
 }
 
+// f32s writes a u32 length, zero bytes up to the next multiple of 4 from
+// the frame's start, and the values: a receiver that keeps the frame may
+// use them where they lie.
 func (e *encoder) f32s(field string, v []float32) {
 	e.Len32(field, len(v))
+	for (len(e.Bytes())-e.start)%4 != 0 {
+		e.U8(0)
+	}
 	e.Float32s(v)
 }
 
 // decoder reads what encoder wrote. Every slice it returns is a fresh copy,
-// so decoded messages never alias the input.
+// so decoded messages never alias the input, except float arrays when
+// shared is set (see params.Decoder.Float32sShared).
 type decoder struct {
 	params.Decoder
+	base   int // the frame offset of the decoder's first byte
+	shared bool
 }
 
 func (d *decoder) dur(field string) time.Duration { return time.Duration(d.Int(field)) }
@@ -77,7 +87,19 @@ func (d *decoder) i32s(field string) []int32 {
 }
 
 func (d *decoder) f32s(field string) params.Vector {
-	return d.Float32s(field, d.Len32(field, 4))
+	n := d.Len32(field, 4)
+	if pad := (4 - (d.base+d.Offset())%4) % 4; pad > 0 {
+		for _, b := range d.Take(field, pad) {
+			if b != 0 {
+				d.Failf(field, "padding byte %#x, want 0", b)
+				return nil
+			}
+		}
+	}
+	if d.shared {
+		return d.Float32sShared(field, n)
+	}
+	return d.Float32s(field, n)
 }
 
 // uint reads a u64 that must fit a non-negative Go int (steps, versions).

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -38,6 +39,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(frame(TypeResult, ProtocolVersion, []byte{0xff, 0xff, 0xff, 0xff}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
+		// A receiver's decoding, which may share b's float arrays, must
+		// agree with it in every case.
+		if shared, serr := decodeShared(b); (serr == nil) != (err == nil) || (err == nil && !reflect.DeepEqual(shared, m)) {
+			t.Fatalf("decodeShared = %#v, %v; Decode = %#v, %v", shared, serr, m, err)
+		}
 		if err != nil {
 			if m != nil {
 				t.Fatalf("message %#v returned with error %v", m, err)

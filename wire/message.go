@@ -12,8 +12,9 @@ import (
 // reads. Bump it when any message layout changes (2: WorkRequest lost
 // HaveVersion; 3: Ctl and JoinAck carry the coordinator's Epoch; 4:
 // WorkRequest carries the worker's compute-class canary; 5: Lease,
-// ParamsRequest, Params and Result carry the parameters' Lineage).
-const ProtocolVersion = 5
+// ParamsRequest, Params and Result carry the parameters' Lineage; 6: float
+// arrays start 4-byte aligned from the frame's start, after zero padding).
+const ProtocolVersion = 6
 
 // frameOverhead is the type byte, the version byte and the trailing CRC.
 const frameOverhead = 2 + 4
@@ -133,12 +134,15 @@ func Encode(m Message) ([]byte, error) {
 // extended slice; on error dst is returned unchanged.
 func AppendEncode(dst []byte, m Message) ([]byte, error) {
 	start := len(dst)
-	if cap(dst)-start < m.sizeHint()+frameOverhead {
-		grown := make([]byte, start, start+m.sizeHint()+frameOverhead)
+	// Each float array may be padded by up to 3 bytes; no message has
+	// more than a few.
+	const padding = 16
+	if need := m.sizeHint() + frameOverhead + padding; cap(dst)-start < need {
+		grown := make([]byte, start, start+need)
 		copy(grown, dst)
 		dst = grown
 	}
-	e := encoder{*params.NewEncoder(dst)}
+	e := encoder{Encoder: *params.NewEncoder(dst), start: start}
 	e.U8(uint8(m.Type()))
 	e.U8(ProtocolVersion)
 	m.encode(&e)
@@ -154,7 +158,14 @@ func AppendEncode(dst []byte, m Message) ([]byte, error) {
 // then the type (ErrUnknownType) and version (ErrProtocolVersion), then the
 // body (ErrMalformed, including trailing bytes). It never panics, and every
 // allocation is bounded by len(b). The result does not alias b.
-func Decode(b []byte) (Message, error) {
+func Decode(b []byte) (Message, error) { return decode(b, false) }
+
+// decodeShared is Decode for a frame nobody writes to afterwards: float
+// arrays may share b's memory instead of copying it (a Conv-4 gradient is
+// 447 KB).
+func decodeShared(b []byte) (Message, error) { return decode(b, true) }
+
+func decode(b []byte, shared bool) (Message, error) {
 	if len(b) < frameOverhead {
 		return nil, fmt.Errorf("wire: decode: %d bytes, shorter than the %d-byte frame: %w", len(b), frameOverhead, ErrMalformed)
 	}
@@ -171,7 +182,7 @@ func Decode(b []byte) (Message, error) {
 	if b[1] != ProtocolVersion {
 		return nil, fmt.Errorf("wire: decode %s: protocol version %d, this build speaks %d: %w", t, b[1], ProtocolVersion, ErrProtocolVersion)
 	}
-	d := decoder{*params.NewDecoder(body[2:])}
+	d := decoder{Decoder: *params.NewDecoder(body[2:]), base: 2, shared: shared}
 	m.decode(&d)
 	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("wire: decode %s: %v: %w", t, err, ErrMalformed)

@@ -101,7 +101,9 @@ func NewReceiver(opts ReceiverOptions) *Receiver {
 // when it is a chunk of a message still incomplete, and an error wrapping
 // ErrChecksum, ErrMalformed, ErrUnknownType, ErrProtocolVersion or
 // ErrTooLarge when the payload, or the message it completes, is bad. A bad
-// chunk never yields a wrong message. Feed does not keep payload.
+// chunk never yields a wrong message. The message may share payload's
+// memory (its float arrays): the caller must not write to payload
+// afterwards, as no NATS subscriber does to a message's data.
 func (r *Receiver) Feed(payload []byte, now time.Time) (Message, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -122,7 +124,7 @@ func (r *Receiver) feed(payload []byte, now time.Time) (Message, error) {
 		return nil, fmt.Errorf("wire: empty payload: %w", ErrMalformed)
 	}
 	if payload[0] != chunkMagic {
-		return Decode(payload)
+		return decodeShared(payload)
 	}
 	c, err := decodeChunk(payload)
 	if err != nil {
@@ -176,7 +178,7 @@ func (r *Receiver) feed(payload []byte, now time.Time) (Message, error) {
 	for i := uint32(0); i < p.count; i++ {
 		whole = append(whole, p.got[i]...)
 	}
-	return Decode(whole)
+	return decodeShared(whole)
 }
 
 // Expire drops incomplete messages older than the timeout at now and returns
