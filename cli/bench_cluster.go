@@ -129,7 +129,7 @@ func runBenchCluster(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	gcForCoordinator(c.Context) // the workers are processes of their own
+	defer gcForCoordinator()() // the workers are processes of their own
 	workerBin, err := siblingBinary(c, "worker-bin", "fsl-worker")
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func runBenchScale(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	gcForCoordinator(c.Context)
+	defer gcForCoordinator()()
 	if !c.IsSet("shards") {
 		spec.Shards = 64
 	}

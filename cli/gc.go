@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"context"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"time"
 )
 
@@ -49,40 +49,76 @@ func gcForCompute() int {
 // about 400 MiB instead of 200 (docs/SCALING.md).
 const coordinatorHeadroom = 256 << 20
 
+// coordinatorGC is the one tuner of the process's collector while any
+// coordinator runs in it (tests run several): the GC percentage is global.
+var coordinatorGC struct {
+	sync.Mutex
+	users int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
 // gcForCoordinator keeps the heap's goal at least coordinatorHeadroom
-// above the live heap (and at least Go's default above it) until ctx ends,
-// unless the user set GOGC. It re-reads the live heap every 100 ms.
-func gcForCoordinator(ctx context.Context) {
+// above the live heap (and at least Go's default above it), re-reading the
+// live heap every 100 ms, unless the user set GOGC. The returned function
+// ends it; when the last coordinator of the process has, Go's default is
+// back.
+func gcForCoordinator() (release func()) {
 	if _, set := gogcSet(); set {
-		return
+		return func() {}
 	}
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	live := func() uint64 {
-		metrics.Read(s)
-		if s[0].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return s[0].Value.Uint64()
+	t := &coordinatorGC
+	t.Lock()
+	defer t.Unlock()
+	t.users++
+	if t.users == 1 {
+		t.stop, t.done = make(chan struct{}), make(chan struct{})
+		p := headroomPercent(100, liveHeap(), coordinatorHeadroom)
+		debug.SetGCPercent(p)
+		go tuneHeadroom(p, t.stop, t.done)
 	}
-	set := debug.SetGCPercent(headroomPercent(100, live(), coordinatorHeadroom))
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		p := set
-		for {
-			select {
-			case <-ctx.Done():
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.Lock()
+			defer t.Unlock()
+			if t.users--; t.users == 0 {
+				close(t.stop)
+				<-t.done
 				debug.SetGCPercent(100)
-				return
-			case <-t.C:
 			}
-			// Only a change of a tenth or more: setting it is not free.
-			if q := headroomPercent(100, live(), coordinatorHeadroom); q > p+p/10 || q < p-p/10 {
-				debug.SetGCPercent(q)
-				p = q
-			}
+		})
+	}
+}
+
+// liveHeap is the heap the last collection left, 0 before the first.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// tuneHeadroom re-reads the live heap every 100 ms and sets the percentage
+// when it moved by a tenth from p (setting it is not free), until stop
+// closes.
+func tuneHeadroom(p int, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
 		}
-	}()
+		if q := headroomPercent(100, liveHeap(), coordinatorHeadroom); q > p+p/10 || q < p-p/10 {
+			debug.SetGCPercent(q)
+			p = q
+		}
+	}
 }
 
 // headroomPercent is the GOGC that lets a heap of live bytes grow by at

@@ -217,7 +217,7 @@ func runStart(c *cli.Context) error {
 	if c.Int("local-workers") > 0 {
 		gcForCompute()
 	} else {
-		gcForCoordinator(c.Context)
+		defer gcForCoordinator()()
 	}
 	tlsCfg, err := serverTLS(c)
 	if err != nil {
