@@ -50,8 +50,14 @@ func benchClusterCommands() []*cli.Command {
 		{
 			Name:  "scale",
 			Usage: "scale: many simulated workers with fake gradients of Conv-4's size against one coordinator",
-			Description: "Examples:\n" +
-				"   fsl-coord bench scale --workers 64 --steps 100",
+			Description: "Runs the job with --workers simulated workers that compute nothing (64 shards a step unless\n" +
+				"--shards is given) and prints the shards applied per second over the whole run and in steady state\n" +
+				"(from the job's first tenth of steps to its last step), the CPU per shard of the coordinator's\n" +
+				"process and of the workers', and the machine's busy cores. It fails unless every shard was applied\n" +
+				"exactly once. docs/SCALING.md models what it measures.\n\n" +
+				"Examples:\n" +
+				"   fsl-coord bench scale --workers 64 --steps 200\n" +
+				"   fsl-coord bench scale --workers 256 --steps 200 --pipeline 1 --cpuprofile scale.pprof",
 			Flags: append(jobFlags(),
 				&cli.IntFlag{Name: "workers", Value: 64, Usage: "simulated workers, each with its own NATS connection, in one child process"},
 				&cli.StringFlag{Name: "cpuprofile", Usage: "write the coordinator process's CPU profile (go tool pprof) to this file, and the simulated workers' to FILE.workers"},

@@ -63,6 +63,17 @@ func (s *shard) leaseOf(worker string) int {
 	return -1
 }
 
+// firstIssued is when s's oldest live lease was issued; s has one.
+func (s *shard) firstIssued() time.Time {
+	issued := s.leases[0].issued
+	for _, l := range s.leases[1:] {
+		if l.issued.Before(issued) {
+			issued = l.issued
+		}
+	}
+	return issued
+}
+
 // backups counts s's live backup leases.
 func (s *shard) backups() int {
 	n := 0
@@ -179,16 +190,8 @@ func (m *Machine) MayGrant(now time.Time) bool {
 		if m.suspects > 0 && m.heldBySuspects(sh) {
 			return true
 		}
-		if window && sh.backups() < m.cfg.MaxBackupsPerShard {
-			issued := sh.leases[0].issued
-			for _, l := range sh.leases[1:] {
-				if l.issued.Before(issued) {
-					issued = l.issued
-				}
-			}
-			if m.slow(issued, now) {
-				return true
-			}
+		if window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(sh.firstIssued(), now) {
+			return true
 		}
 	}
 	return false
@@ -329,12 +332,7 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		if sh.state != ShardLeased || sh.holds(w.id) {
 			continue
 		}
-		issued := sh.leases[0].issued
-		for _, l := range sh.leases[1:] {
-			if l.issued.Before(issued) {
-				issued = l.issued
-			}
-		}
+		issued := sh.firstIssued()
 		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
 		// With no suspect among the workers no shard is held by suspects
 		// only: the common case, and this loop runs for every held work
