@@ -469,12 +469,11 @@ func watchSteady(ctx context.Context, d *coordinator.Driver, warm, last int) *st
 				return
 			case <-t.C:
 			}
-			st := d.Status()
-			i := 0
+			i, want := 0, warm
 			if m[0].step > 0 {
-				i = 1
+				i, want = 1, last
 			}
-			if want := []int{warm, last}[i]; st.Step >= want {
+			if st := d.Status(); st.Step >= want {
 				m[i] = steadyMark{step: st.Step, at: time.Now(), cpu: readMachineCPU()}
 				if i == 1 {
 					return

@@ -819,22 +819,16 @@ func (d *Driver) serveParked(now time.Time) {
 		// Leases granted here may make copies for those asked before.
 		d.parkedGen, d.parkedFresh = gen, d.m.Generation() == gen
 	}()
+	// When no request could get more than Wait, none is asked: each
+	// gets the Wait the machine would give, once held long enough.
+	may := d.m.MayGrant(now)
 	kept := d.parked[:0]
-	if !d.m.MayGrant(now) {
-		// Every one would be told to wait: answer only those held long
-		// enough.
-		for _, p := range d.parked {
-			if now.Sub(p.since) < d.cfg.HoldWork {
-				kept = append(kept, p)
-			} else {
-				d.reply(p.reply, &wire.Wait{RetryAfter: d.m.Config().RetryAfter})
-			}
-		}
-		d.parked = kept
-		return
-	}
 	for _, p := range d.parked {
-		rep, err := d.m.RequestWork(p.worker, now)
+		var rep Reply = Wait{RetryAfter: d.m.Config().RetryAfter}
+		var err error
+		if may {
+			rep, err = d.m.RequestWork(p.worker, now)
+		}
 		switch {
 		case err != nil:
 			d.reply(p.reply, badRequest(err))

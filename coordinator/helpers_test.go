@@ -206,19 +206,23 @@ func (m *Machine) invariants() error {
 		seen := map[string]bool{}
 		for _, l := range sh.leases {
 			live++
-			if seen[l.worker] {
-				return fmt.Errorf("shard %d leased twice to %q", i, l.worker)
+			if l.holder == nil {
+				return fmt.Errorf("shard %d has a lease of no worker", i)
 			}
-			seen[l.worker] = true
-			w := m.workers[l.worker]
-			if w != l.holder {
-				return fmt.Errorf("shard %d's lease of %q holds another worker than the machine's (%p, want %p)", i, l.worker, l.holder, w)
+			id := l.holder.id
+			if seen[id] {
+				return fmt.Errorf("shard %d leased twice to %q", i, id)
 			}
+			seen[id] = true
+			w := m.workers[id]
 			if w == nil {
-				return fmt.Errorf("shard %d leased to unknown worker %q", i, l.worker)
+				return fmt.Errorf("shard %d leased to unknown worker %q", i, id)
+			}
+			if w != l.holder {
+				return fmt.Errorf("shard %d's lease of %q holds another worker than the machine's (%p, want %p)", i, id, l.holder, w)
 			}
 			if !containsInt(w.shards, i) {
-				return fmt.Errorf("shard %d leased to %q, which does not list it", i, l.worker)
+				return fmt.Errorf("shard %d leased to %q, which does not list it", i, id)
 			}
 			if !m.haveExpiry || l.deadline.Before(m.nextExpiry) {
 				return fmt.Errorf("shard %d lease deadline %v before the next expiry %v (known %v)", i, l.deadline, m.nextExpiry, m.haveExpiry)

@@ -43,9 +43,8 @@ func (s *shard) reserved(w string, now time.Time, leaseTimeout time.Duration) bo
 
 // lease is one worker's claim on a shard.
 type lease struct {
-	worker string
-	// holder is the worker itself: a lease goes back (returnLeases)
-	// before its worker is forgotten, so it is never stale.
+	// holder is the worker: a lease goes back (returnLeases) before its
+	// worker is forgotten, so it never points at one the machine forgot.
 	holder   *worker
 	issued   time.Time
 	deadline time.Time
@@ -56,7 +55,7 @@ type lease struct {
 // leaseOf returns the index in s.leases of worker's live lease, or -1.
 func (s *shard) leaseOf(worker string) int {
 	for i, l := range s.leases {
-		if l.worker == worker {
+		if l.holder.id == worker {
 			return i
 		}
 	}
@@ -145,13 +144,11 @@ func (m *Machine) takeBackBackup(i int) {
 	sh := &m.shards[i]
 	for j := len(sh.leases) - 1; j >= 0; j-- {
 		if l := sh.leases[j]; l.backup {
-			if w := m.workers[l.worker]; w != nil {
-				w.drop(i)
-			}
+			l.holder.drop(i)
 			sh.leases = append(sh.leases[:j], sh.leases[j+1:]...)
 			// Its holder may still send the copy it was computing: once
 			// the step is over that copy lost a race, it is not stale.
-			sh.losers = append(sh.losers, l.worker)
+			sh.losers = append(sh.losers, l.holder.id)
 			m.c.Returned++
 			m.restate(i)
 			return
@@ -187,7 +184,7 @@ func (m *Machine) MayGrant(now time.Time) bool {
 		if sh.state != ShardLeased {
 			continue
 		}
-		if m.suspects > 0 && m.heldBySuspects(sh) {
+		if m.heldBySuspects(sh) {
 			return true
 		}
 		if window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(sh.firstIssued(), now) {
@@ -239,7 +236,6 @@ func (m *Machine) grant(i int, w *worker, now time.Time, backup bool) Lease {
 	sh := &m.shards[i]
 	sh.attempts++
 	l := lease{
-		worker:   w.id,
 		holder:   w,
 		issued:   now,
 		deadline: now.Add(m.cfg.LeaseTimeout),
@@ -334,10 +330,7 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 		}
 		issued := sh.firstIssued()
 		hedge := window && sh.backups() < m.cfg.MaxBackupsPerShard && m.slow(issued, now)
-		// With no suspect among the workers no shard is held by suspects
-		// only: the common case, and this loop runs for every held work
-		// request after every event.
-		if !hedge && !((w.proven || bootstrap) && m.suspects > 0 && m.heldBySuspects(sh)) {
+		if !hedge && !((w.proven || bootstrap) && m.heldBySuspects(sh)) {
 			continue
 		}
 		// At the start, the shard with the fewest copies out, so the
@@ -357,8 +350,12 @@ func (m *Machine) backupFor(w *worker, now time.Time) int {
 	return best
 }
 
-// heldBySuspects reports whether every live lease on sh is a suspect's.
+// heldBySuspects reports whether every live lease on sh is a suspect's;
+// never when no worker is a suspect, the common case.
 func (m *Machine) heldBySuspects(sh *shard) bool {
+	if m.suspects == 0 {
+		return false
+	}
 	for _, l := range sh.leases {
 		if !l.holder.suspect() {
 			return false
@@ -389,13 +386,13 @@ func (m *Machine) expire(now time.Time) {
 				continue
 			}
 			m.c.Expired++
-			if w := m.workers[l.worker]; w != nil {
-				w.tally.Expired++
-				w.drop(i)
-				m.strike(w, now)
-			}
-			if !slices.Contains(sh.expiredBy, l.worker) {
-				sh.expiredBy = append(sh.expiredBy, l.worker)
+			m.gen++ // the shard is pending again
+			w := l.holder
+			w.tally.Expired++
+			w.drop(i)
+			m.strike(w, now)
+			if !slices.Contains(sh.expiredBy, w.id) {
+				sh.expiredBy = append(sh.expiredBy, w.id)
 			}
 			sh.expiredAt = now
 		}
@@ -407,6 +404,9 @@ func (m *Machine) expire(now time.Time) {
 // returnLeases takes back every lease w holds; shards left with no live
 // lease go back to pending.
 func (m *Machine) returnLeases(w *worker) {
+	if len(w.shards) > 0 {
+		m.gen++ // its shards are pending again
+	}
 	for _, i := range w.shards {
 		sh := &m.shards[i]
 		if j := sh.leaseOf(w.id); j >= 0 {

@@ -309,12 +309,6 @@ func (m *Machine) sweep(now time.Time) {
 	if now.After(m.now) {
 		m.now = now
 	}
-	expired, lost := m.c.Expired, m.c.WorkersLost
-	defer func() {
-		if m.c.Expired != expired || m.c.WorkersLost != lost {
-			m.gen++ // their shards are pending again
-		}
-	}()
 	m.expire(now)
 	if now.Before(m.lossCheck) {
 		return

@@ -214,11 +214,9 @@ func (m *Machine) accept(i int, r params.Result) {
 	sh := &m.shards[i]
 	m.c.Fulfilled += len(sh.leases)
 	for _, l := range sh.leases {
-		if w := m.workers[l.worker]; w != nil {
-			w.drop(i)
-		}
-		if l.worker != r.Worker {
-			sh.losers = append(sh.losers, l.worker)
+		l.holder.drop(i)
+		if l.holder.id != r.Worker {
+			sh.losers = append(sh.losers, l.holder.id)
 		}
 	}
 	sh.leases = sh.leases[:0]

@@ -172,7 +172,7 @@ func (m *Machine) Status() Status {
 		}
 		for _, l := range sh.leases {
 			ss.Leases = append(ss.Leases, LeaseStatus{
-				Worker: l.worker, Issued: l.issued, Deadline: l.deadline,
+				Worker: l.holder.id, Issued: l.issued, Deadline: l.deadline,
 				Attempt: l.attempt, Backup: l.backup,
 			})
 		}

@@ -29,6 +29,7 @@ func (w *worker) suspect() bool { return !w.proven || w.strikes > 0 }
 
 // forget deletes w, lost or gone.
 func (m *Machine) forget(w *worker) {
+	m.gen++ // one suspect or proven worker fewer
 	if w.suspect() {
 		m.suspects--
 	}
@@ -112,7 +113,6 @@ func (m *Machine) touch(id string, now time.Time) *worker {
 // back at once (a result it still sends is accepted if first). The only
 // error is ErrNoWorkerID.
 func (m *Machine) Join(id string, now time.Time) error {
-	m.gen++
 	if id == "" {
 		return fmt.Errorf("join: %w", ErrNoWorkerID)
 	}
@@ -147,7 +147,6 @@ func (m *Machine) Heartbeat(id string, now time.Time) error {
 // Leave forgets a worker that is shutting down at time now; its leases go
 // back at once. Leave of an unknown worker only lets time pass.
 func (m *Machine) Leave(id string, now time.Time) {
-	m.gen++
 	if w := m.workers[id]; w != nil {
 		m.returnLeases(w)
 		m.forget(w)
