@@ -50,17 +50,19 @@ var rules = map[string]rule{
 	// The CUDA backend: the driver API through cgo only.
 	"model/gpu":   {},
 	"checkpoints": {fsl: []string{"params"}, third: []string{"go.etcd.io/bbolt"}},
+	// The protocol: subjects, messages, their codec; no NATS code.
+	"wire": {fsl: []string{"params"}},
 	// The one package that knows NATS.
-	"wire": {fsl: []string{"params"}, third: []string{"github.com/nats-io/"}},
+	"wire/transport": {fsl: []string{"params", "wire"}, third: []string{"github.com/nats-io/"}},
 	"coordinator": {
-		fsl:   []string{"params", "episodes", "checkpoints", "wire", "model"},
+		fsl:   []string{"params", "episodes", "checkpoints", "wire", "wire/transport", "model"},
 		third: []string{"github.com/prometheus/client_golang/"},
 	},
-	"worker": {fsl: []string{"params", "model", "wire"}},
+	"worker": {fsl: []string{"params", "model", "wire", "wire/transport"}},
 	"eval":   {fsl: []string{"params", "model", "episodes"}},
 	// The process wiring: flags, config files, output.
 	"cli": {
-		fsl:   []string{"params", "episodes", "model", "model/cpu", "checkpoints", "wire", "coordinator", "worker", "eval"},
+		fsl:   []string{"params", "episodes", "model", "model/cpu", "checkpoints", "wire", "wire/transport", "coordinator", "worker", "eval"},
 		third: []string{"github.com/urfave/cli/v2", "gopkg.in/yaml.v3", "github.com/schollz/progressbar/"},
 	},
 	"cmd/fsl-coord":  {fsl: []string{"cli"}},

@@ -185,7 +185,7 @@ func TestEveryCommandWithArgumentsTakesFlagsAfterThem(t *testing.T) {
 	// A real run of a command added after the table above: jobs show with
 	// --nats, --timeout and --json after the job asks that (closed) address.
 	out, err := runCoord(t, "jobs", "show", "nope", "--nats", "nats://127.0.0.1:1", "--timeout", "1s", "--json")
-	if msg := out + fmt.Sprint(err); err == nil || !strings.Contains(msg, "--nats nats://127.0.0.1:1: wire: connect") {
+	if msg := out + fmt.Sprint(err); err == nil || !strings.Contains(msg, "--nats nats://127.0.0.1:1: transport: connect") {
 		t.Errorf("jobs show nope --nats nats://127.0.0.1:1 ...: want an error naming that address: %v\n%s", err, out)
 	}
 }

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/urfave/cli/v2"
-
-	"github.com/fsl-project/fsl/wire"
 )
 
-// authCommand manages the role credentials (wire.WriteAuth).
+// authCommand manages the role credentials (transport.WriteAuth).
 func authCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "auth",
@@ -38,19 +37,19 @@ func authCommand() *cli.Command {
 				if c.Args().Len() > 0 {
 					return fmt.Errorf("auth init takes no arguments (got %q); name the folder with --dir", c.Args().First())
 				}
-				d, err := wire.WriteAuth(c.String("dir"))
+				d, err := transport.WriteAuth(c.String("dir"))
 				if err != nil {
 					return fmt.Errorf("--dir %s: %w", c.String("dir"), err)
 				}
 				w := c.App.Writer
 				fmt.Fprintf(w, "wrote role credentials to %s:\n", c.String("dir"))
-				for _, r := range wire.Roles {
+				for _, r := range transport.Roles {
 					fmt.Fprintf(w, "  %-12s %s\n", r, d.Seed(r))
 				}
 				fmt.Fprintf(w, "  %-12s %s\n", "server", filepath.Join(c.String("dir"), "users.json"))
 				fmt.Fprintf(w, "  %-12s %s\n", "external", filepath.Join(c.String("dir"), "nats-server.conf"))
 				fmt.Fprintf(w, "start the coordinator with --auth %s; give workers --nkey %s and readers --nkey %s\n",
-					c.String("dir"), d.Seed(wire.RoleWorker), d.Seed(wire.RoleReader))
+					c.String("dir"), d.Seed(transport.RoleWorker), d.Seed(transport.RoleReader))
 				return nil
 			},
 		}},
@@ -58,7 +57,7 @@ func authCommand() *cli.Command {
 }
 
 // nkeyFlag is a client's role credential.
-func nkeyFlag(role wire.Role) *cli.StringFlag {
+func nkeyFlag(role transport.Role) *cli.StringFlag {
 	return &cli.StringFlag{Name: "nkey", EnvVars: []string{"FSL_NKEY"},
 		Usage: fmt.Sprintf("NKey seed file of the %s role (fsl-coord auth init), instead of a token", role)}
 }
@@ -71,7 +70,7 @@ var authFlag = &cli.StringFlag{Name: "auth", EnvVars: []string{"FSL_AUTH"},
 // admits, and the seed files the coordinator and its local workers connect
 // with. Without --auth it is zero.
 type roleAuth struct {
-	users             []wire.User
+	users             []transport.User
 	coordKey, workKey string
 }
 
@@ -83,10 +82,10 @@ func startAuth(c *cli.Context) (roleAuth, error) {
 	if c.String("token") != "" {
 		return roleAuth{}, fmt.Errorf("--auth and --token both given: use one (--auth gives each role only its subjects)")
 	}
-	d := wire.AuthDir(dir)
+	d := transport.AuthDir(dir)
 	users, err := d.Users()
 	if err != nil {
 		return roleAuth{}, fmt.Errorf("--auth %s: %w", dir, err)
 	}
-	return roleAuth{users: users, coordKey: d.Seed(wire.RoleCoordinator), workKey: d.Seed(wire.RoleWorker)}, nil
+	return roleAuth{users: users, coordKey: d.Seed(transport.RoleCoordinator), workKey: d.Seed(transport.RoleWorker)}, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -183,13 +184,13 @@ func distributedRate(ctx context.Context, spec coordinator.JobSpec, ds *episodes
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		return 0, err
 	}
 	defer srv.Shutdown()
 	// In memory, as start connects to its embedded server.
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "bench-coord", InProcess: srv})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "bench-coord", InProcess: srv})
 	if err != nil {
 		return 0, err
 	}
@@ -297,13 +298,13 @@ func runBenchScale(c *cli.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown()
 	// In memory, as start connects to its embedded server.
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "bench-coord", InProcess: srv})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "bench-coord", InProcess: srv})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
@@ -60,7 +60,7 @@ func evalCommand() *cli.Command {
 			natsFlag("", "when a running coordinator holds the store, ask it at this NATS URL for the checkpoint"),
 			tokenFlag("NATS auth token for --nats"),
 			credsFlag(),
-			nkeyFlag(wire.RoleReader),
+			nkeyFlag(transport.RoleReader),
 			&cli.DurationFlag{Name: "nats-timeout", Value: 30 * time.Second, Usage: "how long to wait for the coordinator's reply"},
 		}, tlsClientFlags()...),
 		Action: evalAction,
@@ -259,7 +259,7 @@ func evalCheckpoint(c *cli.Context) (loadedCheckpoint, error) {
 	if err != nil {
 		return lc, err
 	}
-	conn := wire.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleReader, TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
+	conn := transport.ConnectOptions{Name: "fsl-coord eval", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: transport.RoleReader, TLS: tlsCfg, Logger: slog.New(slog.DiscardHandler)}
 	lc, err = fetchCheckpoint(c.Context, url, conn, job, which.String(), c.Duration("nats-timeout"))
 	if err == nil {
 		lc.why = chosenBecause(which, lc.rec, lc.ckpt)

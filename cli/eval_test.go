@@ -23,6 +23,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -252,11 +253,11 @@ func exportOf(t *testing.T, db string) string {
 
 func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 	t.Run("token", func(t *testing.T) {
-		evalAsksTheCoordinator(t, wire.ServerOptions{Token: "s3cret"}, []string{"--token", "s3cret"}, []string{"--token", "wrong"})
+		evalAsksTheCoordinator(t, transport.ServerOptions{Token: "s3cret"}, []string{"--token", "s3cret"}, []string{"--token", "wrong"})
 	})
 	t.Run("TLS with client certificates", func(t *testing.T) {
 		pki := newTestPKI(t)
-		opts := wire.ServerOptions{TLS: pki.serverTLS(t)}
+		opts := transport.ServerOptions{TLS: pki.serverTLS(t)}
 		evalAsksTheCoordinator(t, opts, []string{"--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey},
 			[]string{"--tls-ca", pki.ca})
 	})
@@ -265,7 +266,7 @@ func TestEvalAsksTheCoordinatorWhenTheStoreIsHeld(t *testing.T) {
 // evalAsksTheCoordinator checks that eval, with clientArgs, reads a checkpoint
 // from a fake coordinator on a server started with opts when the store is
 // held, and fails with wrongArgs.
-func evalAsksTheCoordinator(t *testing.T, opts wire.ServerOptions, clientArgs, wrongArgs []string) {
+func evalAsksTheCoordinator(t *testing.T, opts transport.ServerOptions, clientArgs, wrongArgs []string) {
 	db := evalJob(t, glyphSpec(), nil)
 	// A writer without release-between-writes holds the file until Close,
 	// as a coordinator could.
@@ -274,12 +275,12 @@ func evalAsksTheCoordinator(t *testing.T, opts wire.ServerOptions, clientArgs, w
 		t.Fatal(err)
 	}
 	defer held.Close()
-	srv, err := wire.StartServer(opts)
+	srv, err := transport.StartServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Token: opts.Token, InProcess: srv})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Token: opts.Token, InProcess: srv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func evalAsksTheCoordinator(t *testing.T, opts wire.ServerOptions, clientArgs, w
 			return
 		}
 		nc.Send(reply, &wire.Checkpoint{Step: 10, Body: buf.Bytes()})
-	}, wire.SubscribeOptions{})
+	}, transport.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,12 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // queueFlags are the flags of the commands that talk to a serving
 // coordinator over NATS.
-func queueFlags(role wire.Role) []cli.Flag {
+func queueFlags(role transport.Role) []cli.Flag {
 	return append([]cli.Flag{
 		natsFlag("nats://127.0.0.1:4222", "NATS server of the serving coordinator (fsl-coord serve)"),
 		tokenFlag("shared token of the NATS server"),
@@ -60,11 +61,11 @@ func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	url := c.String("nats")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil)) // errors come back as the command's error
 	// the queue's reads are a reader's requests, its changes the coordinator role's
-	role := wire.RoleReader
+	role := transport.RoleReader
 	if subject == wire.Serve.Admin {
-		role = wire.RoleCoordinator
+		role = transport.RoleCoordinator
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord " + c.Command.Name, Token: c.String("token"), CredsFile: c.String("creds"),
+	nc, err := transport.Connect(url, transport.ConnectOptions{Name: "fsl-coord " + c.Command.Name, Token: c.String("token"), CredsFile: c.String("creds"),
 		NKeyFile: c.String("nkey"), Role: role, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
@@ -77,7 +78,7 @@ func askServe(c *cli.Context, subject string, v any) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	m, err := nc.Request(ctx, subject, cmd)
-	if errors.Is(err, wire.ErrNoResponders) {
+	if errors.Is(err, transport.ErrNoResponders) {
 		return nil, fmt.Errorf("no serving coordinator on %s (start one with fsl-coord serve, or check --nats): %w", url, err)
 	}
 	if err != nil {
@@ -112,7 +113,7 @@ func submitCommand() *cli.Command {
 			&cli.Float64Flag{Name: "weight", Value: 1, Usage: "share of workers among running jobs of the same priority"},
 			&cli.IntFlag{Name: "max-workers", Usage: "at most this many workers at once per job (0: as many as it has shards)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the job IDs as JSON"},
-		}, queueFlags(wire.RoleCoordinator)...),
+		}, queueFlags(transport.RoleCoordinator)...),
 		Action: runSubmit,
 	}
 }
@@ -252,7 +253,7 @@ func jobsCommand() *cli.Command {
 			Description: "Examples:\n" +
 				"   fsl-coord jobs " + op + " lr-03\n" +
 				"   fsl-coord jobs " + op + " lr-03 --nats nats://coord:4222 --nkey auth/coordinator.nk",
-			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the answer as JSON"}}, queueFlags(wire.RoleCoordinator)...),
+			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the answer as JSON"}}, queueFlags(transport.RoleCoordinator)...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return fmt.Errorf("jobs %s takes one job ID, got %q", op, c.Args().Slice())
@@ -285,7 +286,7 @@ func jobsCommand() *cli.Command {
 					"   fsl-coord jobs ls --json | jq '.[] | {id, state, step}'\n" +
 					"   fsl-coord jobs ls --db fsl.db          # from the store, with no coordinator running",
 				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the jobs as JSON"},
-					&cli.StringFlag{Name: "db", EnvVars: []string{"FSL_DB"}, Usage: "read the queue from this store instead of asking a serving coordinator"}}, queueFlags(wire.RoleReader)...),
+					&cli.StringFlag{Name: "db", EnvVars: []string{"FSL_DB"}, Usage: "read the queue from this store instead of asking a serving coordinator"}}, queueFlags(transport.RoleReader)...),
 				Action: runJobsLs,
 			},
 			{
@@ -293,7 +294,7 @@ func jobsCommand() *cli.Command {
 				Description: "Examples:\n" +
 					"   fsl-coord jobs show lr-03\n" +
 					"   fsl-coord jobs show lr-03 | jq .outcome",
-				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "accepted as on the other jobs commands: show always prints JSON"}}, queueFlags(wire.RoleReader)...),
+				Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "accepted as on the other jobs commands: show always prints JSON"}}, queueFlags(transport.RoleReader)...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("jobs show takes one job ID, got %q", c.Args().Slice())

@@ -18,6 +18,7 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // hostOf is the host of an address ("" for ":4222"), or the address
@@ -156,12 +157,12 @@ func readExport(name string, r io.Reader) (loadedCheckpoint, error) {
 
 // fetchCheckpoint asks the coordinator of job at url, connected with conn,
 // for checkpoint which.
-func fetchCheckpoint(ctx context.Context, url string, conn wire.ConnectOptions, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
+func fetchCheckpoint(ctx context.Context, url string, conn transport.ConnectOptions, job, which string, timeout time.Duration) (loadedCheckpoint, error) {
 	subj, err := wire.NewSubjects(job)
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("job %q: %w", job, err)
 	}
-	nc, err := wire.Connect(url, conn)
+	nc, err := transport.Connect(url, conn)
 	if err != nil {
 		return loadedCheckpoint{}, fmt.Errorf("--nats %s: %w", url, err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/eval"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 func resultsCommand() *cli.Command {
@@ -37,7 +37,7 @@ func resultsCommand() *cli.Command {
 			&cli.StringFlag{Name: "db", EnvVars: []string{"FSL_DB"}, Usage: "read the queue from this store instead of asking a serving coordinator"},
 			&cli.BoolFlag{Name: "json", Usage: "print the jobs and groups as JSON"},
 			&cli.BoolFlag{Name: "csv", Usage: "print the groups as CSV"},
-		}, queueFlags(wire.RoleReader)...),
+		}, queueFlags(transport.RoleReader)...),
 		Action: runResults,
 	}
 }

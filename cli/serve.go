@@ -91,7 +91,7 @@ func runServe(c *cli.Context) error {
 	noteBLAS(log)
 	ctx, interrupted, stop := notifyInterrupt(c.Context)
 	defer stop()
-	tr, err := openTransport(c, "fsl-coord serve", tlsCfg, log)
+	tr, err := openNATS(c, "fsl-coord serve", tlsCfg, log)
 	if err != nil {
 		return err
 	}

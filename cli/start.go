@@ -20,7 +20,7 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -273,7 +273,7 @@ func runStart(c *cli.Context) error {
 		return err
 	}
 
-	tr, err := openTransport(c, "fsl-coord "+spec.ID, tlsCfg, log)
+	tr, err := openNATS(c, "fsl-coord "+spec.ID, tlsCfg, log)
 	if err != nil {
 		return err
 	}
@@ -478,16 +478,16 @@ func finalEval(c *cli.Context, spec coordinator.JobSpec, episodesN int, mon *coo
 
 // startLocalWorkers starts n workers in this process, each connected to url
 // with conn (its Name set per worker).
-func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url string, conn wire.ConnectOptions) error {
+func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, job, url string, conn transport.ConnectOptions) error {
 	log := conn.Logger
 	for i := 0; i < n; i++ {
 		conn.Name = fmt.Sprintf("local-worker-%d", i)
-		nc, err := wire.Connect(url, conn)
+		nc, err := transport.Connect(url, conn)
 		if err != nil {
 			return fmt.Errorf("local worker %d: %w", i, err)
 		}
 		wg.Add(1)
-		go func(i int, nc *wire.Conn) {
+		go func(i int, nc *transport.Conn) {
 			defer wg.Done()
 			defer nc.Close()
 			_, err := worker.Run(ctx, worker.Config{Job: job, Conn: nc, Name: fmt.Sprintf("local%d", i), Threads: threads, Logger: log})
@@ -499,22 +499,22 @@ func startLocalWorkers(ctx context.Context, wg *sync.WaitGroup, n, threads int, 
 	return nil
 }
 
-// transport is a coordinator's NATS: the embedded server (unless --nats)
+// natsLink is a coordinator's NATS: the embedded server (unless --nats)
 // and the coordinator's connection to it.
-type transport struct {
+type natsLink struct {
 	url       string
-	nc        *wire.Conn
-	inProc    *wire.Server // the embedded server, reached in memory; nil with --nats
-	clientTLS *tls.Config  // what clients of url present (nil in memory)
+	nc        *transport.Conn
+	inProc    *transport.Server // the embedded server, reached in memory; nil with --nats
+	clientTLS *tls.Config       // what clients of url present (nil in memory)
 	auth      roleAuth
 	embedded  bool
-	srv       *wire.Server
+	srv       *transport.Server
 }
 
-// openTransport starts the embedded NATS server unless --nats names one
+// openNATS starts the embedded NATS server unless --nats names one
 // (--listen, --token, --auth, TLS) and connects to it as name.
-func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Logger) (*transport, error) {
-	t := &transport{url: c.String("nats"), clientTLS: tlsCfg}
+func openNATS(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Logger) (*natsLink, error) {
+	t := &natsLink{url: c.String("nats"), clientTLS: tlsCfg}
 	var err error
 	if t.auth, err = startAuth(c); err != nil {
 		return nil, err
@@ -526,7 +526,7 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		srv, err := wire.StartServer(wire.ServerOptions{Host: host, Port: port, Token: c.String("token"),
+		srv, err := transport.StartServer(transport.ServerOptions{Host: host, Port: port, Token: c.String("token"),
 			Users: t.auth.users, TLS: tlsCfg, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("--listen %s: %w", c.String("listen"), err)
@@ -534,7 +534,7 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 		// in memory there is no TLS to do: the server's config is not a client's
 		t.url, t.inProc, t.clientTLS, t.embedded, t.srv = srv.ClientURL(), srv, nil, true, srv
 	}
-	t.nc, err = wire.Connect(t.url, wire.ConnectOptions{Name: name, Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: t.auth.coordKey, Role: wire.RoleCoordinator,
+	t.nc, err = transport.Connect(t.url, transport.ConnectOptions{Name: name, Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: t.auth.coordKey, Role: transport.RoleCoordinator,
 		TLS: t.clientTLS, Logger: log, InProcess: t.inProc})
 	if err != nil {
 		if t.srv != nil {
@@ -546,11 +546,11 @@ func openTransport(c *cli.Context, name string, tlsCfg *tls.Config, log *slog.Lo
 }
 
 // workerConn is how this process's local workers connect.
-func (t *transport) workerConn(c *cli.Context, log *slog.Logger) wire.ConnectOptions {
-	return wire.ConnectOptions{Token: c.String("token"), NKeyFile: t.auth.workKey, Role: wire.RoleWorker, TLS: t.clientTLS, Logger: log, InProcess: t.inProc}
+func (t *natsLink) workerConn(c *cli.Context, log *slog.Logger) transport.ConnectOptions {
+	return transport.ConnectOptions{Token: c.String("token"), NKeyFile: t.auth.workKey, Role: transport.RoleWorker, TLS: t.clientTLS, Logger: log, InProcess: t.inProc}
 }
 
-func (t *transport) close() {
+func (t *natsLink) close() {
 	t.nc.Close()
 	if t.srv != nil {
 		t.srv.Shutdown()

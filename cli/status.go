@@ -17,6 +17,7 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 func statusCommand() *cli.Command {
@@ -34,7 +35,7 @@ func statusCommand() *cli.Command {
 			natsFlag("nats://127.0.0.1:4222", "NATS server the coordinator serves the job on"),
 			tokenFlag("shared token of the NATS server"),
 			credsFlag(),
-			nkeyFlag(wire.RoleReader),
+			nkeyFlag(transport.RoleReader),
 			jobFlag("fsl", "job ID"),
 			&cli.StringFlag{Name: "http", Usage: "ask the coordinator's HTTP server at this URL instead of NATS"},
 			httpTokenFlag("bearer token of the HTTP server (start --http-token)"),
@@ -135,7 +136,7 @@ func statusOverNATS(ctx context.Context, c *cli.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleReader, TLS: tlsCfg, Logger: log})
+	nc, err := transport.Connect(url, transport.ConnectOptions{Name: "fsl-coord status", Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: transport.RoleReader, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats %s: %w", url, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // sampleStatus is a job mid-run with two workers and some faults.
@@ -36,13 +37,13 @@ func sampleStatus(now time.Time) coordinator.JobStatus {
 // fakeCoordinator answers the status subject of job j7 like the driver.
 func fakeCoordinator(t *testing.T, st coordinator.JobStatus) (url string) {
 	t.Helper()
-	srv, err := wire.StartServer(wire.ServerOptions{Port: 0, Token: "s3cret"})
+	srv, err := transport.StartServer(transport.ServerOptions{Port: 0, Token: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Token: "s3cret", Logger: log})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Token: "s3cret", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func fakeCoordinator(t *testing.T, st coordinator.JobStatus) (url string) {
 				t.Errorf("reply: %v", err)
 			}
 		}
-	}, wire.SubscribeOptions{Logger: log})
+	}, transport.SubscribeOptions{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/urfave/cli/v2"
-
-	"github.com/fsl-project/fsl/wire"
 )
 
 // testPKI is a CA and two certificates it signed, as PEM files in a
@@ -325,7 +324,7 @@ func TestOpenServersOnTheNetworkAreRefused(t *testing.T) {
 
 func TestStartOnAnExternalTLSServerPresentsItsClientCertificate(t *testing.T) {
 	pki := newTestPKI(t)
-	srv, err := wire.StartServer(wire.ServerOptions{TLS: pki.serverTLS(t)})
+	srv, err := transport.StartServer(transport.ServerOptions{TLS: pki.serverTLS(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

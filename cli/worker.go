@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsl-project/fsl/model"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -20,7 +20,7 @@ func workerFlags() []cli.Flag {
 		natsFlag("nats://127.0.0.1:4222", "NATS server of the coordinator"),
 		tokenFlag("shared token of the NATS server"),
 		credsFlag(),
-		nkeyFlag(wire.RoleWorker),
+		nkeyFlag(transport.RoleWorker),
 		jobFlag("", "work only for this job ID; without it, for whatever job the coordinator assigns (fsl-coord serve's queue, or start's one job)"),
 		&cli.IntFlag{Name: "gpu", Value: -1, Usage: "GPU index; -1 computes on the CPU (a CUDA build is needed for >= 0)"},
 		&cli.IntFlag{Name: "threads", Value: 1, Usage: "compute threads per step (results do not depend on it)"},
@@ -128,7 +128,7 @@ func runWorker(c *cli.Context) error {
 		Metrics:  metrics,
 		Job:      c.String("job"),
 		NATS:     c.String("nats"),
-		Connect:  wire.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: wire.RoleWorker, TLS: tlsCfg},
+		Connect:  transport.ConnectOptions{Token: c.String("token"), CredsFile: c.String("creds"), NKeyFile: c.String("nkey"), Role: transport.RoleWorker, TLS: tlsCfg},
 		Name:     c.String("name"),
 		Threads:  c.Int("threads"),
 		Prefetch: c.Int("prefetch"),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -18,7 +18,7 @@ import (
 // on the server exits with exitGaveUp after --give-up-after, saying to
 // check --job.
 func TestWorkerExitsWithGaveUpStatus(t *testing.T) {
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -23,7 +23,7 @@ import (
 func trainValidated(t *testing.T, spec coordinator.JobSpec, acc map[int]float64) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "coord", Logger: log})
+	srv, nc := coordinator.EmbeddedConn(t, transport.ConnectOptions{Name: "coord", Logger: log})
 	validate := func(v int, _, _ params.Vector) (map[string]float64, error) {
 		a, ok := acc[v]
 		if !ok {

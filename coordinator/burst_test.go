@@ -13,6 +13,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -28,7 +29,7 @@ func TestABurstOfResultsLosesNone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("128 workers sending 1,900 results of 447 KB: skipped with -short")
 	}
-	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "coord"})
+	srv, nc := coordinator.EmbeddedConn(t, transport.ConnectOptions{Name: "coord"})
 	spec := coordinator.DefaultSpec()
 	spec.ID, spec.Shards, spec.Steps, spec.Pipeline = "burst", 64, 20, 1
 	spec = spec.WithDefaults()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // syncBuf is a bytes.Buffer safe for a logger and a test together.
@@ -43,7 +44,7 @@ func unitSpec(id string) JobSpec {
 // reply subject; it logs at debug level into the returned buffer.
 func newUnitDriver(t *testing.T, spec JobSpec) (*Driver, *syncBuf) {
 	t.Helper()
-	_, nc := EmbeddedConn(t, wire.ConnectOptions{Name: "coord"})
+	_, nc := EmbeddedConn(t, transport.ConnectOptions{Name: "coord"})
 	log := &syncBuf{}
 	d, err := NewDriver(DriverConfig{Spec: spec, Conn: nc, DB: filepath.Join(t.TempDir(), "fsl.db"),
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})

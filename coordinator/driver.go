@@ -15,6 +15,7 @@ import (
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // DriverConfig connects a job's Machine and Trainer to NATS, the checkpoint
@@ -27,7 +28,7 @@ type DriverConfig struct {
 	// DB is the checkpoint store's path (required).
 	DB string
 	// Conn is the connection the coordinator serves the job on.
-	Conn *wire.Conn
+	Conn *transport.Conn
 	// Logger receives the job's events (default slog.Default()).
 	Logger *slog.Logger
 	// Observer, when set, is told of steps, checkpoints and validations
@@ -151,7 +152,7 @@ type Driver struct {
 	resumed int
 	images  int
 	done    bool
-	results *wire.Subscription
+	results *transport.Subscription
 	snap    atomic.Pointer[JobStatus]
 	parked  []parkedRequest // work requests held for work to appear
 	// parkedGen is the machine's Generation when every held request was
@@ -465,7 +466,7 @@ func (d *Driver) resume(fingerprint string) error {
 	return d.store.PutJob(rec)
 }
 
-func (d *Driver) subscribe() ([]*wire.Subscription, error) {
+func (d *Driver) subscribe() ([]*transport.Subscription, error) {
 	push := func(m wire.Message, reply string) { d.events <- event{m, reply} }
 	// One receiver for every subject: its bounds hold for all of them
 	// together, so a flood of incomplete messages on one cannot add up
@@ -482,9 +483,9 @@ func (d *Driver) subscribe() ([]*wire.Subscription, error) {
 		budget = max(32<<20, 16*result, 2*(d.spec.Pipeline+1)*d.spec.Shards*result)
 	}
 	r := wire.NewReceiver(wire.ReceiverOptions{MaxPendingBytes: budget, MaxPendingCount: 1024})
-	var subs []*wire.Subscription
+	var subs []*transport.Subscription
 	for _, s := range []string{d.subj.Join, d.subj.Work, d.subj.Result, d.subj.Params, d.subj.Heartbeat, d.subj.Status, d.subj.Checkpoint} {
-		sub, err := d.cfg.Conn.Subscribe(s, push, wire.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit, Reassembly: r})
+		sub, err := d.cfg.Conn.Subscribe(s, push, transport.SubscribeOptions{Logger: d.log, Limiter: &d.logLimit, Reassembly: r})
 		if err != nil {
 			for _, o := range subs {
 				o.Unsubscribe() //nolint:errcheck // failing anyway
@@ -568,7 +569,7 @@ func (d *Driver) run(ctx context.Context) (*Summary, error) {
 // pool worker takes another job at once; a pinned one waits for the job to
 // come back), parameter requests as stale (their lease is gone with the
 // job), anything else as unavailable.
-func (d *Driver) unsubscribeAndAnswer(subs []*wire.Subscription) {
+func (d *Driver) unsubscribeAndAnswer(subs []*transport.Subscription) {
 	for _, s := range subs {
 		s.Unsubscribe() //nolint:errcheck // shutting down
 	}
@@ -861,7 +862,7 @@ func (d *Driver) oldestServed() int {
 type encodedParams struct {
 	version int
 	lineage uint64
-	e       *wire.Encoded
+	e       *transport.Encoded
 }
 
 // replyParams sends the parameters of version (the current one, or with a
@@ -872,7 +873,7 @@ func (d *Driver) replyParams(to string, version int) {
 	lineage := d.m.Lineage()
 	oldest := d.oldestServed()
 	kept := d.params[:0]
-	var e *wire.Encoded
+	var e *transport.Encoded
 	for _, ep := range d.params {
 		if ep.lineage != lineage || ep.version < oldest || ep.version > d.tr.Version {
 			continue
@@ -897,7 +898,7 @@ func (d *Driver) replyParams(to string, version int) {
 			}
 		}
 		var err error
-		e, err = wire.Prepare(&wire.Params{Version: uint64(version), Lineage: lineage, LayoutHash: d.tr.Layout().Hash(), Params: p, State: st})
+		e, err = transport.Prepare(&wire.Params{Version: uint64(version), Lineage: lineage, LayoutHash: d.tr.Layout().Hash(), Params: p, State: st})
 		if err != nil {
 			d.reply(to, &wire.Error{Code: wire.CodeInternal, Text: err.Error()})
 			return

@@ -11,22 +11,23 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
 // newTestDriver starts a NATS server on 127.0.0.1 and a driver for spec
 // connected to it, with a fresh checkpoint store; the test's cleanup stops
 // both.
-func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration) (*wire.Server, *coordinator.Driver) {
+func newTestDriver(t *testing.T, spec coordinator.JobSpec, linger time.Duration) (*transport.Server, *coordinator.Driver) {
 	t.Helper()
 	return newTestDriverWith(t, coordinator.DriverConfig{Spec: spec, Linger: linger})
 }
 
 // newTestDriverWith is newTestDriver for a driver configured as cfg, whose
 // Conn it sets, and its DB when empty.
-func newTestDriverWith(t *testing.T, cfg coordinator.DriverConfig) (*wire.Server, *coordinator.Driver) {
+func newTestDriverWith(t *testing.T, cfg coordinator.DriverConfig) (*transport.Server, *coordinator.Driver) {
 	t.Helper()
-	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "coord"})
+	srv, nc := coordinator.EmbeddedConn(t, transport.ConnectOptions{Name: "coord"})
 	cfg.Conn = nc
 	if cfg.DB == "" {
 		cfg.DB = filepath.Join(t.TempDir(), "fsl.db")
@@ -40,7 +41,7 @@ func newTestDriverWith(t *testing.T, cfg coordinator.DriverConfig) (*wire.Server
 
 // runWithOneWorker runs d to its end with one worker of its job on srv,
 // within a minute.
-func runWithOneWorker(t *testing.T, srv *wire.Server, d *coordinator.Driver, job string) *coordinator.Summary {
+func runWithOneWorker(t *testing.T, srv *transport.Server, d *coordinator.Driver, job string) *coordinator.Summary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -79,7 +80,7 @@ func TestDriverCountsAndDropsBadResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj, _ := wire.NewSubjects(spec.ID)
-	rogue, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "rogue"})
+	rogue, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "rogue"})
 	if err != nil {
 		t.Fatal(err)
 	}

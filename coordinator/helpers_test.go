@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // t0 is the start of every test's explicit timeline.
@@ -318,14 +318,14 @@ func containsInt(s []int, x int) bool {
 
 // EmbeddedConn starts an embedded NATS server and connects to it with
 // opts; both close when the test ends (exported to the external tests too).
-func EmbeddedConn(t *testing.T, opts wire.ConnectOptions) (*wire.Server, *wire.Conn) {
+func EmbeddedConn(t *testing.T, opts transport.ConnectOptions) (*transport.Server, *transport.Conn) {
 	t.Helper()
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), opts)
+	nc, err := transport.Connect(srv.ClientURL(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

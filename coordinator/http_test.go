@@ -18,7 +18,7 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	fslmodel "github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -62,7 +62,7 @@ func runMonitoredJob(t *testing.T) *monitoredRun {
 		return map[string]float64{"val_acc": r.Mean, "val_ci95": r.CI95}, nil
 	}
 
-	srv, err := wire.StartServer(wire.ServerOptions{Port: 0})
+	srv, err := transport.StartServer(transport.ServerOptions{Port: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func runMonitoredJob(t *testing.T) *monitoredRun {
 	db := filepath.Join(t.TempDir(), "fsl.db")
 	const resumeAt = 6
 	train := func(spec coordinator.JobSpec, serve bool) (*coordinator.Monitor, *coordinator.HTTPServer, *coordinator.Driver, *coordinator.Summary) {
-		nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord", Logger: log})
+		nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "coord", Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}

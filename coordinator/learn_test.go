@@ -1,4 +1,4 @@
-package eval
+package coordinator_test
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
+	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 )
 
 // rawPixelAccuracy is 1-nearest-neighbour on raw pixels (squared L2) over
-// the same episodes Episodes draws for cfg: the baseline a learned
+// the same episodes eval.Episodes draws for cfg: the baseline a learned
 // embedding must beat.
-func rawPixelAccuracy(t *testing.T, ds *episodes.Dataset, cfg EpisodeConfig) float64 {
+func rawPixelAccuracy(t *testing.T, ds *episodes.Dataset, cfg eval.EpisodeConfig) float64 {
 	t.Helper()
 	es, err := episodes.NewEvalSampler(ds, cfg.Way, cfg.Shot, cfg.Query)
 	if err != nil {
@@ -41,11 +42,12 @@ func rawPixelAccuracy(t *testing.T, ds *episodes.Dataset, cfg EpisodeConfig) flo
 		}
 		acc = append(acc, float64(correct)/float64(b.Images()-support))
 	}
-	return Summarize(acc).Mean
+	return eval.Summarize(acc).Mean
 }
 
 // TestTrainedEmbeddingBeatsRawPixelsOnGlyphs is the short learning check of
-// the model: a Conv-4 trained for well under a minute on one core on the
+// the model (here, not in eval, whose test binary then links no NATS: its
+// fuzz target stays fast): a Conv-4 trained for well under a minute on one core on the
 // synthetic glyphs' training alphabets must beat raw-pixel nearest
 // neighbour by at least 15 points, 5-way 1-shot, on alphabets it never saw.
 func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
@@ -69,8 +71,8 @@ func TestTrainedEmbeddingBeatsRawPixelsOnGlyphs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := EpisodeConfig{Way: 5, Shot: 1, Query: 15, Episodes: 300, Seed: 11}
-	learned, err := Episodes(Net{Model: m, Params: tr.Params, State: tr.State}, test, cfg, nil)
+	cfg := eval.EpisodeConfig{Way: 5, Shot: 1, Query: 15, Episodes: 300, Seed: 11}
+	learned, err := eval.Episodes(eval.Net{Model: m, Params: tr.Params, State: tr.State}, test, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

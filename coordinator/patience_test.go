@@ -12,7 +12,7 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -28,7 +28,7 @@ func TestPatienceStopsTheJobAndItStaysStopped(t *testing.T) {
 	validate := func(v int, _, _ params.Vector) (map[string]float64, error) {
 		return map[string]float64{"val_acc": acc[v]}, nil
 	}
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestPatienceStopsTheJobAndItStaysStopped(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "fsl.db")
 	run := func(withWorker bool) *coordinator.Summary {
 		t.Helper()
-		nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
+		nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "coord"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -21,7 +21,7 @@ import (
 // lineage — and still end with the parameters of a clean run.
 func TestResumeFinishesARollbackTheLastRunBegan(t *testing.T) {
 	spec := coordinator.JobSpec{ID: "rb", Size: 16, Way: 5, Shot: 1, Query: 1, Shards: 2, Steps: 8, Seed: 4, CheckpointEvery: 2}.WithDefaults()
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestResumeFinishesARollbackTheLastRunBegan(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "fsl.db")
 	run := func() *coordinator.Summary {
 		t.Helper()
-		nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord"})
+		nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "coord"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // ServerConfig is a serving coordinator (fsl-coord serve): one process, one
@@ -22,7 +23,7 @@ type ServerConfig struct {
 	// DB is the store of the queue and of every job's checkpoints.
 	DB string
 	// Conn is the connection the server and its jobs are served on.
-	Conn *wire.Conn
+	Conn *transport.Conn
 	// Logger receives the server's and its jobs' events.
 	Logger *slog.Logger
 	// MaxRunning is how many jobs run at once (default DefaultMaxRunning);
@@ -136,7 +137,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // writes a checkpoint) and returns once they have stopped.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	var subs []*wire.Subscription
+	var subs []*transport.Subscription
 	defer func() {
 		for _, sub := range subs {
 			sub.Unsubscribe() //nolint:errcheck // shutting down
@@ -152,7 +153,7 @@ func (s *Server) Run(ctx context.Context) error {
 			if err := s.cfg.Conn.Send(reply, h(m)); err != nil {
 				s.log.Warn("serve: reply", "subject", subject, "err", err)
 			}
-		}, wire.SubscribeOptions{Logger: s.log})
+		}, transport.SubscribeOptions{Logger: s.log})
 		if err != nil {
 			return fmt.Errorf("serve: subscribe %s: %w", subject, err)
 		}
@@ -646,7 +647,7 @@ func statusOf(v any) wire.Message {
 // AssignOne answers every assignment request on conn with job: a
 // coordinator of one job (fsl-coord start) serves workers started without
 // --job. Unsubscribe the subscription when the job ends.
-func AssignOne(conn *wire.Conn, job string, log *slog.Logger) (*wire.Subscription, error) {
+func AssignOne(conn *transport.Conn, job string, log *slog.Logger) (*transport.Subscription, error) {
 	reply := statusOf(wire.Assignment{Job: job, Last: true})
 	sub, err := conn.Subscribe(wire.Serve.Assign, func(m wire.Message, to string) {
 		if to == "" {
@@ -662,7 +663,7 @@ func AssignOne(conn *wire.Conn, job string, log *slog.Logger) (*wire.Subscriptio
 		if err := conn.Send(to, out); err != nil {
 			log.Warn("assign: reply", "err", err)
 		}
-	}, wire.SubscribeOptions{Logger: log})
+	}, transport.SubscribeOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("job %q: subscribe %s: %w", job, wire.Serve.Assign, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
-	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 	"github.com/fsl-project/fsl/worker"
 )
 
@@ -24,7 +24,7 @@ import (
 // parameters; mistakes in changes
 // are errors that name the job.
 func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
-	srv, nc := coordinator.EmbeddedConn(t, wire.ConnectOptions{Name: "serve"})
+	srv, nc := coordinator.EmbeddedConn(t, transport.ConnectOptions{Name: "serve"})
 	db := filepath.Join(t.TempDir(), "fsl.db")
 	// Each job ends with an evaluation on the workers: 5-way 1-shot, 30
 	// episodes of its test split.

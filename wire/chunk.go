@@ -103,16 +103,16 @@ func Split(m Message, maxPayload int) ([][]byte, error) {
 		return nil, err
 	}
 	var out [][]byte
-	err = eachPayload(enc, maxPayload, m.Type(), func(p []byte) error {
+	err = EachPayload(enc, maxPayload, m.Type(), func(p []byte) error {
 		out = append(out, append([]byte(nil), p...))
 		return nil
 	})
 	return out, err
 }
 
-// eachPayload calls publish with each payload of enc, reusing one buffer:
+// EachPayload calls publish with each payload of enc, reusing one buffer:
 // publish must copy what it keeps (nats.Conn.Publish does).
-func eachPayload(enc []byte, maxPayload int, t Type, publish func([]byte) error) error {
+func EachPayload(enc []byte, maxPayload int, t Type, publish func([]byte) error) error {
 	if len(enc) <= maxPayload {
 		return publish(enc)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -354,30 +353,5 @@ func TestReceiverRejectsEmptyAndGarbagePayloads(t *testing.T) {
 	}
 	if s := r.Stats(); s.Rejected != 5 {
 		t.Fatalf("Rejected = %d, want 5", s.Rejected)
-	}
-}
-
-// TestStartServerChecksItsLimits: out-of-range payload and pending limits
-// are errors that name the option, before any port is taken.
-func TestStartServerChecksItsLimits(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts ServerOptions
-		want string
-	}{
-		{"negative max payload", ServerOptions{MaxPayload: -1}, "max payload"},
-		{"max payload over 64 MiB", ServerOptions{MaxPayload: 64<<20 + 1}, "max payload"},
-		{"negative max pending", ServerOptions{MaxPending: -1}, "max pending"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, err := StartServer(tt.opts)
-			if err == nil {
-				srv.Shutdown()
-				t.Fatalf("started with %+v", tt.opts)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q does not name %q", err, tt.want)
-			}
-		})
 	}
 }

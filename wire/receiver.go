@@ -91,6 +91,9 @@ type Receiver struct {
 	stats   ReceiverStats
 }
 
+// Options returns the bounds r keeps, defaults filled in.
+func (r *Receiver) Options() ReceiverOptions { return r.opts }
+
 // NewReceiver returns a Receiver bounded by opts.
 func NewReceiver(opts ReceiverOptions) *Receiver {
 	return &Receiver{opts: opts.withDefaults(), partial: make(map[partialKey]*partial)}

@@ -10,6 +10,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // pool is what a worker that is not pinned to a job keeps across the jobs
@@ -53,7 +54,7 @@ func (w *loop) runPool(ctx context.Context) (Stats, error) {
 		}
 		reply, err := w.request(wire.Serve.Assign, cmd)
 		if err != nil {
-			if errors.Is(err, wire.ErrAuthorization) {
+			if errors.Is(err, transport.ErrAuthorization) {
 				return w.stats, fmt.Errorf("worker: NATS refused this worker's credentials (check --token or --creds): %w", err)
 			}
 			if err := w.gaveUp(err); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // Config says where a worker finds its job and how it computes. The zero
@@ -29,10 +30,10 @@ type Config struct {
 	Job string
 	// Conn is an open connection to use; when nil, Run connects to NATS
 	// with Connect.
-	Conn *wire.Conn
+	Conn *transport.Conn
 	// NATS is the server URL and Connect the options used when Conn is nil.
 	NATS    string
-	Connect wire.ConnectOptions
+	Connect transport.ConnectOptions
 	// Name is the worker's human-readable name (default: host name).
 	Name string
 	// Threads is the number of threads one step computes on (model.Threads; default 1); results do not depend on it.
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 type loop struct {
 	cfg   Config
 	log   *slog.Logger
-	nc    *wire.Conn
+	nc    *transport.Conn
 	own   bool // nc was opened here
 	subj  wire.Subjects
 	id    string
@@ -210,7 +211,7 @@ func newLoop(cfg Config) (*loop, error) {
 		opts.RetryOnFailedConnect = true
 		opts.Logger = cfg.Logger
 		var err error
-		if w.nc, err = wire.Connect(cfg.NATS, opts); err != nil {
+		if w.nc, err = transport.Connect(cfg.NATS, opts); err != nil {
 			return nil, fmt.Errorf("worker: connect to %s: %w", cfg.NATS, err)
 		}
 		w.own = true
@@ -338,16 +339,16 @@ func (w *loop) join(ctx context.Context) error {
 		}
 		// A wrong token or credentials never start to work: say so and stop
 		// instead of retrying forever.
-		if errors.Is(err, wire.ErrAuthorization) {
+		if errors.Is(err, transport.ErrAuthorization) {
 			return fmt.Errorf("worker: join job %q: NATS refused this worker's credentials (check --token or --creds): %w", w.cfg.Job, err)
 		}
 		if errors.Is(err, wire.ErrBanned) {
 			return fmt.Errorf("worker: join job %q: %w", w.cfg.Job, err)
 		}
-		if w.pool != nil && (errors.Is(err, wire.ErrNoResponders) || w.over()) {
+		if w.pool != nil && (errors.Is(err, transport.ErrNoResponders) || w.over()) {
 			return errSessionOver // the job is gone, or the assignment ended first
 		}
-		if w.pool == nil && errors.Is(err, wire.ErrNoResponders) && (attempt == 1 || attempt%20 == 0) {
+		if w.pool == nil && errors.Is(err, transport.ErrNoResponders) && (attempt == 1 || attempt%20 == 0) {
 			if err := w.known(); err != nil {
 				return err
 			}
@@ -457,7 +458,7 @@ func (w *loop) heartbeat(every time.Duration) {
 		hb.Version = w.ver
 		w.mu.Unlock()
 		if err := w.nc.Send(w.subj.Heartbeat, hb); err != nil {
-			if errors.Is(err, wire.ErrClosed) {
+			if errors.Is(err, transport.ErrClosed) {
 				return
 			}
 			w.log.Debug("heartbeat", "err", err)
@@ -465,7 +466,7 @@ func (w *loop) heartbeat(every time.Duration) {
 	}
 }
 
-func (w *loop) watchCtl() (*wire.Subscription, error) {
+func (w *loop) watchCtl() (*transport.Subscription, error) {
 	return w.nc.Subscribe(w.subj.Ctl, func(m wire.Message, _ string) {
 		c, ok := m.(*wire.Ctl)
 		if !ok || (c.Worker != "" && c.Worker != w.id) {
@@ -480,7 +481,7 @@ func (w *loop) watchCtl() (*wire.Subscription, error) {
 			w.pool.drained.Store(true) // the worker, not only its session, stops
 		}
 		w.once.Do(func() { close(w.drain) })
-	}, wire.SubscribeOptions{Logger: w.log})
+	}, transport.SubscribeOptions{Logger: w.log})
 }
 
 func (w *loop) run(ctx context.Context) (Stats, error) {
@@ -535,7 +536,7 @@ func (w *loop) run(ctx context.Context) (Stats, error) {
 		if err != nil {
 			w.cfg.Metrics.requestFailed()
 			w.log.Debug("work request", "err", err)
-			if w.pool != nil && errors.Is(err, wire.ErrNoResponders) {
+			if w.pool != nil && errors.Is(err, transport.ErrNoResponders) {
 				return w.stats, nil // the job stopped (paused, cancelled): ask for another
 			}
 			if err := w.gaveUp(err); err != nil {
@@ -612,7 +613,7 @@ func (w *loop) gaveUp(last error) error {
 			silent.Round(time.Millisecond), last, ErrGaveUp)
 	}
 	hint := ""
-	if errors.Is(last, wire.ErrNoResponders) {
+	if errors.Is(last, transport.ErrNoResponders) {
 		hint = fmt.Sprintf("; nothing serves job %q on this NATS server: check --job against the coordinator's job ID", w.cfg.Job)
 	}
 	if !w.joined {

@@ -12,6 +12,7 @@ import (
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // cluster starts an embedded NATS server and a coordinator driver for spec
@@ -19,12 +20,12 @@ import (
 // finished is closed when it has returned, *sum then holding its summary.
 func cluster(t *testing.T, spec coordinator.JobSpec) (url string, finished <-chan struct{}, sum **coordinator.Summary) {
 	t.Helper()
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "test-coord"})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "test-coord"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +134,12 @@ func TestWorkerRefusesGPUWithoutCUDA(t *testing.T) {
 // the hello of its successor (a new epoch) makes the worker ask again at
 // once instead of waiting out its request timeout.
 func TestWorkerAsksANewCoordinatorAtOnce(t *testing.T) {
-	srv, err := wire.StartServer(wire.ServerOptions{})
+	srv, err := transport.StartServer(transport.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "fake-coord"})
+	nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "fake-coord"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +147,13 @@ func TestWorkerAsksANewCoordinatorAtOnce(t *testing.T) {
 	subj, _ := wire.NewSubjects("hello")
 	join, err := nc.Subscribe(subj.Join, func(_ wire.Message, reply string) {
 		nc.Send(reply, &wire.JoinAck{Job: "hello", WorkerID: "x", Epoch: 1}) //nolint:errcheck // the test fails below if it is lost
-	}, wire.SubscribeOptions{})
+	}, transport.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer join.Unsubscribe() //nolint:errcheck
 	asked := make(chan string, 8)
-	work, err := nc.Subscribe(subj.Work, func(_ wire.Message, reply string) { asked <- reply }, wire.SubscribeOptions{})
+	work, err := nc.Subscribe(subj.Work, func(_ wire.Message, reply string) { asked <- reply }, transport.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestWorkerGivesUpWithoutAnAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := wire.StartServer(wire.ServerOptions{})
+			srv, err := transport.StartServer(transport.ServerOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,14 +222,14 @@ func TestWorkerGivesUpWithoutAnAnswer(t *testing.T) {
 			var lastAnswer time.Time
 			answered := make(chan struct{})
 			if tc.joinFirst {
-				nc, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "fake-coord"})
+				nc, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "fake-coord"})
 				if err != nil {
 					t.Fatal(err)
 				}
 				subj, _ := wire.NewSubjects("typo")
 				join, err := nc.Subscribe(subj.Join, func(_ wire.Message, reply string) {
 					nc.Send(reply, &wire.JoinAck{Job: "typo", WorkerID: "x", Epoch: 1}) //nolint:errcheck // a lost ack fails the test below
-				}, wire.SubscribeOptions{})
+				}, transport.SubscribeOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -241,7 +242,7 @@ func TestWorkerGivesUpWithoutAnAnswer(t *testing.T) {
 					lastAnswer = time.Now()
 					nc.Send(reply, &wire.Wait{RetryAfter: 10 * time.Millisecond}) //nolint:errcheck
 					close(answered)
-				}, wire.SubscribeOptions{})
+				}, transport.SubscribeOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}

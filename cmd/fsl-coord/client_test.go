@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // testClient is a client of the e2e job built on fsl's own wire package,
@@ -16,14 +17,14 @@ import (
 type testClient struct {
 	ctx  context.Context
 	id   string
-	nc   *wire.Conn
+	nc   *transport.Conn
 	subj wire.Subjects
 }
 
 // dialClient connects to the job's server at url as id; the caller closes
 // cl.nc.
 func dialClient(ctx context.Context, url, id string) (*testClient, error) {
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: id, Token: testToken, RetryOnFailedConnect: true})
+	nc, err := transport.Connect(url, transport.ConnectOptions{Name: id, Token: testToken, RetryOnFailedConnect: true})
 	if err != nil {
 		return nil, err
 	}

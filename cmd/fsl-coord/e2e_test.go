@@ -25,6 +25,7 @@ import (
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 var bins struct {
@@ -186,7 +187,7 @@ func workers(t *testing.T, url string, n int) []*proc {
 
 // step asks the coordinator for its current step over the status subject;
 // -1 when it does not answer.
-func step(nc *wire.Conn) int {
+func step(nc *transport.Conn) int {
 	subj, _ := wire.NewSubjects(testJob)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -202,7 +203,7 @@ func step(nc *wire.Conn) int {
 }
 
 // waitStep blocks until the coordinator reports at least step min.
-func waitStep(t *testing.T, nc *wire.Conn, min int) {
+func waitStep(t *testing.T, nc *transport.Conn, min int) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -219,7 +220,7 @@ func waitStep(t *testing.T, nc *wire.Conn, min int) {
 
 // waitHolding blocks until the worker whose ID starts with prefix holds a
 // lease, so a kill lands mid-shard.
-func waitHolding(t *testing.T, nc *wire.Conn, prefix string) {
+func waitHolding(t *testing.T, nc *transport.Conn, prefix string) {
 	t.Helper()
 	subj, _ := wire.NewSubjects(testJob)
 	deadline := time.Now().Add(30 * time.Second)
@@ -243,7 +244,7 @@ func waitHolding(t *testing.T, nc *wire.Conn, prefix string) {
 // waitFirstStep returns how long after began the coordinator answering on
 // the status subject reports its first applied step. It polls every 10ms,
 // so the figure is at most that late.
-func waitFirstStep(t *testing.T, nc *wire.Conn, began time.Time) time.Duration {
+func waitFirstStep(t *testing.T, nc *transport.Conn, began time.Time) time.Duration {
 	t.Helper()
 	subj, _ := wire.NewSubjects(testJob)
 	deadline := began.Add(60 * time.Second)
@@ -261,11 +262,11 @@ func waitFirstStep(t *testing.T, nc *wire.Conn, began time.Time) time.Duration {
 	return 0
 }
 
-func observer(t *testing.T, url string) *wire.Conn {
+func observer(t *testing.T, url string) *transport.Conn {
 	t.Helper()
 	// A short reconnect wait: the observer must not be what makes a
 	// restarted coordinator look slow.
-	nc, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
+	nc, err := transport.Connect(url, transport.ConnectOptions{Name: "e2e-observer", Token: testToken, RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +634,7 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 	authDir := filepath.Join(dir, "auth")
 	init := start(t, "auth init", bins.coord, "auth", "init", "--dir", authDir)
 	init.wait(t, 30*time.Second)
-	auth := wire.AuthDir(authDir)
+	auth := transport.AuthDir(authDir)
 
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
@@ -648,9 +649,9 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 	var ws []*proc
 	for i := 0; i < 2; i++ {
 		ws = append(ws, start(t, fmt.Sprintf("worker%d", i), bins.worker,
-			"--nats", url, "--nkey", auth.Seed(wire.RoleWorker), "--job", testJob, "--name", fmt.Sprintf("w%d", i), "--log-level", "info"))
+			"--nats", url, "--nkey", auth.Seed(transport.RoleWorker), "--job", testJob, "--name", fmt.Sprintf("w%d", i), "--log-level", "info"))
 	}
-	reader, err := wire.Connect(url, wire.ConnectOptions{Name: "e2e-reader", NKeyFile: auth.Seed(wire.RoleReader), Role: wire.RoleReader, RetryOnFailedConnect: true})
+	reader, err := transport.Connect(url, transport.ConnectOptions{Name: "e2e-reader", NKeyFile: auth.Seed(transport.RoleReader), Role: transport.RoleReader, RetryOnFailedConnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,8 +659,8 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 	waitStep(t, reader, 3)
 
 	subj, _ := wire.NewSubjects(testJob)
-	for _, r := range []wire.Role{wire.RoleWorker, wire.RoleReader} {
-		rogue, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-" + string(r), NKeyFile: auth.Seed(r), Role: r})
+	for _, r := range []transport.Role{transport.RoleWorker, transport.RoleReader} {
+		rogue, err := transport.Connect(url, transport.ConnectOptions{Name: "rogue-" + string(r), NKeyFile: auth.Seed(r), Role: r})
 		if err != nil {
 			t.Fatalf("connect with the %s key: %v", r, err)
 		}
@@ -672,7 +673,7 @@ func TestControlMessagesNeedTheCoordinatorRole(t *testing.T) {
 		rogue.Close()
 	}
 	// A worker key cannot ask for the status either: only readers can.
-	wk, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue-status", NKeyFile: auth.Seed(wire.RoleWorker), Role: wire.RoleWorker})
+	wk, err := transport.Connect(url, transport.ConnectOptions{Name: "rogue-status", NKeyFile: auth.Seed(transport.RoleWorker), Role: transport.RoleWorker})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // floodSteps is the flooded job's length: long enough to be still running
@@ -70,7 +71,7 @@ func TestFloodLeavesTheCoordinatorBoundedAndExact(t *testing.T) {
 	}()
 
 	waitStep(t, obs, 1)
-	rogue, err := wire.Connect(url, wire.ConnectOptions{Name: "rogue", Token: testToken})
+	rogue, err := transport.Connect(url, transport.ConnectOptions{Name: "rogue", Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

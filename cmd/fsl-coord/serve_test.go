@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // The serving coordinator's tests: fsl-coord serve, pool workers (fsl-worker
@@ -72,7 +73,7 @@ func coordCLI(t *testing.T, dir, url string, args ...string) (string, int) {
 
 // queue asks the serving coordinator for its jobs; nil when it does not
 // answer.
-func queue(nc *wire.Conn) map[string]coordinator.JobInfo {
+func queue(nc *transport.Conn) map[string]coordinator.JobInfo {
 	cmd, _ := wire.NewCommand(coordinator.JobsRequest{Op: "ls"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -92,7 +93,7 @@ func queue(nc *wire.Conn) map[string]coordinator.JobInfo {
 }
 
 // waitQueue polls the queue until cond holds, within d.
-func waitQueue(t *testing.T, nc *wire.Conn, d time.Duration, what string, cond func(map[string]coordinator.JobInfo) bool) map[string]coordinator.JobInfo {
+func waitQueue(t *testing.T, nc *transport.Conn, d time.Duration, what string, cond func(map[string]coordinator.JobInfo) bool) map[string]coordinator.JobInfo {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {

@@ -1,9 +1,10 @@
-package wire
+package transport
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fsl-project/fsl/wire"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,7 +56,7 @@ func (r Role) Permissions() (publish, subscribe []string, err error) {
 	job := func(names ...string) []string {
 		out := make([]string, len(names))
 		for i, n := range names {
-			out[i] = SubjectPrefix + ".*." + n
+			out[i] = wire.SubjectPrefix + ".*." + n
 		}
 		return out
 	}
@@ -63,11 +64,11 @@ func (r Role) Permissions() (publish, subscribe []string, err error) {
 	case RoleCoordinator:
 		return []string{">"}, []string{">"}, nil
 	case RoleWorker:
-		return append(job("join", "work", "result", "params", "hb"), Serve.Assign), append(job("ctl"), r.inboxes()), nil
+		return append(job("join", "work", "result", "params", "hb"), wire.Serve.Assign), append(job("ctl"), r.inboxes()), nil
 	case RoleReader:
-		return append(job("status", "ckpt"), Serve.Jobs), []string{r.inboxes()}, nil
+		return append(job("status", "ckpt"), wire.Serve.Jobs), []string{r.inboxes()}, nil
 	}
-	return nil, nil, fmt.Errorf("wire: role %q: want coordinator, worker or reader", r)
+	return nil, nil, fmt.Errorf("transport: role %q: want coordinator, worker or reader", r)
 }
 
 // User is one client of the embedded server, authenticated by the NKey
@@ -94,43 +95,43 @@ func (d AuthDir) Seed(r Role) string { return filepath.Join(string(d), string(r)
 func WriteAuth(dir string) (AuthDir, error) {
 	d := AuthDir(dir)
 	if _, err := os.Stat(filepath.Join(dir, usersFile)); err == nil {
-		return d, fmt.Errorf("wire: write credentials to %s: it already holds %s; remove it to make new ones", dir, usersFile)
+		return d, fmt.Errorf("transport: write credentials to %s: it already holds %s; remove it to make new ones", dir, usersFile)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return d, fmt.Errorf("wire: write credentials: %w", err)
+		return d, fmt.Errorf("transport: write credentials: %w", err)
 	}
 	var users []User
 	for _, r := range Roles {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
-			return d, fmt.Errorf("wire: write credentials: create %s key: %w", r, err)
+			return d, fmt.Errorf("transport: write credentials: create %s key: %w", r, err)
 		}
 		seed, err := kp.Seed()
 		if err != nil {
-			return d, fmt.Errorf("wire: write credentials: %s seed: %w", r, err)
+			return d, fmt.Errorf("transport: write credentials: %s seed: %w", r, err)
 		}
 		pub, err := kp.PublicKey()
 		if err != nil {
-			return d, fmt.Errorf("wire: write credentials: %s public key: %w", r, err)
+			return d, fmt.Errorf("transport: write credentials: %s public key: %w", r, err)
 		}
 		if err := os.WriteFile(d.Seed(r), append(seed, '\n'), 0o600); err != nil {
-			return d, fmt.Errorf("wire: write credentials: %w", err)
+			return d, fmt.Errorf("transport: write credentials: %w", err)
 		}
 		users = append(users, User{Role: r, NKey: pub})
 	}
 	b, err := json.MarshalIndent(users, "", "  ")
 	if err != nil {
-		return d, fmt.Errorf("wire: write credentials: %w", err)
+		return d, fmt.Errorf("transport: write credentials: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, usersFile), append(b, '\n'), 0o644); err != nil {
-		return d, fmt.Errorf("wire: write credentials: %w", err)
+		return d, fmt.Errorf("transport: write credentials: %w", err)
 	}
 	conf, err := ServerConfig(users)
 	if err != nil {
 		return d, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "nats-server.conf"), []byte(conf), 0o644); err != nil {
-		return d, fmt.Errorf("wire: write credentials: %w", err)
+		return d, fmt.Errorf("transport: write credentials: %w", err)
 	}
 	return d, nil
 }
@@ -141,14 +142,14 @@ func (d AuthDir) Users() ([]User, error) {
 	path := filepath.Join(string(d), usersFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("wire: read credentials: %w (make them with fsl-coord auth init)", err)
+		return nil, fmt.Errorf("transport: read credentials: %w (make them with fsl-coord auth init)", err)
 	}
 	var users []User
 	if err := json.Unmarshal(b, &users); err != nil {
-		return nil, fmt.Errorf("wire: read credentials %s: %w", path, err)
+		return nil, fmt.Errorf("transport: read credentials %s: %w", path, err)
 	}
 	if err := checkUsers(users); err != nil {
-		return nil, fmt.Errorf("wire: read credentials %s: %w", path, err)
+		return nil, fmt.Errorf("transport: read credentials %s: %w", path, err)
 	}
 	return users, nil
 }
@@ -190,7 +191,7 @@ func nkeyUsers(users []User) ([]*server.NkeyUser, error) {
 // one.
 func ServerConfig(users []User) (string, error) {
 	if err := checkUsers(users); err != nil {
-		return "", fmt.Errorf("wire: server config: %w", err)
+		return "", fmt.Errorf("transport: server config: %w", err)
 	}
 	quote := func(ss []string) string {
 		q := make([]string, len(ss))

@@ -1,4 +1,4 @@
-package wire
+package transport
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/wire"
 )
 
 // lockedBuffer is a log sink the server's goroutines may write to.
@@ -63,7 +65,7 @@ func connectAs(t *testing.T, srv *Server, dir AuthDir, r Role) *Conn {
 func delivered(t *testing.T, coord, from *Conn, subject string) bool {
 	t.Helper()
 	got := make(chan struct{}, 1)
-	sub, err := coord.Subscribe(subject, func(Message, string) {
+	sub, err := coord.Subscribe(subject, func(wire.Message, string) {
 		select {
 		case got <- struct{}{}:
 		default:
@@ -76,7 +78,7 @@ func delivered(t *testing.T, coord, from *Conn, subject string) bool {
 	if err := coord.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := from.Send(subject, &Ctl{Kind: CtlDrain, Reason: "test"}); err != nil {
+	if err := from.Send(subject, &wire.Ctl{Kind: wire.CtlDrain, Reason: "test"}); err != nil {
 		t.Fatalf("send on %s: %v", subject, err)
 	}
 	if err := from.Flush(); err != nil {
@@ -92,7 +94,7 @@ func delivered(t *testing.T, coord, from *Conn, subject string) bool {
 
 func TestRolesAreEnforcedByTheServer(t *testing.T) {
 	srv, dir, logs := roleServer(t)
-	subj, err := NewSubjects("job1")
+	subj, err := wire.NewSubjects("job1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +122,13 @@ func TestRolesAreEnforcedByTheServer(t *testing.T) {
 		{RoleReader, subj.Result, false},
 		{RoleReader, subj.Work, false},
 		{RoleCoordinator, subj.Ctl, true},
-		{RoleWorker, Serve.Assign, true},
-		{RoleWorker, Serve.Jobs, false},
-		{RoleWorker, Serve.Admin, false},
-		{RoleReader, Serve.Jobs, true},
-		{RoleReader, Serve.Assign, false},
-		{RoleReader, Serve.Admin, false},
-		{RoleCoordinator, Serve.Admin, true},
+		{RoleWorker, wire.Serve.Assign, true},
+		{RoleWorker, wire.Serve.Jobs, false},
+		{RoleWorker, wire.Serve.Admin, false},
+		{RoleReader, wire.Serve.Jobs, true},
+		{RoleReader, wire.Serve.Assign, false},
+		{RoleReader, wire.Serve.Admin, false},
+		{RoleCoordinator, wire.Serve.Admin, true},
 	} {
 		if got := delivered(t, coord, conns[c.role], c.subject); got != c.want {
 			t.Errorf("%s publishing on %s: delivered %v, want %v", c.role, c.subject, got, c.want)
@@ -148,7 +150,7 @@ func TestRolesAreEnforcedByTheServer(t *testing.T) {
 
 func TestWorkerCannotReadOtherWorkersResults(t *testing.T) {
 	srv, dir, _ := roleServer(t)
-	subj, _ := NewSubjects("job1")
+	subj, _ := wire.NewSubjects("job1")
 	worker, reader := connectAs(t, srv, dir, RoleWorker), connectAs(t, srv, dir, RoleReader)
 	for _, c := range []*Conn{worker, reader} {
 		if delivered(t, c, connectAs(t, srv, dir, RoleWorker), subj.Result) {
@@ -161,8 +163,8 @@ func TestWorkerCannotReadOtherWorkersResults(t *testing.T) {
 // {"step":3} until the test ends.
 func answerStatus(t *testing.T, coord *Conn, subject string) {
 	t.Helper()
-	sub, err := coord.Subscribe(subject, func(_ Message, reply string) {
-		_ = coord.Send(reply, &Status{Body: []byte(`{"step":3}`)})
+	sub, err := coord.Subscribe(subject, func(_ wire.Message, reply string) {
+		_ = coord.Send(reply, &wire.Status{Body: []byte(`{"step":3}`)})
 	}, SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +177,12 @@ func answerStatus(t *testing.T, coord *Conn, subject string) {
 // neither by the reader's prefix nor by the whole _INBOX tree.
 func TestRepliesReachOnlyTheirRole(t *testing.T) {
 	srv, dir, _ := roleServer(t)
-	subj, _ := NewSubjects("job1")
+	subj, _ := wire.NewSubjects("job1")
 	coord, reader, worker := connectAs(t, srv, dir, RoleCoordinator), connectAs(t, srv, dir, RoleReader), connectAs(t, srv, dir, RoleWorker)
 	answerStatus(t, coord, subj.Status)
 	spied := make(chan string, 16)
 	for _, prefix := range []string{"_INBOX.>", RoleReader.Inbox() + ".>"} {
-		s, err := worker.Subscribe(prefix, func(_ Message, _ string) { spied <- prefix }, SubscribeOptions{Logger: slog.New(slog.DiscardHandler)})
+		s, err := worker.Subscribe(prefix, func(_ wire.Message, _ string) { spied <- prefix }, SubscribeOptions{Logger: slog.New(slog.DiscardHandler)})
 		if err == nil {
 			defer s.Unsubscribe() //nolint:errcheck
 		}
@@ -192,7 +194,7 @@ func TestRepliesReachOnlyTheirRole(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := reader.Request(ctx, subj.Status, &StatusRequest{}); err != nil {
+	if _, err := reader.Request(ctx, subj.Status, &wire.StatusRequest{}); err != nil {
 		t.Fatalf("reader's status request: %v", err)
 	}
 	select {
@@ -204,7 +206,7 @@ func TestRepliesReachOnlyTheirRole(t *testing.T) {
 
 func TestRequestsAnsweredAcrossRoles(t *testing.T) {
 	srv, dir, _ := roleServer(t)
-	subj, _ := NewSubjects("job1")
+	subj, _ := wire.NewSubjects("job1")
 	coord, reader := connectAs(t, srv, dir, RoleCoordinator), connectAs(t, srv, dir, RoleReader)
 	answerStatus(t, coord, subj.Status)
 	if err := coord.Flush(); err != nil {
@@ -212,11 +214,11 @@ func TestRequestsAnsweredAcrossRoles(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, err := reader.Request(ctx, subj.Status, &StatusRequest{})
+	m, err := reader.Request(ctx, subj.Status, &wire.StatusRequest{})
 	if err != nil {
 		t.Fatalf("reader's status request: %v", err)
 	}
-	if st, ok := m.(*Status); !ok || string(st.Body) != `{"step":3}` {
+	if st, ok := m.(*wire.Status); !ok || string(st.Body) != `{"step":3}` {
 		t.Fatalf("status reply %#v", m)
 	}
 }

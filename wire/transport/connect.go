@@ -1,4 +1,4 @@
-package wire
+package transport
 
 import (
 	"crypto/tls"
@@ -129,17 +129,17 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	}
 	if opts.Role != "" {
 		if _, _, err := opts.Role.Permissions(); err != nil {
-			return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), err)
+			return nil, fmt.Errorf("transport: connect to NATS at %s: %w", redact(url), err)
 		}
 		nopts = append(nopts, nats.CustomInboxPrefix(opts.Role.Inbox()))
 	}
 	if opts.NKeyFile != "" {
 		if opts.Role == "" {
-			return nil, fmt.Errorf("wire: connect to NATS at %s: an NKey seed (%s) needs its role (ConnectOptions.Role): replies arrive on the role's inbox", redact(url), opts.NKeyFile)
+			return nil, fmt.Errorf("transport: connect to NATS at %s: an NKey seed (%s) needs its role (ConnectOptions.Role): replies arrive on the role's inbox", redact(url), opts.NKeyFile)
 		}
 		o, err := nats.NkeyOptionFromSeed(opts.NKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("wire: connect to NATS at %s: NKey seed: %w", redact(url), err)
+			return nil, fmt.Errorf("transport: connect to NATS at %s: NKey seed: %w", redact(url), err)
 		}
 		nopts = append(nopts, o)
 	}
@@ -158,7 +158,7 @@ func Connect(url string, opts ConnectOptions) (*Conn, error) {
 	}
 	nc, err := nats.Connect(dial, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("wire: connect to NATS at %s: %w", redact(url), fromNATS(err))
+		return nil, fmt.Errorf("transport: connect to NATS at %s: %w", redact(url), fromNATS(err))
 	}
 	c.nc = nc
 	return c, nil
@@ -177,7 +177,7 @@ func (c *Conn) Close() {
 // made before it have reached it. It gives up after 10 seconds.
 func (c *Conn) Flush() error {
 	if err := c.nc.Flush(); err != nil {
-		return fmt.Errorf("wire: flush: %w", fromNATS(err))
+		return fmt.Errorf("transport: flush: %w", fromNATS(err))
 	}
 	return nil
 }

@@ -1,9 +1,12 @@
-package wire
+package transport
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/wire"
 )
 
 // waitConnected polls nc until it is connected, for at most limit.
@@ -37,8 +40,8 @@ func TestClientReconnectsAfterServerRestartAndKeepsSubscriptions(t *testing.T) {
 	port := a.Addr().(*net.TCPAddr).Port
 	nc := connect(t, a.ClientURL(), ConnectOptions{ReconnectWait: 50 * time.Millisecond})
 	subj := testSubjects(t)
-	got := make(chan Message, 4)
-	if _, err := nc.Subscribe(subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+	got := make(chan wire.Message, 4)
+	if _, err := nc.Subscribe(subj.Ctl, func(m wire.Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -54,12 +57,12 @@ func TestClientReconnectsAfterServerRestartAndKeepsSubscriptions(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Send(subj.Ctl, &Ctl{Kind: CtlDone, FinalVersion: 5}); err != nil {
+	if err := pub.Send(subj.Ctl, &wire.Ctl{Kind: wire.CtlDone, FinalVersion: 5}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-got:
-		if c, ok := m.(*Ctl); !ok || c.FinalVersion != 5 {
+		if c, ok := m.(*wire.Ctl); !ok || c.FinalVersion != 5 {
 			t.Fatalf("got %#v", m)
 		}
 	case <-time.After(10 * time.Second):
@@ -90,5 +93,30 @@ func TestConnectWithoutRetryFailsWhenNoServer(t *testing.T) {
 	}
 	if s := err.Error(); !contains(s, "***@127.0.0.1") || contains(s, "tok@") {
 		t.Fatalf("error %q should name the redacted URL", s)
+	}
+}
+
+// TestStartServerChecksItsLimits: out-of-range payload and pending limits
+// are errors that name the option, before any port is taken.
+func TestStartServerChecksItsLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts ServerOptions
+		want string
+	}{
+		{"negative max payload", ServerOptions{MaxPayload: -1}, "max payload"},
+		{"max payload over 64 MiB", ServerOptions{MaxPayload: 64<<20 + 1}, "max payload"},
+		{"negative max pending", ServerOptions{MaxPending: -1}, "max pending"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := StartServer(tt.opts)
+			if err == nil {
+				srv.Shutdown()
+				t.Fatalf("started with %+v", tt.opts)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not name %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package wire_test
+package transport_test
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
+	"github.com/fsl-project/fsl/wire/transport"
 )
 
 // A coordinator answers parameter requests; a worker fetches a version that
 // is larger than the server's max payload, so it travels in chunks.
 func Example() {
-	srv, err := wire.StartServer(wire.ServerOptions{Token: "secret", MaxPayload: 64 << 10})
+	srv, err := transport.StartServer(transport.ServerOptions{Token: "secret", MaxPayload: 64 << 10})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	coord, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "coord", Token: "secret"})
+	coord, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "coord", Token: "secret"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func Example() {
 		if err := coord.Send(reply, resp); err != nil {
 			log.Print(err)
 		}
-	}, wire.SubscribeOptions{})
+	}, transport.SubscribeOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	worker, err := wire.Connect(srv.ClientURL(), wire.ConnectOptions{Name: "worker", Token: "secret"})
+	worker, err := transport.Connect(srv.ClientURL(), transport.ConnectOptions{Name: "worker", Token: "secret"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wire
+package transport
 
 import (
 	"crypto/tls"
@@ -78,17 +78,17 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		port = server.RANDOM_PORT
 	}
 	if opts.MaxPayload < 0 || opts.MaxPayload > 64<<20 {
-		return nil, fmt.Errorf("wire: start NATS server: max payload %d out of range 0..%d", opts.MaxPayload, 64<<20)
+		return nil, fmt.Errorf("transport: start NATS server: max payload %d out of range 0..%d", opts.MaxPayload, 64<<20)
 	}
 	if opts.MaxPending < 0 {
-		return nil, fmt.Errorf("wire: start NATS server: max pending %d, want 0 (default) or more", opts.MaxPending)
+		return nil, fmt.Errorf("transport: start NATS server: max pending %d, want 0 (default) or more", opts.MaxPending)
 	}
 	maxPending := int64(opts.MaxPending)
 	if maxPending == 0 {
 		maxPending = DefaultMaxPending
 	}
 	if opts.Token != "" && len(opts.Users) > 0 {
-		return nil, fmt.Errorf("wire: start NATS server: a token and role credentials both given; use one")
+		return nil, fmt.Errorf("transport: start NATS server: a token and role credentials both given; use one")
 	}
 	nopts := &server.Options{
 		Host:          host,
@@ -102,7 +102,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if len(opts.Users) > 0 {
 		users, err := nkeyUsers(opts.Users)
 		if err != nil {
-			return nil, fmt.Errorf("wire: start NATS server: %w", err)
+			return nil, fmt.Errorf("transport: start NATS server: %w", err)
 		}
 		nopts.Nkeys = users
 	}
@@ -114,7 +114,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(opts.Port))
 	ns, err := server.NewServer(nopts)
 	if err != nil {
-		return nil, fmt.Errorf("wire: start NATS server on %s: %w", addr, err)
+		return nil, fmt.Errorf("transport: start NATS server on %s: %w", addr, err)
 	}
 	if opts.Logger != nil {
 		ns.SetLogger(slogAdapter{opts.Logger}, false, false)
@@ -127,7 +127,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if !ns.ReadyForConnections(wait) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return nil, fmt.Errorf("wire: start NATS server on %s: not accepting connections after %v (port in use?)", addr, wait)
+		return nil, fmt.Errorf("transport: start NATS server on %s: not accepting connections after %v (port in use?)", addr, wait)
 	}
 	return &Server{ns: ns}, nil
 }

@@ -1,4 +1,4 @@
-package wire
+package transport
 
 import (
 	"crypto/ecdsa"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/wire"
 )
 
 // selfSigned returns a server certificate for 127.0.0.1 and localhost that
@@ -64,16 +66,16 @@ func TestTLSServerAcceptsOnlyClientsTrustingItsCA(t *testing.T) {
 			t.Fatalf("connection is not TLS: %v", err)
 		}
 		subj := testSubjects(t)
-		got := make(chan Message, 1)
-		if _, err := nc.Subscribe(subj.Status, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+		got := make(chan wire.Message, 1)
+		if _, err := nc.Subscribe(subj.Status, func(m wire.Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 			t.Fatal(err)
 		}
-		if err := nc.Send(subj.Status, &Status{Body: []byte("ok")}); err != nil {
+		if err := nc.Send(subj.Status, &wire.Status{Body: []byte("ok")}); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case m := <-got:
-			if st, ok := m.(*Status); !ok || string(st.Body) != "ok" {
+			if st, ok := m.(*wire.Status); !ok || string(st.Body) != "ok" {
 				t.Fatalf("got %#v", m)
 			}
 		case <-time.After(10 * time.Second):

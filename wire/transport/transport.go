@@ -1,9 +1,10 @@
-package wire
+package transport
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fsl-project/fsl/wire"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,20 +18,20 @@ import (
 // order from one connection, and NATS keeps that order per publisher. Send
 // returns once the payloads are buffered, not when they reach the server
 // (see Flush); on a closed connection it fails with ErrClosed.
-func (c *Conn) Send(subject string, m Message) error {
+func (c *Conn) Send(subject string, m wire.Message) error {
 	return c.publish(subject, "", m)
 }
 
 // Encoded is a message encoded once to be sent many times, such as one
 // parameter version every worker asks for. It is immutable.
 type Encoded struct {
-	typ Type
+	typ wire.Type
 	b   []byte
 }
 
 // Prepare encodes m for Conn.SendEncoded.
-func Prepare(m Message) (*Encoded, error) {
-	b, err := Encode(m)
+func Prepare(m wire.Message) (*Encoded, error) {
+	b, err := wire.Encode(m)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func (c *Conn) SendEncoded(subject string, e *Encoded) error {
 // not decode.
 func (c *Conn) PublishBytes(subject string, payload []byte) error {
 	if err := c.nc.Publish(subject, payload); err != nil {
-		return fmt.Errorf("wire: publish %d bytes on %q: %w", len(payload), subject, fromNATS(err))
+		return fmt.Errorf("transport: publish %d bytes on %q: %w", len(payload), subject, fromNATS(err))
 	}
 	return nil
 }
@@ -59,12 +60,12 @@ func (c *Conn) PublishBytes(subject string, payload []byte) error {
 // garbage at once, and a result of a Conv-4 is 450 KB.
 var encodeBufs sync.Pool
 
-func (c *Conn) publish(subject, reply string, m Message) error {
+func (c *Conn) publish(subject, reply string, m wire.Message) error {
 	var buf []byte
 	if b, ok := encodeBufs.Get().(*[]byte); ok {
 		buf = (*b)[:0]
 	}
-	enc, err := AppendEncode(buf, m)
+	enc, err := wire.AppendEncode(buf, m)
 	if err != nil {
 		return err
 	}
@@ -73,23 +74,23 @@ func (c *Conn) publish(subject, reply string, m Message) error {
 	return err
 }
 
-func (c *Conn) publishEncoded(subject, reply string, t Type, enc []byte) error {
+func (c *Conn) publishEncoded(subject, reply string, t wire.Type, enc []byte) error {
 	nc := c.nc
 	max := int(nc.MaxPayload())
 	if max <= 0 {
 		if nc.IsClosed() {
-			return fmt.Errorf("wire: send %s on %q: %w", t, subject, ErrClosed)
+			return fmt.Errorf("transport: send %s on %q: %w", t, subject, ErrClosed)
 		}
-		return fmt.Errorf("wire: send %s on %q: not connected to NATS (%s)", t, subject, strings.ToLower(nc.Status().String()))
+		return fmt.Errorf("transport: send %s on %q: not connected to NATS (%s)", t, subject, strings.ToLower(nc.Status().String()))
 	}
-	err := eachPayload(enc, max, t, func(p []byte) error {
+	err := wire.EachPayload(enc, max, t, func(p []byte) error {
 		if reply == "" {
 			return nc.Publish(subject, p)
 		}
 		return nc.PublishRequest(subject, reply, p)
 	})
 	if err != nil {
-		return fmt.Errorf("wire: send %s on %q: %w", t, subject, fromNATS(err))
+		return fmt.Errorf("transport: send %s on %q: %w", t, subject, fromNATS(err))
 	}
 	return nil
 }
@@ -102,7 +103,7 @@ func (c *Conn) publishEncoded(subject, reply string, t Type, enc []byte) error {
 // fails while the server refuses the connection's credentials (a connection
 // made with RetryOnFailedConnect and a wrong token), the error also wraps
 // ErrAuthorization, so the caller can stop retrying.
-func (c *Conn) Request(ctx context.Context, subject string, m Message) (Message, error) {
+func (c *Conn) Request(ctx context.Context, subject string, m wire.Message) (wire.Message, error) {
 	reply, err := c.request(ctx, subject, m)
 	if err != nil {
 		if auth := c.authError(); auth != nil {
@@ -113,10 +114,10 @@ func (c *Conn) Request(ctx context.Context, subject string, m Message) (Message,
 	return reply, nil
 }
 
-func (c *Conn) request(ctx context.Context, subject string, m Message) (Message, error) {
-	r := NewReceiver(ReceiverOptions{})
-	if err := c.replies.start(c.nc, r.opts.MaxPendingBytes); err != nil {
-		return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, err)
+func (c *Conn) request(ctx context.Context, subject string, m wire.Message) (wire.Message, error) {
+	r := wire.NewReceiver(wire.ReceiverOptions{})
+	if err := c.replies.start(c.nc, r.Options().MaxPendingBytes); err != nil {
+		return nil, fmt.Errorf("transport: request %s on %q: %w", m.Type(), subject, err)
 	}
 	inbox, w := c.replies.open()
 	defer c.replies.closeWaiter(inbox, w)
@@ -128,22 +129,22 @@ func (c *Conn) request(ctx context.Context, subject string, m Message) (Message,
 		select {
 		case msg = <-w.ch:
 		case <-c.replies.closed:
-			return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, ErrClosed)
+			return nil, fmt.Errorf("transport: request %s on %q: %w", m.Type(), subject, ErrClosed)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wire: request %s on %q: waiting for the reply: %w", m.Type(), subject, ctx.Err())
+			return nil, fmt.Errorf("transport: request %s on %q: waiting for the reply: %w", m.Type(), subject, ctx.Err())
 		}
 		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
-			return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, ErrNoResponders)
+			return nil, fmt.Errorf("transport: request %s on %q: %w", m.Type(), subject, ErrNoResponders)
 		}
 		reply, err := r.Feed(msg.Data, time.Now())
 		if err != nil {
-			return nil, fmt.Errorf("wire: request %s on %q: reply: %w", m.Type(), subject, err)
+			return nil, fmt.Errorf("transport: request %s on %q: reply: %w", m.Type(), subject, err)
 		}
 		if reply == nil {
 			continue
 		}
-		if e, ok := reply.(*Error); ok {
-			return nil, fmt.Errorf("wire: request %s on %q: %w", m.Type(), subject, e)
+		if e, ok := reply.(*wire.Error); ok {
+			return nil, fmt.Errorf("transport: request %s on %q: %w", m.Type(), subject, e)
 		}
 		return reply, nil
 	}
@@ -152,7 +153,7 @@ func (c *Conn) request(ctx context.Context, subject string, m Message) (Message,
 // Handler receives each whole message of a subscription, with the reply
 // subject of its last payload ("" for plain publishes); answer with
 // Conn.Send on that subject.
-type Handler func(m Message, reply string)
+type Handler func(m wire.Message, reply string)
 
 // SubscribeOptions configure Conn.Subscribe. The zero value subscribes plainly
 // with default receiver bounds and logs bad payloads to slog.Default().
@@ -162,13 +163,13 @@ type SubscribeOptions struct {
 	// only for messages that fit one payload (requests, not results).
 	Queue string
 	// Receiver bounds reassembly.
-	Receiver ReceiverOptions
+	Receiver wire.ReceiverOptions
 	// Reassembly, when set, is the Receiver to reassemble with instead of
 	// one made from Receiver: several subscriptions sharing one are bounded
 	// together (ReceiverOptions.MaxPendingBytes holds across all their
 	// subjects, and a new message evicts the oldest incomplete one of any
 	// of them), and Subscription.Stats reports all of them.
-	Reassembly *Receiver
+	Reassembly *wire.Receiver
 	// Logger logs payloads that fail to decode (at Warn); nil is
 	// slog.Default().
 	Logger *slog.Logger
@@ -176,13 +177,13 @@ type SubscribeOptions struct {
 	// interval, then one summary, written with the next bad payload after
 	// the interval, or by whoever calls Limiter.Due. nil is a limiter of
 	// this subscription's own with the default bounds.
-	Limiter *LogLimiter
+	Limiter *wire.LogLimiter
 }
 
 // badReason names the class of a payload that failed to decode, for
 // limiting and summarising log lines.
 func badReason(err error) string {
-	for _, s := range []error{ErrChecksum, ErrMalformed, ErrUnknownType, ErrProtocolVersion, ErrTooLarge} {
+	for _, s := range []error{wire.ErrChecksum, wire.ErrMalformed, wire.ErrUnknownType, wire.ErrProtocolVersion, wire.ErrTooLarge} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}
@@ -193,14 +194,14 @@ func badReason(err error) string {
 // Subscription is a subscription made by Conn.Subscribe.
 type Subscription struct {
 	sub *nats.Subscription
-	r   *Receiver
+	r   *wire.Receiver
 }
 
 // Unsubscribe stops delivery.
 func (s *Subscription) Unsubscribe() error { return fromNATS(s.sub.Unsubscribe()) }
 
 // Stats returns the reassembly counters: dropped and rejected payloads.
-func (s *Subscription) Stats() ReceiverStats { return s.r.Stats() }
+func (s *Subscription) Stats() wire.ReceiverStats { return s.r.Stats() }
 
 // Subscribe calls h with every whole message published on subject,
 // reassembling chunks. Bad payloads are counted and logged, never passed to
@@ -213,11 +214,11 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 	}
 	lim := opts.Limiter
 	if lim == nil {
-		lim = &LogLimiter{}
+		lim = &wire.LogLimiter{}
 	}
 	r := opts.Reassembly
 	if r == nil {
-		r = NewReceiver(opts.Receiver)
+		r = wire.NewReceiver(opts.Receiver)
 	}
 	cb := func(msg *nats.Msg) {
 		now := time.Now()
@@ -235,7 +236,7 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 				log.Warn(sum.String())
 			}
 			if ok {
-				log.Warn("wire: dropped bad payload", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
+				log.Warn("transport: dropped bad payload", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 			}
 			return
 		}
@@ -251,10 +252,10 @@ func (c *Conn) Subscribe(subject string, h Handler, opts SubscribeOptions) (*Sub
 		sub, err = nc.Subscribe(subject, cb)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("wire: subscribe to %q: %w", subject, fromNATS(err))
+		return nil, fmt.Errorf("transport: subscribe to %q: %w", subject, fromNATS(err))
 	}
-	if err := sub.SetPendingLimits(-1, r.opts.MaxPendingBytes); err != nil {
-		return nil, errors.Join(fmt.Errorf("wire: subscribe to %q: %w", subject, err), sub.Unsubscribe())
+	if err := sub.SetPendingLimits(-1, r.Options().MaxPendingBytes); err != nil {
+		return nil, errors.Join(fmt.Errorf("transport: subscribe to %q: %w", subject, err), sub.Unsubscribe())
 	}
 	return &Subscription{sub: sub, r: r}, nil
 }

@@ -1,4 +1,4 @@
-package wire
+package transport
 
 import (
 	"context"
@@ -15,11 +15,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsl-project/fsl/wire"
+
 	"github.com/fsl-project/fsl/params"
 	"github.com/nats-io/nats.go"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// bigParams is a parameter version of n values that depend on version.
+func bigParams(version uint64, n int) *wire.Params {
+	p := &wire.Params{Version: version, LayoutHash: 0xabc, Params: make(params.Vector, n), State: params.Vector{float32(version)}}
+	for i := range p.Params {
+		p.Params[i] = float32(i%1000)*0.5 + float32(version)
+	}
+	return p
+}
 
 func startServer(t testing.TB, opts ServerOptions) *Server {
 	t.Helper()
@@ -44,9 +55,9 @@ func connect(t testing.TB, url string, opts ConnectOptions) *Conn {
 	return nc
 }
 
-func testSubjects(t testing.TB) Subjects {
+func testSubjects(t testing.TB) wire.Subjects {
 	t.Helper()
-	s, err := NewSubjects("test-job")
+	s, err := wire.NewSubjects("test-job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +68,13 @@ func testSubjects(t testing.TB) Subjects {
 // >= current and a stale-version Error below it.
 func serveParams(t testing.TB, nc *Conn, subject string, current uint64, n int) {
 	t.Helper()
-	_, err := nc.Subscribe(subject, func(m Message, reply string) {
-		req, ok := m.(*ParamsRequest)
-		var resp Message = &Error{Code: CodeBadRequest, Text: fmt.Sprintf("unexpected %v", m.Type())}
+	_, err := nc.Subscribe(subject, func(m wire.Message, reply string) {
+		req, ok := m.(*wire.ParamsRequest)
+		var resp wire.Message = &wire.Error{Code: wire.CodeBadRequest, Text: fmt.Sprintf("unexpected %v", m.Type())}
 		switch {
 		case !ok:
 		case req.Version < current:
-			resp = &Error{Code: CodeStaleVersion, Text: fmt.Sprintf("version %d superseded by %d", req.Version, current)}
+			resp = &wire.Error{Code: wire.CodeStaleVersion, Text: fmt.Sprintf("version %d superseded by %d", req.Version, current)}
 		default:
 			resp = bigParams(req.Version, n)
 		}
@@ -112,17 +123,17 @@ func TestParamsOf5MBRoundTripThroughChunkingServer(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: 5})
+			got, err := worker.Request(ctx, subj.Params, &wire.ParamsRequest{Version: 5})
 			if err != nil {
 				t.Fatalf("Request: %v", err)
 			}
 			want := bigParams(5, n)
-			if !reflect.DeepEqual(got, Message(want)) {
+			if !reflect.DeepEqual(got, wire.Message(want)) {
 				t.Fatal("the 5 MB Params came back different")
 			}
 
-			_, err = worker.Request(ctx, subj.Params, &ParamsRequest{Version: 4})
-			if !errors.Is(err, ErrStaleVersion) {
+			_, err = worker.Request(ctx, subj.Params, &wire.ParamsRequest{Version: 4})
+			if !errors.Is(err, wire.ErrStaleVersion) {
 				t.Fatalf("request for a superseded version: err = %v, want ErrStaleVersion", err)
 			}
 		})
@@ -133,9 +144,9 @@ func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
 	s := startServer(t, ServerOptions{MaxPayload: 64 << 10})
 	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{Name: "coord"})
-	got := make(chan *Result, 16)
-	sub, err := coord.Subscribe(subj.Result, func(m Message, _ string) {
-		if r, ok := m.(*Result); ok {
+	got := make(chan *wire.Result, 16)
+	sub, err := coord.Subscribe(subj.Result, func(m wire.Message, _ string) {
+		if r, ok := m.(*wire.Result); ok {
 			got <- r
 		}
 	}, SubscribeOptions{Logger: quiet})
@@ -147,12 +158,12 @@ func TestResultsFromTwoPublishersReassembleThroughServer(t *testing.T) {
 	}
 
 	const perWorker, floats = 5, 100_000 // 400 KB each: 7 chunks
-	result := func(worker string, shard int) *Result {
+	result := func(worker string, shard int) *wire.Result {
 		g := make(params.Vector, floats)
 		for i := range g {
 			g[i] = float32(shard*1000+i%977) * 0.25
 		}
-		return &Result{params.Result{Worker: worker, Step: 3, Shard: shard, Version: 3, Loss: float64(shard), Count: 10, Grads: g, LayoutHash: 1}}
+		return &wire.Result{Result: params.Result{Worker: worker, Step: 3, Shard: shard, Version: 3, Loss: float64(shard), Count: 10, Grads: g, LayoutHash: 1}}
 	}
 	var wg sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
@@ -198,22 +209,25 @@ func TestSubscribeSkipsCorruptPayloadsAndKeepsGoing(t *testing.T) {
 	s := startServer(t, ServerOptions{MaxPayload: 4 << 10})
 	subj := testSubjects(t)
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
-	got := make(chan Message, 4)
-	sub, err := nc.Subscribe(subj.Heartbeat, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet})
+	got := make(chan wire.Message, 4)
+	sub, err := nc.Subscribe(subj.Heartbeat, func(m wire.Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := mustEncode(t, &Heartbeat{Worker: "w1"})
+	bad, err := wire.Encode(&wire.Heartbeat{Worker: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad[3] ^= 1
 	if err := nc.PublishBytes(subj.Heartbeat, bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Send(subj.Heartbeat, &Heartbeat{Worker: "w2", Step: 9}); err != nil {
+	if err := nc.Send(subj.Heartbeat, &wire.Heartbeat{Worker: "w2", Step: 9}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-got:
-		if hb, ok := m.(*Heartbeat); !ok || hb.Worker != "w2" || hb.Step != 9 {
+		if hb, ok := m.(*wire.Heartbeat); !ok || hb.Worker != "w2" || hb.Step != 9 {
 			t.Fatalf("delivered %#v, want w2's heartbeat", m)
 		}
 	case <-time.After(10 * time.Second):
@@ -230,7 +244,7 @@ func TestRequestWithoutResponderFailsFast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := nc.Request(ctx, testSubjects(t).Work, &WorkRequest{Worker: "w"})
+	_, err := nc.Request(ctx, testSubjects(t).Work, &wire.WorkRequest{Worker: "w"})
 	if !errors.Is(err, ErrNoResponders) {
 		t.Fatalf("err = %v, want ErrNoResponders", err)
 	}
@@ -245,7 +259,7 @@ func silentResponder(t *testing.T, subject string) *Conn {
 	t.Helper()
 	s := startServer(t, ServerOptions{})
 	coord := connect(t, s.ClientURL(), ConnectOptions{})
-	if _, err := coord.Subscribe(subject, func(Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
+	if _, err := coord.Subscribe(subject, func(wire.Message, string) {}, SubscribeOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := coord.Flush(); err != nil {
@@ -259,7 +273,7 @@ func TestRequestGivesUpWhenContextEnds(t *testing.T) {
 	nc := silentResponder(t, subj.Work)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := nc.Request(ctx, subj.Work, &wire.WorkRequest{Worker: "w"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
 }
@@ -268,14 +282,14 @@ func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
 	s := startServer(t, ServerOptions{})
 	subj := testSubjects(t)
 	coord := connect(t, s.ClientURL(), ConnectOptions{})
-	replies := []Message{
-		&Lease{Step: 1, Shard: 2, Version: 1, Timeout: time.Second, Batch: params.Batch{Kind: 3, Size: 2, Pixels: make([]byte, 12), Labels: []int32{1, 1, 2}}},
-		&Wait{RetryAfter: time.Second},
-		&Done{FinalVersion: 1},
+	replies := []wire.Message{
+		&wire.Lease{Step: 1, Shard: 2, Version: 1, Timeout: time.Second, Batch: params.Batch{Kind: 3, Size: 2, Pixels: make([]byte, 12), Labels: []int32{1, 1, 2}}},
+		&wire.Wait{RetryAfter: time.Second},
+		&wire.Done{FinalVersion: 1},
 	}
 	var mu sync.Mutex
 	next := 0
-	if _, err := coord.Subscribe(subj.Work, func(_ Message, reply string) {
+	if _, err := coord.Subscribe(subj.Work, func(_ wire.Message, reply string) {
 		mu.Lock()
 		r := replies[next%len(replies)]
 		next++
@@ -292,7 +306,7 @@ func TestWorkRequestRepliesWithLeaseWaitOrDone(t *testing.T) {
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	for _, want := range replies {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"})
+		got, err := nc.Request(ctx, subj.Work, &wire.WorkRequest{Worker: "w"})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -327,16 +341,16 @@ func TestTokenAuthGatesEveryClient(t *testing.T) {
 	t.Run("right token", func(t *testing.T) {
 		nc := connect(t, s.ClientURL(), ConnectOptions{Token: "s3cret-token"})
 		subj := testSubjects(t)
-		got := make(chan Message, 1)
-		if _, err := nc.Subscribe(subj.Ctl, func(m Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
+		got := make(chan wire.Message, 1)
+		if _, err := nc.Subscribe(subj.Ctl, func(m wire.Message, _ string) { got <- m }, SubscribeOptions{Logger: quiet}); err != nil {
 			t.Fatal(err)
 		}
-		if err := nc.Send(subj.Ctl, &Ctl{Kind: CtlDrain}); err != nil {
+		if err := nc.Send(subj.Ctl, &wire.Ctl{Kind: wire.CtlDrain}); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case m := <-got:
-			if c, ok := m.(*Ctl); !ok || c.Kind != CtlDrain {
+			if c, ok := m.(*wire.Ctl); !ok || c.Kind != wire.CtlDrain {
 				t.Fatalf("got %#v", m)
 			}
 		case <-time.After(10 * time.Second):
@@ -397,7 +411,7 @@ func TestPreparedParamsServeManyRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = coord.Subscribe(subj.Params, func(_ Message, reply string) {
+	_, err = coord.Subscribe(subj.Params, func(_ wire.Message, reply string) {
 		if err := coord.SendEncoded(reply, enc); err != nil {
 			t.Errorf("SendEncoded: %v", err)
 		}
@@ -410,12 +424,12 @@ func TestPreparedParamsServeManyRequests(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: 3})
+		got, err := worker.Request(ctx, subj.Params, &wire.ParamsRequest{Version: 3})
 		cancel()
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
-		if !reflect.DeepEqual(got, Message(want)) {
+		if !reflect.DeepEqual(got, wire.Message(want)) {
 			t.Fatalf("request %d: the prepared Params came back different", i)
 		}
 	}
@@ -429,7 +443,7 @@ func TestRequestOfARefusedClientWrapsErrAuthorization(t *testing.T) {
 	nc := connect(t, s.ClientURL(), ConnectOptions{Token: "guess", RetryOnFailedConnect: true, ReconnectWait: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := nc.Request(ctx, testSubjects(t).Join, &Join{Worker: "w"})
+	_, err := nc.Request(ctx, testSubjects(t).Join, &wire.Join{Worker: "w"})
 	if !errors.Is(err, ErrAuthorization) {
 		t.Fatalf("err = %v, want ErrAuthorization", err)
 	}
@@ -439,7 +453,7 @@ func TestSendOnAClosedConnFailsWithErrClosed(t *testing.T) {
 	s := startServer(t, ServerOptions{})
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	nc.Close()
-	if err := nc.Send(testSubjects(t).Heartbeat, &Heartbeat{Worker: "w"}); !errors.Is(err, ErrClosed) {
+	if err := nc.Send(testSubjects(t).Heartbeat, &wire.Heartbeat{Worker: "w"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 	if err := nc.PublishBytes(testSubjects(t).Heartbeat, []byte{1}); !errors.Is(err, ErrClosed) {
@@ -456,10 +470,10 @@ func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
 	subj := testSubjects(t)
 	nc := connect(t, s.ClientURL(), ConnectOptions{})
 	const bound = 256 << 10
-	r := NewReceiver(ReceiverOptions{MaxPendingBytes: bound, MaxPendingCount: 1024})
-	got := make(chan Message, 1)
+	r := wire.NewReceiver(wire.ReceiverOptions{MaxPendingBytes: bound, MaxPendingCount: 1024})
+	got := make(chan wire.Message, 1)
 	var peak atomic.Int64
-	h := func(m Message, _ string) { got <- m }
+	h := func(m wire.Message, _ string) { got <- m }
 	for _, subject := range []string{subj.Result, subj.Heartbeat} {
 		sub, err := nc.Subscribe(subject, h, SubscribeOptions{Reassembly: r, Logger: quiet})
 		if err != nil {
@@ -471,10 +485,14 @@ func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	rogue := connect(t, s.ClientURL(), ConnectOptions{})
-	data := make([]byte, 8<<10)
-	for i := 0; i < 256; i++ { // 256 messages of 2 chunks, each missing its second: 2 MiB
+	const part = 8 << 10
+	for i := 0; i < 256; i++ { // 256 messages of 3 chunks, each sent without its last two: 2 MiB
 		subject := []string{subj.Result, subj.Heartbeat}[i%2]
-		frame := appendChunk(nil, chunk{sender: 7, id: uint64(i), index: 0, count: 2, total: 2 * uint32(len(data)), data: data})
+		parts, err := wire.Split(&wire.Status{Body: make([]byte, 2*part)}, part+wire.ChunkOverhead)
+		if err != nil || len(parts) < 2 {
+			t.Fatalf("split: %d parts, %v", len(parts), err)
+		}
+		frame := parts[0]
 		if err := rogue.PublishBytes(subject, frame); err != nil {
 			t.Fatal(err)
 		}
@@ -493,13 +511,13 @@ func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
 	if err := rogue.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	whole := &Status{Body: make([]byte, 40<<10)} // chunked: larger than the max payload
+	whole := &wire.Status{Body: make([]byte, 40<<10)} // chunked: larger than the max payload
 	if err := nc.Send(subj.Heartbeat, whole); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-got:
-		if st, ok := m.(*Status); !ok || len(st.Body) != len(whole.Body) {
+		if st, ok := m.(*wire.Status); !ok || len(st.Body) != len(whole.Body) {
 			t.Fatalf("got %s, want the whole status", m.Type())
 		}
 	case <-time.After(10 * time.Second):
@@ -514,8 +532,8 @@ func TestSharedReceiverBoundsIncompleteMessagesAcrossSubjects(t *testing.T) {
 	if st.PendingBytes > bound || peak.Load() > bound {
 		t.Fatalf("pending %d bytes (peak seen %d), bound %d", st.PendingBytes, peak.Load(), bound)
 	}
-	if st.Chunks < 256 || st.Dropped < 256-bound/len(data) {
-		t.Fatalf("stats %+v: want all 256 first chunks taken and all but %d of their messages evicted", st, bound/len(data))
+	if st.Chunks < 256 || st.Dropped < 256-bound/part {
+		t.Fatalf("stats %+v: want all 256 first chunks taken and all but %d of their messages evicted", st, bound/part)
 	}
 }
 
@@ -539,12 +557,12 @@ func TestConcurrentRequestsShareOneReplySubscription(t *testing.T) {
 		go func(v uint64) {
 			defer wg.Done()
 			for round := 0; round < 3; round++ {
-				got, err := worker.Request(ctx, subj.Params, &ParamsRequest{Version: v})
+				got, err := worker.Request(ctx, subj.Params, &wire.ParamsRequest{Version: v})
 				if err != nil {
 					t.Errorf("version %d: %v", v, err)
 					return
 				}
-				if !reflect.DeepEqual(got, Message(bigParams(v, n))) {
+				if !reflect.DeepEqual(got, wire.Message(bigParams(v, n))) {
 					t.Errorf("version %d: another reply came back", v)
 					return
 				}
@@ -573,7 +591,7 @@ func TestCloseFailsAWaitingRequestAtOnce(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := nc.Request(ctx, subj.Work, &WorkRequest{Worker: "w"})
+		_, err := nc.Request(ctx, subj.Work, &wire.WorkRequest{Worker: "w"})
 		errc <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
