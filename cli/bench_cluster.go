@@ -55,13 +55,15 @@ func benchClusterCommands() []*cli.Command {
 				"--shards is given) and prints the shards applied per second over the whole run and in steady state\n" +
 				"(from the job's first tenth of steps to its last step), the CPU per shard of the coordinator's\n" +
 				"process and of the workers', and the machine's busy cores. It fails unless every shard was applied\n" +
-				"exactly once. docs/SCALING.md models what it measures.\n\n" +
+				"exactly once. Simulated workers fetch no parameters unless --fetch-params (then the summary counts the\n" +
+				"versions served). docs/SCALING.md models what it measures.\n\n" +
 				"Examples:\n" +
 				"   fsl-coord bench scale --workers 64 --steps 200\n" +
 				"   fsl-coord bench scale --workers 256 --steps 200 --pipeline 1 --cpuprofile scale.pprof",
 			Flags: append(jobFlags(),
 				&cli.IntFlag{Name: "workers", Value: 64, Usage: "simulated workers, each with its own NATS connection, in one child process"},
 				&cli.StringFlag{Name: "cpuprofile", Usage: "write the coordinator process's CPU profile (go tool pprof) to this file, and the simulated workers' to FILE.workers"},
+				fetchParamsFlag,
 			),
 			Action: runBenchScale,
 		},
@@ -76,11 +78,16 @@ func benchClusterCommands() []*cli.Command {
 				&cli.IntFlag{Name: "grad-len", Required: true},
 				&cli.IntFlag{Name: "state-len"},
 				&cli.StringFlag{Name: "cpuprofile"},
+				fetchParamsFlag,
 			},
 			Action: runFakeWorkers,
 		},
 	}
 }
+
+// fetchParamsFlag is bench scale's --fetch-params, passed on to its
+// simulated workers (worker.Config.FetchParams).
+var fetchParamsFlag = &cli.BoolFlag{Name: "fetch-params", Usage: "simulated workers fetch each parameter version they compute at, as real ones do (the coordinator's parameter fan-out); without it they fetch none"}
 
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
@@ -321,6 +328,9 @@ func runBenchScale(c *cli.Context) error {
 	if path := c.String("cpuprofile"); path != "" {
 		args = append(args, "--cpuprofile", path+".workers")
 	}
+	if c.Bool("fetch-params") {
+		args = append(args, "--fetch-params")
+	}
 	cmd := exec.CommandContext(c.Context, self, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -363,9 +373,13 @@ func runBenchScale(c *cli.Context) error {
 		wcpu = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}
 	mb := float64(4*(m.NumParams()+m.StateLayout().Size())) / (1 << 20)
+	fetched := "simulated workers fetch no parameters (--fetch-params: as real ones, each version they compute at)"
+	if c.Bool("fetch-params") {
+		fetched = fmt.Sprintf("%d parameter versions of %.1f MiB served, %.1f per step", sum.ParamsServed, mb, float64(sum.ParamsServed)/float64(spec.Steps))
+	}
 	fmt.Fprintf(out, "cpu: coordinator process (with its NATS server) %.0f µs per shard (%.2f cores), simulated workers %.0f µs per shard; "+
-		"%.1f MiB of gradients in per step (simulated workers fetch no parameters; real ones fetch each version they compute at)\n",
-		1e6*cpu/float64(k.Applied), cpu/secs, 1e6*wcpu/float64(k.Applied), float64(spec.Shards)*mb)
+		"%.1f MiB of gradients in per step; %s\n",
+		1e6*cpu/float64(k.Applied), cpu/secs, 1e6*wcpu/float64(k.Applied), float64(spec.Shards)*mb, fetched)
 	cores := float64(runtime.NumCPU())
 	if busy >= 0 {
 		fmt.Fprintf(out, "machine: %.2f of %.0f cores busy (every process and the kernel, this run's start included), %.0f µs of CPU per shard\n",
@@ -591,6 +605,7 @@ func runFakeWorkers(c *cli.Context) error {
 			defer wg.Done()
 			_, errs[i] = worker.Run(c.Context, worker.Config{
 				Job: c.String("job"), NATS: c.String("nats"), Name: fmt.Sprintf("fake%02d", i), Logger: log,
+				FetchParams: c.Bool("fetch-params"),
 				Compute: func(l *wire.Lease) (*wire.Result, error) {
 					return &wire.Result{Result: params.Result{Step: int(l.Step), Shard: l.Shard, Version: int(l.Version), Loss: math.Log(2), Count: 1,
 						Grads: grads.of(l.Step, l.Shard), Stats: stats}}, nil

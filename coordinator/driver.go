@@ -111,6 +111,10 @@ type Summary struct {
 	// malformed, too large) and incomplete chunked messages abandoned, on
 	// all the job's subjects.
 	Dropped int `json:"dropped_payloads"`
+	// ParamsServed counts the parameter versions sent to workers that
+	// asked (each worker fetches each version it computes at and does not
+	// hold): the coordinator's fan-out, for scaling figures.
+	ParamsServed int `json:"params_served"`
 	// Eval holds the metrics of the evaluation run on the workers
 	// (DriverConfig.EvalWork), nil without one.
 	Eval    map[string]float64 `json:"eval,omitempty"`
@@ -164,6 +168,7 @@ type Driver struct {
 	// once each however many ask: the current version, and with a
 	// pipeline the earlier ones its open steps are computed at.
 	params   []encodedParams
+	served   int                // parameter versions sent to workers (Summary.ParamsServed)
 	lastVal  map[string]float64 // metrics of the last validation
 	valStep  int                // the version lastVal measured
 	class    checkpoints.Class  // the job's compute class (class.go)
@@ -609,6 +614,7 @@ func (d *Driver) summary() *Summary {
 	s := &Summary{
 		Job: d.spec.ID, Version: d.tr.Version, ResumedFrom: d.resumed, Loss: d.tr.LastLoss,
 		ParamsSHA256: d.tr.Params.SHA256(), Counters: d.m.Counters(), Images: d.images, Elapsed: d.elapsed(),
+		ParamsServed:    d.served,
 		StoppedEarly:    d.done && d.tr.Version < d.spec.Steps,
 		InvalidByReason: map[string]int{},
 		Eval:            d.evalOut,
@@ -910,7 +916,9 @@ func (d *Driver) replyParams(to string, version int) {
 	}
 	if err := d.cfg.Conn.SendEncoded(to, e); err != nil {
 		d.log.Warn("reply", "type", "params", "err", err)
+		return
 	}
+	d.served++
 }
 
 // JobStatus is what the status subject answers, as JSON.

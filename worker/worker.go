@@ -46,6 +46,11 @@ type Config struct {
 	// fetches no parameters, and sends what Compute returns for each lease.
 	// For load tests with fake gradients of a real model's size.
 	Compute func(l *wire.Lease) (*wire.Result, error)
+	// FetchParams, with Compute, still fetches each lease's parameter
+	// version the worker does not hold before calling Compute, as a
+	// model's worker does: a load test of the coordinator's parameter
+	// fan-out too.
+	FetchParams bool
 	// RequestTimeout bounds every request to the coordinator (default 10s).
 	RequestTimeout time.Duration
 	// GiveUpAfter is how long the worker keeps asking without any answer
@@ -665,13 +670,11 @@ func (w *loop) work(l *wire.Lease) error {
 
 // compute returns the result of one lease: from Config.Compute when set,
 // else from the model at the lease's parameter version, fetched when this
-// worker does not hold it. A nil result without error means the version is
+// worker does not hold it (with Config.Compute too when FetchParams). A nil result without error means the version is
 // gone (the step finished without us): nothing to send.
 func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
-	if w.cfg.Compute != nil {
-		return w.cfg.Compute(l)
-	}
-	if !w.have || w.ver != l.Version || w.lineage != l.Lineage {
+	fetch := w.cfg.Compute == nil || w.cfg.FetchParams
+	if fetch && (!w.have || w.ver != l.Version || w.lineage != l.Lineage) {
 		start := time.Now()
 		reply, err := w.request(w.subj.Params, &wire.ParamsRequest{Version: l.Version, Lineage: l.Lineage})
 		if errors.Is(err, wire.ErrStaleVersion) {
@@ -691,6 +694,9 @@ func (w *loop) compute(l *wire.Lease) (*wire.Result, error) {
 		w.mu.Unlock()
 		w.stats.ParamsFetched++
 		w.cfg.Metrics.fetchedParams(pm.Version, time.Since(start))
+	}
+	if w.cfg.Compute != nil {
+		return w.cfg.Compute(l)
 	}
 	start := time.Now()
 	res, err := Compute(w.m, w.p, w.st, l)

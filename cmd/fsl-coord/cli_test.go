@@ -233,3 +233,46 @@ func TestREADMEJobIsQuiet(t *testing.T) {
 	}
 	t.Logf("lost races %d, duplicates %d, backups %d", s.Counters.LostRaces, s.Counters.Duplicates, s.Counters.Backups)
 }
+
+// TestBenchScaleCountsEveryShardAndTheParameterFanOut runs bench scale as a
+// user does, simulated workers in their own process: it exits 0 only when
+// every shard was applied once; with --fetch-params the workers fetch each
+// version they compute at (at least one fetch per step, at most one per
+// lease), without it none.
+func TestBenchScaleCountsEveryShardAndTheParameterFanOut(t *testing.T) {
+	build(t)
+	const steps, shards = 12, 4
+	served := regexp.MustCompile(`(\d+) parameter versions of [0-9.]+ MiB served`)
+	leased := regexp.MustCompile(`leased (\d+) `)
+	for _, tc := range []struct {
+		name  string
+		fetch bool
+	}{{"without fetches", false}, {"with --fetch-params", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"bench", "scale", "--workers", "4", "--shards", strconv.Itoa(shards), "--steps", strconv.Itoa(steps)}
+			if tc.fetch {
+				args = append(args, "--fetch-params")
+			}
+			out, code := runBinary(t, t.TempDir(), 2*time.Minute, args...)
+			if code != 0 || !strings.Contains(out, "applied 48 of 48 shards") {
+				t.Fatalf("exit %d, want 0 and 48 of 48 shards applied:\n%s", code, out)
+			}
+			m := served.FindStringSubmatch(out)
+			if !tc.fetch {
+				if m != nil || !strings.Contains(out, "simulated workers fetch no parameters") {
+					t.Fatalf("workers fetched parameters without --fetch-params:\n%s", out)
+				}
+				return
+			}
+			l := leased.FindStringSubmatch(out)
+			if m == nil || l == nil {
+				t.Fatalf("no parameter or lease count:\n%s", out)
+			}
+			n, _ := strconv.Atoi(m[1])
+			most, _ := strconv.Atoi(l[1])
+			if n < steps || n > most {
+				t.Fatalf("%d parameter versions served, want %d to %d (one per step at least, one per lease at most):\n%s", n, steps, most, out)
+			}
+		})
+	}
+}
