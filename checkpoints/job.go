@@ -294,3 +294,44 @@ func (s *Store) Jobs() ([]JobRecord, error) {
 	}
 	return out, nil
 }
+
+// DeleteJob deletes job id from the store in one transaction: its record,
+// every checkpoint, the best pointer, the training history and its queue
+// entry, so the ID is free for a new job. It returns how many checkpoints
+// went. When the store holds neither a job nor a queue entry of that ID the
+// error wraps ErrNotFound. bbolt reuses the freed pages; the file does not
+// shrink.
+func (s *Store) DeleteJob(id string) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		n = 0
+		queued := false
+		if qb := tx.Bucket(bucketQueue); qb != nil && qb.Get([]byte(id)) != nil {
+			queued = true
+			if err := qb.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		jobs := tx.Bucket(bucketJobs)
+		jb := jobs.Bucket([]byte(id))
+		if jb == nil {
+			if queued {
+				return nil
+			}
+			return fmt.Errorf("job %q: %w", id, ErrNotFound)
+		}
+		if steps := jb.Bucket(bucketSteps); steps != nil {
+			c := steps.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if len(k) == 8 {
+					n++
+				}
+			}
+		}
+		return jobs.DeleteBucket([]byte(id))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete job %q from %q: %w", id, s.path, err)
+	}
+	return n, nil
+}

@@ -106,7 +106,7 @@ func TestUnknownCommandsAndHelpTopicsNameTheCommands(t *testing.T) {
 	}{
 		{[]string{"strat"}, []string{`"strat" is not a command of fsl-coord`, `Did you mean "start"?`, "start, status", "fsl-coord --help"}},
 		{[]string{"help", "foo"}, []string{`"foo" is not a command of fsl-coord`, "eval", "checkpoints"}},
-		{[]string{"checkpoints", "list"}, []string{`"list" is not a command of fsl-coord checkpoints`, "ls, show, export, import, prune"}},
+		{[]string{"checkpoints", "list"}, []string{`"list" is not a command of fsl-coord checkpoints`, "ls, show, export, import, prune, rm"}},
 		{[]string{"help", "dataset", "get"}, []string{`"get" is not a command of fsl-coord dataset`, "inspect, fetch"}},
 	}
 	for _, tc := range tests {

@@ -26,7 +26,7 @@ import (
 func checkpointsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "checkpoints",
-		Usage: "list, show, export, import and prune stored checkpoints",
+		Usage: "list, show, export, import and prune stored checkpoints, or delete a job",
 		Description: "Examples:\n" +
 			"   fsl-coord checkpoints ls --db fsl.db                    # every job in the store\n" +
 			"   fsl-coord checkpoints ls --db fsl.db --job omni         # its checkpoints, best marked\n" +
@@ -82,6 +82,15 @@ func checkpointsCommand() *cli.Command {
 					&cli.IntFlag{Name: "keep-last", Value: 5, Usage: "newest valid checkpoints to keep"},
 					&cli.IntFlag{Name: "keep-best", Value: 1, Usage: "best checkpoints by the job's metric to keep"}},
 				Action: ckptPrune,
+			},
+			{
+				Name:  "rm",
+				Usage: "delete a job from the store: its record, every checkpoint, its history and its queue entry (the ID is then free)",
+				Description: "For a job of a running serving coordinator use fsl-coord jobs purge instead: it holds the queue.\n\n" +
+					"Examples:\n" +
+					"   fsl-coord checkpoints rm --db fsl.db --job lr-03",
+				Flags:  []cli.Flag{ckptDBFlag(), ckptJobFlag(true), ckptJSONFlag(), ckptLockFlag()},
+				Action: ckptRm,
 			},
 		},
 	}
@@ -408,6 +417,27 @@ func ckptImport(c *cli.Context) error {
 		return fmt.Errorf("import %q: %w", file, err)
 	}
 	fmt.Fprintf(c.App.Writer, "imported job %s step %d into %s\n", job, step, c.String("db"))
+	return nil
+}
+
+func ckptRm(c *cli.Context) error {
+	st, err := ckptOpen(c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	job := c.String("job")
+	n, err := st.DeleteJob(job)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return ckptPrintJSON(c.App.Writer, struct {
+			Job         string `json:"job"`
+			Checkpoints int    `json:"checkpoints_deleted"`
+		}{job, n})
+	}
+	fmt.Fprintf(c.App.Writer, "deleted job %s: %d checkpoints, its history and queue entry\n", job, n)
 	return nil
 }
 

@@ -266,14 +266,15 @@ func jobsCommand() *cli.Command {
 					return printJSON(c.App.Writer, map[string]string{"job": id, "op": op})
 				}
 				fmt.Fprintf(c.App.Writer, "%s: %s\n", id, map[string]string{"cancel": "cancelled", "pause": "paused (it keeps its checkpoint)",
-					"resume": "queued to resume", "rm": "removed from the queue (its checkpoints stay in the store)"}[op])
+					"resume": "queued to resume", "rm": "removed from the queue (its checkpoints stay in the store: jobs purge deletes them)",
+					"purge": "removed from the queue, its checkpoints and history deleted from the store"}[op])
 				return nil
 			},
 		}
 	}
 	return &cli.Command{
 		Name:  "jobs",
-		Usage: "list, show, cancel, pause, resume or remove the jobs of a serving coordinator",
+		Usage: "list, show, cancel, pause, resume, remove or purge the jobs of a serving coordinator",
 		Description: "Examples:\n" +
 			"   fsl-coord jobs ls                     # every job: state, progress, workers, share\n" +
 			"   fsl-coord jobs show lr-sweep-03 --json\n" +
@@ -315,6 +316,7 @@ func jobsCommand() *cli.Command {
 			one("pause", "pause a job (a running one checkpoints and stops) until jobs resume"),
 			one("resume", "put a paused job back in the queue; it resumes from its newest checkpoint"),
 			one("rm", "remove a job that is not running from the queue (its checkpoints stay in the store)"),
+			one("purge", "remove a job that is not running from the queue and delete its checkpoints and history from the store, so its ID is free"),
 		},
 	}
 }

@@ -252,8 +252,8 @@ func runStart(c *cli.Context) error {
 	}
 	switch {
 	case from >= spec.Steps:
-		fmt.Fprintf(out, "job %s is done in %s (step %d of %d): nothing to train; rm %s, or --job other, for a new run\n",
-			spec.ID, db, from, spec.Steps, db)
+		fmt.Fprintf(out, "job %s is done in %s (step %d of %d): nothing to train; for a new run: --job other, fsl-coord checkpoints rm --db %s --job %s, or rm %s\n",
+			spec.ID, db, from, spec.Steps, db, spec.ID, db)
 	case from > 0:
 		fmt.Fprintf(out, "resuming job %s from step %d of %d (the newest checkpoint in %s)\n", spec.ID, from, spec.Steps, db)
 	}

@@ -144,7 +144,7 @@ func TestRerunWithOtherSettingsIsRefusedBeforeAnythingStarts(t *testing.T) {
 	}
 	// the same again: the job is done, and the first line says what to do
 	out, err = runCoord(t, append(args[:2:2], append([]string{"3"}, args[3:]...)...)...)
-	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "job fsl is done in "+db+" (step 3 of 3): nothing to train; rm "+db+", or --job other, for a new run" {
+	if first, _, _ := strings.Cut(out, "\n"); err != nil || first != "job fsl is done in "+db+" (step 3 of 3): nothing to train; for a new run: --job other, fsl-coord checkpoints rm --db "+db+" --job fsl, or rm "+db {
 		t.Errorf("rerun of a done job: %v, first line %q\n%s", err, first, out)
 	}
 }

@@ -428,7 +428,8 @@ type JobsRequest struct {
 }
 
 // AdminRequest is a Command body on ServeSubjects.Admin: "submit" (Jobs),
-// or "cancel", "pause", "resume" or "rm" of the job ID.
+// or "cancel", "pause", "resume", "rm" or "purge" (rm, and delete the
+// job's checkpoints and history from the store) of the job ID.
 type AdminRequest struct {
 	Op   string      `json:"op"`
 	ID   string      `json:"id,omitempty"`
@@ -495,13 +496,13 @@ func (s *Server) Admin(req AdminRequest) (any, error) {
 	switch req.Op {
 	case "submit":
 		return s.Submit(req.Jobs)
-	case "cancel", "pause", "resume", "rm":
+	case "cancel", "pause", "resume", "rm", "purge":
 		if err := s.Change(req.Op, req.ID); err != nil {
 			return nil, err
 		}
 		return req.ID, nil
 	}
-	return nil, fmt.Errorf("unknown op %q (want submit, cancel, pause, resume or rm)", req.Op)
+	return nil, fmt.Errorf("unknown op %q (want submit, cancel, pause, resume, rm or purge)", req.Op)
 }
 
 // ErrUnknownJob: the queue holds no job of that ID.
@@ -546,7 +547,7 @@ func (s *Server) Submit(jobs []Submitted) ([]string, error) {
 			return nil, fmt.Errorf("submit job %q: a job of that ID is already queued (fsl-coord jobs rm %s, or another --name)", id, id)
 		}
 		if inStore[id] {
-			return nil, fmt.Errorf("submit job %q: the store %s already holds checkpoints of a job of that ID (give another --name)", id, s.cfg.DB)
+			return nil, fmt.Errorf("submit job %q: the store %s already holds checkpoints of a job of that ID (give another --name, or delete them: fsl-coord jobs purge %s, or fsl-coord checkpoints rm --job %s with the coordinator stopped)", id, s.cfg.DB, id, id)
 		}
 		seen[id] = true
 	}
@@ -569,7 +570,9 @@ func (s *Server) Submit(jobs []Submitted) ([]string, error) {
 	return ids, nil
 }
 
-// Change cancels, pauses, resumes or removes (op "rm") the job id.
+// Change cancels, pauses, resumes or removes (op "rm") the job id; op
+// "purge" removes it and deletes its checkpoints and history from the
+// store, so its ID may be submitted again.
 func (s *Server) Change(op, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -607,11 +610,17 @@ func (s *Server) Change(op, id string) error {
 		}
 		j.State = StateQueued
 		s.persist(j)
-	case "rm":
+	case "rm", "purge":
 		if j.running || j.State == StateRunning {
-			return fmt.Errorf("rm job %q: it is running (fsl-coord jobs cancel %s first)", id, id)
+			return fmt.Errorf("%s job %q: it is running (fsl-coord jobs cancel %s first)", op, id, id)
 		}
-		if err := s.store.DeleteQueueEntry(id); err != nil {
+		if op == "purge" {
+			n, err := s.store.DeleteJob(id)
+			if err != nil {
+				return err
+			}
+			s.log.Info("job purged", "job", id, "checkpoints", n)
+		} else if err := s.store.DeleteQueueEntry(id); err != nil {
 			return err
 		}
 		delete(s.jobs, id)

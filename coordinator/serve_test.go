@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
@@ -167,11 +169,34 @@ func TestServerRunsAQueueOnPoolWorkers(t *testing.T) {
 	if _, ok := state("q-2"); ok {
 		t.Error("q-2 still listed after rm")
 	}
+	// rm keeps the checkpoints, so the ID stays taken; purge frees it.
+	if _, err := s.Submit(subs[1:2]); err == nil || !strings.Contains(err.Error(), "jobs purge q-2") {
+		t.Errorf("q-2 submitted again after rm: %v, want refused, naming jobs purge", err)
+	}
+	if err := s.Change("purge", "q-2"); !errors.Is(err, coordinator.ErrUnknownJob) {
+		t.Errorf("purge of a removed job: %v, want ErrUnknownJob", err)
+	}
+	if err := s.Change("purge", "q-3"); err != nil {
+		t.Errorf("purge a finished job: %v", err)
+	}
+	if _, ok := state("q-3"); ok {
+		t.Error("q-3 still listed after purge")
+	}
 	cancel()
 	wg.Wait()
 	// The store keeps the queue: read back without the server.
 	q, err := coordinator.ReadQueue(db, nil)
-	if err != nil || len(q) != 2 || q[0].ID != "q-1" || q[0].State != coordinator.StateDone {
+	if err != nil || len(q) != 1 || q[0].ID != "q-1" || q[0].State != coordinator.StateDone {
 		t.Errorf("queue read back: %+v, %v", q, err)
+	}
+	st, err := checkpoints.Open(db, checkpoints.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for id, want := range map[string]bool{"q-1": true, "q-2": true, "q-3": false} {
+		if _, err := st.Latest(id); (err == nil) != want {
+			t.Errorf("newest checkpoint of %s: %v, want one: %v (rm keeps them, purge deletes them)", id, err, want)
+		}
 	}
 }

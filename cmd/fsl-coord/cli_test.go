@@ -276,3 +276,34 @@ func TestBenchScaleCountsEveryShardAndTheParameterFanOut(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointsRmFreesAJobID: a finished job's rerun has nothing to do;
+// after checkpoints rm the store holds no trace of it and the same command
+// trains it again from step 0; a second rm names the missing job.
+func TestCheckpointsRmFreesAJobID(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "fsl.db")
+	train := []string{"start", "--job", "gone", "--steps", "3", "--checkpoint-every", "1", "--local-workers", "1",
+		"--listen", "127.0.0.1:0", "--http", "", "--db", db, "--eval-episodes", "0"}
+	if out, code := runBinary(t, dir, 3*time.Minute, train...); code != 0 || !strings.Contains(out, "done: step 3") {
+		t.Fatalf("first run: exit %d:\n%s", code, out)
+	}
+	if out, code := runBinary(t, dir, 3*time.Minute, train...); code != 0 || !strings.Contains(out, "nothing to train") ||
+		!strings.Contains(out, "checkpoints rm --db "+db+" --job gone") || !strings.Contains(out, "shards applied 0,") {
+		t.Fatalf("rerun of a finished job: exit %d, want nothing trained and checkpoints rm named:\n%s", code, out)
+	}
+	out, code := runBinary(t, dir, time.Minute, "checkpoints", "rm", "--db", db, "--job", "gone")
+	if code != 0 || !strings.Contains(out, "deleted job gone: 3 checkpoints") {
+		t.Fatalf("checkpoints rm: exit %d:\n%s", code, out)
+	}
+	if out, code := runBinary(t, dir, time.Minute, "checkpoints", "ls", "--db", db); code != 0 || strings.Contains(out, "gone") {
+		t.Fatalf("checkpoints ls after rm: exit %d, still lists the job:\n%s", code, out)
+	}
+	if out, code := runBinary(t, dir, 3*time.Minute, train...); code != 0 || !strings.Contains(out, "shards applied 6,") {
+		t.Fatalf("run after rm: exit %d, want a new training of 3 steps × 2 shards:\n%s", code, out)
+	}
+	if _, code := runBinary(t, dir, time.Minute, "checkpoints", "rm", "--db", db, "--job", "never"); code == 0 {
+		t.Fatal("checkpoints rm of a job the store never held exited 0")
+	}
+}
