@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fsl-project/fsl/coordinator/machine"
+
 	"github.com/urfave/cli/v2"
 
-	"github.com/fsl-project/fsl/coordinator"
 	"gopkg.in/yaml.v3"
 )
 
@@ -58,8 +59,8 @@ func givenJobFlags(c *cli.Context) error {
 			return fmt.Errorf("%w (0: off)", err)
 		}
 	}
-	if v := c.Int("pipeline"); c.IsSet("pipeline") && (v < 0 || v > coordinator.MaxPipeline) {
-		return fmt.Errorf("--pipeline %d: want a depth from 0 (off) to %d", v, coordinator.MaxPipeline)
+	if v := c.Int("pipeline"); c.IsSet("pipeline") && (v < 0 || v > machine.MaxPipeline) {
+		return fmt.Errorf("--pipeline %d: want a depth from 0 (off) to %d", v, machine.MaxPipeline)
 	}
 	if c.IsSet("eval-every") {
 		if err := nonNegative(c, "eval-every"); err != nil {

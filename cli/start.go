@@ -17,6 +17,7 @@ import (
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/eval"
 	"github.com/fsl-project/fsl/params"
@@ -56,7 +57,7 @@ func startFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of initialisation and batches"},
 		&cli.StringFlag{Name: "optimizer", Value: d.Optimizer.Name, Usage: "adam or sgd"},
 		&cli.Float64Flag{Name: "lr", Value: d.Optimizer.LR, Usage: fmt.Sprintf("learning rate (%g with --optimizer sgd and no --lr)", sgdLR)},
-		&cli.IntFlag{Name: "pipeline", Value: d.Pipeline, Usage: fmt.Sprintf("pipeline depth k, 0 to %d: step s is computed from the parameters of step s-k, so workers compute the next k steps while one is applied; another recipe (a delayed gradient) whose bits are the same for a given k whatever the workers do", coordinator.MaxPipeline)},
+		&cli.IntFlag{Name: "pipeline", Value: d.Pipeline, Usage: fmt.Sprintf("pipeline depth k, 0 to %d: step s is computed from the parameters of step s-k, so workers compute the next k steps while one is applied; another recipe (a delayed gradient) whose bits are the same for a given k whatever the workers do", machine.MaxPipeline)},
 		&cli.IntFlag{Name: "checkpoint-every", Value: d.CheckpointEvery, Usage: "steps between checkpoints (the last step always)"},
 		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/wire/transport"
 )
@@ -221,11 +222,11 @@ func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
 }
 
 // invalidReasons is " (reason n, ...)" for a non-empty map, sorted by reason.
-func invalidReasons(m map[coordinator.Reason]int) string {
+func invalidReasons(m map[machine.Reason]int) string {
 	if len(m) == 0 {
 		return ""
 	}
-	rs := make([]coordinator.Reason, 0, len(m))
+	rs := make([]machine.Reason, 0, len(m))
 	for r := range m {
 		rs = append(rs, r)
 	}

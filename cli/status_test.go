@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/wire/transport"
 )
@@ -21,15 +22,15 @@ func sampleStatus(now time.Time) coordinator.JobStatus {
 	return coordinator.JobStatus{
 		Job: "j7", Step: 30, Steps: 120, Loss: 1.25, Images: 9000, Elapsed: 30,
 		Validation: map[string]float64{"val_acc": 0.625},
-		Status: coordinator.Status{
-			Phase: coordinator.PhaseRunning,
-			Workers: []coordinator.WorkerStatus{
+		Status: machine.Status{
+			Phase: machine.PhaseRunning,
+			Workers: []machine.WorkerStatus{
 				{ID: "gpu-a", Joined: now.Add(-time.Minute), LastSeen: now.Add(-1500 * time.Millisecond), Shards: []int{1, 3},
-					Tally: coordinator.WorkerTally{Leased: 41, Accepted: 38, Expired: 2, Invalid: 3}},
+					Tally: machine.WorkerTally{Leased: 41, Accepted: 38, Expired: 2, Invalid: 3}},
 				{ID: "gpu-b", Joined: now.Add(-time.Minute), LastSeen: now, Shards: []int{}},
 			},
-			Counters: coordinator.Counters{Leased: 64, Expired: 2, Duplicates: 1, Applied: 60, InvalidTotal: 3,
-				Invalid: map[coordinator.Reason]int{coordinator.ReasonNotFinite: 3}, WorkersJoined: 2},
+			Counters: machine.Counters{Leased: 64, Expired: 2, Duplicates: 1, Applied: 60, InvalidTotal: 3,
+				Invalid: map[machine.Reason]int{machine.ReasonNotFinite: 3}, WorkersJoined: 2},
 		},
 	}
 }
@@ -157,7 +158,7 @@ func TestStatusErrorsNameWhatToCheck(t *testing.T) {
 
 func TestPrintStatusOfAFinishedJobWithoutWorkers(t *testing.T) {
 	var buf bytes.Buffer
-	st := coordinator.JobStatus{Job: "j", Step: 5, Steps: 5, Done: true, Status: coordinator.Status{Phase: coordinator.PhaseDone}}
+	st := coordinator.JobStatus{Job: "j", Step: 5, Steps: 5, Done: true, Status: machine.Status{Phase: machine.PhaseDone}}
 	if err := printStatus(&buf, st, time.Now()); err != nil {
 		t.Fatal(err)
 	}

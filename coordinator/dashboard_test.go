@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 )
 
 // chromium finds a headless browser: $FSL_CHROMIUM, else chromium or
@@ -219,7 +220,7 @@ func TestDashboardETAAndEvaluation(t *testing.T) {
 	mon := coordinator.NewMonitor("pace", coordinator.WithoutRuntimeMetrics())
 	mon.Attach(func() coordinator.JobStatus {
 		return coordinator.JobStatus{Job: "pace", Step: 50, Steps: 120, Loss: 0.5, Images: 5000, Elapsed: 50,
-			Status: coordinator.Status{Phase: coordinator.PhaseRunning}}
+			Status: machine.Status{Phase: machine.PhaseRunning}}
 	})
 	for s := 1; s <= 50; s++ {
 		mon.Validated(s, map[string]float64{"val_acc": 0.5 + float64(s)/200, "val_ci95": 0.02})

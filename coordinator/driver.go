@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/params"
 	"github.com/fsl-project/fsl/wire"
@@ -90,7 +91,7 @@ type Progress struct {
 	Images     int // images computed on since this process started
 	Elapsed    time.Duration
 	Workers    int
-	Counters   Counters
+	Counters   machine.Counters
 }
 
 // Summary is how a job run ended.
@@ -105,8 +106,8 @@ type Summary struct {
 	ParamsSHA256 string  `json:"params_sha256"`
 	// Counters are the machine's, for this process's run; InvalidByReason
 	// names Counters.Invalid's reasons.
-	Counters        Counters       `json:"counters"`
-	InvalidByReason map[string]int `json:"invalid_by_reason"`
+	Counters        machine.Counters `json:"counters"`
+	InvalidByReason map[string]int   `json:"invalid_by_reason"`
 	// Dropped counts payloads that failed to decode (bad checksum,
 	// malformed, too large) and incomplete chunked messages abandoned, on
 	// all the job's subjects.
@@ -144,7 +145,7 @@ type Driver struct {
 	cfg     DriverConfig
 	spec    JobSpec
 	log     *slog.Logger
-	m       *Machine
+	m       *machine.Machine
 	tr      *Trainer
 	sampler *episodes.Sampler
 	store   *checkpoints.Store
@@ -181,7 +182,7 @@ type Driver struct {
 	evalParams, evalState params.Vector
 
 	evalOut   map[string]float64 // its metrics, once finished
-	trained   *Counters          // the training machine's counters, once the evaluation's replaced it
+	trained   *machine.Counters  // the training machine's counters, once the evaluation's replaced it
 	epoch     uint64             // this process's identity, random per start
 	hellos    int                // hellos sent so far (see helloCount)
 	nextHello time.Time
@@ -304,7 +305,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		d.store.Close()
 		return nil, err
 	}
-	d.m, err = New(d.machineConfig(d.lineage), d.tr.Version)
+	d.m, err = machine.New(d.machineConfig(d.lineage), d.tr.Version)
 	if err != nil {
 		d.store.Close()
 		return nil, err
@@ -321,21 +322,21 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 }
 
 // machineConfig is the job's state machine's configuration at lineage.
-func (d *Driver) machineConfig(lineage uint64) Config {
-	return Config{
+func (d *Driver) machineConfig(lineage uint64) machine.Config {
+	return machine.Config{
 		Job:                 d.spec.ID,
 		ShardsPerStep:       d.spec.Shards,
 		TotalSteps:          d.spec.Steps,
 		LeaseTimeout:        time.Duration(d.spec.LeaseTimeout),
 		HeartbeatTimeout:    time.Duration(d.spec.HeartbeatTimeout),
-		RetryAfter:          DefaultRetryAfter,
-		BackupWhenRemaining: DefaultBackupWhenRemaining,
-		MaxBackupsPerShard:  DefaultMaxBackupsPerShard,
-		BackupSlowFactor:    DefaultBackupSlowFactor,
-		MaxLeasesPerWorker:  DefaultMaxLeasesPerWorker,
-		QuarantineAfter:     DefaultQuarantineAfter,
-		QuarantineFor:       DefaultQuarantineFactor * time.Duration(d.spec.LeaseTimeout),
-		QuarantineMax:       DefaultQuarantineMaxFactor * time.Duration(d.spec.LeaseTimeout),
+		RetryAfter:          machine.DefaultRetryAfter,
+		BackupWhenRemaining: machine.DefaultBackupWhenRemaining,
+		MaxBackupsPerShard:  machine.DefaultMaxBackupsPerShard,
+		BackupSlowFactor:    machine.DefaultBackupSlowFactor,
+		MaxLeasesPerWorker:  machine.DefaultMaxLeasesPerWorker,
+		QuarantineAfter:     machine.DefaultQuarantineAfter,
+		QuarantineFor:       machine.DefaultQuarantineFactor * time.Duration(d.spec.LeaseTimeout),
+		QuarantineMax:       machine.DefaultQuarantineMaxFactor * time.Duration(d.spec.LeaseTimeout),
 		CheckpointEvery:     d.spec.CheckpointEvery,
 		GradLen:             d.tr.Layout().Size(),
 		StateLen:            d.tr.StateLayout().Size(),
@@ -378,7 +379,7 @@ func (d *Driver) startEval() error {
 		cfg.ShardGradLen[k] = ew.Len(k)
 	}
 	cfg.GradLen = cfg.ShardGradLen[0]
-	m, err := New(cfg, d.tr.Version)
+	m, err := machine.New(cfg, d.tr.Version)
 	if err != nil {
 		return fmt.Errorf("job %q: evaluation: %w", d.spec.ID, err)
 	}
@@ -579,7 +580,7 @@ func (d *Driver) unsubscribeAndAnswer(subs []*transport.Subscription) {
 		s.Unsubscribe() //nolint:errcheck // shutting down
 	}
 	const why = "the job stopped"
-	stopped := &wire.Wait{RetryAfter: DefaultRetryAfter, Reason: why}
+	stopped := &wire.Wait{RetryAfter: machine.DefaultRetryAfter, Reason: why}
 	for _, p := range d.parked {
 		d.reply(p.reply, stopped)
 	}
@@ -681,7 +682,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 	switch m := ev.msg.(type) {
 	case *wire.Join:
 		if err := d.m.Join(m.ID, now); err != nil {
-			if errors.Is(err, ErrBanned) {
+			if errors.Is(err, machine.ErrBanned) {
 				d.reply(ev.reply, d.bannedError())
 				return
 			}
@@ -712,7 +713,7 @@ func (d *Driver) handle(ev event, now time.Time) {
 			d.reply(ev.reply, badRequest(err))
 			return
 		}
-		if _, wait := rep.(Wait); wait && d.cfg.HoldWork > 0 && ev.reply != "" {
+		if _, wait := rep.(machine.Wait); wait && d.cfg.HoldWork > 0 && ev.reply != "" {
 			d.park(m.Worker, ev.reply, now)
 			return
 		}
@@ -720,12 +721,12 @@ func (d *Driver) handle(ev event, now time.Time) {
 	case *wire.Result:
 		v := d.m.Result(m.Result, now)
 		switch {
-		case v.Outcome == Lost:
+		case v.Outcome == machine.Lost:
 			d.log.Debug("copy lost the race", "worker", m.Worker, "step", m.Step, "shard", m.Shard)
 		case v.Mismatch:
 			d.log.Warn("verification: copies of a shard differ", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "detail", v.Detail)
 		}
-		if v.Outcome == Invalid && d.limited(&d.logLimit, slog.LevelWarn, fmt.Sprintf("invalid results from %q: %s", shortID(m.Worker), v.Reason), now) {
+		if v.Outcome == machine.Invalid && d.limited(&d.logLimit, slog.LevelWarn, fmt.Sprintf("invalid results from %q: %s", shortID(m.Worker), v.Reason), now) {
 			d.log.Warn("invalid result dropped", "worker", m.Worker, "step", m.Step, "shard", m.Shard, "reason", v.Reason, "detail", v.Detail)
 		}
 	case *wire.ParamsRequest:
@@ -831,7 +832,7 @@ func (d *Driver) serveParked(now time.Time) {
 	may := d.m.MayGrant(now)
 	kept := d.parked[:0]
 	for _, p := range d.parked {
-		var rep Reply = Wait{RetryAfter: d.m.Config().RetryAfter}
+		var rep machine.Reply = machine.Wait{RetryAfter: d.m.Config().RetryAfter}
 		var err error
 		if may {
 			rep, err = d.m.RequestWork(p.worker, now)
@@ -848,8 +849,8 @@ func (d *Driver) serveParked(now time.Time) {
 	d.parked = kept
 }
 
-func isWait(r Reply) bool {
-	_, ok := r.(Wait)
+func isWait(r machine.Reply) bool {
+	_, ok := r.(machine.Wait)
 	return ok
 }
 
@@ -861,7 +862,7 @@ func (d *Driver) oldestServed() int {
 	if d.eval != nil {
 		return d.tr.Version
 	}
-	return LagVersion(d.tr.Version, d.spec.Pipeline)
+	return machine.LagVersion(d.tr.Version, d.spec.Pipeline)
 }
 
 // encodedParams is one parameter version as the params subject sends it.
@@ -934,8 +935,8 @@ type JobStatus struct {
 	// ComputeClass describes the job's compute class (its first worker's,
 	// or the first of the class its spec names), empty until one was
 	// admitted.
-	ComputeClass string `json:"compute_class,omitempty"`
-	Status       Status `json:"machine"`
+	ComputeClass string         `json:"compute_class,omitempty"`
+	Status       machine.Status `json:"machine"`
 	// Evaluating: the training is over and the machine's shards are the
 	// evaluation's (DriverConfig.EvalWork).
 	Evaluating bool `json:"evaluating,omitempty"`
@@ -974,9 +975,9 @@ func (d *Driver) replyCheckpoint(to, which string) {
 // toWire turns the machine's reply into a message, rendering a lease's
 // batch: a pure function of (seed, step, shard), so any copy of a shard is
 // the same batch.
-func (d *Driver) toWire(rep Reply) wire.Message {
+func (d *Driver) toWire(rep machine.Reply) wire.Message {
 	switch r := rep.(type) {
-	case Lease:
+	case machine.Lease:
 		var b *params.Batch
 		if d.eval != nil {
 			b = d.eval.Batch(r.Shard)
@@ -988,9 +989,9 @@ func (d *Driver) toWire(rep Reply) wire.Message {
 			Timeout: time.Duration(d.spec.LeaseTimeout), Attempt: r.Attempt - 1,
 			Batch: *b,
 		}
-	case Wait:
+	case machine.Wait:
 		return &wire.Wait{RetryAfter: r.RetryAfter}
-	case BannedReply:
+	case machine.BannedReply:
 		return d.bannedError()
 	default:
 		return &wire.Done{FinalVersion: uint64(d.tr.Version)}
@@ -1005,16 +1006,16 @@ func (d *Driver) drainOutputs() error {
 	outputs:
 		for _, o := range d.m.Ready() {
 			switch o := o.(type) {
-			case Banned:
+			case machine.Banned:
 				if err := d.recordBan(o); err != nil {
 					return err
 				}
-			case Rollback:
+			case machine.Rollback:
 				if err := d.rollback(o); err != nil {
 					return err
 				}
 				break outputs // the rest describe the discarded steps
-			case StepComplete:
+			case machine.StepComplete:
 				if d.eval != nil {
 					m, err := d.eval.Finish(o.Results)
 					if err != nil {
@@ -1046,14 +1047,14 @@ func (d *Driver) drainOutputs() error {
 				if d.cfg.Observer != nil {
 					d.cfg.Observer.StepApplied(pr)
 				}
-			case CheckpointDue:
+			case machine.CheckpointDue:
 				if d.eval != nil {
 					continue // the evaluation changes no parameter
 				}
 				if err := d.save(); err != nil {
 					return err
 				}
-			case JobDone:
+			case machine.JobDone:
 				if d.eval != nil { // the evaluation's end
 					d.eval, d.done = nil, true
 					d.log.Info("evaluation done", "metrics", d.evalOut)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsl-project/fsl/coordinator/machine"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,12 +93,12 @@ var statusMetrics = []struct {
 // Per-worker counters, labelled worker, from WorkerStatus.Tally.
 var workerMetrics = []struct {
 	name, help string
-	value      func(WorkerTally) float64
+	value      func(machine.WorkerTally) float64
 }{
-	{"fsl_worker_leases_total", "Leases granted to the worker, backups included.", func(t WorkerTally) float64 { return float64(t.Leased) }},
-	{"fsl_worker_leases_expired_total", "Leases of the worker that reached their deadline first.", func(t WorkerTally) float64 { return float64(t.Expired) }},
-	{"fsl_worker_results_accepted_total", "Results of the worker accepted (the first valid one of a shard).", func(t WorkerTally) float64 { return float64(t.Accepted) }},
-	{"fsl_worker_results_invalid_total", "Results of the worker dropped as invalid.", func(t WorkerTally) float64 { return float64(t.Invalid) }},
+	{"fsl_worker_leases_total", "Leases granted to the worker, backups included.", func(t machine.WorkerTally) float64 { return float64(t.Leased) }},
+	{"fsl_worker_leases_expired_total", "Leases of the worker that reached their deadline first.", func(t machine.WorkerTally) float64 { return float64(t.Expired) }},
+	{"fsl_worker_results_accepted_total", "Results of the worker accepted (the first valid one of a shard).", func(t machine.WorkerTally) float64 { return float64(t.Accepted) }},
+	{"fsl_worker_results_invalid_total", "Results of the worker dropped as invalid.", func(t machine.WorkerTally) float64 { return float64(t.Invalid) }},
 }
 
 const (
@@ -237,18 +239,18 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.descs[s.name], kind, s.value(st))
 	}
 	for r, n := range st.Status.Counters.Invalid {
-		ch <- prometheus.MustNewConstMetric(m.descs[metricInvalid], prometheus.CounterValue, float64(n), reasonKey(r))
+		ch <- prometheus.MustNewConstMetric(m.descs[metricInvalid], prometheus.CounterValue, float64(n), machine.ReasonKey(r))
 	}
 }
 
 // capWorkers returns at most n of ws, the most recently seen first (then by
 // ID), and how many it left out.
-func capWorkers(ws []WorkerStatus, n int) ([]WorkerStatus, int) {
+func capWorkers(ws []machine.WorkerStatus, n int) ([]machine.WorkerStatus, int) {
 	if len(ws) <= n {
 		return ws, 0
 	}
 	s := slices.Clone(ws)
-	slices.SortFunc(s, func(a, b WorkerStatus) int {
+	slices.SortFunc(s, func(a, b machine.WorkerStatus) int {
 		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
 			return c
 		}

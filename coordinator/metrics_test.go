@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsl-project/fsl/coordinator/machine"
+
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -99,10 +101,10 @@ func TestMetricsReadTheStatusAtEveryScrape(t *testing.T) {
 	}
 
 	var cur atomic.Pointer[JobStatus]
-	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: Status{
-		Workers: []WorkerStatus{{ID: "a", Tally: WorkerTally{Leased: 4, Accepted: 3, Invalid: 1}},
-			{ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute), Tally: WorkerTally{Leased: 3, Expired: 3}}},
-		Counters: Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[Reason]int{ReasonNotFinite: 3, ReasonStaleStep: 1}, Quarantines: 2, Refused: 5,
+	cur.Store(&JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Status: machine.Status{
+		Workers: []machine.WorkerStatus{{ID: "a", Tally: machine.WorkerTally{Leased: 4, Accepted: 3, Invalid: 1}},
+			{ID: "b", Strikes: 3, QuarantinedUntil: t0.Add(time.Minute), Tally: machine.WorkerTally{Leased: 3, Expired: 3}}},
+		Counters: machine.Counters{Leased: 7, Expired: 1, Duplicates: 2, Applied: 6, Invalid: map[machine.Reason]int{machine.ReasonNotFinite: 3, machine.ReasonStaleStep: 1}, Quarantines: 2, Refused: 5,
 			LostRaces: 4, Checks: 9, Mismatches: 2, Bans: 1, Rollbacks: 1, StepsRolledBack: 3},
 	}})
 	mon.Attach(func() JobStatus { return *cur.Load() })
@@ -320,8 +322,8 @@ func TestListenHTTPNamesTheAddressItCannotUse(t *testing.T) {
 
 func BenchmarkMetricsScrape(b *testing.B) {
 	mon := NewMonitor("j1", WithoutRuntimeMetrics())
-	st := JobStatus{Job: "j1", Step: 3, Steps: 10, Status: Status{Workers: make([]WorkerStatus, 16),
-		Counters: Counters{Invalid: map[Reason]int{ReasonNotFinite: 1}}}}
+	st := JobStatus{Job: "j1", Step: 3, Steps: 10, Status: machine.Status{Workers: make([]machine.WorkerStatus, 16),
+		Counters: machine.Counters{Invalid: map[machine.Reason]int{machine.ReasonNotFinite: 1}}}}
 	mon.Attach(func() JobStatus { return st })
 	h := mon.Handler()
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -356,9 +358,9 @@ func TestMetricsFollowPrometheusNamingRules(t *testing.T) {
 	mon := NewMonitor("j1")
 	mon.Attach(func() JobStatus {
 		return JobStatus{Job: "j1", Step: 3, Steps: 10, Loss: 0.5, Images: 120, Validation: map[string]float64{"val_acc": 0.5},
-			ComputeClass: "cpu amd64 kernels=avx2 blas=go/none", Status: Status{
-				Workers:  []WorkerStatus{{ID: "a", Tally: WorkerTally{Leased: 1}}},
-				Counters: Counters{Leased: 7, Invalid: map[Reason]int{ReasonNotFinite: 3}},
+			ComputeClass: "cpu amd64 kernels=avx2 blas=go/none", Status: machine.Status{
+				Workers:  []machine.WorkerStatus{{ID: "a", Tally: machine.WorkerTally{Leased: 1}}},
+				Counters: machine.Counters{Leased: 7, Invalid: map[machine.Reason]int{machine.ReasonNotFinite: 3}},
 			}}
 	})
 	mon.Checkpointed(3, 20*time.Millisecond)
@@ -385,7 +387,7 @@ func TestMetricsFollowPrometheusNamingRules(t *testing.T) {
 }
 
 func TestWorkerSeriesAreCapped(t *testing.T) {
-	ws := []WorkerStatus{
+	ws := []machine.WorkerStatus{
 		{ID: "old", LastSeen: t0}, {ID: "new", LastSeen: t0.Add(2 * time.Second)},
 		{ID: "mid-b", LastSeen: t0.Add(time.Second)}, {ID: "mid-a", LastSeen: t0.Add(time.Second)},
 	}
@@ -409,7 +411,7 @@ func TestWorkerSeriesAreCapped(t *testing.T) {
 		}
 	}
 	mon := NewMonitor("j1", WithoutRuntimeMetrics(), WithMaxWorkerSeries(2))
-	mon.Attach(func() JobStatus { return JobStatus{Job: "j1", Status: Status{Workers: ws}} })
+	mon.Attach(func() JobStatus { return JobStatus{Job: "j1", Status: machine.Status{Workers: ws}} })
 	_, body := fetch(t, mon.Handler(), "/metrics")
 	got := samples(t, body)
 	if got["fsl_worker_series_omitted"] != 2 || strings.Count(body, "fsl_worker_leases_total{") != 2 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/wire"
 )
 
@@ -21,7 +22,7 @@ func (d *Driver) bannedError() *wire.Error {
 
 // recordBan writes the job's bans into its record, so that a restarted
 // coordinator keeps them.
-func (d *Driver) recordBan(b Banned) error {
+func (d *Driver) recordBan(b machine.Banned) error {
 	d.log.Warn("worker banned: its result differed from the bits two other workers agreed on",
 		"worker", b.Worker, "step", b.Step, "shard", b.Shard)
 	rec, err := d.store.Job(d.spec.ID)
@@ -43,7 +44,7 @@ func (d *Driver) recordBan(b Banned) error {
 // the newest checkpoint at or before rb.Step (the initial parameters when
 // there is none), deletes the later checkpoints and records the job's new
 // lineage in one store transaction, and rewinds the machine.
-func (d *Driver) rollback(rb Rollback) error {
+func (d *Driver) rollback(rb machine.Rollback) error {
 	from := d.tr.Version
 	fail := func(err error) error {
 		return fmt.Errorf("roll job %s back past step %d (worker %q banned): %w", d.spec.ID, rb.Step, rb.Worker, err)
@@ -161,7 +162,7 @@ func (d *Driver) warnShortOfWorkers(now time.Time) {
 	st := d.m.Status()
 	need := 2
 	for _, s := range st.Shards {
-		if s.State != ShardDone && s.Copies >= 2 {
+		if s.State != machine.ShardDone && s.Copies >= 2 {
 			need = max(need, s.Copies+1)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/episodes"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
@@ -233,8 +234,8 @@ func DefaultSpec() JobSpec {
 		BNMomentum:       model.DefaultMomentum,
 		Optimizer:        params.DefaultOptimizerConfig(),
 		CheckpointEvery:  100,
-		LeaseTimeout:     Duration(DefaultLeaseTimeout),
-		HeartbeatTimeout: Duration(DefaultHeartbeatTimeout),
+		LeaseTimeout:     Duration(machine.DefaultLeaseTimeout),
+		HeartbeatTimeout: Duration(machine.DefaultHeartbeatTimeout),
 	}
 }
 
@@ -350,8 +351,8 @@ func (s JobSpec) Validate() error {
 		errs = append(errs, fmt.Errorf("job %q: triplet.classes %d × triplet.images %d, want 2 or more of each (an anchor needs a positive and a negative)",
 			s.ID, s.Triplet.Classes, s.Triplet.Images))
 	}
-	if s.Shards < 1 || s.Shards > MaxShardsPerStep {
-		errs = append(errs, fmt.Errorf("job %q: shards %d, want 1..%d", s.ID, s.Shards, MaxShardsPerStep))
+	if s.Shards < 1 || s.Shards > machine.MaxShardsPerStep {
+		errs = append(errs, fmt.Errorf("job %q: shards %d, want 1..%d", s.ID, s.Shards, machine.MaxShardsPerStep))
 	}
 	if s.Steps < 1 {
 		errs = append(errs, fmt.Errorf("job %q: steps %d, want at least 1", s.ID, s.Steps))
@@ -388,8 +389,8 @@ func (s JobSpec) Validate() error {
 	if !(s.Verify >= 0 && s.Verify <= 1) {
 		errs = append(errs, fmt.Errorf("job %q: verify %v, want 0 (off) to 1", s.ID, s.Verify))
 	}
-	if s.Pipeline < 0 || s.Pipeline > MaxPipeline {
-		errs = append(errs, fmt.Errorf("job %q: pipeline %d, want 0 (off) to %d", s.ID, s.Pipeline, MaxPipeline))
+	if s.Pipeline < 0 || s.Pipeline > machine.MaxPipeline {
+		errs = append(errs, fmt.Errorf("job %q: pipeline %d, want 0 (off) to %d", s.ID, s.Pipeline, machine.MaxPipeline))
 	}
 	if s.Patience < 0 || (s.Patience > 0 && s.EvalEvery <= 0) {
 		errs = append(errs, fmt.Errorf("job %q: patience %d with eval_every %d: want 0 (off), or validations to wait with eval_every set", s.ID, s.Patience, s.EvalEvery))
@@ -431,12 +432,6 @@ func (s JobSpec) Validate() error {
 // JobSpec.ComputeClass may give: as many as logs show (48 bits, which two
 // classes share by chance about never).
 const MinComputeClassDigits = 12
-
-// MaxPipeline is the deepest pipeline a job may ask for (JobSpec.Pipeline):
-// each step of depth keeps one more parameter version in the coordinator,
-// in each checkpoint and possibly in each worker, and delays every
-// gradient by one more step.
-const MaxPipeline = 4
 
 // CheckWay refuses an episode of fewer than 2 classes (proto and matching
 // jobs; triplet and siamese shards take no way); a way below 1 is the

@@ -8,75 +8,50 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsl-project/fsl/coordinator/machine"
+	"github.com/fsl-project/fsl/params"
 )
 
-func TestStatusSnapshot(t *testing.T) {
-	cfg := testConfig()
-	m := mustNew(t, cfg, 1)
-	la := mustLease(t, m, "zed", at(0))
-	lb := mustLease(t, m, "amy", at(time.Second))
-	mustAccept(t, m, validResult(cfg, "zed", 1, la.Shard), at(2*time.Second))
-
-	st := m.Status()
-	want := Status{
-		Job: cfg.Job, Step: 1, Version: 1, TotalSteps: cfg.TotalSteps, Phase: PhaseRunning,
-		Shards: []ShardStatus{
-			{Shard: 0, State: ShardDone, Attempts: 1, Worker: "zed"},
-			{Shard: 1, State: ShardLeased, Attempts: 1, Leases: []LeaseStatus{
-				{Worker: "amy", Issued: at(time.Second), Deadline: lb.Deadline, Attempt: 1},
-			}},
-			{Shard: 2, State: ShardPending},
-		},
-		Workers: []WorkerStatus{
-			{ID: "amy", Joined: at(time.Second), LastSeen: at(time.Second), Shards: []int{1}, Tally: WorkerTally{Leased: 1}},
-			{ID: "zed", Joined: at(0), LastSeen: at(2 * time.Second), Shards: []int{}, Tally: WorkerTally{Leased: 1, Accepted: 1}},
-		},
+// sampleStatus is a machine's status after one accepted and one stale
+// result, through the machine's exported API, and its config.
+func sampleStatus(t testing.TB) (machine.Config, machine.Status) {
+	t.Helper()
+	cfg := machine.Config{Job: "job-1", ShardsPerStep: 3, TotalSteps: 4, LeaseTimeout: 10 * time.Second,
+		HeartbeatTimeout: 30 * time.Second, RetryAfter: time.Second, GradLen: 4, StateLen: 2, LayoutHash: 0xfeed}
+	m, err := machine.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want.Counters = m.Counters()
-	if !reflect.DeepEqual(st, want) {
-		t.Fatalf("Status =\n%+v\nwant\n%+v", st, want)
+	m.Ready()
+	result := func(worker string, step, shard int) params.Result {
+		return params.Result{Worker: worker, Step: step, Shard: shard, Version: step, LayoutHash: cfg.LayoutHash,
+			Grads: make(params.Vector, cfg.GradLen), Stats: make(params.Vector, cfg.StateLen), Loss: 0.5, Count: 8}
 	}
-	if c := st.Counters; c.Leased != 2 || c.Applied != 1 || c.StepApplied != 1 || c.Fulfilled != 1 || c.WorkersJoined != 2 {
-		t.Fatalf("counters %+v", c)
-	}
-
-	// The snapshot shares nothing with the machine.
-	st.Shards[1].Leases[0].Worker = "mallory"
-	st.Workers[0].Shards[0] = 99
-	st.Counters.Invalid[ReasonStaleStep] = 7
-	if again := m.Status(); !reflect.DeepEqual(again, want) {
-		t.Fatalf("editing a snapshot changed the machine:\n%+v", again)
-	}
-}
-
-func TestPhaseAndStateNames(t *testing.T) {
-	names := map[string]string{
-		PhaseRunning.String(): "running", PhaseComplete.String(): "complete", PhaseDone.String(): "done",
-		ShardPending.String(): "pending", ShardLeased.String(): "leased", ShardDone.String(): "done",
-		Accepted.String(): "accepted", Duplicate.String(): "duplicate", Invalid.String(): "invalid",
-		Phase(9).String(): "Phase(9)", ShardState(9).String(): "ShardState(9)", Outcome(9).String(): "Outcome(9)",
-	}
-	for got, want := range names {
-		if got != want {
-			t.Errorf("name %q, want %q", got, want)
+	var leases []machine.Lease
+	for _, w := range []string{"w1", "w2"} {
+		r, err := m.RequestWork(w, at(0))
+		l, ok := r.(machine.Lease)
+		if err != nil || !ok {
+			t.Fatalf("RequestWork(%q) = %#v, %v; want a lease", w, r, err)
 		}
+		leases = append(leases, l)
 	}
+	if v := m.Result(result("w1", 1, leases[0].Shard), at(time.Second)); v.Outcome != machine.Accepted {
+		t.Fatalf("verdict %+v, want accepted", v)
+	}
+	if v := m.Result(result("w2", 0, 0), at(time.Second)); v.Reason != machine.ReasonStaleStep {
+		t.Fatalf("verdict %+v, want stale step", v)
+	}
+	return cfg, m.Status()
 }
 
 // TestStatusJSONIsSnakeCaseWithNamedEnums: what /status and the status
 // subject serve has no Go field names and no bare enum numbers, and reads
 // back into the same JobStatus (the status command decodes it).
 func TestStatusJSONIsSnakeCaseWithNamedEnums(t *testing.T) {
-	cfg := testConfig()
-	m := mustNew(t, cfg, 1)
-	la := mustLease(t, m, "w1", at(0))
-	mustLease(t, m, "w2", at(0))
-	mustAccept(t, m, validResult(cfg, "w1", 1, la.Shard), at(time.Second))
-	stale := validResult(cfg, "w2", 0, 0)
-	if v := m.Result(stale, at(time.Second)); v.Reason != ReasonStaleStep {
-		t.Fatalf("verdict %+v, want stale step", v)
-	}
-	js := JobStatus{Job: cfg.Job, Step: 1, Steps: cfg.TotalSteps, Loss: 0.5, Status: m.Status()}
+	cfg, st := sampleStatus(t)
+	js := JobStatus{Job: cfg.Job, Step: 1, Steps: cfg.TotalSteps, Loss: 0.5, Status: st}
 	b, err := json.Marshal(statusView(js))
 	if err != nil {
 		t.Fatal(err)
@@ -121,39 +96,13 @@ func TestStatusJSONIsSnakeCaseWithNamedEnums(t *testing.T) {
 	}
 }
 
-func TestEnumTextRejectsUnknownNames(t *testing.T) {
-	var p Phase
-	var s ShardState
-	var c Counters
-	for _, err := range []error{p.UnmarshalText([]byte("paused")), s.UnmarshalText([]byte("2")), c.UnmarshalJSON([]byte(`{"leased":"x"}`))} {
-		if err == nil {
-			t.Error("an unknown name was accepted")
-		}
-	}
-}
-
-func TestSnakeCase(t *testing.T) {
-	for in, want := range map[string]string{
-		"Leased": "leased", "StepApplied": "step_applied", "WorkersJoined": "workers_joined",
-		"HTTPPort": "http_port", "LostBackups": "lost_backups", "Step2Done": "step2_done",
-	} {
-		if got := snakeCase(in); got != want {
-			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // FuzzStatusJSON: a status from the network (the status subject, /status)
 // never panics the decoder, and what decodes encodes to JSON that decodes
 // and encodes to the very same bytes (a reason this build does not know is
 // dropped the first time, not later).
 func FuzzStatusJSON(f *testing.F) {
-	cfg := testConfig()
-	m := mustNew(f, cfg, 1)
-	l := mustLease(f, m, "w1", at(0))
-	mustAccept(f, m, validResult(cfg, "w1", 1, l.Shard), at(time.Second))
-	m.Result(validResult(cfg, "w2", 0, 0), at(time.Second))
-	b, err := json.Marshal(statusView(JobStatus{Job: "j", Step: 1, Steps: 4, Status: m.Status()}))
+	_, st := sampleStatus(f)
+	b, err := json.Marshal(statusView(JobStatus{Job: "j", Step: 1, Steps: 4, Status: st}))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fsl-project/fsl/checkpoints"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/model"
 	"github.com/fsl-project/fsl/params"
 )
@@ -65,17 +66,12 @@ func NewTrainer(spec JobSpec) (*Trainer, error) {
 func (t *Trainer) Layout() params.Layout      { return t.layout }
 func (t *Trainer) StateLayout() params.Layout { return t.state }
 
-// LagVersion is the parameter version step's gradients are computed
-// from: step − k for a pipeline of depth k (JobSpec.Pipeline), and version
-// 0 for the first k steps.
-func LagVersion(step, pipeline int) int { return max(0, step-pipeline) }
-
 // ParamsFor returns the parameters step's gradients are computed from
 // (version LagVersion(step, spec.Pipeline)), for a step from Version to
 // Version+spec.Pipeline: the steps a pipelined job computes at once.
 // Callers must not change them.
 func (t *Trainer) ParamsFor(step int) (params.Vector, int, error) {
-	v := LagVersion(step, t.spec.Pipeline)
+	v := machine.LagVersion(step, t.spec.Pipeline)
 	if p, ok := t.ParamsAt(v); ok {
 		return p, v, nil
 	}
@@ -122,7 +118,7 @@ func (t *Trainer) Restore(c *checkpoints.Checkpoint) error {
 	}
 	step := int(c.Step)
 	var lag []params.Vector
-	for v := LagVersion(step, t.spec.Pipeline); v < step; v++ {
+	for v := machine.LagVersion(step, t.spec.Pipeline); v < step; v++ {
 		p, ok := lagged[lagName(v)]
 		if !ok || len(p) != t.layout.Size() {
 			return fmt.Errorf("restore job %q from step %d: pipeline %d needs the parameters of version %d, which the checkpoint does not hold (was it written with another pipeline depth?)",

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fsl-project/fsl/checkpoints"
 	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/wire"
 	"github.com/fsl-project/fsl/wire/transport"
 )
@@ -557,7 +558,7 @@ func TestExactnessWhateverTheWorkersDo(t *testing.T) {
 		sha := benchTrain(t, dir, jobArgs(filepath.Join(dir, "fsl.db"), filepath.Join(dir, "summary.json")))
 		// No coordinator counters to check: report a clean exactly-once run.
 		return coordinator.Summary{Version: testSteps, ParamsSHA256: sha,
-			Counters: coordinator.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
+			Counters: machine.Counters{Applied: testSteps * testShard, StepsAdvanced: testSteps}}
 	}})
 	hashes := runScenarios(t, scenarios)
 	var ref string

@@ -1,17 +1,17 @@
-package coordinator_test
+package machine_test
 
 import (
 	"fmt"
 	"time"
 
-	"github.com/fsl-project/fsl/coordinator"
+	"github.com/fsl-project/fsl/coordinator/machine"
 	"github.com/fsl-project/fsl/params"
 )
 
 // A driver feeds the machine events with the time they happened and acts on
 // what Ready returns. Here one worker does a two-step job of two shards.
 func Example() {
-	m, err := coordinator.New(coordinator.Config{
+	m, err := machine.New(machine.Config{
 		Job: "demo", ShardsPerStep: 2, TotalSteps: 2, GradLen: 3, LayoutHash: 42,
 		LeaseTimeout: 30 * time.Second, HeartbeatTimeout: 10 * time.Second, RetryAfter: 200 * time.Millisecond,
 	}, 0)
@@ -24,15 +24,15 @@ func Example() {
 		for m.HasReady() {
 			for _, o := range m.Ready() {
 				switch o := o.(type) {
-				case coordinator.StepComplete:
+				case machine.StepComplete:
 					fmt.Println("step", o.Step, "complete with", len(o.Results), "results")
 					// Aggregate o.Results in order, run the optimizer, then:
 					if err := m.Advance(o.Version + 1); err != nil {
 						panic(err)
 					}
-				case coordinator.CheckpointDue:
+				case machine.CheckpointDue:
 					fmt.Println("checkpoint version", o.Version)
-				case coordinator.JobDone:
+				case machine.JobDone:
 					fmt.Println("job done at version", o.Version)
 				}
 			}
@@ -43,7 +43,7 @@ func Example() {
 	for {
 		now = now.Add(time.Second)
 		reply, _ := m.RequestWork("w1", now)
-		l, ok := reply.(coordinator.Lease)
+		l, ok := reply.(machine.Lease)
 		if !ok {
 			fmt.Printf("worker told %T\n", reply)
 			break
@@ -64,5 +64,5 @@ func Example() {
 	// step 1 complete with 2 results
 	// checkpoint version 2
 	// job done at version 2
-	// worker told coordinator.Done
+	// worker told machine.Done
 }

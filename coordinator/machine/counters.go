@@ -1,4 +1,4 @@
-package coordinator
+package machine
 
 // counters is the machine's internal tally; Counters is its snapshot.
 type counters struct {

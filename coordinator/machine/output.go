@@ -1,4 +1,4 @@
-package coordinator
+package machine
 
 import "github.com/fsl-project/fsl/params"
 
