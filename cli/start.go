@@ -336,8 +336,11 @@ func runStart(c *cli.Context) error {
 		fmt.Fprintf(out, "stopped early at step %d of %d: no better val_acc in the last %d validations (the best checkpoint is the one to use)\n",
 			sum.Version, spec.Steps, spec.Patience)
 	}
-	fmt.Fprintf(out, "done: step %d, loss %.4f, %d images in %s (%.0f images/s); params sha256 %s\n",
-		sum.Version, sum.Loss, sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds(), sum.ParamsSHA256)
+	trained := "nothing trained in this run" // a finished job, rerun
+	if sum.Images > 0 {
+		trained = fmt.Sprintf("%d images in %s (%.0f images/s)", sum.Images, sum.Elapsed.Round(time.Millisecond), float64(sum.Images)/sum.Elapsed.Seconds())
+	}
+	fmt.Fprintf(out, "done: step %d, loss %.4f, %s; params sha256 %s\n", sum.Version, sum.Loss, trained, sum.ParamsSHA256)
 	cn := sum.Counters
 	fmt.Fprintf(out, "shards applied %d, leased %d, expired %d, duplicates %d, lost races %d, invalid %d, dropped payloads %d\n",
 		cn.Applied, cn.Leased, cn.Expired, cn.Duplicates, cn.LostRaces, cn.InvalidTotal, sum.Dropped)

@@ -290,7 +290,8 @@ func TestCheckpointsRmFreesAJobID(t *testing.T) {
 		t.Fatalf("first run: exit %d:\n%s", code, out)
 	}
 	if out, code := runBinary(t, dir, 3*time.Minute, train...); code != 0 || !strings.Contains(out, "nothing to train") ||
-		!strings.Contains(out, "checkpoints rm --db "+db+" --job gone") || !strings.Contains(out, "shards applied 0,") {
+		!strings.Contains(out, "checkpoints rm --db "+db+" --job gone") || !strings.Contains(out, "shards applied 0,") ||
+		!strings.Contains(out, "nothing trained in this run") || strings.Contains(out, "images/s") {
 		t.Fatalf("rerun of a finished job: exit %d, want nothing trained and checkpoints rm named:\n%s", code, out)
 	}
 	out, code := runBinary(t, dir, time.Minute, "checkpoints", "rm", "--db", db, "--job", "gone")
