@@ -61,7 +61,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "checkpoint-every", Value: d.CheckpointEvery, Usage: "steps between checkpoints (the last step always)"},
 		&cli.DurationFlag{Name: "lease-timeout", Value: time.Duration(d.LeaseTimeout), Usage: "how long a worker may hold a shard"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", Value: time.Duration(d.HeartbeatTimeout), Usage: "silence after which a worker is lost"},
-		&cli.StringFlag{Name: "compute-class", Usage: "hold the job's workers to this compute class from the start: a worker's canary, 12 to 64 hex digits as its \"joined\" log line (or a job of the same model settings: \"job compute class\") shows it; workers of another class are refused (allow_mixed_classes in --config admits them). Default: the first worker's class"},
+		&cli.StringFlag{Name: "compute-class", Usage: "hold the job's workers to this compute class from the start: a worker's canary, 12 to 64 hex digits as fsl-coord status shows it for a job of the same model settings (its \"compute class\" line), or a worker's \"joined\" log line (--log-level info); workers of another class are refused (allow_mixed_classes in --config admits them). Default: the first worker's class"},
 		&cli.Float64Flag{Name: "verify", Value: d.Verify, Usage: "fraction of shards (0 to 1) two workers compute and must agree on bit for bit; a worker that disagrees with two others is banned and the job rolls back past its results (see SECURITY.md)"},
 		dbFlag("checkpoint store (bbolt file)"),
 		natsFlag("", "use this NATS server instead of the embedded one (nats://host:4222)"),

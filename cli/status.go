@@ -196,6 +196,9 @@ func printStatus(w io.Writer, st coordinator.JobStatus, now time.Time) error {
 			cn.Checks, cn.Mismatches, cn.Bans, cn.Rollbacks, cn.StepsRolledBack)
 	}
 	fmt.Fprintf(tw, "workers\t%d (joined %d, left %d, lost %d)\n", len(st.Status.Workers), cn.WorkersJoined, cn.WorkersLeft, cn.WorkersLost)
+	if st.ComputeCanary != "" { // what --compute-class takes
+		fmt.Fprintf(tw, "compute class\t%s (%s)\n", st.ComputeCanary, st.ComputeClass)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

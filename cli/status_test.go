@@ -166,4 +166,21 @@ func TestPrintStatusOfAFinishedJobWithoutWorkers(t *testing.T) {
 	if !strings.Contains(out, "j (done)") || !strings.Contains(out, "5/5 (100%)") || strings.Contains(out, "WORKER") {
 		t.Errorf("finished job prints:\n%s", out)
 	}
+	if strings.Contains(out, "compute class") {
+		t.Errorf("a job no worker joined prints a compute class:\n%s", out)
+	}
+}
+
+// TestPrintStatusShowsTheComputeClassStartTakes: the canary a job's
+// workers share is printed whole, as --compute-class takes it.
+func TestPrintStatusShowsTheComputeClassStartTakes(t *testing.T) {
+	var buf bytes.Buffer
+	st := coordinator.JobStatus{Job: "j", Step: 1, Steps: 5, ComputeCanary: "3ff4a0a19208deadbeef", ComputeClass: "cpu amd64 blas=openblas/Haswell",
+		Status: machine.Status{Phase: machine.PhaseRunning}}
+	if err := printStatus(&buf, st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !regexp.MustCompile(`compute class +3ff4a0a19208deadbeef \(cpu amd64 blas=openblas/Haswell\)`).MatchString(out) {
+		t.Errorf("status prints:\n%s", out)
+	}
 }

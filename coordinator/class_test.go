@@ -174,3 +174,19 @@ func TestComputeClassNamedInTheSpecHoldsWorkersFromTheStart(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusNamesTheJobsComputeClass: the status (fsl-coord status, /status)
+// carries the job's class and its canary, what --compute-class takes, once
+// the first worker set them; none before.
+func TestStatusNamesTheJobsComputeClass(t *testing.T) {
+	d, _ := newUnitDriver(t, unitSpec("class"))
+	if st := d.status(); st.ComputeCanary != "" || st.ComputeClass != "" {
+		t.Fatalf("class %q, canary %q before any worker", st.ComputeClass, st.ComputeCanary)
+	}
+	if refused := d.checkClass("first", canaryOf('a'), "cpu a", at(0)); refused != nil {
+		t.Fatalf("the first worker refused: %v", refused.Text)
+	}
+	if st := d.status(); st.ComputeCanary != canaryOf('a') || st.ComputeClass != "cpu a" {
+		t.Fatalf("class %q, canary %q; want the first worker's", st.ComputeClass, st.ComputeCanary)
+	}
+}

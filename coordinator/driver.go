@@ -933,10 +933,12 @@ type JobStatus struct {
 	Done       bool               `json:"done"`
 	Validation map[string]float64 `json:"validation,omitempty"`
 	// ComputeClass describes the job's compute class (its first worker's,
-	// or the first of the class its spec names), empty until one was
-	// admitted.
-	ComputeClass string         `json:"compute_class,omitempty"`
-	Status       machine.Status `json:"machine"`
+	// or the first of the class its spec names), and ComputeCanary is that
+	// class's canary (what a spec's compute_class names); both empty until
+	// a worker was admitted.
+	ComputeClass  string         `json:"compute_class,omitempty"`
+	ComputeCanary string         `json:"compute_canary,omitempty"`
+	Status        machine.Status `json:"machine"`
 	// Evaluating: the training is over and the machine's shards are the
 	// evaluation's (DriverConfig.EvalWork).
 	Evaluating bool `json:"evaluating,omitempty"`
@@ -945,7 +947,7 @@ type JobStatus struct {
 func (d *Driver) status() JobStatus {
 	return JobStatus{Job: d.spec.ID, Step: d.tr.Version, Steps: d.spec.Steps, Loss: d.tr.LastLoss,
 		Images: d.images, Elapsed: d.elapsed().Seconds(), Done: d.done, Validation: d.lastVal,
-		ComputeClass: d.class.Description, Status: d.m.Status(), Evaluating: d.eval != nil}
+		ComputeClass: d.class.Description, ComputeCanary: d.class.Canary, Status: d.m.Status(), Evaluating: d.eval != nil}
 }
 
 // replyCheckpoint serves a checkpoint to a reader while the store is held
